@@ -1,0 +1,258 @@
+//! Every input to the market core. A `Command` is what the journal stores: who asked, and what.
+//! The engine time that goes with it is stamped by the sequencer and journaled beside it.
+//!
+//! Commands are already validated for shape by the gateway (codes parsed, decimals turned into
+//! fen); every market rule is checked by the core.
+
+use crate::core::book::{BookState, OrderType, TimeInForce};
+use crate::core::catalogue::{Category, Grade, Unit};
+use crate::types::{ClockId, Code, Fen, LotId, Pk, Side};
+use serde::{Deserialize, Serialize};
+
+/// Who sent the command. The market's own operator (`--operator-token`) is `Operator`; a
+/// registered participant is `Participant`, whatever its roles; timers and recovery are `System`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Actor {
+    Operator,
+    Participant(Pk),
+    System,
+}
+
+/// A participant's roles. `operator` may be granted to registered participants too.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Roles {
+    pub operator: bool,
+    pub grower: bool,
+    pub buyer: bool,
+}
+
+impl Roles {
+    pub fn names(&self) -> Vec<&'static str> {
+        let mut names = Vec::new();
+        if self.operator {
+            names.push("operator");
+        }
+        if self.grower {
+            names.push("grower");
+        }
+        if self.buyer {
+            names.push("buyer");
+        }
+        names
+    }
+}
+
+/// A clock's settings; see protocol section 6 for the defaults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClockSettings {
+    pub step: Fen,
+    pub tick_ms: u32,
+    pub pre_roll_ms: u32,
+    pub pause_ms: u32,
+    pub restart_ticks: u32,
+    pub multi_buy_ms: u32,
+}
+
+impl Default for ClockSettings {
+    fn default() -> ClockSettings {
+        ClockSettings {
+            step: Fen(1),
+            tick_ms: 10,
+            pre_roll_ms: 1000,
+            pause_ms: 500,
+            restart_ticks: 10,
+            multi_buy_ms: 0,
+        }
+    }
+}
+
+/// `configure_clock`: only the fields given change.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClockSettingsPatch {
+    pub step: Option<Fen>,
+    pub tick_ms: Option<u32>,
+    pub pre_roll_ms: Option<u32>,
+    pub pause_ms: Option<u32>,
+    pub restart_ticks: Option<u32>,
+    pub multi_buy_ms: Option<u32>,
+}
+
+/// A consignment as the grower sends it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consignment {
+    pub product: Code,
+    pub grade: Grade,
+    pub units_per_container: u32,
+    pub containers: u32,
+    pub min_price: Fen,
+    pub min_purchase: u32,
+    pub origin: String,
+    pub photo_url: String,
+    pub note: String,
+}
+
+/// A new book order as the participant sends it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderEntry {
+    pub client_order_id: Code,
+    pub symbol: Code,
+    pub side: Side,
+    pub order_type: OrderType,
+    pub price: Option<Fen>,
+    pub quantity: u64,
+    pub time_in_force: TimeInForce,
+    pub post_only: bool,
+}
+
+/// What the actor asks for. One variant per state-changing request of the protocol, plus the
+/// engine's own `Tick` and `HaltAllClocks` (recovery).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Action {
+    // ── reference data and participants (operator) ──
+    RegisterParticipant {
+        id: Code,
+        name: String,
+        roles: Roles,
+        credit_limit: Fen,
+        /// SHA-256 of the token: the token itself is never journaled.
+        token_hash: [u8; 32],
+    },
+    SetCreditLimit {
+        participant: Code,
+        limit: Fen,
+    },
+    SetParticipantActive {
+        participant: Code,
+        active: bool,
+    },
+    DefineProduct {
+        code: Code,
+        name: String,
+        category: Category,
+        unit: Unit,
+    },
+    DefineInstrument {
+        symbol: Code,
+        product: Code,
+        tick_size: Fen,
+        price_band_pct: u32,
+    },
+    // ── lots and clocks ──
+    ConsignLot(Box<Consignment>),
+    AssignLot {
+        lot: LotId,
+        clock: ClockId,
+        start_price: Fen,
+    },
+    ConfigureClock {
+        clock: ClockId,
+        patch: ClockSettingsPatch,
+    },
+    StartClock {
+        clock: ClockId,
+    },
+    HaltClock {
+        clock: ClockId,
+    },
+    WithdrawLot {
+        lot: LotId,
+    },
+    /// `buyer` (an extension) picks one award when multi-buy made several in the round; without
+    /// it the round's latest standing award is voided.
+    VoidAward {
+        clock: ClockId,
+        lot: LotId,
+        round: u32,
+        buyer: Option<Code>,
+    },
+    Bid {
+        clock: ClockId,
+        lot: LotId,
+        round: u32,
+        containers: u32,
+    },
+    StandingBid {
+        lot: LotId,
+        max_price: Fen,
+        containers: u32,
+    },
+    CancelStandingBid {
+        lot: LotId,
+    },
+    // ── books ──
+    SetBookState {
+        symbol: Code,
+        state: BookState,
+    },
+    NewOrder(OrderEntry),
+    CancelOrder {
+        client_order_id: Code,
+    },
+    AmendOrder {
+        client_order_id: Code,
+        price: Option<Fen>,
+        quantity: Option<u64>,
+    },
+    CancelAll {
+        symbol: Option<Code>,
+    },
+    /// The participant's last `cancel_on_disconnect` session dropped.
+    CancelOnDisconnect,
+    // ── the day ──
+    EndOfDay,
+    // ── the engine's own ──
+    /// Advance timers to the command's engine time. Every command does that first; a `Tick` does
+    /// only that, so the sequencer can wake the core at `next_deadline()`.
+    Tick,
+    /// After a restart: every clock that was auctioning is halted, as by `halt_clock`.
+    HaltAllClocks,
+}
+
+impl Action {
+    /// The protocol's name for the request, for metrics and logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::RegisterParticipant { .. } => "register_participant",
+            Action::SetCreditLimit { .. } => "set_credit_limit",
+            Action::SetParticipantActive { active: false, .. } => "suspend_participant",
+            Action::SetParticipantActive { active: true, .. } => "reinstate_participant",
+            Action::DefineProduct { .. } => "define_product",
+            Action::DefineInstrument { .. } => "define_instrument",
+            Action::ConsignLot(_) => "consign_lot",
+            Action::AssignLot { .. } => "assign_lot",
+            Action::ConfigureClock { .. } => "configure_clock",
+            Action::StartClock { .. } => "start_clock",
+            Action::HaltClock { .. } => "halt_clock",
+            Action::WithdrawLot { .. } => "withdraw_lot",
+            Action::VoidAward { .. } => "void_award",
+            Action::Bid { .. } => "bid",
+            Action::StandingBid { .. } => "standing_bid",
+            Action::CancelStandingBid { .. } => "cancel_standing_bid",
+            Action::SetBookState { .. } => "set_book_state",
+            Action::NewOrder(_) => "new_order",
+            Action::CancelOrder { .. } => "cancel_order",
+            Action::AmendOrder { .. } => "amend_order",
+            Action::CancelAll { .. } => "cancel_all",
+            Action::CancelOnDisconnect => "cancel_on_disconnect",
+            Action::EndOfDay => "end_of_day",
+            Action::Tick => "tick",
+            Action::HaltAllClocks => "halt_all_clocks",
+        }
+    }
+}
+
+/// One journaled input: who, and what.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Command {
+    pub actor: Actor,
+    pub action: Action,
+}
+
+impl Command {
+    pub fn new(actor: Actor, action: Action) -> Command {
+        Command { actor, action }
+    }
+    pub fn tick() -> Command {
+        Command { actor: Actor::System, action: Action::Tick }
+    }
+}

@@ -1,0 +1,744 @@
+//! The continuous limit order book of one instrument (protocol section 7): price-time priority,
+//! limit and market orders, the four times in force, post-only, self-trade prevention, the price
+//! band and the opening call auction. Pure and deterministic: no clock, no I/O, and no hash-map
+//! order ever reaches an event or a hash.
+//!
+//! Decisions the protocol leaves open, taken here once (the reference book follows them too):
+//!
+//! - **Validation order** of `submit`: book closed → quantity → price present/absent → order kind
+//!   allowed in pre-open → price positive, on the tick, in the band → duplicate id → post-only.
+//!   The book only knows the ids of *resting* orders; the market owns id uniqueness beyond that.
+//! - **Post-only** is rejected when its price crosses the opposite best price, whoever owns that
+//!   order and in pre-open too: a post-only order never rests crossed and never takes liquidity.
+//!   A post-only market order is always rejected.
+//! - **Fill-or-kill** counts only other owners' orders: its own orders would be removed by
+//!   self-trade prevention, not traded. If it cannot fill in full it ends `Done Cancelled` and
+//!   changes nothing else (no self-trade cancels either).
+//! - **Price band** is measured from the reference price at the moment the command arrives; the
+//!   trades of one sweep do not move it. Market orders sweep only levels inside the band.
+//! - **Amend** with a new price, or a higher quantity at the same price, requeues the order at
+//!   the back of its (new) level and may trade as the taker. `post_only` is re-checked whenever
+//!   an amend names a price. `(None, None)` and "same price, same quantity" change nothing.
+//! - **Call auction** (entering `Open`): the price is chosen over every price on the tick grid,
+//!   not just limit prices, so "least imbalance" and "closest to the reference" can pick a price
+//!   between two limits. Pairs are matched best bid against best ask in price-time priority; the
+//!   later-placed order of a pair is the taker; same-owner pairs cancel the earlier-placed order.
+//!   Only if those cancels leave the book crossed is the call run again on what is left.
+//! - **Events**: a `Level` event is emitted once per level a command touched, after the level's
+//!   last change in that pass (coalesced), so its quantity is the level's new total.
+//! - `end_of_day` leaves the book's state as it is; the market closes books separately.
+
+mod auction;
+mod image;
+mod ladder;
+#[cfg(test)]
+mod tests;
+
+pub use image::{BookHasher, BookHeader, BookImage, RestingOrder};
+
+use crate::reject::RejectCode;
+use crate::types::{Fen, OrderId, Pk, Side};
+use ladder::{Arena, IdIndex, Ladder, Slot, NIL};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The largest quantity one order may carry: far beyond any real order of flowers, and small
+/// enough that level totals and `price × quantity` sums stay far from overflow.
+pub const QUANTITY_MAX: u64 = 1_000_000_000_000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BookState {
+    Closed,
+    PreOpen,
+    Open,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OrderType {
+    Limit,
+    Market,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TimeInForce {
+    Gtc,
+    Day,
+    Ioc,
+    Fok,
+}
+
+impl TimeInForce {
+    /// Whether what is left of an order with this time in force rests on the book.
+    pub fn rests(self) -> bool {
+        matches!(self, TimeInForce::Gtc | TimeInForce::Day)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DoneReason {
+    Filled,
+    Cancelled,
+    Expired,
+    SelfTrade,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewOrder {
+    pub id: OrderId,
+    pub owner: Pk,
+    pub side: Side,
+    pub order_type: OrderType,
+    /// `Some` for limit orders, `None` for market orders.
+    pub price: Option<Fen>,
+    pub quantity: u64,
+    pub tif: TimeInForce,
+    pub post_only: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BookEvent {
+    /// One execution. The taker is the incoming (aggressing) order; in the opening call auction
+    /// the later-placed order of the pair counts as taker.
+    Fill {
+        price: Fen,
+        quantity: u64,
+        maker: OrderId,
+        maker_owner: Pk,
+        maker_side: Side,
+        maker_leaves: u64,
+        taker: OrderId,
+        taker_owner: Pk,
+        taker_leaves: u64,
+    },
+    /// An order left the book (or an incoming order ended without resting). `cancelled` = the
+    /// open quantity removed without trading (0 when Filled).
+    Done { order: OrderId, owner: Pk, side: Side, reason: DoneReason, cancelled: u64 },
+    /// A price level's new total open quantity on one side (0 = level removed).
+    Level { side: Side, price: Fen, quantity: u64 },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BookReject {
+    /// The book is closed, or an IOC/FOK/market order arrived during pre-open.
+    NotOpen,
+    PostOnlyWouldTrade,
+    PriceOffTick,
+    PriceNotPositive,
+    PriceOutOfBand,
+    QuantityZero,
+    /// Over [`QUANTITY_MAX`].
+    QuantityTooLarge,
+    UnknownOrder,
+    DuplicateOrderId,
+    MissingPrice,
+    UnexpectedPrice,
+    /// Reserved for the market; the book never returns it (a FOK that cannot fill is accepted
+    /// and ends `Done Cancelled`).
+    WouldNotFill,
+}
+
+impl BookReject {
+    pub fn code(&self) -> RejectCode {
+        match self {
+            BookReject::NotOpen | BookReject::PostOnlyWouldTrade | BookReject::WouldNotFill => RejectCode::InvalidState,
+            BookReject::PriceOffTick | BookReject::PriceNotPositive | BookReject::PriceOutOfBand => {
+                RejectCode::PriceInvalid
+            }
+            BookReject::QuantityZero | BookReject::QuantityTooLarge => RejectCode::QuantityInvalid,
+            BookReject::UnknownOrder => RejectCode::NotFound,
+            BookReject::DuplicateOrderId => RejectCode::Duplicate,
+            BookReject::MissingPrice | BookReject::UnexpectedPrice => RejectCode::BadRequest,
+        }
+    }
+
+    pub fn message(&self) -> &'static str {
+        match self {
+            BookReject::NotOpen => "book is not open for this order",
+            BookReject::PostOnlyWouldTrade => "post_only order would trade",
+            BookReject::PriceOffTick => "price is not a multiple of the tick",
+            BookReject::PriceNotPositive => "price must be positive",
+            BookReject::PriceOutOfBand => "price is outside the price band",
+            BookReject::QuantityZero => "quantity must be positive",
+            BookReject::QuantityTooLarge => "quantity is too large",
+            BookReject::UnknownOrder => "no such open order",
+            BookReject::DuplicateOrderId => "order id already in use",
+            BookReject::MissingPrice => "price is required for a limit order",
+            BookReject::UnexpectedPrice => "a market order has no price",
+            BookReject::WouldNotFill => "order cannot be filled",
+        }
+    }
+}
+
+impl fmt::Display for BookReject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+impl std::error::Error for BookReject {}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderView {
+    pub id: OrderId,
+    pub owner: Pk,
+    pub side: Side,
+    pub price: Fen,
+    pub leaves: u64,
+    pub tif: TimeInForce,
+}
+
+/// The incoming side of a match: a new order, or an amended one re-entering the book.
+struct Taker {
+    id: u64,
+    owner: u32,
+    side: Side,
+    /// The worst price it accepts (for a market order: the band edge, or the extreme).
+    limit: i64,
+}
+
+/// Whether a taker on `side` with this limit trades against a resting price.
+#[inline]
+fn crosses(side: Side, resting: i64, limit: i64) -> bool {
+    match side {
+        Side::Buy => resting <= limit,
+        Side::Sell => resting >= limit,
+    }
+}
+
+/// See the module documentation for the rules and the decisions taken.
+#[derive(Clone, Debug)]
+pub struct OrderBook {
+    tick: i64,
+    band_pct: u32,
+    state: BookState,
+    last_trade: Option<Fen>,
+    last_close: Option<Fen>,
+    next_seq: u64,
+    bids: Ladder,
+    asks: Ladder,
+    arena: Arena,
+    index: IdIndex,
+}
+
+impl OrderBook {
+    /// A closed, empty book. `band_pct` 0 means no band.
+    pub fn new(tick: Fen, band_pct: u32) -> OrderBook {
+        assert!(tick.0 > 0, "tick must be positive");
+        OrderBook {
+            tick: tick.0,
+            band_pct,
+            state: BookState::Closed,
+            last_trade: None,
+            last_close: None,
+            next_seq: 0,
+            bids: Ladder::new(Side::Buy),
+            asks: Ladder::new(Side::Sell),
+            arena: Arena::new(),
+            index: IdIndex::default(),
+        }
+    }
+
+    pub fn state(&self) -> BookState {
+        self.state
+    }
+
+    pub fn tick(&self) -> Fen {
+        Fen(self.tick)
+    }
+
+    pub fn band_pct(&self) -> u32 {
+        self.band_pct
+    }
+
+    /// Entering `Open` from anything else first runs the call auction.
+    pub fn set_state(&mut self, state: BookState, out: &mut Vec<BookEvent>) {
+        if state == BookState::Open && self.state != BookState::Open {
+            self.uncross(out);
+        }
+        self.state = state;
+    }
+
+    pub fn submit(&mut self, order: NewOrder, out: &mut Vec<BookEvent>) -> Result<(), BookReject> {
+        let limit = self.check_new(&order)?;
+        if self.state == BookState::PreOpen {
+            self.rest_new(&order, order.quantity, out);
+            return Ok(());
+        }
+        let taker = Taker { id: order.id.0, owner: order.owner.0, side: order.side, limit };
+        if order.tif == TimeInForce::Fok && self.executable(&taker, order.quantity).0 < order.quantity {
+            out.push(done(&taker, DoneReason::Cancelled, order.quantity));
+            return Ok(());
+        }
+        let remaining = self.match_incoming(&taker, order.quantity, out);
+        if remaining == 0 {
+            out.push(done(&taker, DoneReason::Filled, 0));
+        } else if order.order_type == OrderType::Limit && order.tif.rests() {
+            self.rest_new(&order, remaining, out);
+        } else {
+            out.push(done(&taker, DoneReason::Cancelled, remaining));
+        }
+        Ok(())
+    }
+
+    /// Allowed in every state.
+    pub fn cancel(&mut self, id: OrderId, out: &mut Vec<BookEvent>) -> Result<(), BookReject> {
+        let idx = *self.index.get(&id.0).ok_or(BookReject::UnknownOrder)?;
+        self.remove_resting(idx, DoneReason::Cancelled, out);
+        Ok(())
+    }
+
+    /// `leaves` is the new OPEN quantity. Lowering it keeps priority; a new price or a higher
+    /// quantity requeues the order at the back of its level, and a new price may trade.
+    pub fn amend(
+        &mut self,
+        id: OrderId,
+        price: Option<Fen>,
+        leaves: Option<u64>,
+        out: &mut Vec<BookEvent>,
+    ) -> Result<(), BookReject> {
+        if self.state == BookState::Closed {
+            return Err(BookReject::NotOpen);
+        }
+        let idx = *self.index.get(&id.0).ok_or(BookReject::UnknownOrder)?;
+        match leaves {
+            Some(0) => return Err(BookReject::QuantityZero),
+            Some(q) if q > QUANTITY_MAX => return Err(BookReject::QuantityTooLarge),
+            _ => {}
+        }
+        let slot = &self.arena[idx];
+        let (side, owner, old_price, old_leaves) = (slot.side, slot.owner, slot.price, slot.leaves);
+        if let Some(p) = price {
+            self.check_price(p)?;
+            if slot.post_only && self.crosses_opposite(side, p.0) {
+                return Err(BookReject::PostOnlyWouldTrade);
+            }
+        }
+        let new_price = price.map_or(old_price, |p| p.0);
+        let new_leaves = leaves.unwrap_or(old_leaves);
+        if new_price == old_price {
+            if new_leaves < old_leaves {
+                let (ladder, arena) = self.ladder_and_arena(side);
+                let qty = ladder.reduce(arena, idx, old_leaves - new_leaves);
+                out.push(BookEvent::Level { side, price: Fen(old_price), quantity: qty });
+            } else if new_leaves > old_leaves {
+                // The level cannot cross (the book is not crossed at a resting price while open,
+                // and nothing trades before open), so this is a pure requeue: one Level event.
+                let (ladder, arena) = self.ladder_and_arena(side);
+                ladder.unlink(arena, idx);
+                self.arena[idx].leaves = new_leaves;
+                self.requeue(idx, out);
+            }
+            return Ok(());
+        }
+        let (ladder, arena) = self.ladder_and_arena(side);
+        let qty = ladder.unlink(arena, idx);
+        out.push(BookEvent::Level { side, price: Fen(old_price), quantity: qty });
+        let remaining = if self.state == BookState::Open {
+            let taker = Taker { id: id.0, owner, side, limit: new_price };
+            self.match_incoming(&taker, new_leaves, out)
+        } else {
+            new_leaves
+        };
+        if remaining == 0 {
+            self.index.remove(&id.0);
+            self.arena.release(idx);
+            out.push(BookEvent::Done { order: id, owner: Pk(owner), side, reason: DoneReason::Filled, cancelled: 0 });
+        } else {
+            let slot = &mut self.arena[idx];
+            slot.price = new_price;
+            slot.leaves = remaining;
+            self.requeue(idx, out);
+        }
+        Ok(())
+    }
+
+    /// Cancels every resting order of `owner`, in order-id order; returns how many.
+    pub fn cancel_owner(&mut self, owner: Pk, out: &mut Vec<BookEvent>) -> usize {
+        let ids = self.resting_ids(|slot| slot.owner == owner.0);
+        for &(_, idx) in &ids {
+            self.remove_resting(idx, DoneReason::Cancelled, out);
+        }
+        ids.len()
+    }
+
+    /// Expires every Day order (in order-id order); today's last trade becomes the last close.
+    pub fn end_of_day(&mut self, out: &mut Vec<BookEvent>) {
+        for (_, idx) in self.resting_ids(|slot| slot.tif == TimeInForce::Day) {
+            self.remove_resting(idx, DoneReason::Expired, out);
+        }
+        if let Some(last) = self.last_trade.take() {
+            self.last_close = Some(last);
+        }
+    }
+
+    pub fn order(&self, id: OrderId) -> Option<OrderView> {
+        self.index.get(&id.0).map(|&idx| view(&self.arena[idx]))
+    }
+
+    /// The owner's resting orders by order id.
+    pub fn orders_of(&self, owner: Pk) -> Vec<OrderView> {
+        let ids = self.resting_ids(|slot| slot.owner == owner.0);
+        ids.into_iter().map(|(_, idx)| view(&self.arena[idx])).collect()
+    }
+
+    /// Up to `levels_max` levels of one side, best first.
+    pub fn depth(&self, side: Side, levels_max: usize) -> Vec<(Fen, u64)> {
+        let ladder = self.ladder(side);
+        let levels = ladder.levels.iter().rev().take(levels_max);
+        levels.map(|level| (Fen(ladder.price(level)), level.qty)).collect()
+    }
+
+    pub fn best(&self, side: Side) -> Option<Fen> {
+        self.ladder(side).best_price().map(Fen)
+    }
+
+    /// Today's last trade, else the last close.
+    pub fn reference_price(&self) -> Option<Fen> {
+        self.last_trade.or(self.last_close)
+    }
+
+    pub fn last_trade(&self) -> Option<Fen> {
+        self.last_trade
+    }
+
+    pub fn last_close(&self) -> Option<Fen> {
+        self.last_close
+    }
+
+    /// What an incoming order of `owner` would execute right now with this limit (`None` =
+    /// market, band-limited): (quantity, Σ price × quantity, saturating). Skips the owner's own
+    /// orders, which self-trade prevention would cancel. `(0, 0)` unless the book is open.
+    pub fn preview(&self, owner: Pk, side: Side, limit: Option<Fen>, quantity: u64) -> (u64, Fen) {
+        if self.state != BookState::Open {
+            return (0, Fen::ZERO);
+        }
+        let limit = limit.map_or_else(|| self.market_limit(side), |p| p.0);
+        let taker = Taker { id: 0, owner: owner.0, side, limit };
+        let (filled, amount) = self.executable(&taker, quantity);
+        (filled, Fen(i64::try_from(amount).unwrap_or(i64::MAX)))
+    }
+
+    pub fn resting_count(&self) -> usize {
+        self.index.len()
+    }
+
+    /// A hash of everything that matters — state, tick, band, last prices, placement counter and
+    /// every resting order in priority order — computed by [`BookHasher`], exactly as the
+    /// reference book computes it.
+    pub fn state_hash(&self) -> u64 {
+        let mut hasher = BookHasher::new(&self.header());
+        self.for_each_resting(|order| hasher.order(&order));
+        hasher.finish()
+    }
+
+    // ---- validation ----
+
+    /// Checks a new order; returns the limit it matches with.
+    fn check_new(&self, order: &NewOrder) -> Result<i64, BookReject> {
+        if self.state == BookState::Closed {
+            return Err(BookReject::NotOpen);
+        }
+        if order.quantity == 0 {
+            return Err(BookReject::QuantityZero);
+        }
+        if order.quantity > QUANTITY_MAX {
+            return Err(BookReject::QuantityTooLarge);
+        }
+        match (order.order_type, order.price) {
+            (OrderType::Limit, None) => return Err(BookReject::MissingPrice),
+            (OrderType::Market, Some(_)) => return Err(BookReject::UnexpectedPrice),
+            _ => {}
+        }
+        if self.state == BookState::PreOpen && (order.order_type == OrderType::Market || !order.tif.rests()) {
+            return Err(BookReject::NotOpen);
+        }
+        let limit = match order.price {
+            Some(price) => {
+                self.check_price(price)?;
+                price.0
+            }
+            None => self.market_limit(order.side),
+        };
+        if self.index.contains_key(&order.id.0) {
+            return Err(BookReject::DuplicateOrderId);
+        }
+        if order.post_only && (order.order_type == OrderType::Market || self.crosses_opposite(order.side, limit)) {
+            return Err(BookReject::PostOnlyWouldTrade);
+        }
+        Ok(limit)
+    }
+
+    #[inline]
+    fn check_price(&self, price: Fen) -> Result<(), BookReject> {
+        if price.0 <= 0 {
+            return Err(BookReject::PriceNotPositive);
+        }
+        if self.tick != 1 && price.0 % self.tick != 0 {
+            return Err(BookReject::PriceOffTick);
+        }
+        if !self.in_band(price.0) {
+            return Err(BookReject::PriceOutOfBand);
+        }
+        Ok(())
+    }
+
+    /// |p − r| × 100 ≤ band × r, in integers.
+    #[inline]
+    fn in_band(&self, price: i64) -> bool {
+        match (self.band_pct, self.reference_price()) {
+            (0, _) | (_, None) => true,
+            (band, Some(reference)) => {
+                let distance = (i128::from(price) - i128::from(reference.0)).abs();
+                distance * 100 <= i128::from(band) * i128::from(reference.0)
+            }
+        }
+    }
+
+    /// The worst price a market order may trade at: the band's edge, or no limit at all.
+    fn market_limit(&self, side: Side) -> i64 {
+        match (self.band_pct, self.reference_price()) {
+            (0, _) | (_, None) => match side {
+                Side::Buy => i64::MAX,
+                Side::Sell => i64::MIN,
+            },
+            (band, Some(reference)) => {
+                // For integers, (p − r) × 100 ≤ band × r ⇔ p − r ≤ ⌊band × r / 100⌋.
+                let r = i128::from(reference.0);
+                let width = r * i128::from(band) / 100;
+                let edge = match side {
+                    Side::Buy => r + width,
+                    Side::Sell => r - width,
+                };
+                i64::try_from(edge).unwrap_or(i64::MAX)
+            }
+        }
+    }
+
+    fn crosses_opposite(&self, side: Side, price: i64) -> bool {
+        let best = self.ladder(side.opposite()).best_price();
+        best.is_some_and(|best| crosses(side, best, price))
+    }
+
+    // ---- matching ----
+
+    /// Trades an incoming order against the opposite side in price-time priority, cancelling
+    /// the owner's own resting orders on the way (self-trade prevention). Returns what is left.
+    fn match_incoming(&mut self, taker: &Taker, mut remaining: u64, out: &mut Vec<BookEvent>) -> u64 {
+        let (opposite, arena, index) = match taker.side {
+            Side::Buy => (&mut self.asks, &mut self.arena, &mut self.index),
+            Side::Sell => (&mut self.bids, &mut self.arena, &mut self.index),
+        };
+        let maker_side = opposite.side;
+        while remaining > 0 {
+            let Some(&level) = opposite.levels.last() else { break };
+            let price = opposite.price(&level);
+            if !crosses(taker.side, price, taker.limit) {
+                break;
+            }
+            let (mut cur, mut qty, mut traded) = (level.head, level.qty, false);
+            while cur != NIL {
+                let maker = &mut arena[cur];
+                let next = maker.next;
+                if maker.owner == taker.owner {
+                    qty -= maker.leaves;
+                    out.push(BookEvent::Done {
+                        order: OrderId(maker.id),
+                        owner: Pk(maker.owner),
+                        side: maker_side,
+                        reason: DoneReason::SelfTrade,
+                        cancelled: maker.leaves,
+                    });
+                } else {
+                    let quantity = maker.leaves.min(remaining);
+                    maker.leaves -= quantity;
+                    remaining -= quantity;
+                    qty -= quantity;
+                    traded = true;
+                    out.push(BookEvent::Fill {
+                        price: Fen(price),
+                        quantity,
+                        maker: OrderId(maker.id),
+                        maker_owner: Pk(maker.owner),
+                        maker_side,
+                        maker_leaves: maker.leaves,
+                        taker: OrderId(taker.id),
+                        taker_owner: Pk(taker.owner),
+                        taker_leaves: remaining,
+                    });
+                    if maker.leaves > 0 {
+                        break; // the taker is done; the maker keeps its place
+                    }
+                    out.push(BookEvent::Done {
+                        order: OrderId(maker.id),
+                        owner: Pk(maker.owner),
+                        side: maker_side,
+                        reason: DoneReason::Filled,
+                        cancelled: 0,
+                    });
+                }
+                index.remove(&maker.id);
+                arena.release(cur);
+                cur = next;
+                if remaining == 0 {
+                    break;
+                }
+            }
+            if traded {
+                self.last_trade = Some(Fen(price));
+            }
+            out.push(BookEvent::Level { side: maker_side, price: Fen(price), quantity: qty });
+            if cur == NIL {
+                assert_eq!(qty, 0, "emptied level at {price} still holds quantity");
+                opposite.levels.pop();
+            } else {
+                arena[cur].prev = NIL;
+                let top = opposite.levels.last_mut().expect("the level being matched");
+                top.head = cur;
+                top.qty = qty;
+            }
+        }
+        remaining
+    }
+
+    /// What `taker` could execute now against other owners' orders: (quantity, Σ price × qty).
+    fn executable(&self, taker: &Taker, quantity: u64) -> (u64, i128) {
+        let opposite = self.ladder(taker.side.opposite());
+        let (mut filled, mut amount) = (0u64, 0i128);
+        for level in opposite.levels.iter().rev() {
+            let price = opposite.price(level);
+            if filled == quantity || !crosses(taker.side, price, taker.limit) {
+                break;
+            }
+            let mut cur = level.head;
+            while cur != NIL && filled < quantity {
+                let maker = &self.arena[cur];
+                if maker.owner != taker.owner {
+                    let take = maker.leaves.min(quantity - filled);
+                    filled += take;
+                    amount += i128::from(price) * i128::from(take);
+                }
+                cur = maker.next;
+            }
+        }
+        (filled, amount)
+    }
+
+    // ---- resting orders ----
+
+    fn rest_new(&mut self, order: &NewOrder, leaves: u64, out: &mut Vec<BookEvent>) {
+        let slot = Slot {
+            id: order.id.0,
+            price: order.price.expect("only limit orders rest").0,
+            leaves,
+            seq: 0,
+            owner: order.owner.0,
+            prev: NIL,
+            next: NIL,
+            side: order.side,
+            tif: order.tif,
+            post_only: order.post_only,
+        };
+        let idx = self.arena.alloc(slot);
+        self.index.insert(order.id.0, idx);
+        self.requeue(idx, out);
+    }
+
+    /// Puts an (unlinked) order at the back of its price level with a new placement sequence.
+    fn requeue(&mut self, idx: u32, out: &mut Vec<BookEvent>) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let slot = &mut self.arena[idx];
+        slot.seq = seq;
+        let (side, price) = (slot.side, slot.price);
+        let (ladder, arena) = self.ladder_and_arena(side);
+        let quantity = ladder.push_back(arena, idx);
+        out.push(BookEvent::Level { side, price: Fen(price), quantity });
+    }
+
+    /// Takes a resting order off the book: `Done` with its open quantity, then its level.
+    fn remove_resting(&mut self, idx: u32, reason: DoneReason, out: &mut Vec<BookEvent>) {
+        let slot = &self.arena[idx];
+        let (id, owner, side, price, leaves) = (slot.id, slot.owner, slot.side, slot.price, slot.leaves);
+        let (ladder, arena) = self.ladder_and_arena(side);
+        let quantity = ladder.unlink(arena, idx);
+        self.arena.release(idx);
+        self.index.remove(&id);
+        out.push(BookEvent::Done { order: OrderId(id), owner: Pk(owner), side, reason, cancelled: leaves });
+        out.push(BookEvent::Level { side, price: Fen(price), quantity });
+    }
+
+    /// (id, slot) of the resting orders that satisfy `keep`, by order id.
+    fn resting_ids(&self, keep: impl Fn(&Slot) -> bool) -> Vec<(u64, u32)> {
+        let mut ids: Vec<(u64, u32)> =
+            self.index.iter().filter(|&(_, &idx)| keep(&self.arena[idx])).map(|(&id, &idx)| (id, idx)).collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    fn ladder(&self, side: Side) -> &Ladder {
+        match side {
+            Side::Buy => &self.bids,
+            Side::Sell => &self.asks,
+        }
+    }
+
+    fn ladder_mut(&mut self, side: Side) -> &mut Ladder {
+        match side {
+            Side::Buy => &mut self.bids,
+            Side::Sell => &mut self.asks,
+        }
+    }
+
+    fn ladder_and_arena(&mut self, side: Side) -> (&mut Ladder, &mut Arena) {
+        match side {
+            Side::Buy => (&mut self.bids, &mut self.arena),
+            Side::Sell => (&mut self.asks, &mut self.arena),
+        }
+    }
+
+    fn header(&self) -> BookHeader {
+        BookHeader {
+            tick: Fen(self.tick),
+            band_pct: self.band_pct,
+            state: self.state,
+            last_trade: self.last_trade,
+            last_close: self.last_close,
+            next_seq: self.next_seq,
+        }
+    }
+
+    /// Every resting order in priority order: bids best first, then asks best first.
+    fn for_each_resting(&self, mut f: impl FnMut(RestingOrder)) {
+        for ladder in [&self.bids, &self.asks] {
+            ladder.for_each_in_priority(&self.arena, |slot| f(resting(slot)));
+        }
+    }
+}
+
+fn done(taker: &Taker, reason: DoneReason, cancelled: u64) -> BookEvent {
+    BookEvent::Done { order: OrderId(taker.id), owner: Pk(taker.owner), side: taker.side, reason, cancelled }
+}
+
+fn view(slot: &Slot) -> OrderView {
+    OrderView {
+        id: OrderId(slot.id),
+        owner: Pk(slot.owner),
+        side: slot.side,
+        price: Fen(slot.price),
+        leaves: slot.leaves,
+        tif: slot.tif,
+    }
+}
+
+fn resting(slot: &Slot) -> RestingOrder {
+    RestingOrder {
+        id: OrderId(slot.id),
+        owner: Pk(slot.owner),
+        side: slot.side,
+        price: Fen(slot.price),
+        leaves: slot.leaves,
+        tif: slot.tif,
+        post_only: slot.post_only,
+        seq: slot.seq,
+    }
+}

@@ -1,0 +1,661 @@
+//! One test per rule of the book, named after the rule.
+
+use super::*;
+use crate::types::{Fen, OrderId, Pk, Side};
+use BookEvent::{Done, Fill, Level};
+use Side::{Buy, Sell};
+
+const A: Pk = Pk(1);
+const B: Pk = Pk(2);
+const C: Pk = Pk(3);
+
+fn limit(id: u64, owner: Pk, side: Side, price: i64, quantity: u64) -> NewOrder {
+    NewOrder {
+        id: OrderId(id),
+        owner,
+        side,
+        order_type: OrderType::Limit,
+        price: Some(Fen(price)),
+        quantity,
+        tif: TimeInForce::Gtc,
+        post_only: false,
+    }
+}
+
+fn with_tif(order: NewOrder, tif: TimeInForce) -> NewOrder {
+    NewOrder { tif, ..order }
+}
+
+fn market(id: u64, owner: Pk, side: Side, quantity: u64) -> NewOrder {
+    NewOrder { order_type: OrderType::Market, price: None, ..limit(id, owner, side, 1, quantity) }
+}
+
+fn open_book(tick: i64, band_pct: u32) -> OrderBook {
+    let mut book = OrderBook::new(Fen(tick), band_pct);
+    book.set_state(BookState::Open, &mut Vec::new());
+    book
+}
+
+/// A book whose reference price is `last_close`, in the given state.
+fn book_with_close(last_close: i64, band_pct: u32, state: BookState) -> OrderBook {
+    let header =
+        BookHeader { tick: Fen(1), band_pct, state, last_trade: None, last_close: Some(Fen(last_close)), next_seq: 0 };
+    OrderBook::from_image(&BookImage { header, orders: Vec::new() }).unwrap()
+}
+
+fn submit(book: &mut OrderBook, order: NewOrder) -> Vec<BookEvent> {
+    let mut out = Vec::new();
+    book.submit(order, &mut out).unwrap();
+    out
+}
+
+/// (price, quantity, maker, taker) of each fill.
+fn fills(events: &[BookEvent]) -> Vec<(i64, u64, u64, u64)> {
+    events
+        .iter()
+        .filter_map(|e| match *e {
+            Fill { price, quantity, maker, taker, .. } => Some((price.0, quantity, maker.0, taker.0)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn done_of(events: &[BookEvent], id: u64) -> Option<(DoneReason, u64)> {
+    events.iter().find_map(|e| match *e {
+        Done { order, reason, cancelled, .. } if order.0 == id => Some((reason, cancelled)),
+        _ => None,
+    })
+}
+
+fn leaves(book: &OrderBook, id: u64) -> Option<u64> {
+    book.order(OrderId(id)).map(|v| v.leaves)
+}
+
+#[test]
+fn matching_follows_price_then_time_priority() {
+    let mut book = open_book(1, 0);
+    submit(&mut book, limit(1, A, Sell, 101, 10));
+    submit(&mut book, limit(2, B, Sell, 101, 10));
+    submit(&mut book, limit(3, A, Sell, 100, 10));
+    let out = submit(&mut book, limit(4, C, Buy, 101, 25));
+    assert_eq!(fills(&out), vec![(100, 10, 3, 4), (101, 10, 1, 4), (101, 5, 2, 4)]);
+    assert_eq!(done_of(&out, 4), Some((DoneReason::Filled, 0)));
+    assert_eq!(leaves(&book, 2), Some(5));
+    assert_eq!(book.last_trade(), Some(Fen(101)));
+}
+
+#[test]
+fn fills_print_at_the_resting_price_and_report_leaves() {
+    let mut book = open_book(1, 0);
+    submit(&mut book, limit(1, A, Sell, 100, 10));
+    let out = submit(&mut book, limit(2, B, Buy, 105, 4));
+    assert_eq!(
+        out,
+        vec![
+            Fill {
+                price: Fen(100),
+                quantity: 4,
+                maker: OrderId(1),
+                maker_owner: A,
+                maker_side: Sell,
+                maker_leaves: 6,
+                taker: OrderId(2),
+                taker_owner: B,
+                taker_leaves: 0,
+            },
+            Level { side: Sell, price: Fen(100), quantity: 6 },
+            Done { order: OrderId(2), owner: B, side: Buy, reason: DoneReason::Filled, cancelled: 0 },
+        ]
+    );
+}
+
+#[test]
+fn unfilled_limit_remainder_rests_at_its_price() {
+    let mut book = open_book(1, 0);
+    submit(&mut book, limit(1, A, Sell, 100, 3));
+    let out = submit(&mut book, limit(2, B, Buy, 101, 10));
+    assert_eq!(out.last(), Some(&Level { side: Buy, price: Fen(101), quantity: 7 }));
+    assert_eq!(book.best(Buy), Some(Fen(101)));
+    assert_eq!(book.best(Sell), None);
+    assert_eq!(book.depth(Buy, 5), vec![(Fen(101), 7)]);
+}
+
+#[test]
+fn post_only_that_would_trade_is_rejected() {
+    let mut book = open_book(1, 0);
+    submit(&mut book, limit(1, A, Sell, 100, 10));
+    let before = book.state_hash();
+    let mut out = Vec::new();
+    let crossing = NewOrder { post_only: true, ..limit(2, B, Buy, 100, 5) };
+    assert_eq!(book.submit(crossing, &mut out), Err(BookReject::PostOnlyWouldTrade));
+    assert!(out.is_empty());
+    assert_eq!(book.state_hash(), before);
+    // Crossing only its own order is still taking liquidity: rejected too.
+    let own = NewOrder { post_only: true, ..limit(3, A, Buy, 100, 5) };
+    assert_eq!(book.submit(own, &mut out), Err(BookReject::PostOnlyWouldTrade));
+    let passive = NewOrder { post_only: true, ..limit(4, B, Buy, 99, 5) };
+    book.submit(passive, &mut out).unwrap();
+    assert_eq!(leaves(&book, 4), Some(5));
+    let post_only_market = NewOrder { post_only: true, ..market(5, B, Buy, 1) };
+    assert_eq!(book.submit(post_only_market, &mut out), Err(BookReject::PostOnlyWouldTrade));
+}
+
+#[test]
+fn amend_lower_quantity_keeps_priority() {
+    let mut book = open_book(1, 0);
+    submit(&mut book, limit(1, A, Buy, 100, 10));
+    submit(&mut book, limit(2, B, Buy, 100, 10));
+    let mut out = Vec::new();
+    book.amend(OrderId(1), None, Some(4), &mut out).unwrap();
+    assert_eq!(out, vec![Level { side: Buy, price: Fen(100), quantity: 14 }]);
+    let out = submit(&mut book, limit(3, C, Sell, 100, 6));
+    assert_eq!(fills(&out), vec![(100, 4, 1, 3), (100, 2, 2, 3)]);
+}
+
+#[test]
+fn amend_higher_quantity_loses_priority() {
+    let mut book = open_book(1, 0);
+    submit(&mut book, limit(1, A, Buy, 100, 10));
+    submit(&mut book, limit(2, B, Buy, 100, 10));
+    let mut out = Vec::new();
+    book.amend(OrderId(1), None, Some(12), &mut out).unwrap();
+    assert_eq!(out, vec![Level { side: Buy, price: Fen(100), quantity: 22 }]);
+    let out = submit(&mut book, limit(3, C, Sell, 100, 11));
+    assert_eq!(fills(&out), vec![(100, 10, 2, 3), (100, 1, 1, 3)]);
+}
+
+#[test]
+fn amend_new_price_loses_priority_and_may_trade_as_taker() {
+    let mut book = open_book(1, 0);
+    submit(&mut book, limit(1, A, Buy, 99, 10));
+    submit(&mut book, limit(2, B, Buy, 100, 10));
+    submit(&mut book, limit(3, C, Sell, 102, 4));
+    let mut out = Vec::new();
+    book.amend(OrderId(1), Some(Fen(100)), None, &mut out).unwrap();
+    assert_eq!(
+        out,
+        vec![Level { side: Buy, price: Fen(99), quantity: 0 }, Level { side: Buy, price: Fen(100), quantity: 20 },]
+    );
+    // Now behind order 2 at 100.
+    let out = submit(&mut book, limit(4, C, Sell, 100, 12));
+    assert_eq!(fills(&out), vec![(100, 10, 2, 4), (100, 2, 1, 4)]);
+    // An amended price that crosses trades, the amended order being the taker.
+    out_clear_amend(&mut book, 1, Some(102), Some(5), |out| {
+        assert_eq!(fills(out), vec![(102, 4, 3, 1)]);
+        assert_eq!(out.last(), Some(&Level { side: Buy, price: Fen(102), quantity: 1 }));
+    });
+    assert_eq!(leaves(&book, 1), Some(1));
+    assert_eq!(book.best(Buy), Some(Fen(102)));
+}
+
+fn out_clear_amend(
+    book: &mut OrderBook,
+    id: u64,
+    price: Option<i64>,
+    quantity: Option<u64>,
+    check: impl FnOnce(&[BookEvent]),
+) {
+    let mut out = Vec::new();
+    book.amend(OrderId(id), price.map(Fen), quantity, &mut out).unwrap();
+    check(&out);
+}
+
+#[test]
+fn amend_of_post_only_order_to_a_crossing_price_is_rejected() {
+    let mut book = open_book(1, 0);
+    submit(&mut book, NewOrder { post_only: true, ..limit(1, A, Buy, 99, 10) });
+    submit(&mut book, limit(2, B, Sell, 101, 10));
+    submit(&mut book, limit(3, C, Buy, 98, 10));
+    let mut out = Vec::new();
+    let amend = book.amend(OrderId(1), Some(Fen(101)), None, &mut out);
+    assert_eq!(amend, Err(BookReject::PostOnlyWouldTrade));
+    // An order that was not post-only is not checked.
+    book.amend(OrderId(3), Some(Fen(101)), None, &mut out).unwrap();
+    assert_eq!(fills(&out), vec![(101, 10, 2, 3)]);
+}
+
+#[test]
+fn amend_checks_price_and_quantity_and_state() {
+    let mut book = book_with_close(100, 10, BookState::Open);
+    submit(&mut book, limit(1, A, Buy, 100, 10));
+    let mut out = Vec::new();
+    let mut amend = |price: Option<i64>, quantity| book.amend(OrderId(1), price.map(Fen), quantity, &mut out);
+    assert_eq!(amend(None, Some(0)), Err(BookReject::QuantityZero));
+    assert_eq!(amend(Some(0), None), Err(BookReject::PriceNotPositive));
+    assert_eq!(amend(Some(111), None), Err(BookReject::PriceOutOfBand));
+    assert_eq!(amend(None, None), Ok(()));
+    assert_eq!(amend(Some(100), Some(10)), Ok(()));
+    assert!(out.is_empty(), "a no-op amend emits nothing");
+    let mut out = Vec::new();
+    assert_eq!(book.amend(OrderId(9), None, Some(1), &mut out), Err(BookReject::UnknownOrder));
+    book.set_state(BookState::Closed, &mut out);
+    assert_eq!(book.amend(OrderId(1), None, Some(1), &mut out), Err(BookReject::NotOpen));
+}
+
+#[test]
+fn self_trade_cancels_resting_order() {
+    let mut book = open_book(1, 0);
+    submit(&mut book, limit(1, A, Sell, 100, 10));
+    submit(&mut book, limit(2, B, Sell, 100, 5));
+    let out = submit(&mut book, limit(3, A, Buy, 100, 5));
+    assert_eq!(
+        out,
+        vec![
+            Done { order: OrderId(1), owner: A, side: Sell, reason: DoneReason::SelfTrade, cancelled: 10 },
+            Fill {
+                price: Fen(100),
+                quantity: 5,
+                maker: OrderId(2),
+                maker_owner: B,
+                maker_side: Sell,
+                maker_leaves: 0,
+                taker: OrderId(3),
+                taker_owner: A,
+                taker_leaves: 0,
+            },
+            Done { order: OrderId(2), owner: B, side: Sell, reason: DoneReason::Filled, cancelled: 0 },
+            Level { side: Sell, price: Fen(100), quantity: 0 },
+            Done { order: OrderId(3), owner: A, side: Buy, reason: DoneReason::Filled, cancelled: 0 },
+        ]
+    );
+    assert_eq!(book.resting_count(), 0);
+}
+
+#[test]
+fn market_order_trades_only_within_band() {
+    let mut book = book_with_close(100, 10, BookState::Open);
+    submit(&mut book, limit(1, A, Sell, 105, 10));
+    submit(&mut book, limit(2, A, Sell, 110, 10));
+    // 111 is outside the band for a new limit; it got there while the reference was higher.
+    let mut high = book_with_close(110, 10, BookState::Open);
+    submit(&mut high, limit(3, A, Sell, 111, 10));
+    let mut image = book.image();
+    image.orders.extend(high.image().orders.iter().map(|o| RestingOrder { seq: 2, ..*o }));
+    image.header.next_seq = 3;
+    let mut book = OrderBook::from_image(&image).unwrap();
+    assert_eq!(book.preview(B, Buy, None, 30), (20, Fen(105 * 10 + 110 * 10)));
+    let out = submit(&mut book, market(4, B, Buy, 30));
+    assert_eq!(fills(&out), vec![(105, 10, 1, 4), (110, 10, 2, 4)]);
+    assert_eq!(done_of(&out, 4), Some((DoneReason::Cancelled, 10)));
+    assert_eq!(leaves(&book, 3), Some(10), "the level beyond the band is untouched");
+}
+
+#[test]
+fn market_order_never_rests() {
+    let mut book = open_book(1, 0);
+    let out = submit(&mut book, market(1, A, Buy, 5));
+    assert_eq!(out, vec![Done { order: OrderId(1), owner: A, side: Buy, reason: DoneReason::Cancelled, cancelled: 5 }]);
+    submit(&mut book, limit(2, B, Sell, 100, 3));
+    let out = submit(&mut book, with_tif(market(3, A, Buy, 5), TimeInForce::Day));
+    assert_eq!(fills(&out), vec![(100, 3, 2, 3)]);
+    assert_eq!(done_of(&out, 3), Some((DoneReason::Cancelled, 2)));
+    assert_eq!(book.resting_count(), 0);
+}
+
+#[test]
+fn limit_price_outside_band_is_rejected() {
+    let mut book = book_with_close(100, 10, BookState::Open);
+    let mut out = Vec::new();
+    assert_eq!(book.submit(limit(1, A, Buy, 111, 1), &mut out), Err(BookReject::PriceOutOfBand));
+    assert_eq!(book.submit(limit(2, A, Sell, 89, 1), &mut out), Err(BookReject::PriceOutOfBand));
+    book.submit(limit(3, A, Buy, 110, 1), &mut out).unwrap();
+    book.submit(limit(4, B, Sell, 90, 1), &mut out).unwrap();
+    // Without a reference price there is no band.
+    let mut free = open_book(1, 10);
+    free.submit(limit(5, A, Buy, 1_000_000, 1), &mut out).unwrap();
+}
+
+#[test]
+fn price_must_be_positive_and_on_the_tick() {
+    let mut book = open_book(5, 0);
+    let mut out = Vec::new();
+    assert_eq!(book.submit(limit(1, A, Buy, 0, 1), &mut out), Err(BookReject::PriceNotPositive));
+    assert_eq!(book.submit(limit(1, A, Buy, -5, 1), &mut out), Err(BookReject::PriceNotPositive));
+    assert_eq!(book.submit(limit(1, A, Buy, 101, 1), &mut out), Err(BookReject::PriceOffTick));
+    book.submit(limit(1, A, Buy, 105, 1), &mut out).unwrap();
+    assert_eq!(BookReject::PriceOffTick.code(), RejectCode::PriceInvalid);
+}
+
+#[test]
+fn price_presence_must_match_order_type() {
+    let mut book = open_book(1, 0);
+    let mut out = Vec::new();
+    let no_price = NewOrder { price: None, ..limit(1, A, Buy, 100, 1) };
+    assert_eq!(book.submit(no_price, &mut out), Err(BookReject::MissingPrice));
+    let priced_market = NewOrder { price: Some(Fen(100)), ..market(2, A, Buy, 1) };
+    assert_eq!(book.submit(priced_market, &mut out), Err(BookReject::UnexpectedPrice));
+    assert_eq!(book.submit(limit(3, A, Buy, 100, 0), &mut out), Err(BookReject::QuantityZero));
+    let huge = limit(3, A, Buy, 100, QUANTITY_MAX + 1);
+    assert_eq!(book.submit(huge, &mut out), Err(BookReject::QuantityTooLarge));
+    assert!(out.is_empty());
+}
+
+#[test]
+fn duplicate_resting_order_id_is_rejected() {
+    let mut book = open_book(1, 0);
+    submit(&mut book, limit(1, A, Buy, 100, 1));
+    let mut out = Vec::new();
+    assert_eq!(book.submit(limit(1, B, Sell, 200, 1), &mut out), Err(BookReject::DuplicateOrderId));
+}
+
+#[test]
+fn ioc_remainder_is_cancelled() {
+    let mut book = open_book(1, 0);
+    submit(&mut book, limit(1, A, Sell, 100, 3));
+    let out = submit(&mut book, with_tif(limit(2, B, Buy, 100, 5), TimeInForce::Ioc));
+    assert_eq!(fills(&out), vec![(100, 3, 1, 2)]);
+    assert_eq!(done_of(&out, 2), Some((DoneReason::Cancelled, 2)));
+    assert_eq!(book.resting_count(), 0);
+}
+
+#[test]
+fn fok_that_cannot_fill_has_no_fills() {
+    let mut book = open_book(1, 0);
+    submit(&mut book, limit(1, A, Sell, 100, 3));
+    submit(&mut book, limit(2, B, Sell, 101, 3));
+    let before = book.state_hash();
+    // 6 on offer, but 3 of it is the buyer's own: self-trade prevention would remove it.
+    let out = submit(&mut book, with_tif(limit(3, A, Buy, 101, 5), TimeInForce::Fok));
+    assert_eq!(out, vec![Done { order: OrderId(3), owner: A, side: Buy, reason: DoneReason::Cancelled, cancelled: 5 }]);
+    assert_eq!(book.state_hash(), before, "a killed FOK changes nothing, not even self-trade cancels");
+}
+
+#[test]
+fn fok_that_can_fill_fills_in_full() {
+    let mut book = open_book(1, 0);
+    submit(&mut book, limit(1, A, Sell, 100, 3));
+    submit(&mut book, limit(2, B, Sell, 101, 3));
+    let out = submit(&mut book, with_tif(limit(3, C, Buy, 101, 5), TimeInForce::Fok));
+    assert_eq!(fills(&out), vec![(100, 3, 1, 3), (101, 2, 2, 3)]);
+    assert_eq!(done_of(&out, 3), Some((DoneReason::Filled, 0)));
+}
+
+#[test]
+fn day_orders_expire_at_end_of_day() {
+    let mut book = open_book(1, 0);
+    submit(&mut book, with_tif(limit(2, A, Buy, 99, 5), TimeInForce::Day));
+    submit(&mut book, limit(1, A, Buy, 99, 5));
+    submit(&mut book, with_tif(limit(3, B, Sell, 101, 5), TimeInForce::Day));
+    submit(&mut book, limit(4, C, Sell, 100, 1));
+    submit(&mut book, limit(5, B, Buy, 100, 1));
+    assert_eq!(book.last_trade(), Some(Fen(100)));
+    let mut out = Vec::new();
+    book.end_of_day(&mut out);
+    assert_eq!(
+        out,
+        vec![
+            Done { order: OrderId(2), owner: A, side: Buy, reason: DoneReason::Expired, cancelled: 5 },
+            Level { side: Buy, price: Fen(99), quantity: 5 },
+            Done { order: OrderId(3), owner: B, side: Sell, reason: DoneReason::Expired, cancelled: 5 },
+            Level { side: Sell, price: Fen(101), quantity: 0 },
+        ]
+    );
+    assert_eq!(leaves(&book, 1), Some(5), "gtc orders stay");
+    assert_eq!((book.last_trade(), book.last_close()), (None, Some(Fen(100))));
+    assert_eq!(book.reference_price(), Some(Fen(100)));
+    // A day without trades keeps the previous close.
+    book.end_of_day(&mut out);
+    assert_eq!(book.last_close(), Some(Fen(100)));
+}
+
+#[test]
+fn closed_book_rejects_submit_and_amend_but_allows_cancel() {
+    let mut book = open_book(1, 0);
+    submit(&mut book, limit(1, A, Buy, 99, 5));
+    let mut out = Vec::new();
+    book.set_state(BookState::Closed, &mut out);
+    assert_eq!(book.submit(limit(2, A, Buy, 99, 5), &mut out), Err(BookReject::NotOpen));
+    assert_eq!(book.amend(OrderId(1), None, Some(1), &mut out), Err(BookReject::NotOpen));
+    assert!(out.is_empty());
+    book.cancel(OrderId(1), &mut out).unwrap();
+    assert_eq!(done_of(&out, 1), Some((DoneReason::Cancelled, 5)));
+    assert_eq!(book.cancel(OrderId(1), &mut out), Err(BookReject::UnknownOrder));
+    assert_eq!(BookReject::NotOpen.code(), RejectCode::InvalidState);
+}
+
+#[test]
+fn pre_open_rests_limit_orders_and_trades_nothing() {
+    let mut book = OrderBook::new(Fen(1), 0);
+    let mut out = Vec::new();
+    book.set_state(BookState::PreOpen, &mut out);
+    submit(&mut book, limit(1, A, Buy, 105, 5));
+    let out = submit(&mut book, limit(2, B, Sell, 100, 5));
+    assert!(fills(&out).is_empty());
+    assert_eq!(book.preview(A, Buy, Some(Fen(200)), 5), (0, Fen(0)));
+    let mut out = Vec::new();
+    for order in [
+        market(3, A, Buy, 1),
+        with_tif(limit(4, A, Buy, 100, 1), TimeInForce::Ioc),
+        with_tif(limit(5, A, Buy, 100, 1), TimeInForce::Fok),
+    ] {
+        assert_eq!(book.submit(order, &mut out), Err(BookReject::NotOpen));
+    }
+    // Amending in pre-open moves the order without trading.
+    book.amend(OrderId(1), Some(Fen(106)), None, &mut out).unwrap();
+    assert!(fills(&out).is_empty());
+    assert_eq!(book.resting_count(), 2);
+}
+
+#[test]
+fn uncross_maximises_volume_then_least_imbalance_then_reference_then_lower() {
+    // Volume: 14 at 103 and at 104, each with imbalance 1; less anywhere else.
+    let volume_orders = [
+        limit(1, A, Buy, 106, 5),
+        limit(2, A, Buy, 104, 10),
+        limit(3, A, Buy, 102, 10),
+        limit(4, B, Sell, 100, 8),
+        limit(5, B, Sell, 103, 6),
+        limit(6, B, Sell, 105, 20),
+    ];
+    assert_eq!(uncross_price(&volume_orders, None), (103, 14), "lower of the two");
+    assert_eq!(uncross_price(&volume_orders, Some(104)), (104, 14), "closest to the reference");
+    assert_eq!(uncross_price(&volume_orders, Some(90)), (103, 14));
+    // Imbalance: volume 10 everywhere in 100..=105, imbalance 0 only in 100..=102.
+    let imbalance_orders = [limit(1, A, Buy, 105, 10), limit(2, B, Sell, 100, 10), limit(3, B, Sell, 103, 5)];
+    assert_eq!(uncross_price(&imbalance_orders, None), (100, 10));
+    assert_eq!(uncross_price(&imbalance_orders, Some(110)), (102, 10), "imbalance beats reference");
+    assert_eq!(uncross_price(&imbalance_orders, Some(101)), (101, 10), "a price between two limits");
+}
+
+/// The single price and the total quantity of the opening call over these pre-open orders.
+fn uncross_price(orders: &[NewOrder], reference: Option<i64>) -> (i64, u64) {
+    let mut book = match reference {
+        Some(r) => book_with_close(r, 0, BookState::PreOpen),
+        None => {
+            let mut book = OrderBook::new(Fen(1), 0);
+            book.set_state(BookState::PreOpen, &mut Vec::new());
+            book
+        }
+    };
+    for &order in orders {
+        submit(&mut book, order);
+    }
+    let mut out = Vec::new();
+    book.set_state(BookState::Open, &mut out);
+    let fills = fills(&out);
+    let price = fills[0].0;
+    assert!(fills.iter().all(|f| f.0 == price), "one price for the whole call: {fills:?}");
+    assert!(book.best(Buy) < book.best(Sell) || book.best(Sell).is_none());
+    (price, fills.iter().map(|f| f.1).sum())
+}
+
+#[test]
+fn uncross_allocates_in_price_time_priority_and_later_order_is_taker() {
+    let mut book = OrderBook::new(Fen(1), 0);
+    let mut out = Vec::new();
+    book.set_state(BookState::PreOpen, &mut out);
+    for order in [
+        limit(1, A, Buy, 106, 5),
+        limit(2, A, Buy, 104, 10),
+        limit(3, A, Buy, 102, 10),
+        limit(4, B, Sell, 100, 8),
+        limit(5, B, Sell, 103, 6),
+        limit(6, B, Sell, 105, 20),
+    ] {
+        submit(&mut book, order);
+    }
+    book.set_state(BookState::Open, &mut out);
+    assert_eq!(book.state(), BookState::Open);
+    assert_eq!(fills(&out), vec![(103, 5, 1, 4), (103, 3, 2, 4), (103, 6, 2, 5)]);
+    assert_eq!(
+        out[out.len() - 4..],
+        [
+            Level { side: Buy, price: Fen(106), quantity: 0 },
+            Level { side: Buy, price: Fen(104), quantity: 1 },
+            Level { side: Sell, price: Fen(100), quantity: 0 },
+            Level { side: Sell, price: Fen(103), quantity: 0 },
+        ]
+    );
+    assert_eq!(book.last_trade(), Some(Fen(103)));
+    assert_eq!(book.depth(Buy, 9), vec![(Fen(104), 1), (Fen(102), 10)]);
+    assert_eq!(book.depth(Sell, 9), vec![(Fen(105), 20)]);
+    // Opening an open book runs no second call.
+    let mut out = Vec::new();
+    book.set_state(BookState::Open, &mut out);
+    assert!(out.is_empty());
+}
+
+#[test]
+fn uncross_applies_self_trade_prevention_and_leaves_the_book_uncrossed() {
+    let mut book = OrderBook::new(Fen(1), 0);
+    let mut out = Vec::new();
+    book.set_state(BookState::PreOpen, &mut out);
+    submit(&mut book, limit(1, A, Sell, 100, 10));
+    submit(&mut book, limit(2, B, Sell, 108, 10));
+    submit(&mut book, limit(3, A, Buy, 110, 10));
+    book.set_state(BookState::Open, &mut out);
+    assert_eq!(
+        out,
+        vec![
+            // First call at 100: the only pair is A against A; the earlier order goes.
+            Done { order: OrderId(1), owner: A, side: Sell, reason: DoneReason::SelfTrade, cancelled: 10 },
+            Level { side: Buy, price: Fen(110), quantity: 10 },
+            Level { side: Sell, price: Fen(100), quantity: 0 },
+            // Still crossed, so a second call at 108 clears the rest.
+            Fill {
+                price: Fen(108),
+                quantity: 10,
+                maker: OrderId(2),
+                maker_owner: B,
+                maker_side: Sell,
+                maker_leaves: 0,
+                taker: OrderId(3),
+                taker_owner: A,
+                taker_leaves: 0,
+            },
+            Done { order: OrderId(2), owner: B, side: Sell, reason: DoneReason::Filled, cancelled: 0 },
+            Done { order: OrderId(3), owner: A, side: Buy, reason: DoneReason::Filled, cancelled: 0 },
+            Level { side: Buy, price: Fen(110), quantity: 0 },
+            Level { side: Sell, price: Fen(108), quantity: 0 },
+        ]
+    );
+}
+
+#[test]
+fn cancel_owner_cancels_in_order_id_order() {
+    let mut book = open_book(1, 0);
+    submit(&mut book, limit(3, A, Buy, 99, 1));
+    submit(&mut book, limit(1, A, Sell, 105, 2));
+    submit(&mut book, limit(2, B, Buy, 99, 4));
+    let mut out = Vec::new();
+    assert_eq!(book.cancel_owner(A, &mut out), 2);
+    let done: Vec<u64> = out
+        .iter()
+        .filter_map(|e| match e {
+            Done { order, .. } => Some(order.0),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(done, vec![1, 3]);
+    assert_eq!(book.orders_of(A), vec![]);
+    assert_eq!(book.orders_of(B).len(), 1);
+    assert_eq!(book.cancel_owner(A, &mut out), 0);
+}
+
+#[test]
+fn preview_skips_own_orders_and_matches_submit() {
+    let mut book = open_book(1, 0);
+    submit(&mut book, limit(1, A, Sell, 100, 3));
+    submit(&mut book, limit(2, B, Sell, 101, 4));
+    submit(&mut book, limit(3, B, Sell, 103, 4));
+    let preview = book.preview(A, Buy, Some(Fen(102)), 10);
+    assert_eq!(preview, (4, Fen(404)));
+    assert_eq!(book.preview(C, Buy, Some(Fen(102)), 5), (5, Fen(300 + 202)));
+    assert_eq!(book.preview(C, Buy, None, 100), (11, Fen(300 + 404 + 412)));
+    let out = submit(&mut book, limit(4, A, Buy, 102, 10));
+    let filled: u64 = fills(&out).iter().map(|f| f.1).sum();
+    let amount: i64 = fills(&out).iter().map(|f| f.0 * f.1 as i64).sum();
+    assert_eq!((filled, Fen(amount)), preview);
+}
+
+#[test]
+fn snapshot_round_trips_to_the_same_state_hash() {
+    let mut book = book_with_close(100, 20, BookState::Open);
+    submit(&mut book, limit(1, A, Buy, 99, 5));
+    submit(&mut book, with_tif(limit(2, B, Buy, 99, 6), TimeInForce::Day));
+    submit(&mut book, NewOrder { post_only: true, ..limit(3, C, Sell, 101, 7) });
+    submit(&mut book, limit(4, A, Sell, 102, 8));
+    submit(&mut book, limit(5, B, Buy, 101, 2)); // trades: last_trade 101
+    let bytes = bincode::serialize(&book).unwrap();
+    let copy: OrderBook = bincode::deserialize(&bytes).unwrap();
+    assert_eq!(copy.state_hash(), book.state_hash());
+    assert_eq!(copy.image(), book.image());
+    // And it behaves the same afterwards.
+    let (mut original, mut restored) = (book, copy);
+    let order = limit(6, C, Buy, 102, 20);
+    assert_eq!(submit(&mut original, order), submit(&mut restored, order));
+    assert_eq!(original.state_hash(), restored.state_hash());
+}
+
+#[test]
+fn corrupt_snapshot_is_refused() {
+    let mut book = open_book(5, 0);
+    submit(&mut book, limit(1, A, Buy, 100, 5));
+    let mut image = book.image();
+    image.orders[0].price = Fen(101);
+    assert!(OrderBook::from_image(&image).is_err());
+    let mut image = book.image();
+    image.orders.push(image.orders[0]);
+    assert!(OrderBook::from_image(&image).is_err());
+}
+
+#[test]
+fn state_hash_sees_every_field_that_matters() {
+    let mut base = open_book(1, 0);
+    submit(&mut base, limit(1, A, Buy, 99, 5));
+    submit(&mut base, limit(2, B, Buy, 99, 5));
+    let hash = base.state_hash();
+    let mut reduced = base.clone();
+    reduced.amend(OrderId(1), None, Some(4), &mut Vec::new()).unwrap();
+    assert_ne!(reduced.state_hash(), hash);
+    let mut requeued = base.clone();
+    requeued.amend(OrderId(1), None, Some(6), &mut Vec::new()).unwrap();
+    requeued.amend(OrderId(1), None, Some(5), &mut Vec::new()).unwrap();
+    assert_ne!(requeued.state_hash(), hash, "priority order is state");
+    let mut closed = base.clone();
+    closed.set_state(BookState::Closed, &mut Vec::new());
+    assert_ne!(closed.state_hash(), hash);
+    assert_eq!(base.clone().state_hash(), hash);
+}
+
+#[test]
+fn reject_codes_follow_the_protocol() {
+    use RejectCode::*;
+    let expected = [
+        (BookReject::NotOpen, InvalidState),
+        (BookReject::PostOnlyWouldTrade, InvalidState),
+        (BookReject::PriceOffTick, PriceInvalid),
+        (BookReject::PriceNotPositive, PriceInvalid),
+        (BookReject::PriceOutOfBand, PriceInvalid),
+        (BookReject::QuantityZero, QuantityInvalid),
+        (BookReject::QuantityTooLarge, QuantityInvalid),
+        (BookReject::UnknownOrder, NotFound),
+        (BookReject::DuplicateOrderId, Duplicate),
+        (BookReject::MissingPrice, BadRequest),
+        (BookReject::UnexpectedPrice, BadRequest),
+    ];
+    for (reject, code) in expected {
+        assert_eq!(reject.code(), code, "{reject:?}");
+        assert!(!reject.message().is_empty());
+    }
+}

@@ -1,0 +1,206 @@
+//! One Dutch clock: its settings, supply line, phase and the price arithmetic of a round.
+//!
+//! The rules that move lots, money and awards live in `auction.rs`; this file only knows time and
+//! price: `price(t) = start_price − step × floor((t − start_ts) / tick_ms)`, and the round runs
+//! while `price(t) ≥ min_price`.
+
+use crate::command::ClockSettings;
+use crate::types::{ClockId, EngineTime, Fen, LotId, Pk};
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClockPhase {
+    Idle,
+    PreRoll,
+    Running,
+    Pause,
+}
+
+impl ClockPhase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClockPhase::Idle => "idle",
+            ClockPhase::PreRoll => "pre_roll",
+            ClockPhase::Running => "running",
+            ClockPhase::Pause => "pause",
+        }
+    }
+}
+
+/// One descent of the clock for a lot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Round {
+    pub number: u32,
+    pub start_price: Fen,
+    pub start_ts: EngineTime,
+    pub step: Fen,
+    pub tick_ms: u32,
+    /// The lot's reserve: the round ends at the first tick priced below it.
+    pub min_price: Fen,
+}
+
+impl Round {
+    /// Ticks elapsed at `t` (0 before the round starts).
+    pub fn ticks_at(&self, t: EngineTime) -> u64 {
+        let elapsed_us = t.0.saturating_sub(self.start_ts.0);
+        elapsed_us / (self.tick_ms as u64 * 1000)
+    }
+
+    pub fn price_at(&self, t: EngineTime) -> Fen {
+        let ticks = self.ticks_at(t) as i128;
+        let price = self.start_price.0 as i128 - self.step.0 as i128 * ticks;
+        Fen(price.max(i64::MIN as i128) as i64)
+    }
+
+    pub fn tick_time(&self, ticks: u64) -> EngineTime {
+        EngineTime(self.start_ts.0 + ticks * self.tick_ms as u64 * 1000)
+    }
+
+    /// The first tick whose price is below the reserve: the round ends unsold there.
+    pub fn end_ticks(&self) -> u64 {
+        if self.start_price < self.min_price {
+            return 0;
+        }
+        ((self.start_price.0 - self.min_price.0) / self.step.0) as u64 + 1
+    }
+
+    pub fn end_ts(&self) -> EngineTime {
+        self.tick_time(self.end_ticks())
+    }
+
+    /// Whether the round is still selling at `t`.
+    pub fn is_live_at(&self, t: EngineTime) -> bool {
+        t < self.end_ts()
+    }
+
+    /// The first tick at which the price is at or below `max_price`, if that happens before the
+    /// round ends.
+    pub fn trigger_ticks(&self, max_price: Fen) -> Option<u64> {
+        let ticks = if max_price >= self.start_price {
+            0
+        } else {
+            let gap = (self.start_price.0 - max_price.0) as u64;
+            let step = self.step.0 as u64;
+            gap.div_ceil(step)
+        };
+        (ticks < self.end_ticks()).then_some(ticks)
+    }
+}
+
+/// An award of the lot now on the clock, kept so the operator can void a mistaken press.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AwardRecord {
+    pub round: u32,
+    pub buyer: Pk,
+    pub price: Fen,
+    pub containers: u32,
+    pub fee: Fen,
+    pub commission: Fen,
+    pub voided: bool,
+}
+
+/// After a round stops on a bid: the price it stopped at and until when more buyers may join.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stop {
+    pub round: u32,
+    pub price: Fen,
+    pub multi_buy_until: EngineTime,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Clock {
+    pub id: ClockId,
+    pub settings: ClockSettings,
+    pub supply_line: VecDeque<LotId>,
+    pub phase: ClockPhase,
+    /// The lot being auctioned (pre-roll, running, pause).
+    pub lot: Option<LotId>,
+    /// The running round, or the last one of the current lot.
+    pub round: Option<Round>,
+    /// When the pre-roll or pause ends.
+    pub phase_until: EngineTime,
+    pub stop: Option<Stop>,
+    pub awards: Vec<AwardRecord>,
+}
+
+impl Clock {
+    pub fn new(id: ClockId, settings: ClockSettings) -> Clock {
+        Clock {
+            id,
+            settings,
+            supply_line: VecDeque::new(),
+            phase: ClockPhase::Idle,
+            lot: None,
+            round: None,
+            phase_until: EngineTime(0),
+            stop: None,
+            awards: Vec::new(),
+        }
+    }
+
+    /// The running round, if the clock is running.
+    pub fn running_round(&self) -> Option<&Round> {
+        match self.phase {
+            ClockPhase::Running => self.round.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// Leaves the current lot behind: no lot, no round, no awards to void.
+    pub fn clear_lot(&mut self) {
+        self.lot = None;
+        self.round = None;
+        self.stop = None;
+        self.awards.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round(start: i64, step: i64, tick_ms: u32, min: i64) -> Round {
+        Round {
+            number: 1,
+            start_price: Fen(start),
+            start_ts: EngineTime(1_000_000),
+            step: Fen(step),
+            tick_ms,
+            min_price: Fen(min),
+        }
+    }
+
+    #[test]
+    fn price_falls_one_step_per_tick() {
+        let r = round(500, 2, 10, 100);
+        assert_eq!(r.price_at(EngineTime(1_000_000)), Fen(500));
+        assert_eq!(r.price_at(EngineTime(1_009_999)), Fen(500));
+        assert_eq!(r.price_at(EngineTime(1_010_000)), Fen(498));
+        assert_eq!(r.price_at(EngineTime(1_055_000)), Fen(490));
+    }
+
+    #[test]
+    fn round_ends_at_the_first_tick_below_the_reserve() {
+        let r = round(500, 2, 10, 101);
+        // 500 − 2k ≥ 101 ⇔ k ≤ 199; tick 200 prices 100 < 101.
+        assert_eq!(r.end_ticks(), 200);
+        assert_eq!(r.price_at(r.tick_time(199)), Fen(102));
+        assert!(r.is_live_at(EngineTime(r.end_ts().0 - 1)));
+        assert!(!r.is_live_at(r.end_ts()));
+        // Exactly at the reserve still sells.
+        let exact = round(500, 2, 10, 100);
+        assert_eq!(exact.price_at(exact.tick_time(exact.end_ticks() - 1)), Fen(100));
+    }
+
+    #[test]
+    fn standing_bid_triggers_at_first_tick_at_or_below_its_max() {
+        let r = round(500, 3, 10, 100);
+        assert_eq!(r.trigger_ticks(Fen(600)), Some(0));
+        assert_eq!(r.trigger_ticks(Fen(500)), Some(0));
+        assert_eq!(r.trigger_ticks(Fen(499)), Some(1)); // 497 ≤ 499
+        assert_eq!(r.trigger_ticks(Fen(497)), Some(1));
+        assert_eq!(r.trigger_ticks(Fen(496)), Some(2));
+        assert_eq!(r.trigger_ticks(Fen(99)), None); // below the reserve: never
+    }
+}

@@ -1,0 +1,357 @@
+//! `Market`: the whole market state and the one function that changes it, `apply`. Dispatches each
+//! action to its rules (here for participants, reference data and the day; `auction.rs` for clocks;
+//! `trading.rs` for books) after first advancing the clocks' timers to the command's engine time.
+
+use crate::command::{Action, Actor, ClockSettings, Command};
+use crate::core::auction::StandingBid;
+use crate::core::book::{BookState, OrderBook};
+use crate::core::catalogue::{
+    Instrument, Product, DEFAULT_BAND_PCT, DEFAULT_INSTRUMENTS, DEFAULT_PRODUCTS, DEFAULT_TICK,
+};
+use crate::core::clock::Clock;
+use crate::core::fees::FeeSchedule;
+use crate::core::hash::hash_of;
+use crate::core::lots::{Lot, LotStatus};
+use crate::core::participants::{Participants, Role};
+use crate::core::trading::OrderMeta;
+use crate::event::Event;
+use crate::reject::Reject;
+use crate::types::{ClockId, Code, Day, EngineTime, Fen, LotId, OrderId, Pk};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What a new market starts with. Kept in the market (and so in every snapshot).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MarketConfig {
+    pub day: Day,
+    pub clocks: u16,
+    pub fees: FeeSchedule,
+    pub clock_defaults: ClockSettings,
+}
+
+impl MarketConfig {
+    pub fn new(day: Day) -> MarketConfig {
+        MarketConfig { day, clocks: 4, fees: FeeSchedule::default(), clock_defaults: ClockSettings::default() }
+    }
+}
+
+/// An instrument and its live book.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Listing {
+    pub instrument: Instrument,
+    pub book: OrderBook,
+}
+
+/// The day's market-wide totals, reported by `day_settled`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayTotals {
+    pub trades: u64,
+    pub turnover: Fen,
+    pub fees: Fen,
+}
+
+/// The result of applying one command: the command's own verdict, and where its events start
+/// (the events before are timers that fell due on the way to the command's time).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Applied {
+    pub result: Result<(), Reject>,
+    pub first_command_event: usize,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Market {
+    pub(crate) config: MarketConfig,
+    pub(crate) day: Day,
+    /// The engine time of the last command applied; time never runs backwards inside the core.
+    pub(crate) now: EngineTime,
+    pub(crate) participants: Participants,
+    pub(crate) products: BTreeMap<Code, Product>,
+    pub(crate) listings: BTreeMap<Code, Listing>,
+    pub(crate) lots: BTreeMap<LotId, Lot>,
+    pub(crate) next_lot: u64,
+    pub(crate) clocks: Vec<Clock>,
+    pub(crate) standing_bids: BTreeMap<LotId, Vec<StandingBid>>,
+    pub(crate) next_standing_seq: u64,
+    pub(crate) orders: BTreeMap<OrderId, OrderMeta>,
+    /// Client order ids used today, per participant (unique per participant per day).
+    pub(crate) client_ids_today: BTreeSet<(Pk, Code)>,
+    /// Live orders by client order id.
+    pub(crate) live_client_orders: BTreeMap<(Pk, Code), OrderId>,
+    pub(crate) next_order: u64,
+    pub(crate) next_trade: u64,
+    pub(crate) totals: DayTotals,
+}
+
+impl Market {
+    pub fn new(config: MarketConfig) -> Market {
+        let mut market = Market {
+            day: config.day,
+            now: EngineTime(0),
+            participants: Participants::default(),
+            products: BTreeMap::new(),
+            listings: BTreeMap::new(),
+            lots: BTreeMap::new(),
+            next_lot: 1,
+            clocks: (1..=config.clocks).map(|n| Clock::new(ClockId(n), config.clock_defaults)).collect(),
+            standing_bids: BTreeMap::new(),
+            next_standing_seq: 1,
+            orders: BTreeMap::new(),
+            client_ids_today: BTreeSet::new(),
+            live_client_orders: BTreeMap::new(),
+            next_order: 1,
+            next_trade: 1,
+            totals: DayTotals::default(),
+            config,
+        };
+        for (code, name, category, unit) in DEFAULT_PRODUCTS {
+            let code = Code::from_static(code);
+            market.products.insert(code, Product { code, name: name.to_string(), category, unit });
+        }
+        for (symbol, product) in DEFAULT_INSTRUMENTS {
+            let instrument = Instrument {
+                symbol: Code::from_static(symbol),
+                product: Code::from_static(product),
+                tick_size: DEFAULT_TICK,
+                price_band_pct: DEFAULT_BAND_PCT,
+            };
+            market.list(instrument);
+        }
+        market
+    }
+
+    fn list(&mut self, instrument: Instrument) {
+        let book = OrderBook::new(instrument.tick_size, instrument.price_band_pct);
+        self.listings.insert(instrument.symbol, Listing { instrument, book });
+    }
+
+    /// Applies one command at engine time `now`: first the timers that fell due up to `now`, then
+    /// the command itself. A rejected command changes nothing (the timers before it still ran).
+    pub fn apply(&mut self, command: &Command, now: EngineTime, out: &mut Vec<Event>) -> Applied {
+        let now = now.max(self.now);
+        self.now = now;
+        self.advance_clocks(now, out);
+        let first_command_event = out.len();
+        let result = self.execute(command, now, out);
+        if result.is_err() {
+            assert_eq!(out.len(), first_command_event, "a rejected {} emitted events", command.action.name());
+        }
+        Applied { result, first_command_event }
+    }
+
+    fn execute(&mut self, command: &Command, now: EngineTime, out: &mut Vec<Event>) -> Result<(), Reject> {
+        let actor = command.actor;
+        match &command.action {
+            Action::RegisterParticipant { id, name, roles, credit_limit, token_hash } => {
+                self.participants.authorise(actor, Role::Operator)?;
+                check_limit(*credit_limit)?;
+                let pk = self.participants.register(*id, name.clone(), *roles, *credit_limit, *token_hash)?;
+                out.push(Event::ParticipantRegistered {
+                    pk,
+                    id: *id,
+                    name: name.clone(),
+                    roles: *roles,
+                    credit_limit: *credit_limit,
+                    token_hash: *token_hash,
+                });
+                Ok(())
+            }
+            Action::SetCreditLimit { participant, limit } => {
+                self.participants.authorise(actor, Role::Operator)?;
+                check_limit(*limit)?;
+                let pk = self.participants.lookup(participant)?;
+                self.participants.account_mut(pk).credit_limit = *limit;
+                out.push(Event::CreditLimitSet { pk, id: *participant, limit: *limit });
+                Ok(())
+            }
+            Action::SetParticipantActive { participant, active } => {
+                self.participants.authorise(actor, Role::Operator)?;
+                let pk = self.participants.lookup(participant)?;
+                self.participants.get_mut(pk).active = *active;
+                out.push(Event::ParticipantStatus { pk, id: *participant, active: *active });
+                Ok(())
+            }
+            Action::DefineProduct { code, name, category, unit } => {
+                self.participants.authorise(actor, Role::Operator)?;
+                if self.products.contains_key(code) {
+                    return Err(Reject::duplicate(format!("product {code} is already defined")));
+                }
+                self.products
+                    .insert(*code, Product { code: *code, name: name.clone(), category: *category, unit: *unit });
+                out.push(Event::ProductDefined { code: *code });
+                Ok(())
+            }
+            Action::DefineInstrument { symbol, product, tick_size, price_band_pct } => {
+                self.participants.authorise(actor, Role::Operator)?;
+                if self.listings.contains_key(symbol) {
+                    return Err(Reject::duplicate(format!("instrument {symbol} is already defined")));
+                }
+                if !self.products.contains_key(product) {
+                    return Err(Reject::not_found(format!("no product {product}")));
+                }
+                if tick_size.0 <= 0 {
+                    return Err(Reject::price_invalid("tick_size must be positive"));
+                }
+                if *price_band_pct > 1_000 {
+                    return Err(Reject::bad_request("price_band_pct must be at most 1000"));
+                }
+                self.list(Instrument {
+                    symbol: *symbol,
+                    product: *product,
+                    tick_size: *tick_size,
+                    price_band_pct: *price_band_pct,
+                });
+                out.push(Event::InstrumentDefined { symbol: *symbol });
+                Ok(())
+            }
+            Action::ConsignLot(consignment) => self.consign_lot(actor, consignment, out),
+            Action::AssignLot { lot, clock, start_price } => self.assign_lot(actor, *lot, *clock, *start_price, out),
+            Action::ConfigureClock { clock, patch } => self.configure_clock(actor, *clock, patch, out),
+            Action::StartClock { clock } => self.start_clock(actor, *clock, now, out),
+            Action::HaltClock { clock } => self.halt_clock(actor, *clock, out),
+            Action::WithdrawLot { lot } => self.withdraw_lot(actor, *lot, out),
+            Action::VoidAward { clock, lot, round, buyer } => self.void_award(actor, *clock, *lot, *round, *buyer, out),
+            Action::Bid { clock, lot, round, containers } => {
+                self.bid(actor, *clock, *lot, *round, *containers, now, out)
+            }
+            Action::StandingBid { lot, max_price, containers } => {
+                self.place_standing_bid(actor, *lot, *max_price, *containers, now, out)
+            }
+            Action::CancelStandingBid { lot } => self.cancel_standing_bid(actor, *lot, out),
+            Action::SetBookState { symbol, state } => self.set_book_state(actor, *symbol, *state, now, out),
+            Action::NewOrder(entry) => self.new_order(actor, entry, now, out),
+            Action::CancelOrder { client_order_id } => self.cancel_order(actor, *client_order_id, now, out),
+            Action::AmendOrder { client_order_id, price, quantity } => {
+                self.amend_order(actor, *client_order_id, *price, *quantity, now, out)
+            }
+            Action::CancelAll { symbol } => self.cancel_all(actor, *symbol, now, out),
+            Action::CancelOnDisconnect => self.cancel_all(actor, None, now, out),
+            Action::EndOfDay => self.end_of_day(actor, now, out),
+            Action::Tick => Ok(()),
+            Action::HaltAllClocks => {
+                if actor != Actor::System {
+                    return Err(Reject::forbidden("only the engine halts every clock"));
+                }
+                self.halt_all_clocks(out);
+                Ok(())
+            }
+        }
+    }
+
+    /// `end_of_day`: needs every clock idle and every book closed; expires `day` orders, ends the
+    /// day's unfinished lots, settles exposure and starts the next day.
+    fn end_of_day(&mut self, actor: Actor, now: EngineTime, out: &mut Vec<Event>) -> Result<(), Reject> {
+        self.participants.authorise(actor, Role::Operator)?;
+        if let Some(clock) = self.clocks.iter().find(|c| c.phase != crate::core::clock::ClockPhase::Idle) {
+            return Err(Reject::invalid_state(format!("clock {} is not idle", clock.id.0)));
+        }
+        if let Some((symbol, _)) = self.listings.iter().find(|(_, l)| l.book.state() != BookState::Closed) {
+            return Err(Reject::invalid_state(format!("book {symbol} is not closed")));
+        }
+        self.expire_day_orders(now, out);
+        for clock in &mut self.clocks {
+            clock.supply_line.clear();
+        }
+        let mut finished_unsold = Vec::new();
+        for lot in self.lots.values_mut() {
+            if !lot.status.is_finished() {
+                lot.clock = None;
+                lot.finish();
+                finished_unsold.push(lot.id);
+            }
+        }
+        self.standing_bids.clear();
+        for participant in self.participants.iter_mut() {
+            participant.account.settle_day();
+        }
+        let day = self.day;
+        self.day = day.next();
+        // The settled day's lots leave memory: clearing has them in its archive.
+        self.lots.clear();
+        self.client_ids_today.clear();
+        let totals = std::mem::take(&mut self.totals);
+        out.push(Event::DaySettled {
+            day,
+            next_day: self.day,
+            trades: totals.trades,
+            turnover: totals.turnover,
+            fees: totals.fees,
+        });
+        let _ = finished_unsold;
+        Ok(())
+    }
+
+    /// The hash of the whole market state: equal hashes, equal markets.
+    pub fn state_hash(&self) -> u64 {
+        hash_of(self)
+    }
+
+    pub fn day(&self) -> Day {
+        self.day
+    }
+    pub fn now(&self) -> EngineTime {
+        self.now
+    }
+    pub fn config(&self) -> &MarketConfig {
+        &self.config
+    }
+    pub fn participants(&self) -> &Participants {
+        &self.participants
+    }
+    pub fn products(&self) -> &BTreeMap<Code, Product> {
+        &self.products
+    }
+    pub fn listings(&self) -> &BTreeMap<Code, Listing> {
+        &self.listings
+    }
+    pub fn lots(&self) -> &BTreeMap<LotId, Lot> {
+        &self.lots
+    }
+    pub fn lot(&self, id: LotId) -> Option<&Lot> {
+        self.lots.get(&id)
+    }
+    pub fn clocks(&self) -> &[Clock] {
+        &self.clocks
+    }
+    pub fn totals(&self) -> DayTotals {
+        self.totals
+    }
+
+    /// `get_lots`: a grower sees its own lots; buyers and operators see all of the day.
+    pub fn visible_lots(&self, actor: Actor, status: Option<LotStatus>) -> Result<Vec<&Lot>, Reject> {
+        let own = match actor {
+            Actor::Operator | Actor::System => None,
+            Actor::Participant(pk) => {
+                let p = self.participants.get(pk);
+                if p.roles.buyer || p.roles.operator {
+                    None
+                } else {
+                    Some(pk)
+                }
+            }
+        };
+        Ok(self
+            .lots
+            .values()
+            .filter(|lot| own.is_none_or(|pk| lot.grower == pk))
+            .filter(|lot| status.is_none_or(|s| lot.status == s))
+            .collect())
+    }
+
+    /// Checks the invariants that tie the parts together; panics if our own code broke one.
+    pub fn check_invariants(&self) {
+        for lot in self.lots.values() {
+            lot.check();
+        }
+        for participant in self.participants.iter() {
+            let reserved: i64 = self.orders.values().filter(|o| o.owner == participant.pk).map(|o| o.reserved.0).sum();
+            assert_eq!(participant.account.reserved.0, reserved, "participant {} reservations drifted", participant.id);
+        }
+    }
+}
+
+fn check_limit(limit: Fen) -> Result<(), Reject> {
+    if limit.0 < 0 {
+        return Err(Reject::bad_request("credit_limit must not be negative"));
+    }
+    Ok(())
+}

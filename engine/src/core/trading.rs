@@ -1,0 +1,380 @@
+//! The continuous books' rules around `OrderBook` (protocol section 7): who may send what, client
+//! order ids, the credit a buy order reserves, and turning the book's fills into trades, fees and
+//! the private reports each owner receives.
+
+use crate::command::{Actor, OrderEntry};
+use crate::core::book::{BookEvent, BookReject, BookState, NewOrder, OrderType, TimeInForce};
+use crate::core::market::Market;
+use crate::core::participants::Role;
+use crate::event::{Event, Liquidity, OrderReport, Trade};
+use crate::reject::Reject;
+use crate::types::{Code, EngineTime, Fen, OrderId, Pk, Side, TradeId};
+use serde::{Deserialize, Serialize};
+
+/// What the market keeps about a live book order beside the book itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderMeta {
+    pub owner: Pk,
+    pub client_order_id: Code,
+    pub symbol: Code,
+    pub side: Side,
+    pub order_type: OrderType,
+    pub price: Option<Fen>,
+    pub time_in_force: TimeInForce,
+    pub post_only: bool,
+    /// Credit held for the open quantity (buy orders only).
+    pub reserved: Fen,
+}
+
+fn book_reject(reject: BookReject, field_hint: &str) -> Reject {
+    Reject::new(reject.code(), format!("{}{field_hint}", reject.message()))
+}
+
+impl Market {
+    fn listing_mut(&mut self, symbol: Code) -> Result<&mut crate::core::market::Listing, Reject> {
+        self.listings.get_mut(&symbol).ok_or_else(|| Reject::not_found(format!("no instrument {symbol}")))
+    }
+
+    /// The credit a buy order of `units` at `price` holds while it rests.
+    fn reserve_for(&self, side: Side, order_type: OrderType, price: Option<Fen>, units: u64) -> Result<Fen, Reject> {
+        match (side, order_type, price) {
+            (Side::Buy, OrderType::Limit, Some(price)) => self
+                .config
+                .fees
+                .buy_reserve(price, units)
+                .ok_or_else(|| Reject::price_invalid("price × quantity is too large")),
+            _ => Ok(Fen::ZERO),
+        }
+    }
+
+    pub(crate) fn new_order(
+        &mut self,
+        actor: Actor,
+        entry: &OrderEntry,
+        now: EngineTime,
+        out: &mut Vec<Event>,
+    ) -> Result<(), Reject> {
+        let role = match entry.side {
+            Side::Buy => Role::Buyer,
+            Side::Sell => Role::Grower,
+        };
+        let owner = self.participants.authorise(actor, role)?.expect("traders are participants");
+        let key = (owner, entry.client_order_id);
+        if self.client_ids_today.contains(&key) || self.live_client_orders.contains_key(&key) {
+            return Err(Reject::duplicate(format!("client_order_id {} was already used today", entry.client_order_id)));
+        }
+        if entry.quantity == 0 {
+            return Err(Reject::quantity_invalid("quantity must be at least 1"));
+        }
+        let listing = self
+            .listings
+            .get(&entry.symbol)
+            .ok_or_else(|| Reject::not_found(format!("no instrument {}", entry.symbol)))?;
+        let reserved = self.reserve_for(entry.side, entry.order_type, entry.price, entry.quantity)?;
+        let account = &self.participants.get(owner).account;
+        account.check_fits(reserved, "this order")?;
+        if entry.side == Side::Buy && entry.order_type == OrderType::Market {
+            // A market buy never rests: what it would take right now must fit the credit.
+            let (units, amount) = listing.book.preview(owner, Side::Buy, None, entry.quantity);
+            let bound = self
+                .config
+                .fees
+                .buy_cost_bound(amount, units)
+                .ok_or_else(|| Reject::quantity_invalid("quantity is too large"))?;
+            account.check_fits(bound, "this market order")?;
+        }
+        let order_id = OrderId(self.next_order);
+        let mut book_events = Vec::new();
+        let listing = self.listings.get_mut(&entry.symbol).expect("checked above");
+        listing
+            .book
+            .submit(
+                NewOrder {
+                    id: order_id,
+                    owner,
+                    side: entry.side,
+                    order_type: entry.order_type,
+                    price: entry.price,
+                    quantity: entry.quantity,
+                    tif: entry.time_in_force,
+                    post_only: entry.post_only,
+                },
+                &mut book_events,
+            )
+            .map_err(|r| book_reject(r, ""))?;
+        self.next_order += 1;
+        self.client_ids_today.insert(key);
+        self.live_client_orders.insert(key, order_id);
+        let meta = OrderMeta {
+            owner,
+            client_order_id: entry.client_order_id,
+            symbol: entry.symbol,
+            side: entry.side,
+            order_type: entry.order_type,
+            price: entry.price,
+            time_in_force: entry.time_in_force,
+            post_only: entry.post_only,
+            reserved,
+        };
+        self.orders.insert(order_id, meta);
+        self.participants.account_mut(owner).reserve(reserved);
+        out.push(Event::OrderAccepted(report(order_id, &meta, entry.quantity, now)));
+        self.settle_book_events(entry.symbol, &book_events, now, out);
+        Ok(())
+    }
+
+    fn live_order(&self, actor: Actor, client_order_id: Code) -> Result<(Pk, OrderId), Reject> {
+        let owner = self.participants.active_participant(actor)?;
+        let id = self
+            .live_client_orders
+            .get(&(owner, client_order_id))
+            .copied()
+            .ok_or_else(|| Reject::not_found(format!("no open order {client_order_id}")))?;
+        Ok((owner, id))
+    }
+
+    pub(crate) fn cancel_order(
+        &mut self,
+        actor: Actor,
+        client_order_id: Code,
+        now: EngineTime,
+        out: &mut Vec<Event>,
+    ) -> Result<(), Reject> {
+        let (_, id) = self.live_order(actor, client_order_id)?;
+        let symbol = self.orders[&id].symbol;
+        let mut book_events = Vec::new();
+        self.listing_mut(symbol)?.book.cancel(id, &mut book_events).map_err(|r| book_reject(r, ""))?;
+        self.settle_book_events(symbol, &book_events, now, out);
+        Ok(())
+    }
+
+    pub(crate) fn amend_order(
+        &mut self,
+        actor: Actor,
+        client_order_id: Code,
+        price: Option<Fen>,
+        quantity: Option<u64>,
+        now: EngineTime,
+        out: &mut Vec<Event>,
+    ) -> Result<(), Reject> {
+        let (owner, id) = self.live_order(actor, client_order_id)?;
+        if price.is_none() && quantity.is_none() {
+            return Err(Reject::bad_request("amend_order needs price or quantity"));
+        }
+        if quantity == Some(0) {
+            return Err(Reject::quantity_invalid("quantity must be at least 1 (cancel the order instead)"));
+        }
+        let meta = self.orders[&id];
+        if price.is_some() && meta.order_type == OrderType::Market {
+            return Err(Reject::bad_request("a market order has no price to amend"));
+        }
+        let view = self.listings[&meta.symbol].book.order(id).expect("live orders are on their book");
+        let new_price = price.or(meta.price);
+        let new_leaves = quantity.unwrap_or(view.leaves);
+        let new_reserved = self.reserve_for(meta.side, meta.order_type, new_price, new_leaves)?;
+        let extra = Fen(new_reserved.0 - meta.reserved.0);
+        if extra.0 > 0 {
+            self.participants.get(owner).account.check_fits(extra, "the amended order")?;
+        }
+        let mut book_events = Vec::new();
+        self.listing_mut(meta.symbol)?
+            .book
+            .amend(id, price, quantity, &mut book_events)
+            .map_err(|r| book_reject(r, ""))?;
+        let meta = self.orders.get_mut(&id).expect("live");
+        meta.price = new_price;
+        meta.reserved = new_reserved;
+        let meta = *meta;
+        let account = self.participants.account_mut(owner);
+        account.release(Fen(-extra.0.min(0)));
+        account.reserve(Fen(extra.0.max(0)));
+        out.push(Event::OrderAmended(report(id, &meta, new_leaves, now)));
+        self.settle_book_events(meta.symbol, &book_events, now, out);
+        Ok(())
+    }
+
+    pub(crate) fn cancel_all(
+        &mut self,
+        actor: Actor,
+        symbol: Option<Code>,
+        now: EngineTime,
+        out: &mut Vec<Event>,
+    ) -> Result<(), Reject> {
+        let owner = match actor {
+            Actor::Participant(pk) if pk.0 < self.participants.len() as u32 => pk,
+            _ => return Err(Reject::forbidden("only a registered participant has orders")),
+        };
+        let symbols: Vec<Code> = match symbol {
+            Some(symbol) => {
+                self.listing_mut(symbol)?;
+                vec![symbol]
+            }
+            None => self.listings.keys().copied().collect(),
+        };
+        let mut count = 0;
+        let mut book_events = Vec::new();
+        for symbol in symbols {
+            book_events.clear();
+            count += self.listing_mut(symbol)?.book.cancel_owner(owner, &mut book_events);
+            self.settle_book_events(symbol, &book_events, now, out);
+        }
+        out.push(Event::Cancelled { owner, count: count as u32 });
+        Ok(())
+    }
+
+    pub(crate) fn set_book_state(
+        &mut self,
+        actor: Actor,
+        symbol: Code,
+        state: BookState,
+        now: EngineTime,
+        out: &mut Vec<Event>,
+    ) -> Result<(), Reject> {
+        self.participants.authorise(actor, Role::Operator)?;
+        let listing = self.listing_mut(symbol)?;
+        if listing.book.state() == state {
+            return Err(Reject::invalid_state(format!("book {symbol} is already in that state")));
+        }
+        let mut book_events = Vec::new();
+        listing.book.set_state(state, &mut book_events);
+        self.settle_book_events(symbol, &book_events, now, out);
+        out.push(Event::BookStateChanged { symbol, state });
+        Ok(())
+    }
+
+    /// `day` orders expire at the end of the day; each book's reference price rolls to its close.
+    pub(crate) fn expire_day_orders(&mut self, now: EngineTime, out: &mut Vec<Event>) {
+        let symbols: Vec<Code> = self.listings.keys().copied().collect();
+        let mut book_events = Vec::new();
+        for symbol in symbols {
+            book_events.clear();
+            self.listings.get_mut(&symbol).expect("listed").book.end_of_day(&mut book_events);
+            self.settle_book_events(symbol, &book_events, now, out);
+        }
+    }
+
+    /// Turns what the book did into trades, money and reports.
+    fn settle_book_events(&mut self, symbol: Code, book_events: &[BookEvent], now: EngineTime, out: &mut Vec<Event>) {
+        let product = self.listings[&symbol].instrument.product;
+        for event in book_events {
+            match *event {
+                BookEvent::Fill {
+                    price,
+                    quantity,
+                    maker,
+                    maker_owner,
+                    maker_side,
+                    maker_leaves,
+                    taker,
+                    taker_owner,
+                    taker_leaves,
+                } => {
+                    let trade_id = TradeId(self.next_trade);
+                    self.next_trade += 1;
+                    let amount = Fen(price.0 * quantity as i64);
+                    let fee = self.config.fees.book_fee(amount);
+                    let commission = self.config.fees.commission(amount);
+                    let (buyer, buyer_order, buyer_leaves, seller, seller_order) = match maker_side {
+                        Side::Buy => (maker_owner, maker, maker_leaves, taker_owner, taker),
+                        Side::Sell => (taker_owner, taker, taker_leaves, maker_owner, maker),
+                    };
+                    self.rereserve(buyer_order, buyer_leaves);
+                    self.participants.account_mut(buyer).buy(amount, fee);
+                    self.participants.account_mut(seller).sell(amount, commission);
+                    self.totals.trades += 1;
+                    self.totals.turnover.0 += amount.0;
+                    self.totals.fees.0 += fee.0 + commission.0;
+                    for (order, owner, side, leaves, liquidity) in [
+                        (maker, maker_owner, maker_side, maker_leaves, Liquidity::Maker),
+                        (taker, taker_owner, maker_side.opposite(), taker_leaves, Liquidity::Taker),
+                    ] {
+                        out.push(Event::Fill {
+                            owner,
+                            order_id: order,
+                            client_order_id: self.orders[&order].client_order_id,
+                            trade_id,
+                            symbol,
+                            side,
+                            price,
+                            quantity,
+                            leaves,
+                            liquidity,
+                            ts: now,
+                        });
+                    }
+                    out.push(Event::Traded(Trade {
+                        trade_id,
+                        symbol,
+                        product,
+                        price,
+                        quantity,
+                        amount,
+                        aggressor: maker_side.opposite(),
+                        buyer,
+                        buyer_id: self.participants.get(buyer).id,
+                        buyer_order,
+                        seller,
+                        seller_id: self.participants.get(seller).id,
+                        seller_order,
+                        fee,
+                        commission,
+                        ts: now,
+                    }));
+                }
+                BookEvent::Done { order, owner, reason, .. } => {
+                    let meta = self.orders.remove(&order).expect("done orders were live");
+                    self.participants.account_mut(owner).release(meta.reserved);
+                    self.live_client_orders.remove(&(owner, meta.client_order_id));
+                    out.push(Event::OrderDone {
+                        owner,
+                        order_id: order,
+                        client_order_id: meta.client_order_id,
+                        symbol,
+                        reason,
+                        ts: now,
+                    });
+                }
+                BookEvent::Level { side, price, quantity } => {
+                    out.push(Event::BookLevel { symbol, side, price, quantity });
+                }
+            }
+        }
+    }
+
+    /// After a fill, a buy order holds credit only for what is still open.
+    fn rereserve(&mut self, order: OrderId, leaves: u64) {
+        let meta = self.orders[&order];
+        let reserved = self.reserve_for(meta.side, meta.order_type, meta.price, leaves).expect("smaller than before");
+        assert!(reserved <= meta.reserved, "a fill raised order {}'s reservation", order.0);
+        self.orders.get_mut(&order).expect("live").reserved = reserved;
+        self.participants.account_mut(meta.owner).release(Fen(meta.reserved.0 - reserved.0));
+    }
+
+    /// `get_orders`: the participant's open orders, oldest first.
+    pub fn open_orders(&self, owner: Pk) -> Vec<OrderReport> {
+        self.orders
+            .iter()
+            .filter(|(_, m)| m.owner == owner)
+            .map(|(id, meta)| {
+                let leaves = self.listings[&meta.symbol].book.order(*id).map_or(0, |v| v.leaves);
+                report(*id, meta, leaves, self.now)
+            })
+            .collect()
+    }
+}
+
+fn report(order_id: OrderId, meta: &OrderMeta, quantity: u64, ts: EngineTime) -> OrderReport {
+    OrderReport {
+        owner: meta.owner,
+        order_id,
+        client_order_id: meta.client_order_id,
+        symbol: meta.symbol,
+        side: meta.side,
+        order_type: meta.order_type,
+        price: meta.price,
+        quantity,
+        time_in_force: meta.time_in_force,
+        post_only: meta.post_only,
+        ts,
+    }
+}

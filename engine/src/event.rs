@@ -1,0 +1,262 @@
+//! Every output of the market core. One command yields a list of events; the gateway turns each
+//! into the protocol's replies, private reports and public feed messages, and clearing books the
+//! money. Events carry participant keys (`Pk`) for routing and codes for the wire.
+
+use crate::command::{ClockSettings, Roles};
+use crate::core::book::{BookState, DoneReason, OrderType, TimeInForce};
+use crate::core::catalogue::Grade;
+use crate::core::clock::ClockPhase;
+use crate::core::lots::Lot;
+use crate::reject::Reject;
+use crate::types::{ClockId, Code, Day, EngineTime, Fen, LotId, OrderId, Pk, Side, TradeId};
+use serde::{Deserialize, Serialize};
+
+/// A clock sale: one buyer, one round, some containers, one price.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Award {
+    pub clock: ClockId,
+    pub lot: LotId,
+    pub round: u32,
+    pub buyer: Pk,
+    pub buyer_id: Code,
+    pub grower: Pk,
+    pub grower_id: Code,
+    pub product: Code,
+    pub grade: Grade,
+    pub price: Fen,
+    pub containers: u32,
+    pub units: u64,
+    pub amount: Fen,
+    /// The buyer's fee.
+    pub fee: Fen,
+    /// The grower's commission.
+    pub commission: Fen,
+    /// Containers left in the lot after this award.
+    pub remaining: u32,
+    pub ts: EngineTime,
+    /// Won by a standing bid rather than a live press.
+    pub standing: bool,
+}
+
+/// A book trade between two participants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trade {
+    pub trade_id: TradeId,
+    pub symbol: Code,
+    pub product: Code,
+    pub price: Fen,
+    pub quantity: u64,
+    pub amount: Fen,
+    pub aggressor: Side,
+    pub buyer: Pk,
+    pub buyer_id: Code,
+    pub buyer_order: OrderId,
+    pub seller: Pk,
+    pub seller_id: Code,
+    pub seller_order: OrderId,
+    /// The buyer's fee.
+    pub fee: Fen,
+    /// The seller's commission.
+    pub commission: Fen,
+    pub ts: EngineTime,
+}
+
+/// A book order's report to its owner.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderReport {
+    pub owner: Pk,
+    pub order_id: OrderId,
+    pub client_order_id: Code,
+    pub symbol: Code,
+    pub side: Side,
+    pub order_type: OrderType,
+    pub price: Option<Fen>,
+    /// Open quantity (for `order_accepted`, the quantity asked for).
+    pub quantity: u64,
+    pub time_in_force: TimeInForce,
+    pub post_only: bool,
+    pub ts: EngineTime,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Liquidity {
+    Maker,
+    Taker,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Event {
+    // ── participants and reference data ──
+    ParticipantRegistered {
+        pk: Pk,
+        id: Code,
+        name: String,
+        roles: Roles,
+        credit_limit: Fen,
+        token_hash: [u8; 32],
+    },
+    CreditLimitSet {
+        pk: Pk,
+        id: Code,
+        limit: Fen,
+    },
+    ParticipantStatus {
+        pk: Pk,
+        id: Code,
+        active: bool,
+    },
+    ProductDefined {
+        code: Code,
+    },
+    InstrumentDefined {
+        symbol: Code,
+    },
+    // ── lots and clocks ──
+    /// To the grower (with the reserve) — and the reply to `consign_lot`.
+    LotConsigned {
+        lot: Box<Lot>,
+    },
+    LotAssigned {
+        lot: LotId,
+        clock: ClockId,
+        position: u32,
+    },
+    LotWithdrawn {
+        lot: LotId,
+        grower: Pk,
+    },
+    ClockConfigured {
+        clock: ClockId,
+        settings: ClockSettings,
+    },
+    /// Public and the reply to `start_clock` / `halt_clock`.
+    ClockState {
+        clock: ClockId,
+        phase: ClockPhase,
+    },
+    /// Public: the next lot is on the clock (the feed hides `min_price`).
+    LotOnClock {
+        clock: ClockId,
+        lot: Box<Lot>,
+        start_price: Fen,
+    },
+    /// Public: a round starts; clients draw the falling price from these figures.
+    ClockStarted {
+        clock: ClockId,
+        lot: LotId,
+        round: u32,
+        start_price: Fen,
+        step: Fen,
+        tick_ms: u32,
+        start_ts: EngineTime,
+        remaining: u32,
+    },
+    /// To the buyer (`award`), the grower (`lot_sale`), the feed (`clock_award`), clearing.
+    Awarded(Box<Award>),
+    AwardVoided {
+        clock: ClockId,
+        lot: LotId,
+        round: u32,
+        buyer: Pk,
+        grower: Pk,
+        containers: u32,
+        remaining: u32,
+        amount: Fen,
+        fee: Fen,
+        commission: Fen,
+    },
+    /// Public: a round ended below the reserve; the rest of the lot is unsold.
+    LotUnsold {
+        clock: ClockId,
+        lot: LotId,
+        grower: Pk,
+        round: u32,
+        remaining: u32,
+        ts: EngineTime,
+    },
+    StandingBidAccepted {
+        buyer: Pk,
+        lot: LotId,
+        max_price: Fen,
+        containers: u32,
+    },
+    StandingBidCancelled {
+        buyer: Pk,
+        lot: LotId,
+    },
+    /// A standing bid failed when it triggered (quantity or credit): private to the buyer.
+    StandingBidDropped {
+        buyer: Pk,
+        lot: LotId,
+        reject: Reject,
+    },
+    // ── books ──
+    BookStateChanged {
+        symbol: Code,
+        state: BookState,
+    },
+    OrderAccepted(OrderReport),
+    OrderAmended(OrderReport),
+    Fill {
+        owner: Pk,
+        order_id: OrderId,
+        client_order_id: Code,
+        trade_id: TradeId,
+        symbol: Code,
+        side: Side,
+        price: Fen,
+        quantity: u64,
+        leaves: u64,
+        liquidity: Liquidity,
+        ts: EngineTime,
+    },
+    OrderDone {
+        owner: Pk,
+        order_id: OrderId,
+        client_order_id: Code,
+        symbol: Code,
+        reason: DoneReason,
+        ts: EngineTime,
+    },
+    /// Reply to `cancel_all` / cancel-on-disconnect.
+    Cancelled {
+        owner: Pk,
+        count: u32,
+    },
+    /// Public (`trade`) and clearing.
+    Traded(Trade),
+    /// Public: a level's new total (0 removes it).
+    BookLevel {
+        symbol: Code,
+        side: Side,
+        price: Fen,
+        quantity: u64,
+    },
+    // ── the day ──
+    DaySettled {
+        day: Day,
+        next_day: Day,
+        trades: u64,
+        turnover: Fen,
+        fees: Fen,
+    },
+}
+
+impl Event {
+    /// Whether the public feed carries this event (in some form).
+    pub fn is_public(&self) -> bool {
+        matches!(
+            self,
+            Event::ClockState { .. }
+                | Event::LotOnClock { .. }
+                | Event::ClockStarted { .. }
+                | Event::Awarded(_)
+                | Event::AwardVoided { .. }
+                | Event::LotUnsold { .. }
+                | Event::BookStateChanged { .. }
+                | Event::Traded(_)
+                | Event::BookLevel { .. }
+                | Event::DaySettled { .. }
+        )
+    }
+}

@@ -1,0 +1,327 @@
+//! The sequencer: the one thread that writes market state. It takes submissions off a bounded
+//! queue, stamps each command with the engine time, appends the batch to the journal, syncs once
+//! (group commit), applies each command to the `Market`, and only then hands the batch's outputs
+//! on — a reply that reports a state change never leaves before the change is durable.
+//!
+//! It also wakes at the core's `next_deadline()` and journals the `Tick` it applies, so a replay
+//! needs no wall clock, and it snapshots the market every `snapshot_every` commands and on
+//! shutdown.
+
+use crate::command::{Action, Actor, Command};
+use crate::core::{Market, MarketConfig};
+use crate::event::Event;
+use crate::journal::{Durability, Journal};
+use crate::reject::Reject;
+use crate::store::{self, JournalEntry, Recovered, StoreError, StoreOptions};
+use crate::types::EngineTime;
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A read-only look at the market, run on the sequencer thread after the batch it arrived in is
+/// durable. It answers through whatever channel it captured.
+pub type Query = Box<dyn FnOnce(&Market) + Send>;
+
+/// What the gateway puts on the queue.
+pub enum Submission {
+    /// `ticket` is the submitter's own tag, returned on the command's `Output`.
+    Command {
+        command: Command,
+        ticket: u64,
+    },
+    Query(Query),
+}
+
+/// One applied command: its seq and time, the verdict, and every event (timers that fell due on
+/// the way first, from `first_command_event` on the command's own).
+#[derive(Debug)]
+pub struct Output {
+    pub seq: u64,
+    pub ts: EngineTime,
+    pub ticket: u64,
+    pub actor: Actor,
+    pub action: &'static str,
+    pub result: Result<(), Reject>,
+    pub events: Vec<Event>,
+    pub first_command_event: usize,
+}
+
+#[derive(Clone, Debug)]
+pub struct SequencerConfig {
+    pub data_dir: PathBuf,
+    pub durability: Durability,
+    pub segment_bytes: u64,
+    /// A snapshot is taken after this many commands (and on shutdown).
+    pub snapshot_every: u64,
+    /// Submissions that may wait; past this `try_submit` answers busy.
+    pub queue_depth_max: usize,
+    /// At most this many commands share one journal sync.
+    pub batch_max: usize,
+    /// Outputs that may wait for the consumer; the sequencer blocks past this.
+    pub output_depth_max: usize,
+}
+
+impl SequencerConfig {
+    pub fn new(data_dir: impl Into<PathBuf>) -> SequencerConfig {
+        SequencerConfig {
+            data_dir: data_dir.into(),
+            durability: Durability::Fsync,
+            segment_bytes: crate::journal::SEGMENT_BYTES_DEFAULT,
+            snapshot_every: 100_000,
+            queue_depth_max: 65_536,
+            batch_max: 1_024,
+            output_depth_max: 65_536,
+        }
+    }
+}
+
+/// The engine's clock: microseconds since the epoch, never running backwards.
+#[derive(Default)]
+pub struct EngineClock {
+    last: u64,
+}
+
+impl EngineClock {
+    pub fn now(&mut self) -> EngineTime {
+        let wall = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64);
+        self.last = self.last.max(wall);
+        EngineTime(self.last)
+    }
+}
+
+/// The submitting side of the queue, cheap to clone.
+#[derive(Clone)]
+pub struct SequencerHandle {
+    input: Sender<Submission>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum SubmitError {
+    /// The queue is full: answer the client busy, never block.
+    Busy,
+    /// The sequencer has stopped.
+    Stopped,
+}
+
+impl SequencerHandle {
+    pub fn try_submit(&self, submission: Submission) -> Result<(), SubmitError> {
+        self.input.try_send(submission).map_err(|e| match e {
+            TrySendError::Full(_) => SubmitError::Busy,
+            TrySendError::Disconnected(_) => SubmitError::Stopped,
+        })
+    }
+    pub fn queue_depth(&self) -> usize {
+        self.input.len()
+    }
+}
+
+/// A running sequencer: the handle to submit, the outputs to consume, and the thread.
+pub struct Sequencer {
+    pub handle: SequencerHandle,
+    pub outputs: Receiver<Output>,
+    pub recovered: Recovered,
+    /// The market as recovered, before the sequencer took it: for the gateway's first snapshot.
+    pub initial: Arc<Market>,
+    thread: Option<JoinHandle<Result<(), StoreError>>>,
+    stop: Sender<()>,
+}
+
+impl Sequencer {
+    /// Recovers the data directory and starts the writer thread. Clocks that were auctioning when
+    /// the process stopped are halted by a journaled `HaltAllClocks`, so a second replay reaches
+    /// the same state. `on_replay` sees every replayed command's events (to rebuild clearing).
+    pub fn start(
+        config: SequencerConfig,
+        genesis: impl FnOnce() -> MarketConfig,
+        on_replay: impl FnMut(u64, &JournalEntry, &[Event]),
+    ) -> Result<Sequencer, StoreError> {
+        let options = StoreOptions { durability: config.durability, segment_bytes: config.segment_bytes };
+        let (market, journal, recovered) = store::open(&config.data_dir, genesis, &options, on_replay)?;
+        let (input_tx, input_rx) = bounded(config.queue_depth_max);
+        let (output_tx, output_rx) = bounded(config.output_depth_max);
+        let (stop_tx, stop_rx) = bounded(1);
+        let initial = Arc::new(market.clone());
+        let mut writer = Writer {
+            seq: recovered.last_seq,
+            since_snapshot: 0,
+            market,
+            journal,
+            clock: EngineClock::default(),
+            encoded: Vec::new(),
+            outputs: output_tx,
+            config,
+        };
+        let thread = std::thread::Builder::new()
+            .name("sequencer".into())
+            .spawn(move || writer.run(input_rx, stop_rx))
+            .map_err(|e| StoreError::Other(format!("cannot start the sequencer thread: {e}")))?;
+        Ok(Sequencer {
+            handle: SequencerHandle { input: input_tx },
+            outputs: output_rx,
+            recovered,
+            initial,
+            thread: Some(thread),
+            stop: stop_tx,
+        })
+    }
+
+    /// Stops taking commands, finishes what is queued, snapshots and joins the thread.
+    pub fn shutdown(mut self) -> Result<(), StoreError> {
+        self.stop_and_join()
+    }
+
+    fn stop_and_join(&mut self) -> Result<(), StoreError> {
+        let _ = self.stop.try_send(());
+        match self.thread.take() {
+            Some(thread) => {
+                thread.join().unwrap_or_else(|_| Err(StoreError::Other("the sequencer thread panicked".into())))
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Sequencer {
+    fn drop(&mut self) {
+        let _ = self.stop_and_join();
+    }
+}
+
+struct Writer {
+    config: SequencerConfig,
+    market: Market,
+    journal: Journal,
+    seq: u64,
+    since_snapshot: u64,
+    clock: EngineClock,
+    encoded: Vec<u8>,
+    outputs: Sender<Output>,
+}
+
+/// The longest the writer sleeps without a deadline: it also checks for the stop signal.
+const IDLE_WAKE: Duration = Duration::from_millis(50);
+
+impl Writer {
+    fn run(&mut self, input: Receiver<Submission>, stop: Receiver<()>) -> Result<(), StoreError> {
+        if self.market.clocks().iter().any(|c| c.phase != crate::core::clock::ClockPhase::Idle) {
+            let mut batch = Batch::default();
+            let halt = Command::new(Actor::System, Action::HaltAllClocks);
+            self.stage(halt, 0, &mut batch)?;
+            self.commit(batch)?;
+        }
+        let mut batch = Batch::default();
+        loop {
+            if stop.try_recv().is_ok() {
+                // Drain what was already accepted, then stop.
+                while let Ok(submission) = input.try_recv() {
+                    self.take(submission, &mut batch)?;
+                }
+                self.commit(std::mem::take(&mut batch))?;
+                break;
+            }
+            let wait = self.until_deadline();
+            match input.recv_timeout(wait) {
+                Ok(first) => {
+                    self.take(first, &mut batch)?;
+                    while batch.commands < self.config.batch_max {
+                        match input.try_recv() {
+                            Ok(next) => self.take(next, &mut batch)?,
+                            Err(_) => break,
+                        }
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.commit(std::mem::take(&mut batch))?;
+                    break;
+                }
+            }
+            // A timer that fell due with no command to carry it gets a journaled Tick.
+            if batch.commands == 0 {
+                if let Some(deadline) = self.market.next_deadline() {
+                    if deadline <= self.clock.now() {
+                        self.stage(Command::tick(), 0, &mut batch)?;
+                    }
+                }
+            }
+            self.commit(std::mem::take(&mut batch))?;
+        }
+        store::snapshot(&self.config.data_dir, self.seq, &self.market)?;
+        self.journal.commit()?;
+        Ok(())
+    }
+
+    /// How long to wait for input before the core's next timer falls due.
+    fn until_deadline(&mut self) -> Duration {
+        let now = self.clock.now();
+        match self.market.next_deadline() {
+            Some(deadline) if deadline <= now => Duration::ZERO,
+            Some(deadline) => Duration::from_micros(deadline.0 - now.0).min(IDLE_WAKE),
+            None => IDLE_WAKE,
+        }
+    }
+
+    fn take(&mut self, submission: Submission, batch: &mut Batch) -> Result<(), StoreError> {
+        match submission {
+            Submission::Command { command, ticket } => self.stage(command, ticket, batch),
+            Submission::Query(query) => {
+                batch.queries.push(query);
+                Ok(())
+            }
+        }
+    }
+
+    /// Applies one command and journals it (buffered); its output waits for the batch's sync.
+    /// Rejected commands are journaled too: the market's rejections are deterministic, and the
+    /// command still moved the engine time and may have run timers on its way.
+    fn stage(&mut self, command: Command, ticket: u64, batch: &mut Batch) -> Result<(), StoreError> {
+        let ts = self.clock.now();
+        let mut events = Vec::new();
+        let applied = self.market.apply(&command, ts, &mut events);
+        self.seq += 1;
+        let entry = JournalEntry { ts, command };
+        entry.encode_into(&mut self.encoded);
+        self.journal.append(self.seq, &self.encoded)?;
+        batch.commands += 1;
+        self.since_snapshot += 1;
+        batch.outputs.push(Output {
+            seq: self.seq,
+            ts,
+            ticket,
+            actor: entry.command.actor,
+            action: entry.command.action.name(),
+            result: applied.result,
+            events,
+            first_command_event: applied.first_command_event,
+        });
+        Ok(())
+    }
+
+    /// The group-commit point: one sync for the batch, then its outputs and queries go out.
+    fn commit(&mut self, batch: Batch) -> Result<(), StoreError> {
+        if batch.commands > 0 {
+            self.journal.commit()?;
+        }
+        for output in batch.outputs {
+            // The consumer went away: the server is stopping; the state is durable regardless.
+            let _ = self.outputs.send(output);
+        }
+        for query in batch.queries {
+            query(&self.market);
+        }
+        if self.since_snapshot >= self.config.snapshot_every {
+            store::snapshot(&self.config.data_dir, self.seq, &self.market)?;
+            self.since_snapshot = 0;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct Batch {
+    commands: usize,
+    outputs: Vec<Output>,
+    queries: Vec<Query>,
+}

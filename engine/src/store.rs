@@ -1,0 +1,207 @@
+//! A data directory: where the journal and snapshots live, how a market is recovered from them
+//! (newest good snapshot + replay of the journal after it), and the record format of one
+//! journaled command (`JournalEntry`: engine time + command, bincode).
+//!
+//! ```text
+//! DATA_DIR/journal/journal-…​.log     the commands, in order (see journal.rs)
+//! DATA_DIR/snapshots/snapshot-….bin  whole-market images (see snapshot.rs)
+//! ```
+
+use crate::command::Command;
+use crate::core::{Market, MarketConfig};
+use crate::event::Event;
+use crate::journal::{Durability, Journal, JournalConfig, JournalError, SEGMENT_BYTES_DEFAULT};
+use crate::snapshot::{scan_snapshots, write_snapshot, SnapshotError};
+use crate::types::EngineTime;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// One journal record's payload.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JournalEntry {
+    pub ts: EngineTime,
+    pub command: Command,
+}
+
+impl JournalEntry {
+    pub fn encode_into(&self, buffer: &mut Vec<u8>) {
+        buffer.clear();
+        bincode::serialize_into(&mut *buffer, self).expect("commands serialise");
+    }
+    pub fn decode(bytes: &[u8]) -> Result<JournalEntry, bincode::Error> {
+        bincode::deserialize(bytes)
+    }
+}
+
+#[derive(thiserror::Error, Debug)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+    #[error("journal record {seq} does not decode: {reason}")]
+    BadRecord { seq: u64, reason: String },
+    #[error("snapshot after seq {seq} does not decode: {reason}")]
+    BadSnapshot { seq: u64, reason: String },
+    #[error("{0}")]
+    Other(String),
+}
+
+pub fn journal_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("journal")
+}
+pub fn snapshot_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("snapshots")
+}
+/// The market as it was born (snapshot 0), kept apart from the periodic snapshots so pruning never
+/// takes it: replay from the very beginning starts here.
+pub fn genesis_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("genesis")
+}
+
+/// What recovery found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Recovered {
+    /// The seq of the snapshot recovery started from (0: the genesis snapshot).
+    pub snapshot_seq: u64,
+    /// Journal records replayed on top of it.
+    pub replayed: u64,
+    pub last_seq: u64,
+    pub truncated_bytes: u64,
+    /// Damaged snapshots that were skipped, with the reason: worth an operator's attention.
+    pub skipped_snapshots: Vec<String>,
+}
+
+pub struct StoreOptions {
+    pub durability: Durability,
+    pub segment_bytes: u64,
+}
+
+impl Default for StoreOptions {
+    fn default() -> StoreOptions {
+        StoreOptions { durability: Durability::Fsync, segment_bytes: SEGMENT_BYTES_DEFAULT }
+    }
+}
+
+/// Opens a data directory for writing: recovers the market, replaying every journaled command
+/// through `on_events` (so downstream state such as clearing can be rebuilt), and returns the
+/// journal ready for appends. A new directory starts with `genesis`, written as snapshot 0.
+pub fn open(
+    data_dir: &Path,
+    genesis: impl FnOnce() -> MarketConfig,
+    options: &StoreOptions,
+    on_events: impl FnMut(u64, &JournalEntry, &[Event]),
+) -> Result<(Market, Journal, Recovered), StoreError> {
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| StoreError::Other(format!("cannot create {}: {e}", data_dir.display())))?;
+    let (journal, report) = Journal::open(JournalConfig {
+        dir: journal_dir(data_dir),
+        segment_bytes: options.segment_bytes,
+        durability: options.durability,
+    })?;
+    let (mut market, mut recovered) = load_snapshot(data_dir)?;
+    if recovered.snapshot_seq == 0 && market.is_none() {
+        if report.last_seq > 0 {
+            return Err(StoreError::Other(format!(
+                "{} has a journal but no snapshot to start it from",
+                data_dir.display()
+            )));
+        }
+        let fresh = Market::new(genesis());
+        let bytes = bincode::serialize(&fresh).expect("market serialises");
+        write_snapshot(&genesis_dir(data_dir), 0, &bytes)?;
+        market = Some(fresh);
+    }
+    let mut market = market.expect("a market from a snapshot or genesis");
+    recovered.replayed = replay_into(data_dir, &mut market, recovered.snapshot_seq, on_events)?;
+    recovered.last_seq = recovered.snapshot_seq + recovered.replayed;
+    recovered.truncated_bytes = report.truncated_bytes;
+    if recovered.last_seq != journal.last_seq() && recovered.replayed > 0 {
+        return Err(StoreError::Other(format!(
+            "replay reached seq {} but the journal ends at {}",
+            recovered.last_seq,
+            journal.last_seq()
+        )));
+    }
+    recovered.last_seq = recovered.last_seq.max(journal.last_seq());
+    Ok((market, journal, recovered))
+}
+
+/// Reads a data directory without changing it: the market as of the last good record, from the
+/// newest snapshot, or with `from_genesis` by replaying the whole journal from the beginning.
+pub fn read_only(
+    data_dir: &Path,
+    from_genesis: bool,
+    on_events: impl FnMut(u64, &JournalEntry, &[Event]),
+) -> Result<(Market, Recovered), StoreError> {
+    let (market, mut recovered) = if from_genesis { load_genesis(data_dir)? } else { load_snapshot(data_dir)? };
+    let mut market =
+        market.ok_or_else(|| StoreError::Other(format!("{} holds no market (no snapshot)", data_dir.display())))?;
+    recovered.replayed = replay_into(data_dir, &mut market, recovered.snapshot_seq, on_events)?;
+    recovered.last_seq = recovered.snapshot_seq + recovered.replayed;
+    Ok((market, recovered))
+}
+
+fn load_snapshot(data_dir: &Path) -> Result<(Option<Market>, Recovered), StoreError> {
+    let mut scan = scan_snapshots(&snapshot_dir(data_dir))?;
+    if scan.latest.is_none() {
+        let genesis = scan_snapshots(&genesis_dir(data_dir))?;
+        scan.latest = genesis.latest;
+        scan.skipped.extend(genesis.skipped);
+    }
+    let mut recovered = Recovered {
+        skipped_snapshots: scan.skipped.iter().map(|s| format!("{}: {}", s.path.display(), s.reason)).collect(),
+        ..Recovered::default()
+    };
+    let Some((seq, bytes)) = scan.latest else {
+        return Ok((None, recovered));
+    };
+    let market: Market =
+        bincode::deserialize(&bytes).map_err(|e| StoreError::BadSnapshot { seq, reason: e.to_string() })?;
+    recovered.snapshot_seq = seq;
+    Ok((Some(market), recovered))
+}
+
+fn load_genesis(data_dir: &Path) -> Result<(Option<Market>, Recovered), StoreError> {
+    let scan = scan_snapshots(&genesis_dir(data_dir))?;
+    let market = match scan.latest {
+        Some((seq, bytes)) => {
+            Some(bincode::deserialize(&bytes).map_err(|e| StoreError::BadSnapshot { seq, reason: e.to_string() })?)
+        }
+        None => None,
+    };
+    Ok((market, Recovered::default()))
+}
+
+/// Replays every journal record after `after` into `market`; returns how many.
+fn replay_into(
+    data_dir: &Path,
+    market: &mut Market,
+    after: u64,
+    mut on_events: impl FnMut(u64, &JournalEntry, &[Event]),
+) -> Result<u64, StoreError> {
+    let mut events = Vec::new();
+    let mut replayed = 0;
+    for record in Journal::read_after(&journal_dir(data_dir), after)? {
+        let (seq, payload) = record?;
+        let entry = JournalEntry::decode(&payload).map_err(|e| StoreError::BadRecord { seq, reason: e.to_string() })?;
+        events.clear();
+        market.apply(&entry.command, entry.ts, &mut events);
+        on_events(seq, &entry, &events);
+        replayed += 1;
+    }
+    Ok(replayed)
+}
+
+/// Writes a snapshot of `market` as the state after `seq`, and keeps the newest few.
+pub fn snapshot(data_dir: &Path, seq: u64, market: &Market) -> Result<(), StoreError> {
+    let bytes = bincode::serialize(market).expect("market serialises");
+    let dir = snapshot_dir(data_dir);
+    write_snapshot(&dir, seq, &bytes)?;
+    crate::snapshot::prune_snapshots(&dir, SNAPSHOTS_KEPT)?;
+    Ok(())
+}
+
+/// Older snapshots are kept as fallbacks in case the newest is damaged.
+pub const SNAPSHOTS_KEPT: usize = 3;

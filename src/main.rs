@@ -1,0 +1,38 @@
+//! The `huashi` command line: `serve` runs a market, `replay` rebuilds and verifies one from its
+//! data directory. Each subcommand lives in its own module; this file only dispatches.
+
+mod replay;
+mod serve;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "huashi", version, about = "Huashi (花市): the Shanghai flower auction and exchange")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the market: HTTP + WebSocket on --listen, state in --data-dir.
+    Serve(serve::ServeArgs),
+    /// Rebuild the state from a data directory and print its commands, last seq and state hash.
+    Replay(replay::ReplayArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Replay(args) => replay::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("huashi: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
