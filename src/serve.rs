@@ -1,10 +1,72 @@
-//! `huashi serve`: parses the flags and runs the gateway (see the huashi-gateway crate).
+//! `huashi serve`: parses the flags, binds the listener and runs the gateway (see the
+//! huashi-gateway crate) until SIGINT or SIGTERM; then it stops accepting, closes every session,
+//! snapshots the market and exits 0.
 
-use clap::Args;
+use anyhow::Context;
+use huashi_gateway::{Config, Gateway, Taps};
+use std::io::{IsTerminal, Write};
 
-#[derive(Args)]
-pub struct ServeArgs {}
+pub use huashi_gateway::ServeArgs;
 
-pub fn run(_args: ServeArgs) -> anyhow::Result<()> {
-    anyhow::bail!("serve is not built yet")
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    init_logs();
+    let config = Config::load(args)?;
+    match huashi_gateway::sys::raise_open_files_limit() {
+        Ok(limit) => tracing::debug!(limit, "open files"),
+        Err(error) => tracing::warn!(%error, "cannot raise the open files limit"),
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("gateway")
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(config))
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let data_dir = config.data_dir.clone();
+    let gateway = Gateway::start(listener, config, Taps::default()).await?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(
+        stdout,
+        "huashi listening on http://{} day {} data {}",
+        gateway.local_addr(),
+        gateway.day(),
+        data_dir.display()
+    )?;
+    stdout.flush()?;
+    drop(stdout);
+    gateway.serve(stop_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on the first SIGINT or SIGTERM.
+async fn stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = match signal(SignalKind::terminate()) {
+        Ok(terminate) => terminate,
+        Err(error) => {
+            tracing::warn!(%error, "cannot watch SIGTERM; stopping on SIGINT only");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+}
+
+/// Logs go to stderr; `RUST_LOG` picks the level (default `info`).
+fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .init();
 }

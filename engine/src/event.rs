@@ -4,7 +4,7 @@
 
 use crate::command::{ClockSettings, Roles};
 use crate::core::book::{BookState, DoneReason, OrderType, TimeInForce};
-use crate::core::catalogue::Grade;
+use crate::core::catalogue::{Category, Grade, Unit};
 use crate::core::clock::ClockPhase;
 use crate::core::lots::Lot;
 use crate::reject::Reject;
@@ -107,6 +107,9 @@ pub enum Event {
     },
     ProductDefined {
         code: Code,
+        name: String,
+        category: Category,
+        unit: Unit,
     },
     InstrumentDefined {
         symbol: Code,

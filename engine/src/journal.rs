@@ -137,7 +137,8 @@ impl Journal {
             "segment_bytes {} leaves no room for a record",
             config.segment_bytes
         );
-        std::fs::create_dir_all(&config.dir).map_err(|e| JournalError::io(&config.dir, e))?;
+        create_dir_durably(&config.dir, config.durability == Durability::Fsync)
+            .map_err(|e| JournalError::io(&config.dir, e))?;
         let lock = lock_dir(&config.dir)?;
         let recovered = recovery::recover(&config.dir, config.durability)?;
         let journal = Journal {
@@ -264,9 +265,15 @@ impl Journal {
             return Ok(());
         };
         if active.allocated > active.end {
-            active.file.set_len(active.end).map_err(|e| JournalError::io(&active.path, e))?;
+            let io_err = |e| JournalError::io(&active.path, e);
+            active.file.set_len(active.end).map_err(io_err)?;
             active.allocated = active.end;
-            self.unsynced = true;
+            // A full fsync, not fdatasync: should the shrink be lost, a closed segment would come
+            // back with a zero tail, which recovery rightly refuses anywhere but in the last one.
+            if self.durability == Durability::Fsync {
+                active.file.sync_all().map_err(io_err)?;
+            }
+            self.unsynced = false;
         }
         self.sync_active()
     }
@@ -359,6 +366,24 @@ fn preallocate(active: &mut ActiveSegment, needed: u64, segment_bytes: u64) -> R
         at += n as u64;
     }
     active.allocated = target;
+    Ok(())
+}
+
+/// Creates `dir` (and missing parents); when `sync`, fsyncs the parent of each directory it
+/// created, since a synced file in a directory whose own entry was lost is lost with it.
+pub(crate) fn create_dir_durably(dir: &Path, sync: bool) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    create_dir_durably(parent, sync)?;
+    match std::fs::create_dir(dir) {
+        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+        _ => {}
+    }
+    if sync {
+        File::open(parent)?.sync_all()?;
+    }
     Ok(())
 }
 

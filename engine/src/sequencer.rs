@@ -46,6 +46,8 @@ pub struct Output {
     pub result: Result<(), Reject>,
     pub events: Vec<Event>,
     pub first_command_event: usize,
+    /// The market was snapshotted right after this command (see `store::snapshot`).
+    pub snapshot_taken: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -295,14 +297,24 @@ impl Writer {
             result: applied.result,
             events,
             first_command_event: applied.first_command_event,
+            snapshot_taken: false,
         });
         Ok(())
     }
 
     /// The group-commit point: one sync for the batch, then its outputs and queries go out.
-    fn commit(&mut self, batch: Batch) -> Result<(), StoreError> {
+    fn commit(&mut self, mut batch: Batch) -> Result<(), StoreError> {
         if batch.commands > 0 {
             self.journal.commit()?;
+        }
+        if self.since_snapshot >= self.config.snapshot_every {
+            store::snapshot(&self.config.data_dir, self.seq, &self.market)?;
+            self.since_snapshot = 0;
+            // Downstream state (clearing) snapshots itself at the same seq when it gets here, so
+            // recovery can start both from one point.
+            if let Some(last) = batch.outputs.last_mut() {
+                last.snapshot_taken = true;
+            }
         }
         for output in batch.outputs {
             // The consumer went away: the server is stopping; the state is durable regardless.
@@ -310,10 +322,6 @@ impl Writer {
         }
         for query in batch.queries {
             query(&self.market);
-        }
-        if self.since_snapshot >= self.config.snapshot_every {
-            store::snapshot(&self.config.data_dir, self.seq, &self.market)?;
-            self.since_snapshot = 0;
         }
         Ok(())
     }

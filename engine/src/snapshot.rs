@@ -49,7 +49,7 @@ pub struct SnapshotScan {
 /// Writes `bytes` as the snapshot taken after command `seq` and makes it durable: temporary
 /// file, `fdatasync`, rename, directory fsync. Returns the final path.
 pub fn write_snapshot(dir: &Path, seq: u64, bytes: &[u8]) -> Result<PathBuf, SnapshotError> {
-    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+    crate::journal::create_dir_durably(dir, true).map_err(io_err(dir))?;
     remove_temp_files(dir)?;
     let path = dir.join(snapshot_file_name(seq));
     let temp = dir.join(format!("{SNAPSHOT_PREFIX}{seq:020}{TEMP_SUFFIX}"));

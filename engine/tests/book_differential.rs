@@ -5,8 +5,7 @@
 //! the state hashes must agree.
 
 use huashi_engine::core::book::{
-    BookEvent, BookReject, BookState, DoneReason, NewOrder, OrderBook, OrderType, TimeInForce,
-    QUANTITY_MAX,
+    BookEvent, BookReject, BookState, DoneReason, NewOrder, OrderBook, OrderType, TimeInForce, QUANTITY_MAX,
 };
 use huashi_engine::core::reference_book::ReferenceBook;
 use huashi_engine::types::{Fen, OrderId, Pk, Side};
@@ -14,10 +13,26 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, BTreeSet};
 
-const COMMANDS: usize = 100_000;
-const TICK: i64 = 5;
-const BAND_PCT: u32 = 15;
 const OWNERS: u32 = 6;
+
+/// One run's shape.
+struct Config {
+    seed: u64,
+    commands: usize,
+    tick: i64,
+    band_pct: u32,
+    /// Prices cluster around this (and the reference price); ±18 % with a 15 % band. Ticks
+    /// ~840..1,210 straddle a 1,024-tick chunk boundary of the fast book's ladder.
+    anchor: i64,
+    /// Instead of clustering, draw prices log-uniformly over 1..10⁷ ticks: sparse ladders over
+    /// many chunks. Pre-open is rare (the reference's brute-force call scans every tick of the
+    /// crossed range) and there is no band (it would reject almost everything).
+    wide: bool,
+}
+
+const MAIN: Config =
+    Config { seed: 0x4855_4153_4849, commands: 100_000, tick: 2, band_pct: 15, anchor: 2_050, wide: false };
+const WIDE: Config = Config { seed: 0x5749_4445, commands: 30_000, tick: 3, band_pct: 0, anchor: 0, wide: true };
 
 #[derive(Clone, Copy, Debug)]
 enum Command {
@@ -31,6 +46,8 @@ enum Command {
 
 struct Generator {
     rng: ChaCha8Rng,
+    tick: i64,
+    wide: bool,
     next_id: u64,
     live: BTreeSet<u64>,
 }
@@ -39,20 +56,34 @@ impl Generator {
     /// Mostly on the passive side of `centre`, within 18 % of it (so a few fall outside the 15 %
     /// band); an eighth cross it. On the tick but for a few deliberate mistakes.
     fn price(&mut self, centre: i64, side: Side) -> Fen {
+        if self.wide {
+            return self.wide_price(side);
+        }
+        let tick = self.tick;
         let r = self.rng.gen_range(0..100);
         let passive = if self.rng.gen_range(0..8) == 0 { -1 } else { 1 };
         let away = passive * centre * self.rng.gen_range(0..=18) / 100;
         let price = match side {
             Side::Buy => centre - away,
             Side::Sell => centre + away,
-        } / TICK
-            * TICK;
+        } / tick
+            * tick;
         Fen(match r {
             0 => 0,
-            1 => -TICK,
-            2 | 3 => price + self.rng.gen_range(1..TICK),
-            _ => price.max(TICK),
+            1 => -tick,
+            2 | 3 => price + self.rng.gen_range(1..tick),
+            _ => price.max(tick),
         })
+    }
+
+    /// Log-uniform over 1..10⁷ ticks; buys mostly in the lower part, sells in the upper.
+    fn wide_price(&mut self, side: Side) -> Fen {
+        let (low, high) = match side {
+            Side::Buy => (0.0, 6.0),
+            Side::Sell => (1.0, 7.0),
+        };
+        let ticks = 10f64.powf(self.rng.gen_range(low..high)) as i64;
+        Fen(ticks.max(1) * self.tick)
     }
 
     fn live_id(&mut self) -> OrderId {
@@ -92,6 +123,9 @@ impl Generator {
         } else {
             let state = match self.rng.gen_range(0..20) {
                 0..=9 => BookState::Open,
+                // Wide runs go through pre-open rarely: the reference's brute-force call scans
+                // every tick of the crossed range.
+                10..=17 if self.wide => BookState::Open,
                 10..=18 => BookState::PreOpen,
                 _ => BookState::Closed,
             };
@@ -150,14 +184,53 @@ struct Coverage {
 
 #[test]
 fn fast_book_matches_reference_book_on_100k_commands() {
-    let mut gen = Generator { rng: ChaCha8Rng::seed_from_u64(0x4855_4153_4849), next_id: 0, live: BTreeSet::new() };
-    let mut fast = OrderBook::new(Fen(TICK), BAND_PCT);
-    let mut naive = ReferenceBook::new(Fen(TICK), BAND_PCT);
+    let seen = run(&MAIN);
+    // The run must have exercised what it claims to.
+    assert!(seen.fills > 10_000, "{seen:?}");
+    assert!(seen.auction_fills > 200, "{seen:?}");
+    assert!(seen.self_trades > 500, "{seen:?}");
+    assert!(seen.expired > 100, "{seen:?}");
+    assert!(seen.fok_killed > 100, "{seen:?}");
+    assert!(seen.max_resting > 100, "{seen:?}");
+    for reject in [
+        BookReject::NotOpen,
+        BookReject::PostOnlyWouldTrade,
+        BookReject::PriceOffTick,
+        BookReject::PriceNotPositive,
+        BookReject::PriceOutOfBand,
+        BookReject::QuantityZero,
+        BookReject::QuantityTooLarge,
+        BookReject::UnknownOrder,
+        BookReject::DuplicateOrderId,
+        BookReject::MissingPrice,
+        BookReject::UnexpectedPrice,
+    ] {
+        assert!(seen.rejects.get(&format!("{reject:?}")).is_some_and(|&n| n > 10), "{reject:?}: {seen:?}");
+    }
+}
+
+#[test]
+fn fast_book_matches_reference_book_with_prices_spread_over_many_chunks() {
+    let seen = run(&WIDE);
+    assert!(seen.fills > 1_000 && seen.auction_fills > 10 && seen.max_resting >= 50, "{seen:?}");
+}
+
+fn run(config: &Config) -> Coverage {
+    let mut gen = Generator {
+        rng: ChaCha8Rng::seed_from_u64(config.seed),
+        tick: config.tick,
+        wide: config.wide,
+        next_id: 0,
+        live: BTreeSet::new(),
+    };
+    let mut fast = OrderBook::new(Fen(config.tick), config.band_pct);
+    let mut naive = ReferenceBook::new(Fen(config.tick), config.band_pct);
     let (mut fast_out, mut naive_out) = (Vec::new(), Vec::new());
     let mut seen = Coverage::default();
-    for n in 0..COMMANDS {
-        // Prices follow the reference price but are pulled back toward 1,000 so they never drift far.
-        let centre = fast.reference_price().map_or(1_000, |p| p.0 + (1_000 - p.0) / 8);
+    let anchor = config.anchor;
+    for n in 0..config.commands {
+        // Prices follow the reference price, pulled back toward the anchor so they never drift far.
+        let centre = fast.reference_price().map_or(anchor, |p| p.0 + (anchor - p.0) / 8);
         let command = gen.command(centre, &fast);
         fast_out.clear();
         naive_out.clear();
@@ -200,6 +273,11 @@ fn fast_book_matches_reference_book_on_100k_commands() {
         assert_eq!(fast_result, naive_result, "command {n}: {command:?} result");
         assert_eq!(fast_out, naive_out, "command {n}: {command:?} events");
         track(&mut gen, &mut seen, &command, &fast_result, &fast_out, &fast);
+        if fast.state() == BookState::Open {
+            if let (Some(bid), Some(ask)) = (fast.best(Side::Buy), fast.best(Side::Sell)) {
+                assert!(bid < ask, "command {n}: {command:?} left the open book crossed: {fast_out:?}");
+            }
+        }
         if n % 100 == 99 {
             assert_eq!(fast.state_hash(), naive.state_hash(), "command {n}: state hash");
             assert_eq!(fast.resting_count(), naive.resting_count(), "command {n}: resting count");
@@ -214,27 +292,7 @@ fn fast_book_matches_reference_book_on_100k_commands() {
     }
     assert_eq!(fast.state_hash(), naive.state_hash());
     eprintln!("coverage: {seen:?}");
-    // The run must have exercised what it claims to.
-    assert!(seen.fills > 10_000, "{seen:?}");
-    assert!(seen.auction_fills > 200, "{seen:?}");
-    assert!(seen.self_trades > 500, "{seen:?}");
-    assert!(seen.expired > 100, "{seen:?}");
-    assert!(seen.fok_killed > 100, "{seen:?}");
-    for reject in [
-        BookReject::NotOpen,
-        BookReject::PostOnlyWouldTrade,
-        BookReject::PriceOffTick,
-        BookReject::PriceNotPositive,
-        BookReject::PriceOutOfBand,
-        BookReject::QuantityZero,
-        BookReject::QuantityTooLarge,
-        BookReject::UnknownOrder,
-        BookReject::DuplicateOrderId,
-        BookReject::MissingPrice,
-        BookReject::UnexpectedPrice,
-    ] {
-        assert!(seen.rejects.get(&format!("{reject:?}")).is_some_and(|&n| n > 10), "{reject:?}: {seen:?}");
-    }
+    seen
 }
 
 /// The credit check relies on this: what `preview` promised is exactly what the order then traded.

@@ -58,7 +58,11 @@ struct Run {
 
 impl Run {
     fn new() -> Run {
-        Run { book: OrderBook::new(Fen(1), BAND_PCT), naive: ReferenceBook::new(Fen(1), BAND_PCT), ledger: Ledger::default() }
+        Run {
+            book: OrderBook::new(Fen(1), BAND_PCT),
+            naive: ReferenceBook::new(Fen(1), BAND_PCT),
+            ledger: Ledger::default(),
+        }
     }
 
     fn apply(&mut self, op: &Op) -> Result<(), TestCaseError> {

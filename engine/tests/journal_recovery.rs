@@ -97,21 +97,21 @@ fn expect_corrupt(result: Result<impl std::fmt::Debug, JournalError>) -> (PathBu
 /// Opens a damaged copy, checks what it recovered, appends the next seq, and checks it survives.
 fn recover_and_continue(
     dir: &Path,
-    written: &[(u64, Vec<u8>)],
+    kept: &[(u64, Vec<u8>)],
     segment_bytes: u64,
     durability: Durability,
 ) -> RecoveryReport {
     let (mut journal, report) = Journal::open(config(dir, segment_bytes, durability)).unwrap();
-    assert_eq!(report.last_seq, written.len() as u64);
-    assert_eq!(report.records, written.len() as u64);
-    assert_eq!(read_all(dir).unwrap(), written);
-    let next = written.len() as u64 + 1;
+    assert_eq!(report.last_seq, kept.len() as u64);
+    assert_eq!(report.records, kept.len() as u64);
+    assert_eq!(read_all(dir).unwrap(), kept);
+    let next = kept.len() as u64 + 1;
     journal.append(next, b"after recovery").unwrap();
     journal.commit().unwrap();
     drop(journal);
     let (_, reopened) = Journal::open(config(dir, segment_bytes, durability)).unwrap();
     assert_eq!((reopened.last_seq, reopened.truncated_bytes), (next, 0));
-    let mut expected = written.to_vec();
+    let mut expected = kept.to_vec();
     expected.push((next, b"after recovery".to_vec()));
     assert_eq!(read_all(dir).unwrap(), expected);
     report
@@ -135,6 +135,7 @@ fn cut_last_record_everywhere(written: &[(u64, Vec<u8>)], original: &Path, segme
                 torn.resize(bytes.len(), 0);
             }
             replace_file(&damaged, &torn);
+            assert_eq!(read_all(scratch.path()).unwrap(), written[..written.len() - 1], "reader, cut at {cut}");
             // Syncing changes no outcome here; it is exercised at the two ends and kept out of the
             // hundreds of cuts between for the test's run time.
             let durability = if cut == first_cut || cut == end - 1 { Durability::Fsync } else { Durability::None };

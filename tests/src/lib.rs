@@ -50,6 +50,12 @@ pub fn huashi_bin() -> PathBuf {
     bin
 }
 
+/// `huashi serve --help`, to see which optional flags this build offers.
+pub fn serve_help() -> String {
+    let out = Command::new(huashi_bin()).args(["serve", "--help"]).output().expect("run huashi serve --help");
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
 /// A token nobody could guess and that is easy to grep for in a log.
 pub fn fresh_token(prefix: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -73,11 +79,19 @@ pub struct ServerOpts {
     pub extra_args: Vec<String>,
     /// Environment for the child (e.g. `RUST_LOG`).
     pub env: Vec<(String, String)>,
+    /// A `--config` TOML file's text (written beside the data directory), if any.
+    pub config_toml: Option<String>,
 }
 
 impl Default for ServerOpts {
     fn default() -> ServerOpts {
-        ServerOpts { operator_token: fresh_token("optok"), clocks: None, extra_args: Vec::new(), env: Vec::new() }
+        ServerOpts {
+            operator_token: fresh_token("optok"),
+            clocks: None,
+            extra_args: Vec::new(),
+            env: Vec::new(),
+            config_toml: None,
+        }
     }
 }
 
@@ -141,6 +155,11 @@ impl Server {
             .arg(&self.opts.operator_token);
         if let Some(n) = self.opts.clocks {
             cmd.arg("--clocks").arg(n.to_string());
+        }
+        if let Some(text) = &self.opts.config_toml {
+            let path = self.log_path.with_file_name("config.toml");
+            std::fs::write(&path, text).expect("write config.toml");
+            cmd.arg("--config").arg(path);
         }
         cmd.args(&self.opts.extra_args);
         cmd.env_remove("HUASHI_OPERATOR_TOKEN");
@@ -541,6 +560,34 @@ impl Client {
         }
     }
 
+    /// Sends `msgs` with up to `window` in flight and returns their replies in the order of
+    /// `msgs`. A `rate_limited` reply is retried after a pause (a polite client backs off).
+    pub async fn request_many(&mut self, msgs: Vec<Value>, window: usize) -> Vec<Value> {
+        let mut replies: Vec<Option<Value>> = vec![None; msgs.len()];
+        let mut pending: VecDeque<(usize, Value)> = VecDeque::new();
+        let mut next = 0;
+        while next < msgs.len() || !pending.is_empty() {
+            while next < msgs.len() && pending.len() < window {
+                let id = self.send_request(msgs[next].clone()).await;
+                pending.push_back((next, id));
+                next += 1;
+            }
+            let (i, id) = pending.pop_front().unwrap();
+            let reply = match self.reply_to(&id, REPLY_TIMEOUT).await {
+                Ok(r) => r,
+                Err(e) => panic!("request {}: {e}", preview(&msgs[i].to_string())),
+            };
+            if reply["type"] == "error" && reply["code"] == "rate_limited" {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                let id = self.send_request(msgs[i].clone()).await;
+                pending.push_back((i, id));
+                continue;
+            }
+            replies[i] = Some(reply);
+        }
+        replies.into_iter().map(Option::unwrap).collect()
+    }
+
     /// `login`, asserting `logged_in` with the protocol's fields.
     pub async fn login(&mut self, token: &str) -> Value {
         let reply = self.request(json!({"type": "login", "token": token})).await;
@@ -820,7 +867,10 @@ pub fn is_money(v: &Value) -> bool {
     let s = s.strip_prefix('-').unwrap_or(s);
     match s.split_once('.') {
         Some((int, frac)) => {
-            !int.is_empty() && int.bytes().all(|b| b.is_ascii_digit()) && frac.len() == 2 && frac.bytes().all(|b| b.is_ascii_digit())
+            !int.is_empty()
+                && int.bytes().all(|b| b.is_ascii_digit())
+                && frac.len() == 2
+                && frac.bytes().all(|b| b.is_ascii_digit())
         }
         None => false,
     }
@@ -977,7 +1027,11 @@ pub const CLOCK_STARTED_FIELDS: &[(&str, Kind)] = &[
 
 /// Checks the `snapshot` shape of protocol section 9.
 pub fn check_snapshot(s: &Value) {
-    check_fields(s, "snapshot", &[("seq", Kind::Int), ("day", Kind::Day), ("clocks", Kind::Arr), ("books", Kind::Arr), ("index", Kind::Obj)]);
+    check_fields(
+        s,
+        "snapshot",
+        &[("seq", Kind::Int), ("day", Kind::Day), ("clocks", Kind::Arr), ("books", Kind::Arr), ("index", Kind::Obj)],
+    );
     for c in s["clocks"].as_array().unwrap() {
         check_object(
             c,
@@ -997,7 +1051,11 @@ pub fn check_snapshot(s: &Value) {
         assert!(["idle", "pre_roll", "running", "pause"].contains(&c["state"].as_str().unwrap()), "clock state: {c}");
     }
     for b in s["books"].as_array().unwrap() {
-        check_object(b, "snapshot book", &[("symbol", Kind::Str), ("state", Kind::Str), ("bids", Kind::Arr), ("asks", Kind::Arr)]);
+        check_object(
+            b,
+            "snapshot book",
+            &[("symbol", Kind::Str), ("state", Kind::Str), ("bids", Kind::Arr), ("asks", Kind::Arr)],
+        );
         for level in b["bids"].as_array().unwrap().iter().chain(b["asks"].as_array().unwrap()) {
             let l = level.as_array().unwrap_or_else(|| panic!("a book level is [price, quantity]: {b}"));
             assert!(l.len() == 2 && is_money(&l[0]) && l[1].is_u64(), "a book level is [price, quantity]: {b}");
@@ -1134,7 +1192,11 @@ pub async fn get_account(c: &mut Client) -> Value {
     let reply = c.request(json!({"type": "get_account"})).await;
     check_fields(&reply, "account", ACCOUNT_FIELDS);
     let a = &reply;
-    assert_eq!(fen(&a["available"]), fen(&a["credit_limit"]) - fen(&a["exposure"]), "available = credit_limit − exposure: {a}");
+    assert_eq!(
+        fen(&a["available"]),
+        fen(&a["credit_limit"]) - fen(&a["exposure"]),
+        "available = credit_limit − exposure: {a}"
+    );
     reply
 }
 
@@ -1209,7 +1271,8 @@ mod tests {
 
     #[test]
     fn listening_line_parses() {
-        let (addr, day) = parse_listening_line("huashi listening on http://127.0.0.1:4242 day 2026-11-29 data /tmp/x").unwrap();
+        let (addr, day) =
+            parse_listening_line("huashi listening on http://127.0.0.1:4242 day 2026-11-29 data /tmp/x").unwrap();
         assert_eq!(addr.port(), 4242);
         assert_eq!(day, "2026-11-29");
     }

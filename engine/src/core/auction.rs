@@ -354,7 +354,10 @@ impl Market {
             }
             return Err(Reject::invalid_state(format!("lot {} is not on clock {}", lot_id.0, clock.0)));
         }
-        let current = c.round.map_or(0, |r| r.number);
+        // The lot's rounds so far, not the clock's round: after a halt the lot comes back in a
+        // pre-roll with no round on the clock, and a bid for its halted round is `too_late`, not
+        // a round that "has not started".
+        let current = lot.rounds;
         let price = match (c.phase, c.stop) {
             (ClockPhase::Running, _) if round == current => c.round.expect("running").price_at(now),
             (ClockPhase::Pause, Some(stop))
@@ -557,7 +560,10 @@ impl Market {
                 let lot = &self.lots[&clock.lot.expect("pause has a lot")];
                 if lot.remaining > 0 {
                     let stop = clock.stop.expect("a pause follows a stop");
-                    let restart = Fen(stop.price.0 + clock.settings.restart_ticks as i64 * clock.settings.step.0);
+                    // Saturating: `step` may be any positive price and `restart_ticks` up to a
+                    // million, so the product can exceed i64; the start price caps it anyway.
+                    let rise = (clock.settings.restart_ticks as i64).saturating_mul(clock.settings.step.0);
+                    let restart = Fen(stop.price.0.saturating_add(rise));
                     let start = restart.min(lot.start_price.expect("queued lots have a start price"));
                     self.start_round(index, start, t, out);
                 } else {

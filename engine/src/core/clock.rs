@@ -54,7 +54,11 @@ impl Round {
     }
 
     pub fn tick_time(&self, ticks: u64) -> EngineTime {
-        EngineTime(self.start_ts.0 + ticks * self.tick_ms as u64 * 1000)
+        // Saturating: a wide price range at a slow tick can put the round's end beyond u64
+        // microseconds (start 4e16 fen at a 60 s tick). Saturated, the round simply never ends
+        // by itself, instead of overflowing (a panic, or a wrapped end in the past in release).
+        let offset_us = ticks.saturating_mul(self.tick_ms as u64 * 1000);
+        EngineTime(self.start_ts.0.saturating_add(offset_us))
     }
 
     /// The first tick whose price is below the reserve: the round ends unsold there.

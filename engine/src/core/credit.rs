@@ -30,9 +30,11 @@ impl Account {
         Fen(self.credit_limit.0 - self.exposure().0)
     }
 
-    /// Refuses `cost` unless it fits the available credit.
+    /// Refuses `cost` unless it fits the available credit. Something that costs nothing (a sell
+    /// order, a market order's zero reservation) always fits: after the operator lowers a limit
+    /// below the exposure, `available` is negative, and that must stop purchases, not sales.
     pub fn check_fits(&self, cost: Fen, what: &str) -> Result<(), Reject> {
-        if cost.0 > self.available().0 {
+        if cost.0 > 0 && cost.0 > self.available().0 {
             return Err(Reject::credit_limit(format!(
                 "{what} costs {cost} but only {} of credit is available",
                 self.available()

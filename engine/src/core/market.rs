@@ -177,7 +177,7 @@ impl Market {
                 }
                 self.products
                     .insert(*code, Product { code: *code, name: name.clone(), category: *category, unit: *unit });
-                out.push(Event::ProductDefined { code: *code });
+                out.push(Event::ProductDefined { code: *code, name: name.clone(), category: *category, unit: *unit });
                 Ok(())
             }
             Action::DefineInstrument { symbol, product, tick_size, price_band_pct } => {

@@ -12,6 +12,7 @@ use huashi_engine::core::book::{BookState, OrderType, TimeInForce};
 use huashi_engine::core::catalogue::Grade;
 use huashi_engine::core::clock::ClockPhase;
 use huashi_engine::core::credit::Account;
+use huashi_engine::core::lots::LotStatus;
 use huashi_engine::core::{Applied, Market, MarketConfig};
 use huashi_engine::event::{Award, Event};
 use huashi_engine::reject::{Reject, RejectCode};
@@ -395,6 +396,17 @@ impl Driver {
         lots.keys().rev().nth(k as usize % n).copied()
     }
 
+    /// A lot not yet on a clock nor finished, if there is one.
+    fn pick_waiting_lot(market: &Market, k: u32) -> Option<LotId> {
+        let waiting: Vec<LotId> = market
+            .lots()
+            .values()
+            .filter(|l| matches!(l.status, LotStatus::Consigned | LotStatus::Queued))
+            .map(|l| l.id)
+            .collect();
+        (!waiting.is_empty()).then(|| waiting[k as usize % waiting.len()])
+    }
+
     fn pick_clock(k: u32) -> ClockId {
         ClockId(1 + (k % CLOCKS as u32) as u16)
     }
@@ -418,7 +430,7 @@ impl Driver {
         let one = |actor: Actor, action: Action| vec![Command::new(actor, action)];
         match kind % 100 {
             // Consign a lot.
-            0..=9 => {
+            0..=7 => {
                 let grower = self.seller_actor(a);
                 let containers = 1 + b % 12;
                 let consignment = Consignment {
@@ -434,58 +446,75 @@ impl Driver {
                 };
                 one(grower, Action::ConsignLot(Box::new(consignment)))
             }
-            // Assign a lot, mostly above its reserve.
-            10..=17 => {
-                let Some(lot) = Self::pick_lot(market, a) else { return vec![Command::tick()] };
+            // Assign a lot, mostly one still waiting, mostly above its reserve.
+            8..=17 => {
+                let waiting = Self::pick_waiting_lot(market, a).filter(|_| c % 7 != 0);
+                let Some(lot) = waiting.or_else(|| Self::pick_lot(market, a)) else { return vec![Command::tick()] };
                 let min = market.lot(lot).map_or(100, |l| l.min_price.0);
-                let start = if c % 20 == 0 { min - 1 } else { min + (d % 120) as i64 };
+                let start = if c % 20 == 0 { min - 1 } else { min + 20 + (d % 200) as i64 };
                 one(Actor::Operator, Action::AssignLot { lot, clock: Self::pick_clock(b), start_price: Fen(start) })
             }
-            18..=21 => one(Actor::Operator, Action::StartClock { clock: Self::pick_clock(a) }),
-            22 => one(Actor::Operator, Action::HaltClock { clock: Self::pick_clock(a) }),
+            18..=22 => {
+                // Mostly a clock that can start.
+                let ready: Vec<ClockId> = market
+                    .clocks()
+                    .iter()
+                    .filter(|c| c.phase == ClockPhase::Idle && !c.supply_line.is_empty())
+                    .map(|c| c.id)
+                    .collect();
+                let clock =
+                    if ready.is_empty() || b % 6 == 0 { Self::pick_clock(a) } else { ready[a as usize % ready.len()] };
+                one(Actor::Operator, Action::StartClock { clock })
+            }
+            23 => one(Actor::Operator, Action::HaltClock { clock: Self::pick_clock(a) }),
             // A live bid on the round a clock is running (or a nearby one).
-            23..=40 => self.bid_on_clock(market, a, b, c, d).into_iter().collect(),
+            24..=43 => self.bid_on_clock(market, a, b, c, d).into_iter().collect(),
             // Two buyers press at the same instant: the first in sequence order must win.
-            41..=45 => {
+            44..=48 => {
                 let first = self.bid_on_clock(market, a, b, c, d);
                 let second = self.bid_on_clock(market, a, b.wrapping_add(7), c, d.wrapping_add(3));
                 first.into_iter().chain(second).collect()
             }
-            46..=51 => {
+            49..=53 => {
                 let Some(lot) = Self::pick_lot(market, a) else { return vec![Command::tick()] };
-                let (min, start) =
-                    market.lot(lot).map_or((100, 200), |l| (l.min_price.0, l.start_price.map_or(l.min_price.0 + 60, |p| p.0)));
+                let (min, start) = market
+                    .lot(lot)
+                    .map_or((100, 200), |l| (l.min_price.0, l.start_price.map_or(l.min_price.0 + 60, |p| p.0)));
                 let max_price = (min - 5 + (c % (start - min + 15).max(1) as u32) as i64).max(1);
                 let containers = d % 6;
                 one(self.buyer_actor(b), Action::StandingBid { lot, max_price: Fen(max_price), containers })
             }
-            52 => {
+            54 => {
                 let Some(lot) = Self::pick_lot(market, a) else { return vec![Command::tick()] };
                 one(self.buyer_actor(b), Action::CancelStandingBid { lot })
             }
-            53..=54 => {
-                let clock = Self::pick_clock(a);
+            55..=56 => {
+                // Mostly a clock with awards to void.
+                let awarded: Vec<ClockId> =
+                    market.clocks().iter().filter(|c| !c.awards.is_empty()).map(|c| c.id).collect();
+                let clock =
+                    if awarded.is_empty() || c % 5 == 0 { Self::pick_clock(a) } else { awarded[a as usize % awarded.len()] };
                 let Some(c) = market.clock(clock) else { return vec![Command::tick()] };
                 let lot = c.lot.or_else(|| Self::pick_lot(market, b)).unwrap_or(LotId(1));
                 let round = c.round.map_or(1, |r| r.number).saturating_sub(d % 2);
                 one(Actor::Operator, Action::VoidAward { clock, lot, round, buyer: None })
             }
-            55..=57 => {
+            57..=58 => {
                 let patch = ClockSettingsPatch {
                     step: (b % 3 == 0).then_some(Fen(1 + (b / 3 % 4) as i64)),
                     tick_ms: (c % 3 == 0).then_some(5 + c / 3 % 30),
                     pre_roll_ms: (d % 4 == 0).then_some(d / 4 % 600),
                     pause_ms: (d % 5 == 1).then_some(d / 5 % 400),
                     restart_ticks: (b % 5 == 2).then_some(b / 5 % 15),
-                    multi_buy_ms: (c % 4 == 1).then_some(if c % 8 == 1 { 0 } else { 10 + c / 8 % 80 }),
+                    multi_buy_ms: (c % 3 == 1).then_some(if c % 9 == 1 { 0 } else { 20 + c / 9 % 100 }),
                 };
                 one(Actor::Operator, Action::ConfigureClock { clock: Self::pick_clock(a), patch })
             }
-            58 => {
+            59 => {
                 let Some(lot) = Self::pick_lot(market, a) else { return vec![Command::tick()] };
                 one(Actor::Operator, Action::WithdrawLot { lot })
             }
-            59..=60 => {
+            60..=61 => {
                 let pk = self.participant(a);
                 let id = market.participants().get(pk).id;
                 let exposure = market.participants().get(pk).account.exposure().0;
@@ -497,18 +526,19 @@ impl Driver {
                 };
                 one(Actor::Operator, Action::SetCreditLimit { participant: id, limit: Fen(limit) })
             }
-            61 => {
+            62 => {
                 let pk = self.participant(a);
                 let id = market.participants().get(pk).id;
                 // Reinstating is more common than suspending, so nobody stays out for long.
-                one(Actor::Operator, Action::SetParticipantActive { participant: id, active: b % 3 != 0 })
+                one(Actor::Operator, Action::SetParticipantActive { participant: id, active: b % 9 != 0 })
             }
-            62..=65 => {
+            63..=65 => {
                 let symbol = code(SYMBOLS[(a % 2) as usize]);
-                let state = [BookState::Closed, BookState::PreOpen, BookState::Open, BookState::Open][(b % 4) as usize];
+                let state = [BookState::Closed, BookState::PreOpen, BookState::Open, BookState::Open, BookState::Open]
+                    [(b % 5) as usize];
                 one(Actor::Operator, Action::SetBookState { symbol, state })
             }
-            66..=81 => {
+            66..=79 => {
                 let side = if b % 2 == 0 { Side::Buy } else { Side::Sell };
                 let actor = if side == Side::Buy { self.buyer_actor(b / 2) } else { self.seller_actor(b / 2) };
                 let market_order = c % 10 == 0;
@@ -519,31 +549,37 @@ impl Driver {
                     order_type: if market_order { OrderType::Market } else { OrderType::Limit },
                     price: (!market_order).then_some(Fen(90 + (c / 10 % 25) as i64)),
                     quantity: (d % 80) as u64,
-                    time_in_force: [TimeInForce::Gtc, TimeInForce::Day, TimeInForce::Day, TimeInForce::Ioc, TimeInForce::Fok]
-                        [(d / 80 % 5) as usize],
+                    time_in_force: [
+                        TimeInForce::Gtc,
+                        TimeInForce::Day,
+                        TimeInForce::Day,
+                        TimeInForce::Ioc,
+                        TimeInForce::Fok,
+                    ][(d / 80 % 5) as usize],
                     post_only: d / 400 % 9 == 0,
                 };
                 one(actor, Action::NewOrder(entry))
             }
-            82..=85 => {
+            80..=82 => {
                 let actor = Actor::Participant(self.participant(a));
                 one(actor, Action::CancelOrder { client_order_id: self.client_order_id(market, actor, b % 8 != 0) })
             }
-            86..=89 => {
+            83..=85 => {
                 let actor = Actor::Participant(self.participant(a));
                 let price = (c % 2 == 0).then_some(Fen(90 + (c / 2 % 25) as i64));
                 let quantity = (c % 3 != 1).then_some((d % 60) as u64);
                 let client_order_id = self.client_order_id(market, actor, b % 8 != 0);
                 one(actor, Action::AmendOrder { client_order_id, price, quantity })
             }
-            90 => {
+            86 => {
                 let actor = Actor::Participant(self.participant(a));
                 let symbol = (b % 2 == 0).then(|| code(SYMBOLS[(c % 2) as usize]));
                 one(actor, Action::CancelAll { symbol })
             }
-            91 => one(Actor::System, Action::HaltAllClocks),
-            92 => one(Actor::Operator, Action::EndOfDay),
-            93..=94 => self.close_the_day(market),
+            // The rare, drastic ones: most of the time they are just a tick, so days last.
+            87 if b % 4 == 0 => one(Actor::System, Action::HaltAllClocks),
+            88 if b % 8 == 0 => one(Actor::Operator, Action::EndOfDay),
+            89 if b % 16 == 0 => self.close_the_day(market),
             _ => vec![Command::tick()],
         }
     }
@@ -554,7 +590,9 @@ impl Driver {
 
     /// A bid on the round clock `a` is running (or, now and then, the one before or after).
     fn bid_on_clock(&self, market: &Market, a: u32, b: u32, c: u32, d: u32) -> Option<Command> {
-        let clock = Self::pick_clock(a);
+        // Mostly a clock that has a lot on it: that is where bids matter.
+        let busy: Vec<ClockId> = market.clocks().iter().filter(|c| c.lot.is_some()).map(|c| c.id).collect();
+        let clock = if !busy.is_empty() && c % 9 > 0 { busy[a as usize % busy.len()] } else { Self::pick_clock(a) };
         let cl = market.clock(clock)?;
         let lot = cl.lot.or_else(|| Self::pick_lot(market, b))?;
         let current = market.lot(lot).map_or(1, |l| l.rounds.max(1));

@@ -34,40 +34,37 @@ impl OrderBook {
         if best_bid < best_ask {
             return None;
         }
-        // Limit prices inside [best ask, best bid], ascending.
-        let bid_levels = self.bids.levels.iter().map(|l| (l.key, l.qty)); // ascending price
-        let ask_levels = self.asks.levels.iter().rev().map(|l| (-l.key, l.qty)); // ascending price
-        let mut points: Vec<i64> = bid_levels
-            .clone()
-            .filter(|&(p, _)| p >= best_ask)
-            .chain(ask_levels.clone().filter(|&(p, _)| p <= best_bid))
-            .map(|(p, _)| p)
-            .collect();
+        // The levels inside [best ask, best bid], each side best first: only they can trade.
+        let bids: Vec<(i64, u64)> =
+            self.bids.iter().take_while(|l| l.price >= best_ask).map(|l| (l.price, l.qty)).collect();
+        let asks: Vec<(i64, u64)> =
+            self.asks.iter().take_while(|l| l.price <= best_bid).map(|l| (l.price, l.qty)).collect();
+        let mut points: Vec<i64> = bids.iter().chain(&asks).map(|&(price, _)| price).collect();
         points.sort_unstable();
         points.dedup();
 
         // supply[i] = asks at or below points[i]; demand[i] = bids at or above points[i].
         let mut supply = Vec::with_capacity(points.len());
-        let (mut asks, mut total) = (ask_levels.peekable(), 0u128);
+        let (mut ask_levels, mut total) = (asks.iter().peekable(), 0u128);
         for &p in &points {
-            while let Some(&(price, qty)) = asks.peek() {
+            while let Some(&&(price, qty)) = ask_levels.peek() {
                 if price > p {
                     break;
                 }
                 total += u128::from(qty);
-                asks.next();
+                ask_levels.next();
             }
             supply.push(total);
         }
         let mut demand = vec![0u128; points.len()];
-        let (mut bids, mut total) = (bid_levels.rev().peekable(), 0u128);
+        let (mut bid_levels, mut total) = (bids.iter().peekable(), 0u128);
         for (i, &p) in points.iter().enumerate().rev() {
-            while let Some(&(price, qty)) = bids.peek() {
+            while let Some(&&(price, qty)) = bid_levels.peek() {
                 if price < p {
                     break;
                 }
                 total += u128::from(qty);
-                bids.next();
+                bid_levels.next();
             }
             demand[i] = total;
         }
@@ -99,10 +96,12 @@ impl OrderBook {
         let (mut touched_bids, mut touched_asks) = (Vec::new(), Vec::new());
         let mut traded = false;
         loop {
-            let (Some(bid_level), Some(ask_level)) = (self.bids.levels.last(), self.asks.levels.last()) else {
+            let (best_bid, best_ask) = (self.bids.best(), self.asks.best());
+            if best_bid == NIL || best_ask == NIL {
                 break;
-            };
-            let (bid_price, ask_price) = (bid_level.key, -ask_level.key);
+            }
+            let (bid_level, ask_level) = (self.bids.level(best_bid), self.asks.level(best_ask));
+            let (bid_price, ask_price) = (bid_level.price, ask_level.price);
             if bid_price < price || ask_price > price {
                 break;
             }
@@ -123,9 +122,8 @@ impl OrderBook {
             let quantity = bid_slot.leaves.min(ask_slot.leaves);
             let (maker, taker) = if bid_is_maker { (bid, ask) } else { (ask, bid) };
             for (side, idx) in [(Side::Buy, bid), (Side::Sell, ask)] {
-                self.arena[idx].leaves -= quantity;
-                let ladder = self.ladder_mut(side);
-                ladder.levels.last_mut().expect("best level").qty -= quantity;
+                let (ladder, arena) = self.ladder_and_arena(side);
+                ladder.reduce(arena, idx, quantity);
             }
             let (m, t) = (&self.arena[maker], &self.arena[taker]);
             out.push(BookEvent::Fill {
@@ -161,7 +159,7 @@ impl OrderBook {
     /// `cancelled`: 0 when filled).
     fn pop_best(&mut self, side: Side, reason: DoneReason, out: &mut Vec<BookEvent>) {
         let (ladder, arena) = self.ladder_and_arena(side);
-        let idx = ladder.levels.last().expect("best level").head;
+        let idx = ladder.level(ladder.best()).head;
         assert!(idx != NIL, "a level is never empty");
         let slot = &arena[idx];
         let (id, owner, leaves) = (slot.id, slot.owner, slot.leaves);

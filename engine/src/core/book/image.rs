@@ -137,6 +137,7 @@ impl OrderBook {
                 owner: order.owner.0,
                 prev: NIL,
                 next: NIL,
+                level: NIL,
                 side: order.side,
                 tif: order.tif,
                 post_only: order.post_only,

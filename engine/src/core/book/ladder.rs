@@ -1,18 +1,24 @@
-//! The data layout under the book: the arena that holds resting orders, one side's sorted price
-//! levels, and the id index. Kept apart from the rules so the rules read as rules.
+//! The data layout under the book: the arena that holds resting orders and one side's price
+//! levels. Kept apart from the rules so the rules read as rules.
+//!
+//! Why this shape: in the exchange-core mix most commands move an order at a random depth of the
+//! book. A sorted `Vec` of levels then spends its time shifting elements; here nothing shifts.
+//! Levels live in a slab with stable indices and every order knows its level, so unlinking is
+//! O(1). Price order comes from a bitmap over tick offsets, cut into chunks of 1,024 ticks that
+//! are created on demand: finding a level by price is two array reads, and finding the next level
+//! when the best one empties is a couple of bit scans.
 
 use super::TimeInForce;
 use crate::types::Side;
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::{Index, IndexMut};
 
-/// "No slot": the end of a level's queue or of the free list.
+/// "No slot / no level": the end of a queue or of a free list.
 pub(super) const NIL: u32 = u32::MAX;
 
-/// A resting order. The orders of one level form a doubly linked list in time priority, so a
-/// cancel or a requeue is O(1) once its level is found, and nothing moves in memory.
+/// A resting order. The orders of one level form a doubly linked list in time priority. One
+/// cache line each: touching an order costs at most one miss.
 #[derive(Clone, Debug)]
+#[repr(align(64))]
 pub(super) struct Slot {
     pub id: u64,
     pub price: i64,
@@ -23,6 +29,8 @@ pub(super) struct Slot {
     pub owner: u32,
     pub prev: u32,
     pub next: u32,
+    /// The order's level in its side's [`Ladder`].
+    pub level: u32,
     pub side: Side,
     pub tif: TimeInForce,
     pub post_only: bool,
@@ -48,8 +56,7 @@ impl Arena {
             self.slots[idx as usize] = slot;
             idx
         } else {
-            let idx = u32::try_from(self.slots.len()).expect("more than u32::MAX resting orders");
-            assert!(idx != NIL, "order arena full");
+            let idx = u32::try_from(self.slots.len()).ok().filter(|&i| i != NIL).expect("order arena full");
             self.slots.push(slot);
             idx
         }
@@ -58,6 +65,10 @@ impl Arena {
     pub fn release(&mut self, idx: u32) {
         self.slots[idx as usize].next = self.free;
         self.free = idx;
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.slots.capacity() * std::mem::size_of::<Slot>()
     }
 }
 
@@ -76,63 +87,330 @@ impl IndexMut<u32> for Arena {
     }
 }
 
-/// One price level: its total open quantity and its queue.
+/// One price level: its total open quantity and its queue (`head` is first in time). Aligned so
+/// that a level never straddles two cache lines.
 #[derive(Clone, Copy, Debug)]
+#[repr(align(32))]
 pub(super) struct Level {
-    /// `price` for bids, `-price` for asks: both ladders then sort ascending with the best last.
-    pub key: i64,
+    pub price: i64,
     pub qty: u64,
     pub head: u32,
     pub tail: u32,
+    /// The chunk that maps this level's price (stable while the level exists).
+    chunk: u32,
 }
 
-/// One side's levels, sorted by `key` so that the best level is the LAST element. Nearly all the
-/// traffic (trades, moves toward the touch, new passive orders) lands near the best price, where
-/// a `Vec` insert or remove shifts only a few elements and `last_mut`/`pop` are free.
+const CHUNK_SHIFT: u32 = 10;
+const CHUNK_TICKS: usize = 1 << CHUNK_SHIFT;
+const CHUNK_WORDS: usize = CHUNK_TICKS / 64;
+
+/// 1,024 consecutive ticks: which hold a level (`bits`, with `summary` bit w set iff `bits[w]`
+/// is not zero) and which level (`levels`).
 #[derive(Clone, Debug)]
-pub(super) struct Ladder {
-    pub side: Side,
-    pub levels: Vec<Level>,
+struct Chunk {
+    key: i64,
+    summary: u64,
+    bits: [u64; CHUNK_WORDS],
+    levels: [u32; CHUNK_TICKS],
 }
 
-impl Ladder {
-    pub fn new(side: Side) -> Ladder {
-        Ladder { side, levels: Vec::new() }
+impl Chunk {
+    fn new(key: i64) -> Chunk {
+        Chunk { key, summary: 0, bits: [0; CHUNK_WORDS], levels: [NIL; CHUNK_TICKS] }
     }
 
-    #[inline]
-    pub fn key(&self, price: i64) -> i64 {
-        match self.side {
-            Side::Buy => price,
-            Side::Sell => -price,
+    fn set(&mut self, offset: usize, level: u32) {
+        self.levels[offset] = level;
+        self.bits[offset / 64] |= 1 << (offset % 64);
+        self.summary |= 1 << (offset / 64);
+    }
+
+    fn clear(&mut self, offset: usize) {
+        self.levels[offset] = NIL;
+        let word = &mut self.bits[offset / 64];
+        *word &= !(1 << (offset % 64));
+        if *word == 0 {
+            self.summary &= !(1 << (offset / 64));
         }
     }
 
-    /// The price of a level of this ladder (`key` undone).
+    /// The highest occupied offset below `offset` (`offset` = CHUNK_TICKS: the highest of all).
+    fn highest_below(&self, offset: usize) -> Option<usize> {
+        let (w, b) = (offset / 64, offset % 64);
+        if w < CHUNK_WORDS {
+            let word = self.bits[w] & ((1u64 << b) - 1);
+            if word != 0 {
+                return Some(w * 64 + 63 - word.leading_zeros() as usize);
+            }
+        }
+        let words = self.summary & ((1u64 << w) - 1); // w ≤ CHUNK_WORDS < 64
+        if words == 0 {
+            return None;
+        }
+        let w = 63 - words.leading_zeros() as usize;
+        Some(w * 64 + 63 - self.bits[w].leading_zeros() as usize)
+    }
+
+    /// The lowest occupied offset above `offset` (`offset` = -1 as `None`: the lowest of all).
+    fn lowest_above(&self, offset: Option<usize>) -> Option<usize> {
+        let first_word = match offset {
+            None => 0,
+            Some(offset) => {
+                let (w, b) = (offset / 64, offset % 64);
+                let word = self.bits[w] & if b == 63 { 0 } else { u64::MAX << (b + 1) };
+                if word != 0 {
+                    return Some(w * 64 + word.trailing_zeros() as usize);
+                }
+                w + 1
+            }
+        };
+        let words = self.summary & (u64::MAX << first_word); // first_word ≤ CHUNK_WORDS < 64
+        if words == 0 {
+            return None;
+        }
+        let w = words.trailing_zeros() as usize;
+        Some(w * 64 + self.bits[w].trailing_zeros() as usize)
+    }
+}
+
+/// One side's price levels. The best level is cached; the next one is found through the bitmap.
+#[derive(Clone, Debug)]
+pub(super) struct Ladder {
+    pub side: Side,
+    tick: i64,
+    levels: Vec<Level>,
+    free_level: u32,
+    level_count: usize,
+    chunks: Vec<Chunk>,
+    free_chunks: Vec<u32>,
+    /// (chunk key, chunk index) of the chunks in use, ascending by key.
+    chunk_order: Vec<(i64, u32)>,
+    /// Direct-mapped cache of `chunk_order` by key: a book's chunks are few and consecutive, so
+    /// a lookup is one load instead of a binary search.
+    chunk_cache: [(i64, u32); CHUNK_CACHE],
+    best: u32,
+}
+
+const CHUNK_CACHE: usize = 64;
+
+impl Ladder {
+    pub fn new(side: Side, tick: i64) -> Ladder {
+        assert!(tick > 0, "tick must be positive");
+        Ladder {
+            side,
+            tick,
+            levels: Vec::new(),
+            free_level: NIL,
+            level_count: 0,
+            chunks: Vec::new(),
+            free_chunks: Vec::new(),
+            chunk_order: Vec::new(),
+            chunk_cache: [(0, NIL); CHUNK_CACHE],
+            best: NIL,
+        }
+    }
+
+    /// The best level, or `NIL`.
     #[inline]
-    pub fn price(&self, level: &Level) -> i64 {
-        self.key(level.key)
+    pub fn best(&self) -> u32 {
+        self.best
     }
 
     #[inline]
     pub fn best_price(&self) -> Option<i64> {
-        self.levels.last().map(|level| self.price(level))
+        (self.best != NIL).then(|| self.levels[self.best as usize].price)
     }
 
-    /// The level at `price`: `Ok(position)`, or `Err(position where it would go)`. Checks the
-    /// best level first because that is where most lookups land.
     #[inline]
-    pub fn find(&self, price: i64) -> Result<usize, usize> {
-        let key = self.key(price);
-        let n = self.levels.len();
-        if n > 0 && self.levels[n - 1].key == key {
-            return Ok(n - 1);
+    pub fn level(&self, idx: u32) -> &Level {
+        &self.levels[idx as usize]
+    }
+
+    #[inline]
+    pub fn level_mut(&mut self, idx: u32) -> &mut Level {
+        &mut self.levels[idx as usize]
+    }
+
+    pub fn level_count(&self) -> usize {
+        self.level_count
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.levels.capacity() * std::mem::size_of::<Level>()
+            + self.chunks.capacity() * std::mem::size_of::<Chunk>()
+            + self.free_chunks.capacity() * 4
+            + self.chunk_order.capacity() * 16
+    }
+
+    /// (chunk key, offset in chunk) of a price on this ladder's tick grid.
+    #[inline]
+    fn locate(&self, price: i64) -> (i64, usize) {
+        let ticks = if self.tick == 1 { price } else { price / self.tick };
+        (ticks >> CHUNK_SHIFT, (ticks & (CHUNK_TICKS as i64 - 1)) as usize)
+    }
+
+    #[inline]
+    fn chunk_position(&self, key: i64) -> Result<usize, usize> {
+        self.chunk_order.binary_search_by_key(&key, |&(k, _)| k)
+    }
+
+    /// The chunk index for `key`, or `NIL` when no chunk covers it.
+    #[inline]
+    fn chunk_of(&self, key: i64) -> u32 {
+        let (cached_key, chunk) = self.chunk_cache[key as usize % CHUNK_CACHE];
+        if chunk != NIL && cached_key == key {
+            return chunk;
         }
-        self.levels.binary_search_by(|level| level.key.cmp(&key))
+        match self.chunk_position(key) {
+            Ok(pos) => self.chunk_order[pos].1,
+            Err(_) => NIL,
+        }
+    }
+
+    /// The level at `price`, or `NIL`.
+    #[inline]
+    pub fn find(&self, price: i64) -> u32 {
+        let (key, offset) = self.locate(price);
+        match self.chunk_of(key) {
+            NIL => NIL,
+            chunk => self.chunks[chunk as usize].levels[offset],
+        }
     }
 
     pub fn quantity_at(&self, price: i64) -> u64 {
-        self.find(price).map_or(0, |pos| self.levels[pos].qty)
+        match self.find(price) {
+            NIL => 0,
+            idx => self.levels[idx as usize].qty,
+        }
+    }
+
+    /// Whether `a` is a better price than `b` for this side.
+    #[inline]
+    fn better(&self, a: i64, b: i64) -> bool {
+        match self.side {
+            Side::Buy => a > b,
+            Side::Sell => a < b,
+        }
+    }
+
+    /// Creates the (empty) level at `price`.
+    fn insert_level(&mut self, price: i64) -> u32 {
+        let (key, offset) = self.locate(price);
+        let mut chunk = self.chunk_of(key);
+        if chunk == NIL {
+            chunk = self.add_chunk(key);
+        }
+        let level = Level { price, qty: 0, head: NIL, tail: NIL, chunk };
+        let idx = if self.free_level != NIL {
+            let idx = self.free_level;
+            self.free_level = self.levels[idx as usize].head;
+            self.levels[idx as usize] = level;
+            idx
+        } else {
+            self.levels.push(level);
+            u32::try_from(self.levels.len() - 1).expect("level slab full")
+        };
+        self.level_count += 1;
+        self.chunks[chunk as usize].set(offset, idx);
+        if self.best == NIL || self.better(price, self.levels[self.best as usize].price) {
+            self.best = idx;
+        }
+        idx
+    }
+
+    /// Drops an empty level; if it was the best, the next one becomes best.
+    pub fn remove_level(&mut self, idx: u32) {
+        let level = self.levels[idx as usize];
+        assert!(level.head == NIL && level.qty == 0, "removing a non-empty level at {}", level.price);
+        if self.best == idx {
+            self.best = self.next_worse(idx);
+        }
+        let (key, offset) = self.locate(level.price);
+        let chunk = &mut self.chunks[level.chunk as usize];
+        chunk.clear(offset);
+        if chunk.summary == 0 {
+            self.remove_chunk(key, level.chunk);
+        }
+        self.levels[idx as usize].head = self.free_level;
+        self.free_level = idx;
+        self.level_count -= 1;
+    }
+
+    /// Starts covering the ticks of chunk `key` (reusing a freed chunk when there is one).
+    fn add_chunk(&mut self, key: i64) -> u32 {
+        let chunk = match self.free_chunks.pop() {
+            Some(chunk) => {
+                self.chunks[chunk as usize].key = key;
+                chunk
+            }
+            None => {
+                self.chunks.push(Chunk::new(key));
+                u32::try_from(self.chunks.len() - 1).expect("chunk slab full")
+            }
+        };
+        let pos = self.chunk_position(key).expect_err("chunk added twice");
+        self.chunk_order.insert(pos, (key, chunk));
+        self.chunk_cache[key as usize % CHUNK_CACHE] = (key, chunk);
+        chunk
+    }
+
+    fn remove_chunk(&mut self, key: i64, chunk: u32) {
+        let pos = self.chunk_position(key).expect("a chunk in use is listed");
+        self.chunk_order.remove(pos);
+        self.free_chunks.push(chunk);
+        let cached = &mut self.chunk_cache[key as usize % CHUNK_CACHE];
+        if cached.1 == chunk {
+            *cached = (0, NIL);
+        }
+    }
+
+    /// The level after `idx` in priority order (the next worse price), or `NIL`.
+    pub fn next_worse(&self, idx: u32) -> u32 {
+        let level = &self.levels[idx as usize];
+        let (key, offset) = self.locate(level.price);
+        let chunk = &self.chunks[level.chunk as usize];
+        match self.side {
+            Side::Buy => {
+                if let Some(found) = chunk.highest_below(offset) {
+                    return chunk.levels[found];
+                }
+                // Chunks in use are never empty, so the neighbour's highest level is the answer.
+                let pos = self.chunk_position(key).expect("a chunk in use is listed");
+                match pos.checked_sub(1) {
+                    Some(prev) => {
+                        let chunk = &self.chunks[self.chunk_order[prev].1 as usize];
+                        chunk.levels[chunk.highest_below(CHUNK_TICKS).expect("chunk in use")]
+                    }
+                    None => NIL,
+                }
+            }
+            Side::Sell => {
+                if let Some(found) = chunk.lowest_above(Some(offset)) {
+                    return chunk.levels[found];
+                }
+                let pos = self.chunk_position(key).expect("a chunk in use is listed");
+                match self.chunk_order.get(pos + 1) {
+                    Some(&(_, next)) => {
+                        let chunk = &self.chunks[next as usize];
+                        chunk.levels[chunk.lowest_above(None).expect("chunk in use")]
+                    }
+                    None => NIL,
+                }
+            }
+        }
+    }
+
+    /// Levels best first.
+    pub fn iter(&self) -> impl Iterator<Item = &Level> + '_ {
+        let mut cur = self.best;
+        std::iter::from_fn(move || {
+            if cur == NIL {
+                return None;
+            }
+            let level = &self.levels[cur as usize];
+            cur = self.next_worse(cur);
+            Some(level)
+        })
     }
 
     /// Puts the order at the back of the queue of its price (creating the level) and returns the
@@ -140,17 +418,13 @@ impl Ladder {
     #[inline]
     pub fn push_back(&mut self, arena: &mut Arena, idx: u32) -> u64 {
         let (price, leaves) = (arena[idx].price, arena[idx].leaves);
-        let pos = match self.find(price) {
-            Ok(pos) => pos,
-            Err(pos) => {
-                let level = Level { key: self.key(price), qty: 0, head: NIL, tail: NIL };
-                self.levels.insert(pos, level);
-                pos
-            }
-        };
-        let level = &mut self.levels[pos];
-        arena[idx].prev = level.tail;
-        arena[idx].next = NIL;
+        let found = self.find(price);
+        let level_idx = if found == NIL { self.insert_level(price) } else { found };
+        let level = &mut self.levels[level_idx as usize];
+        let slot = &mut arena[idx];
+        slot.prev = level.tail;
+        slot.next = NIL;
+        slot.level = level_idx;
         if level.tail == NIL {
             level.head = idx;
         } else {
@@ -165,12 +439,11 @@ impl Ladder {
     /// the level's new total. The slot itself is left to the caller.
     #[inline]
     pub fn unlink(&mut self, arena: &mut Arena, idx: u32) -> u64 {
-        let (price, leaves, prev, next) = {
+        let (leaves, prev, next, level_idx) = {
             let slot = &arena[idx];
-            (slot.price, slot.leaves, slot.prev, slot.next)
+            (slot.leaves, slot.prev, slot.next, slot.level)
         };
-        let pos = self.find(price).expect("a resting order's level exists");
-        let level = &mut self.levels[pos];
+        let level = &mut self.levels[level_idx as usize];
         if prev == NIL {
             level.head = next;
         } else {
@@ -184,23 +457,22 @@ impl Ladder {
         level.qty -= leaves;
         let qty = level.qty;
         if level.head == NIL {
-            assert_eq!(qty, 0, "empty level at {price} still holds quantity");
-            self.levels.remove(pos);
+            self.remove_level(level_idx);
         }
         qty
     }
 
     /// Lowers a resting order's open quantity in place (its priority is kept).
     pub fn reduce(&mut self, arena: &mut Arena, idx: u32, by: u64) -> u64 {
-        let pos = self.find(arena[idx].price).expect("a resting order's level exists");
         arena[idx].leaves -= by;
-        self.levels[pos].qty -= by;
-        self.levels[pos].qty
+        let level = &mut self.levels[arena[idx].level as usize];
+        level.qty -= by;
+        level.qty
     }
 
     /// The slots of this side in priority order: best level first, each level in time order.
     pub fn for_each_in_priority(&self, arena: &Arena, mut f: impl FnMut(&Slot)) {
-        for level in self.levels.iter().rev() {
+        for level in self.iter() {
             let mut cur = level.head;
             while cur != NIL {
                 f(&arena[cur]);
@@ -210,28 +482,73 @@ impl Ladder {
     }
 }
 
-/// Order id → arena slot. The hasher is a fixed multiply-rotate (Fx-style): deterministic, and
-/// the map is never iterated into output without sorting first.
-pub(super) type IdIndex = HashMap<u64, u32, BuildHasherDefault<IdHasher>>;
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
 
-#[derive(Clone, Copy, Default)]
-pub(super) struct IdHasher(u64);
-
-const FX_SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-
-impl Hasher for IdHasher {
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.write_u64(u64::from(byte));
+    #[test]
+    fn ladder_walks_levels_in_price_order_across_chunks() {
+        for side in [Side::Buy, Side::Sell] {
+            let mut ladder = Ladder::new(side, 3);
+            let mut arena = Arena::new();
+            let mut model: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
+            let mut x: u64 = 7;
+            for step in 0..20_000u64 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                // Prices on the grid, clustered at chunk edges and spread over many chunks.
+                let ticks = match x % 4 {
+                    0 => 1_024 * (x % 9) as i64 + (x % 3) as i64 - 1,
+                    1 => (x % 70_000) as i64,
+                    _ => 60 + (x % 130) as i64,
+                };
+                let price = 3 * ticks.max(1);
+                let live: Vec<u32> = model.values().flatten().copied().collect();
+                if x % 5 < 2 && !live.is_empty() {
+                    let idx = live[(x as usize / 5) % live.len()];
+                    let price = arena[idx].price;
+                    ladder.unlink(&mut arena, idx);
+                    arena.release(idx);
+                    let queue = model.get_mut(&price).unwrap();
+                    queue.retain(|&i| i != idx);
+                    if queue.is_empty() {
+                        model.remove(&price);
+                    }
+                } else {
+                    let slot = Slot {
+                        id: step,
+                        price,
+                        leaves: 1 + x % 5,
+                        seq: step,
+                        owner: 0,
+                        prev: NIL,
+                        next: NIL,
+                        level: NIL,
+                        side,
+                        tif: TimeInForce::Gtc,
+                        post_only: false,
+                    };
+                    let idx = arena.alloc(slot);
+                    ladder.push_back(&mut arena, idx);
+                    model.entry(price).or_default().push(idx);
+                }
+                if step % 97 == 0 {
+                    let mut expected: Vec<(i64, u64)> =
+                        model.iter().map(|(&p, q)| (p, q.iter().map(|&i| arena[i].leaves).sum())).collect();
+                    if side == Side::Buy {
+                        expected.reverse();
+                    }
+                    let walked: Vec<(i64, u64)> = ladder.iter().map(|l| (l.price, l.qty)).collect();
+                    assert_eq!(walked, expected, "{side:?} step {step}");
+                    assert_eq!(ladder.level_count(), model.len());
+                    for (&price, queue) in &model {
+                        let level = ladder.level(ladder.find(price));
+                        assert_eq!(level.head, queue[0]);
+                    }
+                }
+            }
         }
-    }
-    #[inline]
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(FX_SEED);
     }
 }

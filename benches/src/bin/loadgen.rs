@@ -1,0 +1,478 @@
+//! Load generator for a running `huashi serve` (design.md "Targets": bid → award over loopback
+//! WebSocket with 1,000 connected buyers; one event to many feed subscribers; memory per idle
+//! session).
+//!
+//! It registers a grower and `--buyers` buyers, logs every buyer in (idle sessions), connects
+//! `--subscribers` feed readers, consigns one lot per round and runs them on a clock with
+//! multi-buy open. For every round that starts (`clock_started` on the feed) it schedules
+//! `--bids-per-round` bids, one every `--bid-interval-us`, from buyers taken in turn. Latency is
+//! measured from each bid's *scheduled* send time to its reply (`award`, or `too_late` once the
+//! lot is gone), so a stalled server cannot hide its stalls (no coordinated omission). Feed
+//! latency is measured from each `clock_award`'s engine `ts` to its arrival at every subscriber.
+//! With `--server-pid`, the server's RSS is read before and after the idle sessions connect.
+//!
+//! ```text
+//! huashi serve --listen 127.0.0.1:8080 --data-dir /tmp/lg --operator-token op &
+//! cargo run --release -p huashi-benches --bin loadgen -- --url ws://127.0.0.1:8080 \
+//!     --operator-token op --buyers 1000 --subscribers 1000 --rounds 20 --server-pid $!
+//! ```
+
+use clap::Parser;
+use futures_util::{SinkExt, StreamExt};
+use hdrhistogram::Histogram;
+use serde_json::{json, Value};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use tokio::time::{sleep, sleep_until, timeout, Instant};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Parser, Debug, Clone)]
+#[command(about = "Drive a running huashi server with buyers bidding on a clock and feed subscribers")]
+struct Args {
+    /// The server's base WebSocket URL.
+    #[arg(long, default_value = "ws://127.0.0.1:8080")]
+    url: String,
+    #[arg(long, env = "HUASHI_OPERATOR_TOKEN", hide_env_values = true)]
+    operator_token: String,
+    /// Buyer sessions (each logged in and idle unless bidding).
+    #[arg(long, default_value_t = 1000)]
+    buyers: usize,
+    /// Feed subscribers.
+    #[arg(long, default_value_t = 100)]
+    subscribers: usize,
+    /// Rounds (one lot each) to bid in.
+    #[arg(long, default_value_t = 20)]
+    rounds: usize,
+    #[arg(long, default_value_t = 50)]
+    bids_per_round: usize,
+    /// Time between two scheduled bids, µs.
+    #[arg(long, default_value_t = 2000)]
+    bid_interval_us: u64,
+    #[arg(long, default_value_t = 1)]
+    clock: u16,
+    /// Read this process's RSS (the server's) to report memory per idle session.
+    #[arg(long)]
+    server_pid: Option<u32>,
+}
+
+/// Requests per second one loadgen session sends while setting up (the server allows 100/s).
+const SETUP_RATE: u64 = 80;
+
+fn now_us() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
+}
+
+async fn connect(url: &str) -> Result<Ws, Error> {
+    let (ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true).await?;
+    Ok(ws)
+}
+
+/// A request/reply session used for setup: one request at a time, paced under the rate limit.
+struct Session {
+    ws: Ws,
+    next_req: u64,
+    last_send: Instant,
+}
+
+impl Session {
+    async fn login(url: &str, token: &str) -> Result<Session, Error> {
+        let ws = connect(&format!("{url}/ws")).await?;
+        let mut session = Session { ws, next_req: 0, last_send: Instant::now() - Duration::from_secs(1) };
+        let reply = session.call(json!({"type": "login", "token": token})).await?;
+        if reply["type"] != "logged_in" {
+            return Err(format!("login failed: {reply}").into());
+        }
+        Ok(session)
+    }
+
+    async fn call(&mut self, mut request: Value) -> Result<Value, Error> {
+        sleep_until(self.last_send + Duration::from_micros(1_000_000 / SETUP_RATE)).await;
+        self.next_req += 1;
+        let req_id = self.next_req;
+        request["req_id"] = json!(req_id);
+        self.last_send = Instant::now();
+        self.ws.send(Message::text(request.to_string())).await?;
+        loop {
+            let message = timeout(Duration::from_secs(10), self.ws.next()).await.map_err(|_| "no reply in 10 s")?;
+            let Some(message) = message else { return Err("connection closed".into()) };
+            if let Message::Text(text) = message? {
+                let value: Value = serde_json::from_str(text.as_str())?;
+                if value["req_id"] == json!(req_id) {
+                    return Ok(value);
+                }
+            }
+        }
+    }
+
+    async fn expect(&mut self, request: Value, reply_type: &str) -> Result<Value, Error> {
+        let reply = self.call(request.clone()).await?;
+        if reply["type"] != reply_type {
+            return Err(format!("{request} → {reply}").into());
+        }
+        Ok(reply)
+    }
+}
+
+/// The server's resident memory, from /proc.
+fn rss_kb(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[derive(Default)]
+struct Stats {
+    bids: Mutex<Option<Histogram<u64>>>,
+    /// The same replies timed from the moment the bid actually left (service time).
+    sent: Mutex<Option<Histogram<u64>>>,
+    /// Only the first bid of each round: the one that stops the clock.
+    stopping: Mutex<Option<Histogram<u64>>>,
+    awards: AtomicU64,
+    too_late: AtomicU64,
+    other: AtomicU64,
+    feed: Mutex<Option<Histogram<u64>>>,
+    feed_deliveries: AtomicU64,
+    feed_gaps: AtomicU64,
+    feed_closed: AtomicU64,
+}
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds")
+}
+
+fn record(slot: &Mutex<Option<Histogram<u64>>>, micros: u64) {
+    let mut guard = slot.lock().expect("not poisoned");
+    let _ = guard.get_or_insert_with(histogram).record(micros.max(1));
+}
+
+fn summary(slot: &Mutex<Option<Histogram<u64>>>) -> String {
+    let guard = slot.lock().expect("not poisoned");
+    match guard.as_ref() {
+        Some(h) if !h.is_empty() => format!(
+            "n {} p50 {:.3} ms  p99 {:.3} ms  p99.9 {:.3} ms  max {:.3} ms",
+            h.len(),
+            h.value_at_quantile(0.5) as f64 / 1e3,
+            h.value_at_quantile(0.99) as f64 / 1e3,
+            h.value_at_quantile(0.999) as f64 / 1e3,
+            h.max() as f64 / 1e3
+        ),
+        _ => "no samples".to_string(),
+    }
+}
+
+/// One bid to send at `at`.
+struct Job {
+    at: Instant,
+    req_id: u64,
+    text: String,
+    first: bool,
+}
+
+/// A buyer session: sends its scheduled bids on time and times each reply from the schedule.
+async fn buyer(ws: Ws, mut jobs: mpsc::Receiver<Job>, stats: Arc<Stats>) {
+    let (mut sink, mut stream) = ws.split();
+    let mut queue: VecDeque<Job> = VecDeque::new();
+    let mut waiting: HashMap<u64, (Instant, Instant, bool)> = HashMap::new();
+    let mut open = true;
+    while open || !queue.is_empty() || !waiting.is_empty() {
+        let next_at = queue.front().map(|j| j.at);
+        tokio::select! {
+            job = jobs.recv(), if open => match job {
+                Some(job) => queue.push_back(job),
+                None => open = false,
+            },
+            _ = sleep_until(next_at.unwrap_or_else(Instant::now)), if next_at.is_some() => {
+                let job = queue.pop_front().expect("a job is due");
+                waiting.insert(job.req_id, (job.at, Instant::now(), job.first));
+                if sink.send(Message::text(job.text)).await.is_err() {
+                    return;
+                }
+            }
+            message = stream.next() => {
+                let Some(Ok(message)) = message else { return };
+                let Message::Text(text) = message else { continue };
+                let Ok(value) = serde_json::from_str::<Value>(text.as_str()) else { continue };
+                let Some((at, sent, first)) = value["req_id"].as_u64().and_then(|id| waiting.remove(&id)) else { continue };
+                let now = Instant::now();
+                record(&stats.bids, now.duration_since(at).as_micros() as u64);
+                record(&stats.sent, now.duration_since(sent).as_micros() as u64);
+                if first {
+                    record(&stats.stopping, now.duration_since(at).as_micros() as u64);
+                }
+                let counter = match (value["type"].as_str(), value["code"].as_str()) {
+                    (Some("award"), _) => &stats.awards,
+                    (_, Some("too_late")) => &stats.too_late,
+                    _ => {
+                        eprintln!("unexpected reply to a bid: {value}");
+                        &stats.other
+                    }
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+    let _ = sink.close().await;
+}
+
+/// The number after `"field":` in a JSON text, without parsing the whole message.
+fn number_after(text: &str, field: &str) -> Option<u64> {
+    let start = text.find(field)? + field.len();
+    let digits: String = text[start..].chars().take_while(|c| c.is_ascii_digit()).collect();
+    digits.parse().ok()
+}
+
+/// A feed subscriber: checks seq continuity and times every `clock_award` from its engine `ts`.
+async fn subscriber(mut ws: Ws, stats: Arc<Stats>, mut stop: watch::Receiver<bool>) {
+    let mut last_seq = None;
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            message = ws.next() => {
+                let Some(Ok(message)) = message else {
+                    stats.feed_closed.fetch_add(1, Ordering::Relaxed);
+                    return;
+                };
+                let Message::Text(text) = message else {
+                    if let Message::Close(_) = message {
+                        stats.feed_closed.fetch_add(1, Ordering::Relaxed);
+                        return;
+                    }
+                    continue;
+                };
+                let text = text.as_str();
+                let seq = number_after(text, "\"seq\":");
+                if let (Some(last), Some(seq)) = (last_seq, seq) {
+                    if seq != last + 1 && !text.starts_with("{\"type\":\"snapshot\"") {
+                        stats.feed_gaps.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                last_seq = seq.or(last_seq);
+                if text.starts_with("{\"type\":\"clock_award\"") {
+                    if let Some(ts) = number_after(text, "\"ts\":") {
+                        record(&stats.feed, now_us().saturating_sub(ts));
+                        stats.feed_deliveries.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+    }
+    let _ = ws.close(None).await;
+}
+
+/// Registers the grower and the buyers over several paced operator sessions; returns tokens.
+async fn register(args: &Args, prefix: &str) -> Result<(String, Vec<String>), Error> {
+    let sessions = (args.buyers + 1).div_ceil(SETUP_RATE as usize).clamp(1, 50);
+    let mut set = JoinSet::new();
+    for s in 0..sessions {
+        let (url, token, prefix) = (args.url.clone(), args.operator_token.clone(), prefix.to_string());
+        let mine: Vec<usize> = (0..args.buyers).filter(|i| i % sessions == s).collect();
+        set.spawn(async move {
+            let mut op = Session::login(&url, &token).await?;
+            let mut tokens = Vec::new();
+            for i in mine {
+                let request = json!({"type": "register_participant", "id": format!("{prefix}b{i}"), "name": "load buyer",
+                    "roles": ["buyer"], "credit_limit": "100000000.00"});
+                let reply = op.expect(request, "participant_registered").await?;
+                tokens.push((i, reply["token"].as_str().unwrap_or_default().to_string()));
+            }
+            Ok::<_, Error>(tokens)
+        });
+    }
+    let mut tokens = vec![String::new(); args.buyers];
+    while let Some(joined) = set.join_next().await {
+        for (i, token) in joined?? {
+            tokens[i] = token;
+        }
+    }
+    let mut op = Session::login(&args.url, &args.operator_token).await?;
+    let request = json!({"type": "register_participant", "id": format!("{prefix}g"), "name": "load grower", "roles": ["grower"]});
+    let grower = op.expect(request, "participant_registered").await?;
+    Ok((grower["token"].as_str().unwrap_or_default().to_string(), tokens))
+}
+
+/// Opens `count` connections with bounded concurrency.
+async fn open_many<T: Send + 'static>(
+    count: usize,
+    make: impl Fn(usize) -> tokio::task::JoinHandle<Result<T, Error>>,
+) -> Result<Vec<T>, Error> {
+    let mut out = Vec::with_capacity(count);
+    for chunk in (0..count).collect::<Vec<_>>().chunks(100) {
+        let handles: Vec<_> = chunk.iter().map(|&i| make(i)).collect();
+        for handle in handles {
+            out.push(handle.await??);
+        }
+    }
+    Ok(out)
+}
+
+async fn login_buyer(url: String, token: String) -> Result<Ws, Error> {
+    let mut ws = connect(&format!("{url}/ws")).await?;
+    ws.send(Message::text(json!({"type": "login", "token": token}).to_string())).await?;
+    match timeout(Duration::from_secs(10), ws.next()).await {
+        Ok(Some(Ok(Message::Text(text)))) if text.as_str().contains("\"logged_in\"") => Ok(ws),
+        other => Err(format!("buyer login failed: {other:?}").into()),
+    }
+}
+
+async fn subscribe(url: String) -> Result<Ws, Error> {
+    let mut ws = connect(&format!("{url}/feed")).await?;
+    match timeout(Duration::from_secs(10), ws.next()).await {
+        Ok(Some(Ok(Message::Text(text)))) if text.as_str().starts_with("{\"type\":\"snapshot\"") => Ok(ws),
+        other => Err(format!("no feed snapshot: {other:?}").into()),
+    }
+}
+
+fn mb(kb: u64) -> f64 {
+    kb as f64 / 1024.0
+}
+
+async fn run(args: Args) -> Result<(), Error> {
+    let prefix = format!("lg{}", now_us() / 1_000_000 % 1_000_000_000);
+    let stats = Arc::new(Stats::default());
+    println!(
+        "loadgen {prefix}: {} buyers, {} subscribers, {} rounds × {} bids every {} µs, clock {}",
+        args.buyers, args.subscribers, args.rounds, args.bids_per_round, args.bid_interval_us, args.clock
+    );
+    let started = Instant::now();
+    let (grower_token, buyer_tokens) = register(&args, &prefix).await?;
+    println!("registered {} buyers in {:.1} s", args.buyers, started.elapsed().as_secs_f64());
+
+    let rss_before = args.server_pid.and_then(rss_kb);
+    let url = args.url.clone();
+    let buyers = open_many(args.buyers, |i| tokio::spawn(login_buyer(url.clone(), buyer_tokens[i].clone()))).await?;
+    sleep(Duration::from_millis(500)).await;
+    let rss_buyers = args.server_pid.and_then(rss_kb);
+    let feeds = open_many(args.subscribers, |_| tokio::spawn(subscribe(url.clone()))).await?;
+    sleep(Duration::from_millis(500)).await;
+    let rss_feeds = args.server_pid.and_then(rss_kb);
+    println!("connected {} buyers and {} subscribers in {:.1} s", args.buyers, args.subscribers, started.elapsed().as_secs_f64());
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut subscribers = JoinSet::new();
+    for ws in feeds {
+        subscribers.spawn(subscriber(ws, stats.clone(), stop_rx.clone()));
+    }
+    let mut buyer_jobs = Vec::new();
+    let mut buyer_tasks = JoinSet::new();
+    for ws in buyers {
+        let (tx, rx) = mpsc::channel(1024);
+        buyer_jobs.push(tx);
+        buyer_tasks.spawn(buyer(ws, rx, stats.clone()));
+    }
+
+    // The grower's session must keep reading: every award sends it a lot_sale.
+    let mut grower = Session::login(&args.url, &grower_token).await?;
+    let mut lots = HashSet::new();
+    for _ in 0..args.rounds {
+        let request = json!({"type": "consign_lot", "product": "ROSE", "grade": "A1", "units_per_container": 10,
+            "containers": args.bids_per_round, "min_price": "1.00"});
+        let reply = grower.expect(request, "lot_consigned").await?;
+        lots.insert(reply["lot"]["lot_id"].as_u64().unwrap_or_default());
+    }
+    let grower_reader = tokio::spawn(async move { while let Some(Ok(_)) = grower.ws.next().await {} });
+
+    let mut control = subscribe(args.url.clone()).await?;
+    let mut op = Session::login(&args.url, &args.operator_token).await?;
+    let window_ms = args.bids_per_round as u64 * args.bid_interval_us / 1000 + 1_000;
+    let clock = args.clock;
+    op.expect(
+        json!({"type": "configure_clock", "clock": clock, "tick_ms": 10, "pre_roll_ms": 100, "pause_ms": 50,
+            "multi_buy_ms": window_ms, "step": "0.01", "restart_ticks": 10}),
+        "clock_configured",
+    )
+    .await?;
+    let mut ordered: Vec<u64> = lots.iter().copied().collect();
+    ordered.sort_unstable();
+    for lot in &ordered {
+        op.expect(json!({"type": "assign_lot", "lot_id": lot, "clock": clock, "start_price": "100.00"}), "lot_assigned")
+            .await?;
+    }
+    op.expect(json!({"type": "start_clock", "clock": clock}), "clock_state").await?;
+
+    let mut rounds = 0;
+    let mut next_buyer = 0;
+    let mut req_id = 0u64;
+    let deadline = Instant::now() + Duration::from_secs(60 + args.rounds as u64 * (window_ms / 1000 + 5));
+    while rounds < args.rounds && Instant::now() < deadline {
+        let Ok(Some(Ok(Message::Text(text)))) = timeout(Duration::from_secs(30), control.next()).await else {
+            return Err("the control feed stopped".into());
+        };
+        let event: Value = serde_json::from_str(text.as_str())?;
+        if event["type"] != "clock_started" || event["clock"] != json!(clock) {
+            continue;
+        }
+        let lot = event["lot_id"].as_u64().unwrap_or_default();
+        if !lots.contains(&lot) {
+            continue;
+        }
+        rounds += 1;
+        let round = event["round"].as_u64().unwrap_or_default();
+        let t0 = Instant::now() + Duration::from_millis(5);
+        for i in 0..args.bids_per_round {
+            req_id += 1;
+            let text = json!({"type": "bid", "req_id": req_id, "clock": clock, "lot_id": lot, "round": round, "containers": 1})
+                .to_string();
+            let job = Job { at: t0 + Duration::from_micros(i as u64 * args.bid_interval_us), req_id, text, first: i == 0 };
+            let _ = buyer_jobs[next_buyer % buyer_jobs.len()].send(job).await;
+            next_buyer += 1;
+        }
+    }
+    drop(buyer_jobs);
+    let _ = timeout(Duration::from_secs(30), async { while buyer_tasks.join_next().await.is_some() {} }).await;
+    sleep(Duration::from_millis(500)).await;
+    let _ = stop_tx.send(true);
+    let _ = timeout(Duration::from_secs(10), async { while subscribers.join_next().await.is_some() {} }).await;
+    let _ = op.call(json!({"type": "halt_clock", "clock": clock})).await;
+    grower_reader.abort();
+
+    println!();
+    println!(
+        "bid → reply ({} award, {} too_late, {} other), from the scheduled send time:",
+        stats.awards.load(Ordering::Relaxed),
+        stats.too_late.load(Ordering::Relaxed),
+        stats.other.load(Ordering::Relaxed)
+    );
+    println!("  {}", summary(&stats.bids));
+    println!("  the stopping bid of each round: {}", summary(&stats.stopping));
+    println!("  from the actual send time: {}", summary(&stats.sent));
+    println!(
+        "feed clock_award → subscriber ({} deliveries to {} subscribers, {} seq gaps, {} closed by the server):",
+        stats.feed_deliveries.load(Ordering::Relaxed),
+        args.subscribers,
+        stats.feed_gaps.load(Ordering::Relaxed),
+        stats.feed_closed.load(Ordering::Relaxed)
+    );
+    println!("  {}", summary(&stats.feed));
+    if let (Some(before), Some(buyers), Some(feeds)) = (rss_before, rss_buyers, rss_feeds) {
+        let per = |after: u64, base: u64, n: usize| after.saturating_sub(base) as f64 * 1024.0 / n.max(1) as f64 / 1000.0;
+        println!(
+            "server RSS: {:.1} MB before; {:.1} MB with {} idle sessions ({:.1} KB each); {:.1} MB with {} subscribers ({:.1} KB each)",
+            mb(before),
+            mb(buyers),
+            args.buyers,
+            per(buyers, before, args.buyers),
+            mb(feeds),
+            args.subscribers,
+            per(feeds, buyers, args.subscribers)
+        );
+    }
+    Ok(())
+}
+
+fn main() {
+    let args = Args::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
+    if let Err(error) = runtime.block_on(run(args)) {
+        eprintln!("loadgen: {error}");
+        std::process::exit(1);
+    }
+}

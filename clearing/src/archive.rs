@@ -1,0 +1,183 @@
+//! The archive of settled days in sled 0.34: statements, trades, ledger entries, lots, market
+//! statistics and index closes, each in its own tree keyed by big-endian day first, so one day is
+//! one contiguous key range and history reads in day order.
+//!
+//! | tree | key | value (bincode) |
+//! |---|---|---|
+//! | `days` | day | `DaySummary` — written last: a day is complete once this is there |
+//! | `statements` | day ‖ participant id | `Statement` |
+//! | `trades` | day ‖ trade no (u32) | `TradeRecord` |
+//! | `ledger` | day ‖ entry no (u32) | `LedgerEntry` |
+//! | `lots` | day ‖ lot id (u64) | `LotRecord` |
+//! | `market` | day | `MarketStats` |
+//! | `index` | day | `IndexClose` |
+//!
+//! `day` is `Day.0` (an `i32`) with its sign bit flipped, big-endian, so byte order is day order.
+//! The archive is not the truth: everything in it is rebuilt from the journal, so sled's `flush`
+//! (which in 0.34 does not sync the disk cache on Linux) is never a durability point. Writing a day
+//! again replaces it whole, so a rebuild can simply write every day anew.
+
+use crate::clearing::{DaySummary, SettledDay};
+use crate::index::IndexClose;
+use crate::ledger::LedgerEntry;
+use crate::statement::Statement;
+use crate::stats::{LotRecord, MarketStats};
+use crate::trades::TradeRecord;
+use huashi_engine::types::{Code, Day};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ArchiveError {
+    #[error("archive store: {0}")]
+    Store(#[from] sled::Error),
+    #[error("archive record does not decode: {0}")]
+    Decode(#[from] bincode::Error),
+}
+
+pub type Result<T> = std::result::Result<T, ArchiveError>;
+
+/// The key prefix of a day: sign-flipped big-endian, so keys sort by day.
+pub fn day_key(day: Day) -> [u8; 4] {
+    ((day.0 as u32) ^ 0x8000_0000).to_be_bytes()
+}
+
+fn day_of_key(key: &[u8]) -> Day {
+    let bytes: [u8; 4] = key[..4].try_into().expect("keys start with a day");
+    Day((u32::from_be_bytes(bytes) ^ 0x8000_0000) as i32)
+}
+
+fn key(day: Day, rest: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(4 + rest.len());
+    key.extend_from_slice(&day_key(day));
+    key.extend_from_slice(rest);
+    key
+}
+
+pub struct Archive {
+    db: sled::Db,
+    days: sled::Tree,
+    statements: sled::Tree,
+    trades: sled::Tree,
+    ledger: sled::Tree,
+    lots: sled::Tree,
+    market: sled::Tree,
+    index: sled::Tree,
+}
+
+impl Archive {
+    /// Opens (or creates) the archive in directory `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Archive> {
+        let db = sled::open(path)?;
+        Ok(Archive {
+            days: db.open_tree("days")?,
+            statements: db.open_tree("statements")?,
+            trades: db.open_tree("trades")?,
+            ledger: db.open_tree("ledger")?,
+            lots: db.open_tree("lots")?,
+            market: db.open_tree("market")?,
+            index: db.open_tree("index")?,
+            db,
+        })
+    }
+
+    /// Writes a settled day, replacing whatever the archive held for that day, and flushes.
+    pub fn write_day(&self, settled: &SettledDay) -> Result<()> {
+        let day = settled.day();
+        // The summary goes last and comes out first: a day half-written by a crash reads as absent.
+        self.days.remove(day_key(day))?;
+        replace_range(&self.statements, day, settled.statements.iter().map(|s| (s.participant.as_str().as_bytes().to_vec(), s)))?;
+        replace_range(&self.trades, day, settled.trades.iter().map(|t| (t.no.to_be_bytes().to_vec(), t)))?;
+        replace_range(&self.ledger, day, settled.ledger.iter().map(|e| (e.no.to_be_bytes().to_vec(), e)))?;
+        replace_range(&self.lots, day, settled.lots.iter().map(|l| (l.lot_id.to_be_bytes().to_vec(), l)))?;
+        self.market.insert(day_key(day), bincode::serialize(&settled.market)?)?;
+        self.index.insert(day_key(day), bincode::serialize(&settled.index)?)?;
+        self.days.insert(day_key(day), bincode::serialize(&settled.summary)?)?;
+        // Not for durability (see the module comment): it keeps what the OS has to redo small.
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// The settled days the archive holds, oldest first.
+    pub fn days(&self) -> Result<Vec<Day>> {
+        self.days.iter().keys().map(|k| Ok(day_of_key(&k?))).collect()
+    }
+
+    pub fn summary(&self, day: Day) -> Result<Option<DaySummary>> {
+        get(&self.days, &day_key(day))
+    }
+
+    /// One participant's statement of a settled day; `None` if it had no activity that day.
+    pub fn statement(&self, day: Day, participant: &Code) -> Result<Option<Statement>> {
+        get(&self.statements, &key(day, participant.as_str().as_bytes()))
+    }
+
+    /// Every statement of a settled day, ordered by participant id.
+    pub fn statements_of_day(&self, day: Day) -> Result<Vec<Statement>> {
+        scan(&self.statements, day)
+    }
+
+    /// The sales of a settled day that stand, in the order they happened.
+    pub fn trades(&self, day: Day) -> Result<Vec<TradeRecord>> {
+        scan(&self.trades, day)
+    }
+
+    pub fn ledger(&self, day: Day) -> Result<Vec<LedgerEntry>> {
+        scan(&self.ledger, day)
+    }
+
+    pub fn lots(&self, day: Day) -> Result<Vec<LotRecord>> {
+        scan(&self.lots, day)
+    }
+
+    pub fn market(&self, day: Day) -> Result<Option<MarketStats>> {
+        get(&self.market, &day_key(day))
+    }
+
+    /// Every archived day's index closes, oldest first.
+    pub fn index_history(&self) -> Result<Vec<IndexClose>> {
+        self.index.iter().values().map(|v| Ok(bincode::deserialize(&v?)?)).collect()
+    }
+}
+
+fn get<T: DeserializeOwned>(tree: &sled::Tree, key: &[u8]) -> Result<Option<T>> {
+    tree.get(key)?.map(|v| bincode::deserialize(&v).map_err(ArchiveError::from)).transpose()
+}
+
+fn scan<T: DeserializeOwned>(tree: &sled::Tree, day: Day) -> Result<Vec<T>> {
+    tree.scan_prefix(day_key(day)).values().map(|v| Ok(bincode::deserialize(&v?)?)).collect()
+}
+
+/// Replaces every record of `day` in `tree` with `records` (key suffix, value), in one batch.
+fn replace_range<'a, T: Serialize + 'a>(
+    tree: &sled::Tree,
+    day: Day,
+    records: impl Iterator<Item = (Vec<u8>, &'a T)>,
+) -> Result<()> {
+    let mut batch = sled::Batch::default();
+    for old in tree.scan_prefix(day_key(day)).keys() {
+        batch.remove(old?);
+    }
+    for (suffix, record) in records {
+        batch.insert(key(day, &suffix), bincode::serialize(record)?);
+    }
+    tree.apply_batch(batch)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn day_keys_sort_by_day_across_the_epoch() {
+        let days = [Day(-3), Day(-1), Day(0), Day(1), Day(20_000)];
+        let keys: Vec<[u8; 4]> = days.iter().map(|d| day_key(*d)).collect();
+        assert!(keys.windows(2).all(|w| w[0] < w[1]));
+        for day in days {
+            assert_eq!(day_of_key(&day_key(day)), day);
+        }
+    }
+}

@@ -1,0 +1,626 @@
+//! `Clearing`: the state machine that turns the engine's events into money and market data. It is
+//! pure and deterministic like the core — no I/O, no clock, no threads: engine time comes in with
+//! each output — so the same outputs always give the same state (`state_hash`).
+//!
+//! A day runs like this: awards and book trades become ledger entries, statement lines, cell
+//! statistics and index moves; a voided award is reversed; `DaySettled` closes the day (statements,
+//! conservation checks, index closes) and parks it as a `SettledDay` until the caller moves it to
+//! the archive with `take_settled_day`, so memory holds one running day whatever the history.
+
+use crate::index::{CellVolume, IndexBook, IndexClose, IndexCode, IndexSnapshot, IndexValue};
+use crate::ledger::{entries_balance, Account, EntryKind, Ledger, LedgerEntry, Posting};
+use crate::money::{from_fen, to_fen, DecimalFees};
+use crate::publish::Publisher;
+use crate::statement::{Statement, StatementLine, StatementLookup};
+use crate::stats::{clearance, CellDay, CellKey, CellStats, LotRecord, MarketStats};
+use crate::trades::{Deal, TradeKind, TradeRecord};
+use huashi_engine::core::catalogue::{Category, Grade, DEFAULT_PRODUCTS};
+use huashi_engine::core::fees::FeeSchedule;
+use huashi_engine::core::hash::hash_of;
+use huashi_engine::core::lots::Lot;
+use huashi_engine::event::{Award, Event, Trade};
+use huashi_engine::types::{Code, Day, EngineTime, Fen, LotId, Pk, Side};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClearingConfig {
+    /// Must be the engine's schedule: clearing recomputes every fee and asserts agreement.
+    pub fees: FeeSchedule,
+}
+
+/// A public market-data update for the feed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MarketData {
+    Stats(CellStats),
+    Index(IndexValue),
+}
+
+/// A settled day's market-wide figures.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DaySummary {
+    pub day: Day,
+    pub next_day: Day,
+    /// Sales that stand (voided awards left out).
+    pub trades: u64,
+    pub turnover: Decimal,
+    pub buyer_fees: Decimal,
+    pub commission: Decimal,
+    /// The market's income: buyer fees plus commission (`day_settled.fees`).
+    pub fees: Decimal,
+    /// Participants with a statement.
+    pub participants: u32,
+}
+
+/// Everything a settled day leaves behind, ready for `Archive::write_day`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettledDay {
+    pub summary: DaySummary,
+    /// One per participant with activity, ordered by participant id.
+    pub statements: Vec<Statement>,
+    /// The sales that stand, in the order they happened.
+    pub trades: Vec<TradeRecord>,
+    /// Every ledger entry of the day, reversals of voided awards included.
+    pub ledger: Vec<LedgerEntry>,
+    pub lots: Vec<LotRecord>,
+    pub market: MarketStats,
+    pub index: IndexClose,
+}
+
+impl SettledDay {
+    pub fn day(&self) -> Day {
+        self.summary.day
+    }
+}
+
+/// The running day.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct DayBook {
+    day: Day,
+    /// Every sale of the day in order, voided awards marked.
+    deals: Vec<Deal>,
+    /// Per participant: the sales it is party to (deal number, its side).
+    parties: BTreeMap<Code, Vec<(u32, Side)>>,
+    ledger: Ledger,
+    cells: BTreeMap<CellKey, CellDay>,
+    lots: BTreeMap<LotId, LotRecord>,
+    /// Engine time of the latest sale: the `ts` of an intraday index value.
+    last_trade_ts: EngineTime,
+}
+
+impl DayBook {
+    fn new(day: Day) -> DayBook {
+        DayBook {
+            day,
+            deals: Vec::new(),
+            parties: BTreeMap::new(),
+            ledger: Ledger::default(),
+            cells: BTreeMap::new(),
+            lots: BTreeMap::new(),
+            last_trade_ts: EngineTime(0),
+        }
+    }
+
+    /// The participant's running statement; no lines when it has not traded (or all were voided).
+    fn statement(&self, participant: &Code) -> Statement {
+        let lines = self
+            .parties
+            .get(participant)
+            .into_iter()
+            .flatten()
+            .map(|&(no, side)| (&self.deals[no as usize], side))
+            .filter(|(deal, _)| !deal.voided)
+            .map(|(deal, side)| StatementLine::of(&deal.record, side))
+            .collect();
+        Statement::from_lines(*participant, self.day, lines)
+    }
+
+    fn statements(&self) -> Vec<Statement> {
+        self.parties.keys().map(|p| self.statement(p)).filter(|s| !s.lines.is_empty()).collect()
+    }
+
+    fn lot_mut(&mut self, lot: LotId) -> &mut LotRecord {
+        let day = self.day;
+        self.lots.get_mut(&lot).unwrap_or_else(|| panic!("lot {} of {day} was never consigned", lot.0))
+    }
+
+    /// Rebuilds a cell from the sales that stand (after a void took one out).
+    fn recompute_cell(&mut self, key: CellKey) {
+        let mut cell: Option<CellDay> = None;
+        for deal in self.deals.iter().filter(|d| !d.voided && cell_key(&d.record) == key) {
+            let r = &deal.record;
+            let (price, amount) = (to_fen(r.price), to_fen(r.amount));
+            match &mut cell {
+                Some(c) => c.add(price, r.units, amount),
+                None => cell = Some(CellDay::first(price, r.units, amount)),
+            }
+        }
+        match cell {
+            Some(c) => self.cells.insert(key, c),
+            None => self.cells.remove(&key),
+        };
+    }
+}
+
+fn cell_key(record: &TradeRecord) -> CellKey {
+    CellKey { product: record.product, grade: record.grade }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Clearing {
+    config: ClearingConfig,
+    /// The seq of the last output applied.
+    last_seq: Option<u64>,
+    /// Every product's category (the default catalogue plus `ProductDefined`).
+    products: BTreeMap<Code, Category>,
+    today: DayBook,
+    /// Settled days not yet taken by `take_settled_day`, oldest first.
+    settled: VecDeque<SettledDay>,
+    index: IndexBook,
+    /// Publication bookkeeping; not part of `state_hash` (see `publish.rs`).
+    publisher: Publisher,
+}
+
+impl Clearing {
+    /// Clearing for a market whose current trading day is `day`.
+    pub fn new(config: ClearingConfig, day: Day) -> Clearing {
+        let products = DEFAULT_PRODUCTS.iter().map(|&(code, _, category, _)| (Code::from_static(code), category)).collect();
+        Clearing {
+            config,
+            last_seq: None,
+            products,
+            today: DayBook::new(day),
+            settled: VecDeque::new(),
+            index: IndexBook::default(),
+            publisher: Publisher::default(),
+        }
+    }
+
+    /// Consumes one applied command's events in seq order. Returns the public market-data updates
+    /// to publish: per-cell stats and intraday index values, each at most once a second of engine
+    /// time; on `DaySettled` the day's final stats of every cell and the index closes.
+    ///
+    /// Panics if `seq` does not increase, or if the events disagree with clearing's own
+    /// arithmetic (a fee, the day's totals, conservation of money): both are bugs.
+    pub fn apply(&mut self, seq: u64, ts: EngineTime, events: &[Event]) -> Vec<MarketData> {
+        if let Some(last) = self.last_seq {
+            assert!(seq > last, "output seq {seq} after {last}: outputs must come once each, in order");
+        }
+        self.last_seq = Some(seq);
+        let mut out = Vec::new();
+        for event in events {
+            match event {
+                Event::ProductDefined { code, category, .. } => {
+                    self.products.insert(*code, *category);
+                }
+                Event::LotConsigned { lot } => self.on_consigned(lot),
+                Event::Awarded(award) => self.on_award(seq, award),
+                Event::AwardVoided { lot, round, buyer, containers, remaining, amount, fee, commission, .. } => {
+                    let void = Void {
+                        lot: *lot,
+                        round: *round,
+                        buyer: *buyer,
+                        containers: *containers,
+                        remaining: *remaining,
+                        amount: *amount,
+                        fee: *fee,
+                        commission: *commission,
+                    };
+                    self.on_void(seq, void);
+                }
+                Event::LotUnsold { lot, remaining, .. } => {
+                    let record = self.today.lot_mut(*lot);
+                    assert_eq!(record.open, *remaining, "lot {} ended unsold with other containers left", lot.0);
+                    record.unsold += record.open;
+                    record.open = 0;
+                    record.check();
+                }
+                Event::LotWithdrawn { lot, .. } => {
+                    let record = self.today.lot_mut(*lot);
+                    record.withdrawn += record.open;
+                    record.open = 0;
+                    record.check();
+                }
+                Event::Traded(trade) => self.on_trade(seq, trade),
+                Event::DaySettled { day, next_day, trades, turnover, fees } => {
+                    let engine = EngineTotals { trades: *trades, turnover: *turnover, fees: *fees };
+                    self.on_day_settled(ts, *day, *next_day, engine, &mut out);
+                }
+                _ => {}
+            }
+        }
+        self.publish_due_into(ts, &mut out);
+        out
+    }
+
+    /// The publications that have fallen due by `now` without a new output (a quiet market):
+    /// the caller may call this on a timer, at `next_publish_due()`.
+    pub fn publish_due(&mut self, now: EngineTime) -> Vec<MarketData> {
+        let mut out = Vec::new();
+        self.publish_due_into(now, &mut out);
+        out
+    }
+
+    /// When the earliest held-back publication may go out, if one is waiting.
+    pub fn next_publish_due(&self) -> Option<EngineTime> {
+        self.publisher.next_due()
+    }
+
+    fn fees(&self) -> DecimalFees {
+        DecimalFees::new(&self.config.fees)
+    }
+
+    fn category(&self, product: &Code) -> Category {
+        // A product the engine accepted is always defined first; `other` is the safe reading
+        // if clearing ever missed the definition (it then counts only in SFCI).
+        self.products.get(product).copied().unwrap_or(Category::Other)
+    }
+
+    fn on_consigned(&mut self, lot: &Lot) {
+        let previous = self.today.lots.insert(lot.id, LotRecord::of(lot));
+        assert!(previous.is_none(), "lot {} consigned twice", lot.id.0);
+    }
+
+    fn on_award(&mut self, seq: u64, award: &Award) {
+        assert_eq!(award.price.checked_mul(award.units), Some(award.amount), "award on lot {} ≠ price × units", award.lot.0);
+        let fees = self.fees();
+        let amount = from_fen(award.amount);
+        let fee = fees.clock_fee(award.containers);
+        let commission = fees.commission(amount);
+        agree("buyer fee", "award on lot", award.lot.0, fee, award.fee);
+        agree("commission", "award on lot", award.lot.0, commission, award.commission);
+        let record = TradeRecord {
+            no: 0,
+            seq,
+            kind: TradeKind::Clock,
+            reference: award.lot.0,
+            clock: Some(award.clock.0),
+            round: Some(award.round),
+            symbol: None,
+            product: award.product,
+            grade: award.grade,
+            buyer: award.buyer_id,
+            seller: award.grower_id,
+            price: from_fen(award.price),
+            units: award.units,
+            containers: Some(award.containers),
+            amount,
+            fee,
+            commission,
+            ts: award.ts,
+        };
+        self.book_deal(Deal { record, buyer_pk: award.buyer, seller_pk: award.grower, voided: false });
+        let lot = self.today.lot_mut(award.lot);
+        assert_eq!(lot.open, award.remaining + award.containers, "lot {} containers disagree with the award", award.lot.0);
+        lot.open = award.remaining;
+        lot.sold += award.containers;
+        lot.check();
+    }
+
+    fn on_trade(&mut self, seq: u64, trade: &Trade) {
+        assert_eq!(trade.price.checked_mul(trade.quantity), Some(trade.amount), "trade {} ≠ price × quantity", trade.trade_id.0);
+        let fees = self.fees();
+        let amount = from_fen(trade.amount);
+        let fee = fees.book_fee(amount);
+        let commission = fees.commission(amount);
+        agree("buyer fee", "trade", trade.trade_id.0, fee, trade.fee);
+        agree("commission", "trade", trade.trade_id.0, commission, trade.commission);
+        let record = TradeRecord {
+            no: 0,
+            seq,
+            kind: TradeKind::Book,
+            reference: trade.trade_id.0,
+            clock: None,
+            round: None,
+            symbol: Some(trade.symbol),
+            product: trade.product,
+            grade: Grade::A1,
+            buyer: trade.buyer_id,
+            seller: trade.seller_id,
+            price: from_fen(trade.price),
+            units: trade.quantity,
+            containers: None,
+            amount,
+            fee,
+            commission,
+            ts: trade.ts,
+        };
+        self.book_deal(Deal { record, buyer_pk: trade.buyer, seller_pk: trade.seller, voided: false });
+    }
+
+    /// Books a sale: ledger entry, both parties' statements, its cell, and marks what to publish.
+    fn book_deal(&mut self, mut deal: Deal) {
+        let no = u32::try_from(self.today.deals.len()).expect("fewer than 4 G sales a day");
+        deal.record.no = no;
+        let record = &deal.record;
+        let kind = match record.kind {
+            TradeKind::Clock => EntryKind::Award,
+            TradeKind::Book => EntryKind::Trade,
+        };
+        self.today.ledger.post(entry_for(record, kind, Decimal::ONE));
+        self.today.parties.entry(record.buyer).or_default().push((no, Side::Buy));
+        self.today.parties.entry(record.seller).or_default().push((no, Side::Sell));
+        let key = cell_key(record);
+        let (price, amount) = (to_fen(record.price), to_fen(record.amount));
+        match self.today.cells.get_mut(&key) {
+            Some(cell) => cell.add(price, record.units, amount),
+            None => {
+                self.today.cells.insert(key, CellDay::first(price, record.units, amount));
+            }
+        }
+        self.today.last_trade_ts = self.today.last_trade_ts.max(record.ts);
+        self.touch(key);
+        self.today.deals.push(deal);
+    }
+
+    /// Undoes an award exactly as the core did: the latest standing award of that buyer in that
+    /// round of that lot.
+    fn on_void(&mut self, seq: u64, void: Void) {
+        let position = self
+            .today
+            .deals
+            .iter()
+            .rposition(|d| {
+                !d.voided
+                    && d.record.kind == TradeKind::Clock
+                    && d.record.reference == void.lot.0
+                    && d.record.round == Some(void.round)
+                    && d.buyer_pk == void.buyer
+            })
+            .unwrap_or_else(|| panic!("voided award on lot {} round {} was never booked", void.lot.0, void.round));
+        let deal = &mut self.today.deals[position];
+        let record = &deal.record;
+        assert_eq!(
+            (to_fen(record.amount), to_fen(record.fee), to_fen(record.commission), record.containers),
+            (void.amount, void.fee, void.commission, Some(void.containers)),
+            "the void of lot {} round {} does not match the award",
+            void.lot.0,
+            void.round
+        );
+        deal.voided = true;
+        let mut reversal = entry_for(record, EntryKind::AwardVoided, Decimal::NEGATIVE_ONE);
+        reversal.seq = seq;
+        let key = cell_key(record);
+        self.today.ledger.post(reversal);
+        self.today.recompute_cell(key);
+        self.touch(key);
+        let lot = self.today.lot_mut(void.lot);
+        lot.open += void.containers;
+        lot.sold -= void.containers;
+        assert_eq!(lot.open, void.remaining, "lot {} containers disagree with the void", void.lot.0);
+        lot.check();
+    }
+
+    fn touch(&mut self, key: CellKey) {
+        self.publisher.touch_cell(key);
+        let category = self.category(&key.product);
+        for code in IndexCode::ALL.into_iter().filter(|c| c.covers(category)) {
+            self.publisher.touch_index(code);
+        }
+    }
+
+    fn on_day_settled(&mut self, ts: EngineTime, day: Day, next_day: Day, engine: EngineTotals, out: &mut Vec<MarketData>) {
+        assert_eq!(day, self.today.day, "the engine settled {day} while clearing is on {}", self.today.day);
+        for lot in self.today.lots.values_mut() {
+            lot.unsold += lot.open;
+            lot.open = 0;
+            lot.check();
+        }
+        let statements = self.today.statements();
+        let summary = self.summarise(next_day, &statements);
+        self.check_settlement(&summary, &statements, engine);
+
+        // The close of the feed: every cell the day touched, then every index with a base.
+        let touched: BTreeSet<CellKey> = self.today.deals.iter().map(|d| cell_key(&d.record)).collect();
+        for key in touched {
+            out.push(MarketData::Stats(CellStats::of(key, day, self.today.cells.get(&key))));
+        }
+        let cells = IndexCode::ALL.into_iter().map(|code| (code, self.index_cells(code))).collect();
+        let (index, closes) = self.index.settle(day, ts, cells);
+        out.extend(closes.into_iter().map(MarketData::Index));
+
+        let market = self.market_stats();
+        let book = std::mem::replace(&mut self.today, DayBook::new(next_day));
+        self.settled.push_back(SettledDay {
+            summary,
+            statements,
+            trades: book.deals.into_iter().filter(|d| !d.voided).map(|d| d.record).collect(),
+            ledger: book.ledger.into_entries(),
+            lots: book.lots.into_values().collect(),
+            market,
+            index,
+        });
+        self.publisher.reset();
+    }
+
+    fn summarise(&self, next_day: Day, statements: &[Statement]) -> DaySummary {
+        let standing = || self.today.deals.iter().filter(|d| !d.voided).map(|d| &d.record);
+        let zero = Decimal::new(0, 2);
+        let turnover = standing().fold(zero, |sum, r| sum + r.amount);
+        let buyer_fees = standing().fold(zero, |sum, r| sum + r.fee);
+        let commission = standing().fold(zero, |sum, r| sum + r.commission);
+        DaySummary {
+            day: self.today.day,
+            next_day,
+            trades: standing().count() as u64,
+            turnover,
+            buyer_fees,
+            commission,
+            fees: buyer_fees + commission,
+            participants: statements.len() as u32,
+        }
+    }
+
+    /// The day's money checks; any failure is a bug in the core or here, so it stops the process.
+    fn check_settlement(&self, summary: &DaySummary, statements: &[Statement], engine: EngineTotals) {
+        let day = summary.day;
+        assert_eq!(summary.trades, engine.trades, "{day}: clearing counts other trades than the engine");
+        assert_eq!(to_fen(summary.turnover), engine.turnover, "{day}: clearing's turnover differs from the engine's");
+        assert_eq!(to_fen(summary.fees), engine.fees, "{day}: clearing's fee income differs from the engine's");
+        let ledger = &self.today.ledger;
+        assert!(ledger.is_balanced(), "{day}: the ledger does not balance");
+        let nets: Decimal = statements.iter().map(|s| s.net).sum();
+        assert!((nets + summary.fees).is_zero(), "{day}: Σ net {nets} + fees {} ≠ 0", summary.fees);
+        assert_eq!(ledger.balance(&Account::Market), summary.fees, "{day}: the market's account ≠ its fee income");
+        for statement in statements {
+            assert!(statement.totals_match_lines(), "{day}: statement of {} does not add up", statement.participant);
+            let account = Account::Participant(statement.participant);
+            assert_eq!(ledger.balance(&account), statement.net, "{day}: {}'s account ≠ its net", statement.participant);
+        }
+        // A participant whose every sale was voided has no statement and must owe nothing.
+        for participant in self.today.parties.keys() {
+            if statements.binary_search_by_key(participant, |s| s.participant).is_err() {
+                assert!(ledger.balance(&Account::Participant(*participant)).is_zero(), "{day}: {participant} is left owing");
+            }
+        }
+    }
+
+    /// The index's cells today: VWAP inputs (amount, units) of each cell of its categories.
+    fn index_cells(&self, code: IndexCode) -> BTreeMap<CellKey, CellVolume> {
+        self.today
+            .cells
+            .iter()
+            .filter(|(key, _)| code.covers(self.category(&key.product)))
+            .map(|(key, cell)| (*key, CellVolume { amount: cell.turnover, units: cell.units }))
+            .collect()
+    }
+
+    fn publish_due_into(&mut self, now: EngineTime, out: &mut Vec<MarketData>) {
+        let day = self.today.day;
+        for key in self.publisher.due_cells(now) {
+            out.push(MarketData::Stats(CellStats::of(key, day, self.today.cells.get(&key))));
+        }
+        for code in self.publisher.due_indices(now) {
+            if let Some(value) = self.index.value_now(code, &self.index_cells(code)) {
+                let value = IndexValue { code, value, day, ts: now, is_final: false };
+                self.publisher.record_intraday(value);
+                out.push(MarketData::Index(value));
+            }
+        }
+    }
+
+    /// A participant's statement for `day`: today's running one, a settled day still in memory,
+    /// or where to look instead.
+    pub fn statement(&self, participant: &Code, day: Day) -> StatementLookup {
+        if day == self.today.day {
+            return StatementLookup::Found(self.today.statement(participant));
+        }
+        if let Some(settled) = self.settled.iter().find(|s| s.day() == day) {
+            return match settled.statements.binary_search_by_key(participant, |s| s.participant) {
+                Ok(i) => StatementLookup::Found(settled.statements[i].clone()),
+                Err(_) => StatementLookup::NoActivity,
+            };
+        }
+        if day < self.today.day {
+            StatementLookup::InArchive
+        } else {
+            StatementLookup::NoActivity
+        }
+    }
+
+    /// Today's per-cell statistics and per-product clock clearance (`/api/market`).
+    pub fn market_stats(&self) -> MarketStats {
+        let day = self.today.day;
+        MarketStats {
+            day,
+            cells: self.today.cells.iter().map(|(key, cell)| CellStats::of(*key, day, Some(cell))).collect(),
+            products: clearance(&self.today.lots),
+        }
+    }
+
+    /// The latest value of each published index and today's intraday series (`/api/index`).
+    pub fn index_latest(&self) -> IndexSnapshot {
+        let day = self.today.day;
+        let latest = IndexCode::ALL
+            .into_iter()
+            .filter_map(|code| {
+                let cells = self.index_cells(code);
+                if cells.is_empty() {
+                    return self.index.last_close(code);
+                }
+                let value = self.index.value_now(code, &cells)?;
+                Some(IndexValue { code, value, day, ts: self.today.last_trade_ts, is_final: false })
+            })
+            .collect();
+        IndexSnapshot { day, latest, intraday: self.publisher.intraday() }
+    }
+
+    /// One row per settled day with the close of every index published by then.
+    pub fn index_history(&self) -> Vec<IndexClose> {
+        self.index.history().to_vec()
+    }
+
+    /// Every ledger entry in memory balances, and the running day's balances sum to zero.
+    pub fn ledger_balanced(&self) -> bool {
+        self.today.ledger.is_balanced() && self.settled.iter().all(|d| entries_balance(&d.ledger))
+    }
+
+    /// A hash of the clearing state (FNV-1a over its bincode encoding, like the core's), without
+    /// the publication bookkeeping.
+    pub fn state_hash(&self) -> u64 {
+        hash_of(&(&self.config, &self.last_seq, &self.products, &self.today, &self.settled, &self.index))
+    }
+
+    /// Moves the oldest settled day out of memory, for the caller to write to the archive.
+    pub fn take_settled_day(&mut self) -> Option<SettledDay> {
+        self.settled.pop_front()
+    }
+
+    /// The trading day in progress.
+    pub fn day(&self) -> Day {
+        self.today.day
+    }
+
+    /// The seq of the last output applied: a restored clearing skips outputs up to it.
+    pub fn last_seq(&self) -> Option<u64> {
+        self.last_seq
+    }
+
+    pub fn config(&self) -> &ClearingConfig {
+        &self.config
+    }
+}
+
+/// The day's totals as the engine reports them in `DaySettled`.
+#[derive(Clone, Copy)]
+struct EngineTotals {
+    trades: u64,
+    turnover: Fen,
+    fees: Fen,
+}
+
+/// An `AwardVoided` event's figures.
+#[derive(Clone, Copy)]
+struct Void {
+    lot: LotId,
+    round: u32,
+    buyer: Pk,
+    containers: u32,
+    remaining: u32,
+    amount: Fen,
+    fee: Fen,
+    commission: Fen,
+}
+
+/// The three postings of a sale (`sign` +1) or of its reversal (−1).
+fn entry_for(record: &TradeRecord, kind: EntryKind, sign: Decimal) -> LedgerEntry {
+    LedgerEntry {
+        no: 0,
+        seq: record.seq,
+        kind,
+        trade_kind: record.kind,
+        reference: record.reference,
+        trade_no: record.no,
+        postings: [
+            Posting { account: Account::Participant(record.buyer), amount: -(record.amount + record.fee) * sign },
+            Posting { account: Account::Participant(record.seller), amount: (record.amount - record.commission) * sign },
+            Posting { account: Account::Market, amount: (record.fee + record.commission) * sign },
+        ],
+    }
+}
+
+/// Clearing's decimal figure must be the core's integer one, to the fen.
+fn agree(what: &str, of: &str, reference: u64, ours: Decimal, core: Fen) {
+    assert_eq!(to_fen(ours), core, "{what} of {of} {reference}: clearing computes {ours}, the core {core}");
+}

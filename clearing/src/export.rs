@@ -1,0 +1,118 @@
+//! Statement CSVs for the back office: one file per participant (its lines, then its totals) and a
+//! `summary.csv` with one row per participant plus the market's fee income, money with 2 dp.
+//!
+//! `summary.csv`'s `net` column sums to zero: the participants' nets plus the market's income
+//! (protocol section 8's conservation of money, printed).
+
+use crate::statement::Statement;
+use huashi_engine::types::Day;
+use rust_decimal::Decimal;
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// The market's row in `summary.csv`: not a valid participant id, so it can never clash with one.
+pub const MARKET_ROW: &str = "(market)";
+
+const LINE_HEADER: &str = "participant,day,kind,ref,product,grade,side,price,units,amount,fee";
+const SUMMARY_HEADER: &str = "participant,bought,sold,fees,commission,net";
+
+/// Writes `statement-<participant>.csv` for each statement and `summary.csv` into `out_dir`
+/// (created if missing); returns the paths written, summary last.
+pub fn write_statement_csvs(statements: &[Statement], day: Day, out_dir: &Path) -> io::Result<Vec<PathBuf>> {
+    fs::create_dir_all(out_dir)?;
+    let mut written = Vec::with_capacity(statements.len() + 1);
+    for statement in statements {
+        assert_eq!(statement.day, day, "a statement of {} among those of {day}", statement.day);
+        let path = out_dir.join(format!("statement-{}.csv", statement.participant));
+        fs::write(&path, statement_csv(statement))?;
+        written.push(path);
+    }
+    let path = out_dir.join("summary.csv");
+    fs::write(&path, summary_csv(statements))?;
+    written.push(path);
+    Ok(written)
+}
+
+/// One participant's CSV: a header, a row per line, then rows `total_bought`, `total_sold`,
+/// `fees`, `commission` and `net` with the figure in the `amount` column.
+pub fn statement_csv(statement: &Statement) -> String {
+    let mut out = Vec::new();
+    let (who, day) = (statement.participant.as_str(), statement.day);
+    writeln!(out, "{LINE_HEADER}").expect("writing to memory");
+    for line in &statement.lines {
+        writeln!(
+            out,
+            "{who},{day},{},{},{},{},{},{},{},{},{}",
+            line.kind.as_str(),
+            line.reference,
+            line.product,
+            line.grade.as_str(),
+            line.side.as_str(),
+            money(line.price),
+            line.units,
+            money(line.amount),
+            money(line.fee)
+        )
+        .expect("writing to memory");
+    }
+    for (label, value) in [
+        ("total_bought", statement.total_bought),
+        ("total_sold", statement.total_sold),
+        ("fees", statement.fees),
+        ("commission", statement.commission),
+        ("net", statement.net),
+    ] {
+        writeln!(out, "{who},{day},{label},,,,,,,{},", money(value)).expect("writing to memory");
+    }
+    String::from_utf8(out).expect("ASCII")
+}
+
+/// The day's summary: a row per participant, then the market's row (its fee income as `net`).
+pub fn summary_csv(statements: &[Statement]) -> String {
+    let mut out = Vec::new();
+    writeln!(out, "{SUMMARY_HEADER}").expect("writing to memory");
+    let (mut buyer_fees, mut commission) = (Decimal::ZERO, Decimal::ZERO);
+    for s in statements {
+        writeln!(
+            out,
+            "{},{},{},{},{},{}",
+            s.participant,
+            money(s.total_bought),
+            money(s.total_sold),
+            money(s.fees),
+            money(s.commission),
+            money(s.net)
+        )
+        .expect("writing to memory");
+        buyer_fees += s.fees;
+        commission += s.commission;
+    }
+    let zero = money(Decimal::ZERO);
+    writeln!(
+        out,
+        "{MARKET_ROW},{zero},{zero},{},{},{}",
+        money(buyer_fees),
+        money(commission),
+        money(buyer_fees + commission)
+    )
+    .expect("writing to memory");
+    String::from_utf8(out).expect("ASCII")
+}
+
+/// Money with exactly 2 decimal places.
+fn money(value: Decimal) -> String {
+    format!("{:.2}", value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_prints_two_places() {
+        assert_eq!(money(Decimal::new(5, 0)), "5.00");
+        assert_eq!(money(Decimal::new(-1234, 2)), "-12.34");
+        assert_eq!(money(Decimal::new(0, 2)), "0.00");
+    }
+}

@@ -1,0 +1,144 @@
+//! Statements (protocol section 8): one participant's day — a line per sale it bought or sold,
+//! the totals, and `net = total_sold − commission − total_bought − fees`, what the market pays
+//! it (negative: what it pays the market).
+
+use crate::trades::{TradeKind, TradeRecord};
+use huashi_engine::core::catalogue::Grade;
+use huashi_engine::types::{Code, Day, EngineTime, Side};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// One sale as one side saw it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatementLine {
+    pub kind: TradeKind,
+    /// The lot id (clock) or the trade id (book); `ref` on the wire.
+    #[serde(rename = "ref")]
+    pub reference: u64,
+    pub product: Code,
+    /// Book trades count as `A1`.
+    pub grade: Grade,
+    pub side: Side,
+    /// Per unit.
+    pub price: Decimal,
+    pub units: u64,
+    pub amount: Decimal,
+    /// The buyer fee on a buy, the commission on a sale.
+    pub fee: Decimal,
+    /// An addition to the protocol's line: the clock round (clock lines only).
+    pub round: Option<u32>,
+    /// An addition to the protocol's line: when the sale happened.
+    pub ts: EngineTime,
+}
+
+impl StatementLine {
+    /// `record` as its buyer (`Side::Buy`) or its seller (`Side::Sell`) sees it.
+    pub fn of(record: &TradeRecord, side: Side) -> StatementLine {
+        StatementLine {
+            kind: record.kind,
+            reference: record.reference,
+            product: record.product,
+            grade: record.grade,
+            side,
+            price: record.price,
+            units: record.units,
+            amount: record.amount,
+            fee: match side {
+                Side::Buy => record.fee,
+                Side::Sell => record.commission,
+            },
+            round: record.round,
+            ts: record.ts,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Statement {
+    pub participant: Code,
+    pub day: Day,
+    pub lines: Vec<StatementLine>,
+    pub total_bought: Decimal,
+    pub total_sold: Decimal,
+    /// Buyer fees paid.
+    pub fees: Decimal,
+    /// Commission paid on sales.
+    pub commission: Decimal,
+    pub net: Decimal,
+}
+
+impl Statement {
+    /// Totals the lines.
+    pub fn from_lines(participant: Code, day: Day, lines: Vec<StatementLine>) -> Statement {
+        let totals = Totals::of(&lines);
+        Statement {
+            participant,
+            day,
+            lines,
+            total_bought: totals.bought,
+            total_sold: totals.sold,
+            fees: totals.fees,
+            commission: totals.commission,
+            net: totals.net(),
+        }
+    }
+
+    /// Whether the stated totals are exactly the sums of the lines.
+    pub fn totals_match_lines(&self) -> bool {
+        let totals = Totals::of(&self.lines);
+        self.total_bought == totals.bought
+            && self.total_sold == totals.sold
+            && self.fees == totals.fees
+            && self.commission == totals.commission
+            && self.net == totals.net()
+    }
+}
+
+#[derive(Default)]
+struct Totals {
+    bought: Decimal,
+    sold: Decimal,
+    fees: Decimal,
+    commission: Decimal,
+}
+
+impl Totals {
+    fn of(lines: &[StatementLine]) -> Totals {
+        let mut totals = Totals {
+            bought: Decimal::new(0, 2),
+            sold: Decimal::new(0, 2),
+            fees: Decimal::new(0, 2),
+            commission: Decimal::new(0, 2),
+        };
+        for line in lines {
+            match line.side {
+                Side::Buy => {
+                    totals.bought += line.amount;
+                    totals.fees += line.fee;
+                }
+                Side::Sell => {
+                    totals.sold += line.amount;
+                    totals.commission += line.fee;
+                }
+            }
+        }
+        totals
+    }
+
+    fn net(&self) -> Decimal {
+        self.sold - self.commission - self.bought - self.fees
+    }
+}
+
+/// Where a participant's statement for a day is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StatementLookup {
+    /// In memory: today's running statement (possibly with no lines yet), or a settled day not yet
+    /// moved to the archive.
+    Found(Statement),
+    /// The day was settled and moved out of memory: ask `Archive::statement`.
+    InArchive,
+    /// A settled day still in memory on which the participant had no activity, or a day that has
+    /// not begun.
+    NoActivity,
+}

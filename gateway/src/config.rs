@@ -1,0 +1,516 @@
+//! Configuration in two steps (style.md): the raw inputs — `huashi serve` flags ([`ServeArgs`]) and
+//! an optional TOML file ([`FileConfig`]) — are validated once into a [`Config`] whose invariants
+//! hold everywhere after. Flags override the file; the environment is read only here (clap's
+//! `env` for `HUASHI_OPERATOR_TOKEN`).
+
+use huashi_engine::command::ClockSettings;
+use huashi_engine::core::auction::{PHASE_MS_MAX, TICK_MS_MAX};
+use huashi_engine::core::fees::FeeSchedule;
+use huashi_engine::journal::Durability;
+use huashi_engine::types::Fen;
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// `huashi serve` flags. Every flag is optional here so that a value from `--config` can fill it;
+/// the defaults apply in [`Config::load`].
+#[derive(clap::Args, Debug, Default)]
+pub struct ServeArgs {
+    /// Address to listen on for HTTP and WebSocket [default: 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Data directory: journal and snapshots [default: ./huashi-data].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// The market operator's login token (required).
+    #[arg(long, env = "HUASHI_OPERATOR_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    pub operator_token: Option<String>,
+    /// Number of Dutch clocks of a new market [default: 4].
+    #[arg(long, value_name = "N")]
+    pub clocks: Option<u16>,
+    /// TOML file with fees, clock defaults and limits; flags override it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// The TOML file, as written. Unknown keys are refused so a typo is not silently ignored.
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub clocks: Option<u16>,
+    #[serde(default)]
+    pub fees: FileFees,
+    #[serde(default)]
+    pub clock: FileClock,
+    #[serde(default)]
+    pub limits: FileLimits,
+    #[serde(default)]
+    pub engine: FileEngine,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FileEngine {
+    /// `"fsync"` (default) or `"none"`: never sync the journal. `none` breaks the protocol's
+    /// promise that a reported change survives a crash; it exists to measure the gateway alone.
+    pub durability: Option<String>,
+    /// Take a snapshot after this many commands.
+    pub snapshot_every: Option<u64>,
+}
+
+/// Decimals in the file may be written as strings (`"0.50"`, exact) or numbers.
+#[derive(Deserialize, Debug, Clone)]
+#[serde(untagged)]
+pub enum FileDecimal {
+    Text(String),
+    Integer(i64),
+    Float(f64),
+}
+
+impl FileDecimal {
+    fn to_decimal(&self, field: &str) -> Result<Decimal, ConfigError> {
+        let text = match self {
+            FileDecimal::Text(text) => text.clone(),
+            FileDecimal::Integer(n) => n.to_string(),
+            FileDecimal::Float(x) => x.to_string(),
+        };
+        Decimal::from_str_exact(text.trim())
+            .map_err(|_| ConfigError::invalid(field, format!("{text:?} is not a decimal")))
+    }
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FileFees {
+    /// Grower's commission in percent of the sale amount (default 5).
+    pub commission_pct: Option<FileDecimal>,
+    /// Buyer's fee per container bought at the clock, CNY (default 0.50).
+    pub clock_fee_per_container: Option<FileDecimal>,
+    /// Buyer's fee in percent of a book purchase (default 0.1).
+    pub book_fee_pct: Option<FileDecimal>,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FileClock {
+    pub step: Option<FileDecimal>,
+    pub tick_ms: Option<u32>,
+    pub pre_roll_ms: Option<u32>,
+    pub pause_ms: Option<u32>,
+    pub restart_ticks: Option<u32>,
+    pub multi_buy_ms: Option<u32>,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FileLimits {
+    pub sessions_max: Option<usize>,
+    pub feed_subscribers_max: Option<usize>,
+    pub session_queue_max: Option<usize>,
+    pub session_inflight_max: Option<usize>,
+    pub feed_backlog_max: Option<usize>,
+    pub rate_per_second: Option<u32>,
+    pub rate_burst: Option<u32>,
+    pub strikes_max: Option<u32>,
+    pub strike_window_ms: Option<u64>,
+    pub frame_bytes_max: Option<usize>,
+    pub write_buffer_bytes: Option<usize>,
+    pub write_buffer_bytes_max: Option<usize>,
+    pub write_timeout_ms: Option<u64>,
+    pub login_timeout_ms: Option<u64>,
+    pub engine_queue_depth_max: Option<usize>,
+}
+
+/// A secret that never prints: `Debug` and `Display` show `***`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(text: impl Into<String>) -> Secret {
+        Secret(text.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// The gateway's protective limits (protocol section 2, design.md "Limits everywhere").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Concurrent `/ws` sessions; past it the upgrade is refused with 503.
+    pub sessions_max: usize,
+    /// Concurrent `/feed` subscribers; past it the upgrade is refused with 503.
+    pub feed_subscribers_max: usize,
+    /// Messages the fan-out may queue for one session; a session past it is closed (1008).
+    pub session_queue_max: usize,
+    /// Commands and queries of one session waiting for the engine; past it: `rate_limited`.
+    pub session_inflight_max: usize,
+    /// Public events kept for the feed; a subscriber further behind is closed (1008).
+    pub feed_backlog_max: usize,
+    /// Token bucket per session: sustained messages per second and burst.
+    pub rate_per_second: u32,
+    pub rate_burst: u32,
+    /// Bad or excess messages tolerated per `strike_window` before the session is closed (1008).
+    pub strikes_max: u32,
+    pub strike_window: Duration,
+    /// Largest WebSocket frame or message; larger ones close the connection with 1009.
+    pub frame_bytes_max: usize,
+    /// Bytes buffered before a write reaches the socket, and the most a connection may buffer.
+    pub write_buffer_bytes: usize,
+    pub write_buffer_bytes_max: usize,
+    /// A write (flush) that does not complete in this time closes the connection.
+    pub write_timeout: Duration,
+    /// A `/ws` connection must log in within this time.
+    pub login_timeout: Duration,
+    /// Submissions that may wait for the sequencer; past it the gateway answers busy.
+    pub engine_queue_depth_max: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            sessions_max: 10_000,
+            feed_subscribers_max: 20_000,
+            session_queue_max: 4_096,
+            session_inflight_max: 256,
+            feed_backlog_max: 16_384,
+            rate_per_second: 100,
+            rate_burst: 200,
+            strikes_max: 50,
+            strike_window: Duration::from_secs(10),
+            frame_bytes_max: 64 * 1024,
+            write_buffer_bytes: 8 * 1024,
+            write_buffer_bytes_max: 1024 * 1024,
+            write_timeout: Duration::from_secs(10),
+            login_timeout: Duration::from_secs(30),
+            engine_queue_depth_max: 65_536,
+        }
+    }
+}
+
+/// The validated configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub operator_token: Secret,
+    /// Used only when the data directory is new: an existing market keeps its own.
+    pub clocks: u16,
+    pub fees: FeeSchedule,
+    pub clock_defaults: ClockSettings,
+    pub limits: Limits,
+    /// Whether the journal is synced before replies go out (always, unless a benchmark asks).
+    pub durability: Durability,
+    pub snapshot_every: u64,
+}
+
+pub const LISTEN_DEFAULT: &str = "127.0.0.1:8080";
+pub const DATA_DIR_DEFAULT: &str = "./huashi-data";
+pub const CLOCKS_DEFAULT: u16 = 4;
+pub const CLOCKS_MAX: u16 = 256;
+pub const SNAPSHOT_EVERY_DEFAULT: u64 = 100_000;
+
+#[derive(thiserror::Error, Debug)]
+#[non_exhaustive]
+pub enum ConfigError {
+    #[error("the operator token is missing: pass --operator-token or set HUASHI_OPERATOR_TOKEN")]
+    MissingOperatorToken,
+    #[error("cannot read the config file {path}: {reason}")]
+    Unreadable { path: PathBuf, reason: String },
+    #[error("the config file {path} is not valid: {reason}")]
+    Malformed { path: PathBuf, reason: String },
+    #[error("{field}: {reason}")]
+    Invalid { field: String, reason: String },
+}
+
+impl ConfigError {
+    fn invalid(field: &str, reason: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid { field: field.to_string(), reason: reason.into() }
+    }
+}
+
+impl Config {
+    /// Reads `--config` (if any), applies the flags over it and validates the result.
+    pub fn load(args: ServeArgs) -> Result<Config, ConfigError> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        Config::from_parts(args, file)
+    }
+
+    /// Validates flags over a parsed file.
+    pub fn from_parts(args: ServeArgs, file: FileConfig) -> Result<Config, ConfigError> {
+        let listen_text = args.listen.or(file.listen).unwrap_or_else(|| LISTEN_DEFAULT.to_string());
+        let listen = SocketAddr::from_str(&listen_text).map_err(|_| {
+            ConfigError::invalid("--listen", format!("{listen_text:?} is not an address like 127.0.0.1:8080"))
+        })?;
+        let data_dir = args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from(DATA_DIR_DEFAULT));
+        if data_dir.as_os_str().is_empty() {
+            return Err(ConfigError::invalid("--data-dir", "must not be empty"));
+        }
+        let operator_token = match args.operator_token {
+            Some(token) if !token.is_empty() => Secret(token),
+            Some(_) => return Err(ConfigError::invalid("--operator-token", "must not be empty")),
+            None => return Err(ConfigError::MissingOperatorToken),
+        };
+        let clocks = args.clocks.or(file.clocks).unwrap_or(CLOCKS_DEFAULT);
+        if clocks == 0 || clocks > CLOCKS_MAX {
+            return Err(ConfigError::invalid("--clocks", format!("must be between 1 and {CLOCKS_MAX}")));
+        }
+        Ok(Config {
+            listen,
+            data_dir,
+            operator_token,
+            clocks,
+            fees: fees(&file.fees)?,
+            clock_defaults: clock_defaults(&file.clock)?,
+            limits: limits(&file.limits)?,
+            durability: match file.engine.durability.as_deref() {
+                None | Some("fsync") => Durability::Fsync,
+                Some("none") => Durability::None,
+                Some(other) => {
+                    return Err(ConfigError::invalid("engine.durability", format!("{other:?} is not fsync or none")))
+                }
+            },
+            snapshot_every: match file.engine.snapshot_every {
+                Some(0) => return Err(ConfigError::invalid("engine.snapshot_every", "must be positive")),
+                Some(n) => n,
+                None => SNAPSHOT_EVERY_DEFAULT,
+            },
+        })
+    }
+
+    /// A configuration for tests: defaults everywhere, this data directory and token.
+    pub fn for_tests(data_dir: impl Into<PathBuf>, operator_token: &str) -> Config {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: data_dir.into(),
+            operator_token: Secret(operator_token.to_string()),
+            clocks: CLOCKS_DEFAULT,
+            fees: FeeSchedule::default(),
+            clock_defaults: ClockSettings::default(),
+            limits: Limits::default(),
+            durability: Durability::Fsync,
+            snapshot_every: SNAPSHOT_EVERY_DEFAULT,
+        }
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::Unreadable { path: path.to_path_buf(), reason: e.to_string() })?;
+    toml::from_str(&text).map_err(|e| ConfigError::Malformed { path: path.to_path_buf(), reason: e.to_string() })
+}
+
+/// A percentage as parts per million, exact (at most 4 decimal places), between 0 and 100.
+fn pct_to_ppm(value: &FileDecimal, field: &str) -> Result<u32, ConfigError> {
+    let pct = value.to_decimal(field)?;
+    if pct.is_sign_negative() || pct > Decimal::from(100) {
+        return Err(ConfigError::invalid(field, "must be between 0 and 100"));
+    }
+    let ppm = pct * Decimal::from(10_000);
+    if ppm.fract() != Decimal::ZERO {
+        return Err(ConfigError::invalid(field, "must have at most 4 decimal places"));
+    }
+    ppm.to_u32().ok_or_else(|| ConfigError::invalid(field, "out of range"))
+}
+
+fn money(value: &FileDecimal, field: &str) -> Result<Fen, ConfigError> {
+    let amount = value.to_decimal(field)?;
+    let fen = amount * Decimal::from(100);
+    if fen.fract() != Decimal::ZERO {
+        return Err(ConfigError::invalid(field, "must have at most 2 decimal places"));
+    }
+    fen.to_i64().map(Fen).ok_or_else(|| ConfigError::invalid(field, "too large"))
+}
+
+fn fees(file: &FileFees) -> Result<FeeSchedule, ConfigError> {
+    let mut fees = FeeSchedule::default();
+    if let Some(v) = &file.commission_pct {
+        fees.commission_ppm = pct_to_ppm(v, "fees.commission_pct")?;
+    }
+    if let Some(v) = &file.book_fee_pct {
+        fees.book_fee_ppm = pct_to_ppm(v, "fees.book_fee_pct")?;
+    }
+    if let Some(v) = &file.clock_fee_per_container {
+        let fee = money(v, "fees.clock_fee_per_container")?;
+        if fee.0 < 0 || fee.0 > 1_000_000 {
+            return Err(ConfigError::invalid("fees.clock_fee_per_container", "must be between 0 and 10000.00"));
+        }
+        fees.clock_fee_per_container = fee;
+    }
+    Ok(fees)
+}
+
+/// The same bounds the core enforces on `configure_clock`.
+fn clock_defaults(file: &FileClock) -> Result<ClockSettings, ConfigError> {
+    let mut settings = ClockSettings::default();
+    if let Some(v) = &file.step {
+        let step = money(v, "clock.step")?;
+        if step.0 <= 0 {
+            return Err(ConfigError::invalid("clock.step", "must be positive"));
+        }
+        settings.step = step;
+    }
+    if let Some(tick_ms) = file.tick_ms {
+        if tick_ms == 0 || tick_ms > TICK_MS_MAX {
+            return Err(ConfigError::invalid("clock.tick_ms", format!("must be between 1 and {TICK_MS_MAX}")));
+        }
+        settings.tick_ms = tick_ms;
+    }
+    for (field, value, slot) in [
+        ("clock.pre_roll_ms", file.pre_roll_ms, &mut settings.pre_roll_ms),
+        ("clock.pause_ms", file.pause_ms, &mut settings.pause_ms),
+        ("clock.multi_buy_ms", file.multi_buy_ms, &mut settings.multi_buy_ms),
+    ] {
+        if let Some(value) = value {
+            if value > PHASE_MS_MAX {
+                return Err(ConfigError::invalid(field, format!("must be at most {PHASE_MS_MAX}")));
+            }
+            *slot = value;
+        }
+    }
+    if let Some(restart_ticks) = file.restart_ticks {
+        if restart_ticks > 1_000_000 {
+            return Err(ConfigError::invalid("clock.restart_ticks", "must be at most 1000000"));
+        }
+        settings.restart_ticks = restart_ticks;
+    }
+    Ok(settings)
+}
+
+fn positive<T: Copy + PartialOrd + Default>(value: Option<T>, field: &str, slot: &mut T) -> Result<(), ConfigError> {
+    if let Some(value) = value {
+        if value <= T::default() {
+            return Err(ConfigError::invalid(field, "must be positive"));
+        }
+        *slot = value;
+    }
+    Ok(())
+}
+
+fn limits(file: &FileLimits) -> Result<Limits, ConfigError> {
+    let mut limits = Limits::default();
+    positive(file.sessions_max, "limits.sessions_max", &mut limits.sessions_max)?;
+    positive(file.feed_subscribers_max, "limits.feed_subscribers_max", &mut limits.feed_subscribers_max)?;
+    positive(file.session_queue_max, "limits.session_queue_max", &mut limits.session_queue_max)?;
+    positive(file.session_inflight_max, "limits.session_inflight_max", &mut limits.session_inflight_max)?;
+    positive(file.feed_backlog_max, "limits.feed_backlog_max", &mut limits.feed_backlog_max)?;
+    positive(file.rate_per_second, "limits.rate_per_second", &mut limits.rate_per_second)?;
+    positive(file.rate_burst, "limits.rate_burst", &mut limits.rate_burst)?;
+    positive(file.strikes_max, "limits.strikes_max", &mut limits.strikes_max)?;
+    positive(file.frame_bytes_max, "limits.frame_bytes_max", &mut limits.frame_bytes_max)?;
+    positive(file.write_buffer_bytes, "limits.write_buffer_bytes", &mut limits.write_buffer_bytes)?;
+    positive(file.write_buffer_bytes_max, "limits.write_buffer_bytes_max", &mut limits.write_buffer_bytes_max)?;
+    positive(file.engine_queue_depth_max, "limits.engine_queue_depth_max", &mut limits.engine_queue_depth_max)?;
+    for (field, value, slot) in [
+        ("limits.strike_window_ms", file.strike_window_ms, &mut limits.strike_window),
+        ("limits.write_timeout_ms", file.write_timeout_ms, &mut limits.write_timeout),
+        ("limits.login_timeout_ms", file.login_timeout_ms, &mut limits.login_timeout),
+    ] {
+        if let Some(ms) = value {
+            if ms == 0 {
+                return Err(ConfigError::invalid(field, "must be positive"));
+            }
+            *slot = Duration::from_millis(ms);
+        }
+    }
+    // A write buffer must hold at least one frame beyond its flush threshold (tungstenite's rule).
+    if limits.write_buffer_bytes_max <= limits.write_buffer_bytes + limits.frame_bytes_max {
+        return Err(ConfigError::invalid(
+            "limits.write_buffer_bytes_max",
+            "must exceed write_buffer_bytes + frame_bytes_max",
+        ));
+    }
+    Ok(limits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(token: Option<&str>) -> ServeArgs {
+        ServeArgs { operator_token: token.map(str::to_string), ..ServeArgs::default() }
+    }
+
+    #[test]
+    fn defaults_apply_without_flags_or_file() {
+        let config = Config::from_parts(args(Some("op")), FileConfig::default()).unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.data_dir, PathBuf::from("./huashi-data"));
+        assert_eq!(config.clocks, 4);
+        assert_eq!(config.fees, FeeSchedule::default());
+        assert_eq!(config.limits, Limits::default());
+    }
+
+    #[test]
+    fn missing_operator_token_is_a_clear_error() {
+        let error = Config::from_parts(args(None), FileConfig::default()).unwrap_err();
+        assert!(error.to_string().contains("HUASHI_OPERATOR_TOKEN"), "{error}");
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let file: FileConfig = toml::from_str(
+            r#"
+            listen = "127.0.0.1:9000"
+            clocks = 2
+            [fees]
+            commission_pct = "4.5"
+            clock_fee_per_container = "0.25"
+            book_fee_pct = 0.2
+            [clock]
+            step = "0.05"
+            tick_ms = 20
+            [limits]
+            rate_per_second = 10
+            rate_burst = 20
+            "#,
+        )
+        .unwrap();
+        let mut a = args(Some("op"));
+        a.clocks = Some(6);
+        let config = Config::from_parts(a, file).unwrap();
+        assert_eq!(config.listen.port(), 9000);
+        assert_eq!(config.clocks, 6);
+        assert_eq!(config.fees.commission_ppm, 45_000);
+        assert_eq!(config.fees.book_fee_ppm, 2_000);
+        assert_eq!(config.fees.clock_fee_per_container, Fen(25));
+        assert_eq!(config.clock_defaults.step, Fen(5));
+        assert_eq!(config.clock_defaults.tick_ms, 20);
+        assert_eq!(config.limits.rate_per_second, 10);
+    }
+
+    #[test]
+    fn bad_values_name_their_field() {
+        let bad =
+            |text: &str| Config::from_parts(args(Some("op")), toml::from_str(text).unwrap()).unwrap_err().to_string();
+        assert!(bad("[fees]\ncommission_pct = \"120\"").contains("fees.commission_pct"));
+        assert!(bad("[clock]\nstep = \"0.001\"").contains("clock.step"));
+        assert!(bad("[clock]\ntick_ms = 0").contains("clock.tick_ms"));
+        assert!(bad("[limits]\nsessions_max = 0").contains("limits.sessions_max"));
+        assert!(bad("listen = \"nowhere\"").contains("--listen"));
+        assert!(toml::from_str::<FileConfig>("colour = 1").is_err());
+        assert!(bad("[engine]\ndurability = \"sometimes\"").contains("engine.durability"));
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let config = Config::for_tests("/tmp/x", "hunter2");
+        assert!(!format!("{config:?}").contains("hunter2"));
+    }
+}

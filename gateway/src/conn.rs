@@ -1,0 +1,84 @@
+//! What `/ws` sessions and `/feed` subscribers share about their WebSocket: bounded writes, how a
+//! connection ends, and the close codes (1001 going away, 1008 policy, 1009 too big).
+
+use crate::metrics::Metrics;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures_util::SinkExt;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// How a connection ends.
+#[derive(Debug, PartialEq, Eq)]
+pub enum End {
+    /// The peer closed or vanished: nothing more to say.
+    Gone,
+    /// Close with this code and reason.
+    Close(u16, &'static str),
+    /// A write did not complete in time: drop the socket without a goodbye.
+    Stuck,
+}
+
+pub const GOING_AWAY: End = End::Close(1001, "server shutting down");
+pub const SLOW_CONSUMER: End = End::Close(1008, "slow consumer");
+pub const TOO_MANY_STRIKES: End = End::Close(1008, "too many bad or excess messages");
+pub const LOGIN_TIMEOUT: End = End::Close(1008, "login timeout");
+pub const TOO_LARGE: End = End::Close(1009, "frame too large");
+
+/// How long a closing handshake may take before the socket is simply dropped.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+/// Whether a read failed because a frame or message was over `frame_bytes_max`.
+pub fn is_too_large(error: axum::Error) -> bool {
+    let inner = error.into_inner();
+    matches!(inner.downcast_ref::<tungstenite::Error>(), Some(tungstenite::Error::Capacity(_)))
+}
+
+/// Queues a text frame (no flush), giving up after `timeout`.
+pub async fn feed(socket: &mut WebSocket, text: Utf8Bytes, timeout: Duration) -> Result<(), End> {
+    match tokio::time::timeout(timeout, socket.feed(Message::Text(text))).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(End::Gone),
+        Err(_) => Err(End::Stuck),
+    }
+}
+
+/// Flushes what was queued, giving up after `timeout`.
+pub async fn flush(socket: &mut WebSocket, timeout: Duration) -> Result<(), End> {
+    match tokio::time::timeout(timeout, socket.flush()).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(End::Gone),
+        Err(_) => Err(End::Stuck),
+    }
+}
+
+pub async fn send(socket: &mut WebSocket, text: Utf8Bytes, timeout: Duration) -> Result<(), End> {
+    feed(socket, text, timeout).await?;
+    flush(socket, timeout).await
+}
+
+/// Ends the connection as `end` says, counting server-side closes.
+pub async fn finish(socket: &mut WebSocket, end: End, metrics: &Metrics) {
+    match end {
+        End::Close(1009, _) => {
+            metrics.oversize_closes.fetch_add(1, Ordering::Relaxed);
+        }
+        End::Close(1008, reason) if reason == "too many bad or excess messages" => {
+            metrics.strike_closes.fetch_add(1, Ordering::Relaxed);
+        }
+        _ => {}
+    }
+    let End::Close(code, reason) = end else { return };
+    let frame = CloseFrame { code, reason: Utf8Bytes::from_static(reason) };
+    let _ = tokio::time::timeout(CLOSE_GRACE, async {
+        if socket.send(Message::Close(Some(frame))).await.is_err() {
+            return;
+        }
+        // Wait for the peer's close (or anything else) so the handshake completes.
+        while let Some(Ok(message)) = socket.recv().await {
+            if matches!(message, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
+}

@@ -1,0 +1,633 @@
+//! The fan-out: one std thread that consumes the sequencer's outputs in seq order and routes them.
+//!
+//! - the direct reply (or the rejection) to the requesting session, found by the output's
+//!   `ticket` (`session id << 32 | request number`);
+//! - private reports to every session of the participant(s) concerned;
+//! - public events to the feed: rendered once, numbered, broadcast to every subscriber.
+//!
+//! It also owns the session directory (token hash → participant, participant → sessions), the
+//! feed's view of the market and the cancel-on-disconnect bookkeeping. Sessions and subscribers
+//! reach it through one control channel; it answers through oneshots and per-session bounded
+//! queues. It never blocks on a session: a full queue closes that session ("slow consumer").
+
+use crate::feed::{render_public, FeedView};
+use crate::metrics::Metrics;
+use crate::wire::render::{done_reason, liquidity, DayText, LotJson, Money, Msg, OrderJson};
+use axum::extract::ws::Utf8Bytes;
+use crossbeam_channel::{Receiver, Sender, TryRecvError};
+use huashi_engine::command::{Action, Actor, Command, Roles};
+use huashi_engine::core::credit::Account;
+use huashi_engine::core::lots::Lot;
+use huashi_engine::core::Market;
+use huashi_engine::event::{Event, OrderReport};
+use huashi_engine::reject::Reject;
+use huashi_engine::sequencer::{Output, SequencerHandle, Submission, SubmitError};
+use huashi_engine::types::{Code, Day, Pk};
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicI32, AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+/// Who a session acts as: the market operator, or a registered participant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Principal {
+    Operator,
+    Participant(Pk),
+}
+
+impl Principal {
+    pub fn actor(self) -> Actor {
+        match self {
+            Principal::Operator => Actor::Operator,
+            Principal::Participant(pk) => Actor::Participant(pk),
+        }
+    }
+
+    fn of(actor: Actor) -> Option<Principal> {
+        match actor {
+            Actor::Operator => Some(Principal::Operator),
+            Actor::Participant(pk) => Some(Principal::Participant(pk)),
+            Actor::System => None,
+        }
+    }
+}
+
+/// What the fan-out hands a session.
+#[derive(Debug)]
+pub enum Outbound {
+    /// A private report, rendered once for every session of the participant.
+    Frame(Utf8Bytes),
+    /// The direct reply to this session's request `ticket` (the session splices in its `req_id`).
+    Reply { ticket: u64, body: Utf8Bytes },
+    /// The engine refused request `ticket`.
+    Reject { ticket: u64, reject: Reject },
+    /// A query's answer, in order after every output the query saw.
+    Answer { ticket: u64, answer: QueryAnswer },
+}
+
+/// A query's result, taken from the market on the sequencer thread and rendered by the session.
+#[derive(Debug)]
+pub enum QueryAnswer {
+    Account {
+        participant: String,
+        account: Account,
+    },
+    /// Each lot with whether the viewer may see its reserve.
+    Lots(Vec<(Lot, bool)>),
+    Orders(Vec<OrderReport>),
+}
+
+/// Why the fan-out dropped a session (read by the session when its queue ends).
+pub const LINK_OPEN: u8 = 0;
+pub const LINK_SLOW: u8 = 1;
+
+/// A session as the fan-out knows it.
+pub struct SessionLink {
+    pub id: u32,
+    pub tx: mpsc::Sender<Outbound>,
+    pub state: Arc<AtomicU8>,
+}
+
+pub enum Credential {
+    Operator,
+    TokenHash([u8; 32]),
+}
+
+pub struct LoginInfo {
+    pub principal: Principal,
+    pub participant: String,
+    pub roles: Vec<&'static str>,
+    pub day: Day,
+}
+
+pub type Subscription = (Utf8Bytes, broadcast::Receiver<Utf8Bytes>);
+
+pub enum Control {
+    Login {
+        link: SessionLink,
+        credential: Credential,
+        cancel_on_disconnect: bool,
+        reply: oneshot::Sender<Option<LoginInfo>>,
+    },
+    Leave {
+        session: u32,
+    },
+    Subscribe {
+        reply: oneshot::Sender<Subscription>,
+    },
+    Answer {
+        session: u32,
+        ticket: u64,
+        answer: QueryAnswer,
+    },
+    /// Answered once everything sent before it has been handled (used at shutdown).
+    Drain {
+        reply: oneshot::Sender<()>,
+    },
+}
+
+/// Figures other threads read: `/health`, `logged_in.day`.
+pub struct Status {
+    pub seq: AtomicU64,
+    pub day: AtomicI32,
+}
+
+impl Status {
+    pub fn day(&self) -> Day {
+        Day(self.day.load(Ordering::Relaxed))
+    }
+}
+
+struct Registered {
+    link: SessionLink,
+    principal: Principal,
+    cancel_on_disconnect: bool,
+}
+
+/// Participants as the gateway needs them: to log in and to name them.
+struct Directory {
+    by_token: HashMap<[u8; 32], Pk>,
+    by_pk: Vec<(Code, Roles)>,
+}
+
+impl Directory {
+    fn new(market: &Market) -> Directory {
+        let mut directory = Directory { by_token: HashMap::new(), by_pk: Vec::new() };
+        for p in market.participants().iter() {
+            directory.add(p.pk, p.id, p.roles, p.token_hash);
+        }
+        directory
+    }
+
+    fn add(&mut self, pk: Pk, id: Code, roles: Roles, token_hash: [u8; 32]) {
+        assert_eq!(pk.0 as usize, self.by_pk.len(), "participants are registered in pk order");
+        self.by_pk.push((id, roles));
+        self.by_token.insert(token_hash, pk);
+    }
+
+    fn id(&self, pk: Pk) -> Option<Code> {
+        self.by_pk.get(pk.0 as usize).map(|(id, _)| *id)
+    }
+}
+
+pub struct FanOutConfig {
+    pub outputs: Receiver<Output>,
+    pub control: Receiver<Control>,
+    pub engine: SequencerHandle,
+    pub initial: Arc<Market>,
+    pub seq: u64,
+    pub status: Arc<Status>,
+    pub metrics: Arc<Metrics>,
+    pub feed_backlog_max: usize,
+    pub tap: Option<Sender<Arc<Output>>>,
+}
+
+pub struct FanOut {
+    outputs: Receiver<Output>,
+    control: Receiver<Control>,
+    engine: SequencerHandle,
+    status: Arc<Status>,
+    metrics: Arc<Metrics>,
+    sessions: HashMap<u32, Registered>,
+    members: HashMap<Principal, Vec<u32>>,
+    directory: Directory,
+    cancel_on_disconnect: HashMap<Pk, u32>,
+    cancel_retry: VecDeque<Pk>,
+    feed: FeedView,
+    feed_seq: u64,
+    feed_tx: broadcast::Sender<Utf8Bytes>,
+    tap: Option<Sender<Arc<Output>>>,
+}
+
+/// An output this long after its stamp is worth a log line (a slow journal sync, a stall).
+const SLOW_OUTPUT_US: u64 = 50_000;
+
+/// How often the fan-out retries a cancel-on-disconnect the engine was too busy to take.
+const RETRY_EVERY: Duration = Duration::from_millis(20);
+
+impl FanOut {
+    pub fn new(config: FanOutConfig) -> FanOut {
+        let (feed_tx, _) = broadcast::channel(config.feed_backlog_max);
+        config.status.seq.store(config.seq, Ordering::Relaxed);
+        config.status.day.store(config.initial.day().0, Ordering::Relaxed);
+        FanOut {
+            outputs: config.outputs,
+            control: config.control,
+            engine: config.engine,
+            status: config.status,
+            metrics: config.metrics,
+            sessions: HashMap::new(),
+            members: HashMap::new(),
+            directory: Directory::new(&config.initial),
+            cancel_on_disconnect: HashMap::new(),
+            cancel_retry: VecDeque::new(),
+            feed: FeedView::new(&config.initial),
+            feed_seq: 0,
+            feed_tx,
+            tap: config.tap,
+        }
+    }
+
+    /// Runs until the sequencer stops (its outputs channel closes).
+    pub fn run(mut self) {
+        loop {
+            crossbeam_channel::select! {
+                recv(self.outputs) -> output => match output {
+                    Ok(output) => self.route(output),
+                    Err(_) => break,
+                },
+                recv(self.control) -> control => match control {
+                    Ok(control) => {
+                        self.drain_outputs();
+                        self.handle(control);
+                    }
+                    // Every sender is gone: keep routing until the sequencer stops.
+                    Err(_) => self.control = crossbeam_channel::never(),
+                },
+                default(RETRY_EVERY) => {}
+            }
+            if !self.cancel_retry.is_empty() {
+                self.retry_cancels();
+            }
+        }
+        tracing::debug!("fan-out stopped");
+    }
+
+    /// Routes every output already queued, so that a control message (a query's answer, a new
+    /// subscriber) is handled after all the outputs that happened before it.
+    fn drain_outputs(&mut self) {
+        for _ in 0..self.outputs.len() {
+            match self.outputs.try_recv() {
+                Ok(output) => self.route(output),
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+            }
+        }
+    }
+
+    fn handle(&mut self, control: Control) {
+        match control {
+            Control::Login { link, credential, cancel_on_disconnect, reply } => {
+                let info = self.login(link, credential, cancel_on_disconnect);
+                let _ = reply.send(info);
+            }
+            Control::Leave { session } => self.drop_session(session),
+            Control::Subscribe { reply } => {
+                let receiver = self.feed_tx.subscribe();
+                let snapshot = Utf8Bytes::from(self.feed.snapshot(self.feed_seq));
+                let _ = reply.send((snapshot, receiver));
+            }
+            Control::Answer { session, ticket, answer } => {
+                self.send(session, Outbound::Answer { ticket, answer });
+            }
+            Control::Drain { reply } => {
+                let _ = reply.send(());
+            }
+        }
+    }
+
+    fn login(&mut self, link: SessionLink, credential: Credential, cancel_on_disconnect: bool) -> Option<LoginInfo> {
+        let (principal, participant, roles) = match credential {
+            Credential::Operator => (Principal::Operator, "operator".to_string(), vec!["operator"]),
+            Credential::TokenHash(hash) => {
+                let pk = *self.directory.by_token.get(&hash)?;
+                let (id, roles) = self.directory.by_pk[pk.0 as usize];
+                (Principal::Participant(pk), id.to_string(), roles.names())
+            }
+        };
+        let cancel_on_disconnect = cancel_on_disconnect && matches!(principal, Principal::Participant(_));
+        if let (true, Principal::Participant(pk)) = (cancel_on_disconnect, principal) {
+            *self.cancel_on_disconnect.entry(pk).or_default() += 1;
+        }
+        let id = link.id;
+        self.members.entry(principal).or_default().push(id);
+        self.sessions.insert(id, Registered { link, principal, cancel_on_disconnect });
+        Some(LoginInfo { principal, participant, roles, day: self.feed.day() })
+    }
+
+    /// Forgets a session; if it was its participant's last cancel-on-disconnect session, cancels
+    /// the participant's open orders.
+    fn drop_session(&mut self, session: u32) {
+        let Some(registered) = self.sessions.remove(&session) else { return };
+        if let Some(ids) = self.members.get_mut(&registered.principal) {
+            ids.retain(|id| *id != session);
+            if ids.is_empty() {
+                self.members.remove(&registered.principal);
+            }
+        }
+        if let (true, Principal::Participant(pk)) = (registered.cancel_on_disconnect, registered.principal) {
+            let count = self.cancel_on_disconnect.get_mut(&pk).expect("counted at login");
+            *count -= 1;
+            if *count == 0 {
+                self.cancel_on_disconnect.remove(&pk);
+                self.submit_cancel(pk);
+            }
+        }
+    }
+
+    fn submit_cancel(&mut self, pk: Pk) {
+        let command = Command::new(Actor::Participant(pk), Action::CancelOnDisconnect);
+        match self.engine.try_submit(Submission::Command { command, ticket: 0 }) {
+            Ok(()) | Err(SubmitError::Stopped) => {}
+            // Never block the thread the sequencer's outputs depend on: try again shortly.
+            Err(SubmitError::Busy) => self.cancel_retry.push_back(pk),
+        }
+    }
+
+    fn retry_cancels(&mut self) {
+        for _ in 0..self.cancel_retry.len() {
+            let pk = self.cancel_retry.pop_front().expect("counted");
+            self.submit_cancel(pk);
+        }
+    }
+
+    /// Queues a message for one session; a full queue closes it as a slow consumer.
+    fn send(&mut self, session: u32, outbound: Outbound) -> bool {
+        let Some(registered) = self.sessions.get(&session) else { return false };
+        match registered.link.tx.try_send(outbound) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                registered.link.state.store(LINK_SLOW, Ordering::Release);
+                self.metrics.slow_session_closes.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(session, "closing a session that does not keep up with its reports");
+                self.drop_session(session);
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                self.drop_session(session);
+                false
+            }
+        }
+    }
+
+    /// Sends `body` to every session of `principal`; the requesting session (`reply`) gets it as
+    /// its direct reply. Returns whether the reply was delivered.
+    fn deliver(&mut self, principal: Principal, body: String, reply: Option<(u32, u64)>) -> bool {
+        let body = Utf8Bytes::from(body);
+        let mut replied = false;
+        let members = self.members.get(&principal).cloned().unwrap_or_default();
+        for session in members {
+            let outbound = match reply {
+                Some((requester, ticket)) if requester == session => {
+                    replied = true;
+                    Outbound::Reply { ticket, body: body.clone() }
+                }
+                _ => Outbound::Frame(body.clone()),
+            };
+            self.send(session, outbound);
+        }
+        replied
+    }
+
+    fn route(&mut self, output: Output) {
+        self.metrics.outputs.fetch_add(1, Ordering::Relaxed);
+        self.status.seq.store(output.seq, Ordering::Relaxed);
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64);
+        let latency_us = now.saturating_sub(output.ts.0);
+        self.metrics.engine_latency(latency_us);
+        if latency_us > SLOW_OUTPUT_US {
+            tracing::warn!(seq = output.seq, action = output.action, latency_us, "slow engine output");
+        }
+        let requester = (output.ticket >> 32) as u32;
+        let actor = Principal::of(output.actor);
+        let first = output.first_command_event;
+        let reply_at = match &output.result {
+            Ok(()) => output.events[first..].iter().position(|e| is_reply(output.action, e)).map(|i| i + first),
+            Err(reject) => {
+                self.metrics.reject(reject.code);
+                if requester != 0 {
+                    self.send(requester, Outbound::Reject { ticket: output.ticket, reject: reject.clone() });
+                }
+                None
+            }
+        };
+        let mut replied = false;
+        for (i, event) in output.events.iter().enumerate() {
+            let reply = (Some(i) == reply_at && requester != 0).then_some((requester, output.ticket));
+            replied |= self.report(event, actor, reply);
+            self.feed.apply(event);
+            if let Some(text) = render_public(event, self.feed_seq + 1) {
+                self.feed_seq += 1;
+                self.metrics.feed_events.fetch_add(1, Ordering::Relaxed);
+                // No subscriber is not an error: the next one starts from a snapshot.
+                let _ = self.feed_tx.send(Utf8Bytes::from(text));
+            }
+            self.observe(event);
+        }
+        if output.result.is_ok() && requester != 0 && !replied {
+            // Every accepted request has a reply event; answer anyway rather than leave it waiting.
+            tracing::warn!(action = output.action, "no reply event for an accepted request");
+            let body = format!("{{\"type\":\"ok\",\"action\":\"{}\"}}", output.action);
+            self.send(requester, Outbound::Reply { ticket: output.ticket, body: Utf8Bytes::from(body) });
+        }
+        if let Some(tap) = &self.tap {
+            // Clearing must see every output: it may slow the fan-out, by design.
+            let _ = tap.send(Arc::new(output));
+        }
+    }
+
+    /// Bookkeeping the gateway keeps from events: the directory and the day.
+    fn observe(&mut self, event: &Event) {
+        match event {
+            Event::ParticipantRegistered { pk, id, roles, token_hash, .. } => {
+                self.directory.add(*pk, *id, *roles, *token_hash);
+            }
+            Event::DaySettled { next_day, .. } => self.status.day.store(next_day.0, Ordering::Relaxed),
+            _ => {}
+        }
+    }
+
+    /// Delivers an event's private reports; returns whether the direct reply went out.
+    fn report(&mut self, event: &Event, actor: Option<Principal>, reply: Option<(u32, u64)>) -> bool {
+        use Principal::Participant as P;
+        let to_actor = |msg: Msg<'_>| actor.map(|a| (a, msg.text()));
+        let deliveries: Vec<(Principal, String)> = match event {
+            Event::ParticipantRegistered { id, .. } => {
+                to_actor(Msg::ParticipantRegistered { id: *id }).into_iter().collect()
+            }
+            Event::CreditLimitSet { id, limit, .. } => {
+                to_actor(Msg::CreditLimitSet { participant: *id, limit: Money(*limit) }).into_iter().collect()
+            }
+            Event::ParticipantStatus { id, active, .. } => {
+                to_actor(Msg::ParticipantStatus { participant: *id, active: *active }).into_iter().collect()
+            }
+            Event::ProductDefined { code, .. } => to_actor(Msg::ProductDefined { code: *code }).into_iter().collect(),
+            Event::InstrumentDefined { symbol } => {
+                to_actor(Msg::InstrumentDefined { symbol: *symbol }).into_iter().collect()
+            }
+            Event::LotConsigned { lot } => {
+                vec![(P(lot.grower), Msg::LotConsigned { lot: LotJson::new(lot, true) }.text())]
+            }
+            Event::LotAssigned { lot, clock, position } => {
+                to_actor(Msg::LotAssigned { lot_id: lot.0, clock: clock.0, position: *position }).into_iter().collect()
+            }
+            Event::LotWithdrawn { lot, .. } => to_actor(Msg::LotWithdrawn { lot_id: lot.0 }).into_iter().collect(),
+            Event::ClockConfigured { clock, settings } => {
+                to_actor(Msg::clock_configured(clock.0, settings)).into_iter().collect()
+            }
+            // Public events that are also the reply to the request that caused them.
+            Event::ClockState { clock, phase } if reply.is_some() => {
+                to_actor(Msg::clock_state(clock.0, *phase)).into_iter().collect()
+            }
+            Event::BookStateChanged { symbol, state } if reply.is_some() => {
+                let state = crate::wire::render::book_state(*state);
+                to_actor(Msg::BookState { symbol: *symbol, state }).into_iter().collect()
+            }
+            Event::DaySettled { day, next_day, trades, turnover, fees } if reply.is_some() => {
+                to_actor(Msg::DaySettled {
+                    day: DayText(*day),
+                    next_day: DayText(*next_day),
+                    trades: *trades,
+                    turnover: Money(*turnover),
+                    fees: Money(*fees),
+                })
+                .into_iter()
+                .collect()
+            }
+            Event::Awarded(award) => {
+                vec![(P(award.buyer), Msg::award(award).text()), (P(award.grower), Msg::lot_sale(award).text())]
+            }
+            Event::AwardVoided { clock, lot, round, buyer, grower, containers, remaining, .. } => {
+                let text = Msg::AwardVoided {
+                    clock: clock.0,
+                    lot_id: lot.0,
+                    round: *round,
+                    containers: *containers,
+                    remaining: *remaining,
+                    buyer: self.directory.id(*buyer),
+                }
+                .text();
+                let mut to: Vec<Principal> = actor.into_iter().collect();
+                for party in [P(*buyer), P(*grower)] {
+                    if !to.contains(&party) {
+                        to.push(party);
+                    }
+                }
+                to.into_iter().map(|p| (p, text.clone())).collect()
+            }
+            Event::StandingBidAccepted { buyer, lot, max_price, containers } => vec![(
+                P(*buyer),
+                Msg::StandingBidAccepted { lot_id: lot.0, max_price: Money(*max_price), containers: *containers }
+                    .text(),
+            )],
+            Event::StandingBidCancelled { buyer, lot } => {
+                vec![(P(*buyer), Msg::StandingBidCancelled { lot_id: lot.0 }.text())]
+            }
+            Event::StandingBidDropped { buyer, lot, reject } => {
+                let message = format!("standing bid on lot {} dropped: {}", lot.0, reject.message);
+                let text = Msg::Error { code: reject.code.as_str(), message: &message, lot_id: Some(lot.0) }.text();
+                self.metrics.reject(reject.code);
+                vec![(P(*buyer), text)]
+            }
+            Event::OrderAccepted(r) => vec![(P(r.owner), Msg::OrderAccepted(OrderJson::new(r)).text())],
+            Event::OrderAmended(r) => vec![(P(r.owner), Msg::OrderAmended(OrderJson::new(r)).text())],
+            Event::Fill {
+                owner,
+                order_id,
+                client_order_id,
+                trade_id,
+                symbol,
+                side,
+                price,
+                quantity,
+                leaves,
+                liquidity: l,
+                ts,
+            } => vec![(
+                P(*owner),
+                Msg::Fill {
+                    order_id: order_id.0,
+                    client_order_id: *client_order_id,
+                    trade_id: trade_id.0,
+                    symbol: *symbol,
+                    side: side.as_str(),
+                    price: Money(*price),
+                    quantity: *quantity,
+                    leaves: *leaves,
+                    liquidity: liquidity(*l),
+                    ts: ts.0,
+                }
+                .text(),
+            )],
+            Event::OrderDone { owner, order_id, client_order_id, symbol, reason, ts } => vec![(
+                P(*owner),
+                Msg::OrderDone {
+                    order_id: order_id.0,
+                    client_order_id: *client_order_id,
+                    symbol: *symbol,
+                    reason: done_reason(*reason),
+                    ts: ts.0,
+                }
+                .text(),
+            )],
+            Event::Cancelled { owner, count } => vec![(P(*owner), Msg::Cancelled { count: *count }.text())],
+            _ => Vec::new(),
+        };
+        let mut replied = false;
+        for (principal, text) in deliveries {
+            replied |= self.deliver(principal, text, reply);
+        }
+        replied
+    }
+}
+
+/// Which event of an accepted command is its direct reply (protocol sections 3–8).
+fn is_reply(action: &str, event: &Event) -> bool {
+    matches!(
+        (action, event),
+        ("register_participant", Event::ParticipantRegistered { .. })
+            | ("set_credit_limit", Event::CreditLimitSet { .. })
+            | ("suspend_participant" | "reinstate_participant", Event::ParticipantStatus { .. })
+            | ("define_product", Event::ProductDefined { .. })
+            | ("define_instrument", Event::InstrumentDefined { .. })
+            | ("consign_lot", Event::LotConsigned { .. })
+            | ("assign_lot", Event::LotAssigned { .. })
+            | ("configure_clock", Event::ClockConfigured { .. })
+            | ("start_clock" | "halt_clock", Event::ClockState { .. })
+            | ("withdraw_lot", Event::LotWithdrawn { .. })
+            | ("void_award", Event::AwardVoided { .. })
+            | ("bid", Event::Awarded(_))
+            | ("standing_bid", Event::StandingBidAccepted { .. })
+            | ("cancel_standing_bid", Event::StandingBidCancelled { .. })
+            | ("set_book_state", Event::BookStateChanged { .. })
+            | ("new_order", Event::OrderAccepted(_))
+            | ("cancel_order", Event::OrderDone { .. })
+            | ("amend_order", Event::OrderAmended(_))
+            | ("cancel_all", Event::Cancelled { .. })
+            | ("end_of_day", Event::DaySettled { .. })
+    )
+}
+
+/// Answers a query from the market (runs on the sequencer thread; keep it a copy, no rendering).
+pub fn answer(market: &Market, principal: Principal, query: &crate::wire::Request) -> QueryAnswer {
+    use crate::wire::Request;
+    match query {
+        Request::GetAccount => match principal {
+            Principal::Operator => QueryAnswer::Account { participant: "operator".into(), account: Account::default() },
+            Principal::Participant(pk) => {
+                let p = market.participants().get(pk);
+                QueryAnswer::Account { participant: p.id.to_string(), account: p.account.clone() }
+            }
+        },
+        Request::GetLots { status } => {
+            let sees_all_reserves = match principal {
+                Principal::Operator => true,
+                Principal::Participant(pk) => market.participants().get(pk).roles.operator,
+            };
+            let lots = market.visible_lots(principal.actor(), *status).unwrap_or_default();
+            QueryAnswer::Lots(
+                lots.into_iter()
+                    .map(|lot| {
+                        let reserve = sees_all_reserves || Principal::Participant(lot.grower) == principal;
+                        (lot.clone(), reserve)
+                    })
+                    .collect(),
+            )
+        }
+        Request::GetOrders => match principal {
+            Principal::Operator => QueryAnswer::Orders(Vec::new()),
+            Principal::Participant(pk) => QueryAnswer::Orders(market.open_orders(pk)),
+        },
+        other => unreachable!("{other:?} is not a query"),
+    }
+}

@@ -1,0 +1,293 @@
+//! The server: starts the engine and the fan-out, serves HTTP and WebSocket on one listener, and
+//! shuts down in order — stop accepting, close sessions and subscribers, let the fan-out submit
+//! the last cancel-on-disconnects, stop the sequencer (it snapshots), join the fan-out.
+
+use crate::auth::token_hash;
+use crate::config::{Config, Limits};
+use crate::error::GatewayError;
+use crate::fanout::{Control, FanOut, FanOutConfig, Status};
+use crate::metrics::{Gauges, Metrics};
+use crate::{session, subscriber};
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::serve::ListenerExt;
+use axum::Router;
+use huashi_engine::core::MarketConfig;
+use huashi_engine::journal::Durability;
+use huashi_engine::sequencer::{Output, Sequencer, SequencerConfig, SequencerHandle};
+use huashi_engine::types::{Day, EngineTime};
+use std::future::{Future, IntoFuture};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::net::TcpListener;
+use tokio::sync::{oneshot, watch, Semaphore};
+
+/// How long shutdown waits for sessions and subscribers to say goodbye.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
+
+/// What every connection task shares.
+pub(crate) struct Shared {
+    pub limits: Limits,
+    pub engine: SequencerHandle,
+    pub control: crossbeam_channel::Sender<Control>,
+    pub status: Arc<Status>,
+    pub metrics: Arc<Metrics>,
+    pub session_slots: Arc<Semaphore>,
+    pub subscriber_slots: Arc<Semaphore>,
+    pub shutdown: watch::Receiver<bool>,
+    pub next_session: AtomicU32,
+    pub operator_token_hash: [u8; 32],
+    outputs_backlog: crossbeam_channel::Receiver<Output>,
+}
+
+/// Hooks for what is built on the gateway later (clearing, the index).
+#[derive(Default)]
+pub struct Taps {
+    /// Receives every engine output, in seq order, after the gateway routed it. Bounded by its
+    /// creator; a full channel slows the fan-out (and so the engine), never loses an output.
+    pub outputs: Option<crossbeam_channel::Sender<Arc<Output>>>,
+}
+
+/// A started gateway: the engine is recovered and running, the listener bound.
+pub struct Gateway {
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    sequencer: Sequencer,
+    fanout: std::thread::JoinHandle<()>,
+    shutdown: watch::Sender<bool>,
+    local_addr: SocketAddr,
+    data_dir: PathBuf,
+    day: Day,
+}
+
+/// Runs a gateway on `listener` until `shutdown` resolves.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), GatewayError> {
+    Gateway::start(listener, config, Taps::default()).await?.serve(shutdown).await
+}
+
+impl Gateway {
+    /// Recovers the data directory, starts the sequencer and the fan-out thread.
+    pub async fn start(listener: TcpListener, config: Config, taps: Taps) -> Result<Gateway, GatewayError> {
+        let local_addr = listener.local_addr()?;
+        let data_dir = config.data_dir.clone();
+        let sequencer = tokio::task::spawn_blocking({
+            let config = config.clone();
+            move || start_engine(&config)
+        })
+        .await
+        .map_err(|e| GatewayError::Engine { path: data_dir.clone(), reason: e.to_string() })??;
+        let day = sequencer.initial.day();
+        let (control_tx, control_rx) = crossbeam_channel::unbounded();
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let status = Arc::new(Status { seq: AtomicU64::new(0), day: AtomicI32::new(day.0) });
+        let metrics = Arc::new(Metrics::default());
+        let fanout = FanOut::new(FanOutConfig {
+            outputs: sequencer.outputs.clone(),
+            control: control_rx,
+            engine: sequencer.handle.clone(),
+            initial: sequencer.initial.clone(),
+            seq: sequencer.recovered.last_seq,
+            status: status.clone(),
+            metrics: metrics.clone(),
+            feed_backlog_max: config.limits.feed_backlog_max,
+            tap: taps.outputs,
+        });
+        let fanout = std::thread::Builder::new()
+            .name("fan-out".into())
+            .spawn(move || {
+                // Without the fan-out no reply leaves: stop loudly; the journal has every command.
+                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fanout.run())).is_err() {
+                    eprintln!("huashi: the fan-out thread panicked; aborting");
+                    std::process::abort();
+                }
+            })
+            .map_err(GatewayError::Thread)?;
+        let shared = Arc::new(Shared {
+            engine: sequencer.handle.clone(),
+            control: control_tx,
+            status,
+            metrics,
+            session_slots: Arc::new(Semaphore::new(config.limits.sessions_max)),
+            subscriber_slots: Arc::new(Semaphore::new(config.limits.feed_subscribers_max)),
+            shutdown: shutdown_rx,
+            next_session: AtomicU32::new(1),
+            operator_token_hash: token_hash(config.operator_token.expose()),
+            outputs_backlog: sequencer.outputs.clone(),
+            limits: config.limits,
+        });
+        Ok(Gateway { listener, shared, sequencer, fanout, shutdown: shutdown_tx, local_addr, data_dir, day })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The trading day the market is in.
+    pub fn day(&self) -> Day {
+        self.day
+    }
+
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.data_dir
+    }
+
+    /// Serves until `shutdown` resolves, then stops everything in order.
+    pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<(), GatewayError> {
+        let Gateway { listener, shared, sequencer, fanout, shutdown: shutdown_tx, .. } = self;
+        let listener = listener.tap_io(|tcp| {
+            if let Err(error) = tcp.set_nodelay(true) {
+                tracing::debug!(%error, "cannot set TCP_NODELAY");
+            }
+        });
+        let app = router(shared.clone());
+        let (stop_accepting, stop) = oneshot::channel::<()>();
+        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+            let _ = stop.await;
+        });
+        let mut server = tokio::spawn(server.into_future());
+        let served = tokio::select! {
+            _ = shutdown => None,
+            result = &mut server => Some(result),
+        };
+        tracing::info!("shutting down");
+        // Sessions and subscribers close themselves (1001) as soon as they see this.
+        let _ = shutdown_tx.send(true);
+        let _ = stop_accepting.send(());
+        let served = match served {
+            Some(result) => result,
+            None => server.await,
+        };
+        let served = served.unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
+        wait_for_close(&shared).await;
+        let (drained, done) = oneshot::channel();
+        if shared.control.send(Control::Drain { reply: drained }).is_ok() {
+            let _ = done.await;
+        }
+        let stopped = tokio::task::spawn_blocking(move || sequencer.shutdown()).await;
+        let _ = tokio::task::spawn_blocking(move || fanout.join()).await;
+        served?;
+        match stopped {
+            Ok(result) => result.map_err(GatewayError::Shutdown),
+            Err(e) => Err(GatewayError::Shutdown(huashi_engine::store::StoreError::Other(e.to_string()))),
+        }
+    }
+}
+
+fn start_engine(config: &Config) -> Result<Sequencer, GatewayError> {
+    let mut engine_config = SequencerConfig::new(&config.data_dir);
+    engine_config.queue_depth_max = config.limits.engine_queue_depth_max;
+    engine_config.durability = config.durability;
+    engine_config.snapshot_every = config.snapshot_every;
+    if config.durability == Durability::None {
+        tracing::warn!("engine.durability = none: replies no longer wait for the journal to reach the disk");
+    }
+    let genesis = MarketConfig {
+        day: Day::containing(now()),
+        clocks: config.clocks,
+        fees: config.fees,
+        clock_defaults: config.clock_defaults,
+    };
+    let expected = genesis.clone();
+    let sequencer = Sequencer::start(engine_config, move || genesis, |_, _, _| {})
+        .map_err(|e| GatewayError::Engine { path: config.data_dir.clone(), reason: e.to_string() })?;
+    let found = sequencer.initial.config();
+    if (found.clocks, found.fees, found.clock_defaults) != (expected.clocks, expected.fees, expected.clock_defaults) {
+        tracing::warn!(
+            clocks = found.clocks,
+            "the data directory already holds a market: its clocks, fees and clock defaults stand, \
+             the configured ones apply only to a new data directory"
+        );
+    }
+    for skipped in &sequencer.recovered.skipped_snapshots {
+        tracing::warn!(snapshot = %skipped, "skipped a damaged snapshot");
+    }
+    tracing::info!(
+        seq = sequencer.recovered.last_seq,
+        replayed = sequencer.recovered.replayed,
+        day = %sequencer.initial.day(),
+        "market recovered"
+    );
+    Ok(sequencer)
+}
+
+fn now() -> EngineTime {
+    EngineTime(SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64))
+}
+
+/// Waits until every session and subscriber has ended (they hold the slots), or `CLOSE_WAIT`.
+async fn wait_for_close(shared: &Shared) {
+    let all = async {
+        let sessions = shared.session_slots.acquire_many(shared.limits.sessions_max as u32).await;
+        let subscribers = shared.subscriber_slots.acquire_many(shared.limits.feed_subscribers_max as u32).await;
+        drop((sessions, subscribers));
+    };
+    if tokio::time::timeout(CLOSE_WAIT, all).await.is_err() {
+        tracing::warn!("some connections did not close in time");
+    }
+}
+
+fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/ws", get(ws))
+        .route("/feed", get(feed))
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .with_state(shared)
+}
+
+fn configure(upgrade: WebSocketUpgrade, limits: &Limits) -> WebSocketUpgrade {
+    upgrade
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(limits.write_buffer_bytes)
+        .max_write_buffer_size(limits.write_buffer_bytes_max)
+        .max_frame_size(limits.frame_bytes_max)
+        .max_message_size(limits.frame_bytes_max)
+}
+
+fn full(shared: &Shared, what: &str) -> Response {
+    shared.metrics.refused_connections.fetch_add(1, Ordering::Relaxed);
+    (StatusCode::SERVICE_UNAVAILABLE, format!("too many {what}, try again later\n")).into_response()
+}
+
+async fn ws(State(shared): State<Arc<Shared>>, upgrade: WebSocketUpgrade) -> Response {
+    let Ok(permit) = shared.session_slots.clone().try_acquire_owned() else { return full(&shared, "sessions") };
+    let limits = shared.limits.clone();
+    configure(upgrade, &limits).on_upgrade(move |socket| session::serve(socket, shared, permit))
+}
+
+async fn feed(State(shared): State<Arc<Shared>>, upgrade: WebSocketUpgrade) -> Response {
+    let Ok(permit) = shared.subscriber_slots.clone().try_acquire_owned() else {
+        return full(&shared, "feed subscribers");
+    };
+    let limits = shared.limits.clone();
+    configure(upgrade, &limits).on_upgrade(move |socket| subscriber::serve(socket, shared, permit))
+}
+
+async fn health(State(shared): State<Arc<Shared>>) -> Response {
+    let body = format!(
+        "{{\"status\":\"ok\",\"day\":\"{}\",\"seq\":{}}}",
+        shared.status.day(),
+        shared.status.seq.load(Ordering::Relaxed)
+    );
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+    let gauges = Gauges {
+        engine_queue_depth: shared.engine.queue_depth(),
+        fanout_backlog: shared.outputs_backlog.len(),
+        seq: shared.status.seq.load(Ordering::Relaxed),
+    };
+    let text = shared.metrics.render(&gauges);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}

@@ -1,0 +1,347 @@
+//! A `/ws` trading session (protocol sections 2–8): the first message must be `login`; then each
+//! request is rate-limited, parsed, and either answered here (`ping`, bad input, statements for
+//! now) or submitted to the sequencer with a ticket. Replies and reports come back from the
+//! fan-out through the session's bounded queue; a batch of them is written, then flushed once.
+
+use crate::auth::{digests_equal, new_token, token_hash};
+use crate::conn::{self, End, GOING_AWAY, LOGIN_TIMEOUT, SLOW_CONSUMER, TOO_LARGE, TOO_MANY_STRIKES};
+use crate::fanout::{answer, Control, Credential, Outbound, Principal, QueryAnswer, SessionLink, LINK_OPEN, LINK_SLOW};
+use crate::limits::TokenBucket;
+use crate::server::Shared;
+use crate::wire::render::{self, DayText, LotJson, Msg, OrderJson};
+use crate::wire::{parse, ReqId, Request};
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
+use huashi_engine::command::{Action, Command};
+use huashi_engine::reject::{Reject, RejectCode};
+use huashi_engine::sequencer::{Submission, SubmitError};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
+
+/// Outbound messages written before one flush.
+const WRITE_BATCH_MAX: usize = 64;
+
+/// A request waiting for the engine: what to echo in its reply.
+struct Pending {
+    req_id: Option<ReqId>,
+    /// `register_participant`: the token, shown once, in the requesting session's reply only.
+    token: Option<String>,
+}
+
+struct Session {
+    id: u32,
+    shared: Arc<Shared>,
+    principal: Option<Principal>,
+    /// Whether the fan-out was told about this session (it must then be told it left).
+    announced: bool,
+    outbound: Option<mpsc::Receiver<Outbound>>,
+    link_state: Arc<AtomicU8>,
+    pending: HashMap<u64, Pending>,
+    next_request: u32,
+    rate: TokenBucket,
+    strikes: TokenBucket,
+}
+
+/// Runs one session to its end.
+pub async fn serve(mut socket: WebSocket, shared: Arc<Shared>, permit: OwnedSemaphorePermit) {
+    let _permit = permit;
+    shared.metrics.sessions.fetch_add(1, Ordering::Relaxed);
+    let now = Instant::now();
+    let limits = &shared.limits;
+    let mut session = Session {
+        // 0 tags the engine's own commands; never hand it to a session.
+        id: loop {
+            let id = shared.next_session.fetch_add(1, Ordering::Relaxed);
+            if id != 0 {
+                break id;
+            }
+        },
+        shared: shared.clone(),
+        principal: None,
+        announced: false,
+        outbound: None,
+        link_state: Arc::new(AtomicU8::new(LINK_OPEN)),
+        pending: HashMap::new(),
+        next_request: 0,
+        rate: TokenBucket::new(limits.rate_burst, limits.rate_per_second as f64, now),
+        strikes: TokenBucket::per_window(limits.strikes_max, limits.strike_window, now),
+    };
+    let end = session.run(&mut socket).await;
+    if session.announced {
+        let _ = shared.control.send(Control::Leave { session: session.id });
+    }
+    conn::finish(&mut socket, end, &shared.metrics).await;
+    shared.metrics.sessions.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// The next message the fan-out queued, or never before login.
+async fn next_outbound(outbound: &mut Option<mpsc::Receiver<Outbound>>) -> Option<Outbound> {
+    match outbound {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Session {
+    async fn run(&mut self, socket: &mut WebSocket) -> End {
+        let mut shutdown = self.shared.shutdown.clone();
+        if *shutdown.borrow_and_update() {
+            return GOING_AWAY;
+        }
+        let login_deadline = tokio::time::sleep(self.shared.limits.login_timeout);
+        tokio::pin!(login_deadline);
+        loop {
+            let result = tokio::select! {
+                _ = shutdown.changed() => return GOING_AWAY,
+                _ = &mut login_deadline, if self.principal.is_none() => return LOGIN_TIMEOUT,
+                outbound = next_outbound(&mut self.outbound) => match outbound {
+                    Some(first) => self.write_batch(socket, first).await,
+                    None if self.link_state.load(Ordering::Acquire) == LINK_SLOW => return SLOW_CONSUMER,
+                    None => return GOING_AWAY,
+                },
+                frame = socket.recv() => match frame {
+                    None => return End::Gone,
+                    Some(Err(error)) => return if conn::is_too_large(error) { TOO_LARGE } else { End::Gone },
+                    Some(Ok(Message::Text(text))) => self.on_text(socket, text.as_str()).await,
+                    Some(Ok(Message::Binary(_))) => {
+                        let reject = Reject::bad_request("binary frames are not accepted: send JSON text frames");
+                        self.refuse(socket, None, reject).await
+                    }
+                    Some(Ok(Message::Close(_))) => return End::Gone,
+                    // tungstenite answers pings itself.
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => Ok(()),
+                },
+            };
+            if let Err(end) = result {
+                return end;
+            }
+        }
+    }
+
+    /// One text frame from the client.
+    async fn on_text(&mut self, socket: &mut WebSocket, text: &str) -> Result<(), End> {
+        let parsed = parse(text);
+        let req_id = match &parsed {
+            Ok(p) => p.req_id.clone(),
+            Err(refused) => refused.req_id.clone(),
+        };
+        if !self.rate.take(Instant::now()) {
+            let message = format!("too many messages: at most {} per second", self.shared.limits.rate_per_second);
+            return self.refuse(socket, req_id, Reject::new(RejectCode::RateLimited, message)).await;
+        }
+        let parsed = match parsed {
+            Ok(parsed) => parsed,
+            Err(refused) => return self.refuse(socket, refused.req_id, refused.reject).await,
+        };
+        self.shared.metrics.request(parsed.kind);
+        let Some(principal) = self.principal else {
+            return match parsed.request {
+                Request::Login { token, cancel_on_disconnect } => {
+                    self.login(socket, req_id, &token, cancel_on_disconnect).await
+                }
+                _ => {
+                    let reject =
+                        Reject::new(RejectCode::Unauthenticated, "log in first: the first message must be login");
+                    self.refuse(socket, req_id, reject).await
+                }
+            };
+        };
+        match parsed.request {
+            Request::Login { .. } => {
+                self.answer_error(socket, req_id, Reject::invalid_state("already logged in")).await
+            }
+            Request::Ping => {
+                let ts = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64);
+                self.answer(socket, req_id, &Msg::Pong { ts }.text()).await
+            }
+            Request::GetStatement { .. } => {
+                let reject = Reject::invalid_state("statements are not available until clearing is built");
+                self.answer_error(socket, req_id, reject).await
+            }
+            query @ (Request::GetAccount | Request::GetLots { .. } | Request::GetOrders) => {
+                self.query(socket, req_id, principal, query).await
+            }
+            Request::RegisterParticipant { id, name, roles, credit_limit } => {
+                let token = new_token();
+                let action =
+                    Action::RegisterParticipant { id, name, roles, credit_limit, token_hash: token_hash(&token) };
+                self.submit(socket, req_id, principal, action, Some(token)).await
+            }
+            Request::Command(action) => self.submit(socket, req_id, principal, action, None).await,
+        }
+    }
+
+    async fn login(
+        &mut self,
+        socket: &mut WebSocket,
+        req_id: Option<ReqId>,
+        token: &str,
+        cancel_on_disconnect: bool,
+    ) -> Result<(), End> {
+        let hash = token_hash(token);
+        let credential = if digests_equal(&hash, &self.shared.operator_token_hash) {
+            Credential::Operator
+        } else {
+            Credential::TokenHash(hash)
+        };
+        let (tx, rx) = mpsc::channel(self.shared.limits.session_queue_max);
+        let link = SessionLink { id: self.id, tx, state: self.link_state.clone() };
+        let (reply, answer) = oneshot::channel();
+        let control = Control::Login { link, credential, cancel_on_disconnect, reply };
+        if self.shared.control.send(control).is_err() {
+            return Err(GOING_AWAY);
+        }
+        self.announced = true;
+        match answer.await {
+            Ok(Some(info)) => {
+                self.principal = Some(info.principal);
+                self.outbound = Some(rx);
+                let msg = Msg::LoggedIn { participant: &info.participant, roles: &info.roles, day: DayText(info.day) };
+                tracing::debug!(session = self.id, participant = %info.participant, "logged in");
+                self.answer(socket, req_id, &msg.text()).await
+            }
+            Ok(None) => {
+                let reject = Reject::new(RejectCode::Unauthenticated, "wrong token");
+                self.refuse(socket, req_id, reject).await
+            }
+            Err(_) => Err(GOING_AWAY),
+        }
+    }
+
+    /// Room for one more request waiting for the engine, or the reason there is none.
+    fn ticket(&mut self) -> Result<u64, Reject> {
+        if self.pending.len() >= self.shared.limits.session_inflight_max {
+            let message = format!(
+                "too many requests waiting for the engine: at most {}",
+                self.shared.limits.session_inflight_max
+            );
+            return Err(Reject::new(RejectCode::RateLimited, message));
+        }
+        self.next_request = self.next_request.wrapping_add(1);
+        Ok((self.id as u64) << 32 | self.next_request as u64)
+    }
+
+    async fn submit(
+        &mut self,
+        socket: &mut WebSocket,
+        req_id: Option<ReqId>,
+        principal: Principal,
+        action: Action,
+        token: Option<String>,
+    ) -> Result<(), End> {
+        let ticket = match self.ticket() {
+            Ok(ticket) => ticket,
+            Err(reject) => return self.refuse(socket, req_id, reject).await,
+        };
+        let command = Command::new(principal.actor(), action);
+        match self.shared.engine.try_submit(Submission::Command { command, ticket }) {
+            Ok(()) => {
+                self.pending.insert(ticket, Pending { req_id, token });
+                Ok(())
+            }
+            Err(error) => self.busy(socket, req_id, error).await,
+        }
+    }
+
+    async fn query(
+        &mut self,
+        socket: &mut WebSocket,
+        req_id: Option<ReqId>,
+        principal: Principal,
+        query: Request,
+    ) -> Result<(), End> {
+        let ticket = match self.ticket() {
+            Ok(ticket) => ticket,
+            Err(reject) => return self.refuse(socket, req_id, reject).await,
+        };
+        let control = self.shared.control.clone();
+        let session = self.id;
+        // Runs on the sequencer thread after its batch is durable; the answer goes through the
+        // fan-out so it arrives after the replies to what came before it.
+        let run = Box::new(move |market: &huashi_engine::core::Market| {
+            let answer = answer(market, principal, &query);
+            let _ = control.send(Control::Answer { session, ticket, answer });
+        });
+        match self.shared.engine.try_submit(Submission::Query(run)) {
+            Ok(()) => {
+                self.pending.insert(ticket, Pending { req_id, token: None });
+                Ok(())
+            }
+            Err(error) => self.busy(socket, req_id, error).await,
+        }
+    }
+
+    async fn busy(&mut self, socket: &mut WebSocket, req_id: Option<ReqId>, error: SubmitError) -> Result<(), End> {
+        let message = match error {
+            SubmitError::Busy => {
+                self.shared.metrics.busy.fetch_add(1, Ordering::Relaxed);
+                "engine busy, retry"
+            }
+            SubmitError::Stopped => "the engine is stopping",
+        };
+        self.answer_error(socket, req_id, Reject::new(RejectCode::Internal, message)).await
+    }
+
+    /// Answers a request that was bad or excess, and counts a strike against the session.
+    async fn refuse(&mut self, socket: &mut WebSocket, req_id: Option<ReqId>, reject: Reject) -> Result<(), End> {
+        self.answer_error(socket, req_id, reject).await?;
+        if self.strikes.take(Instant::now()) {
+            Ok(())
+        } else {
+            tracing::info!(session = self.id, "closing a session that keeps sending bad or excess messages");
+            Err(TOO_MANY_STRIKES)
+        }
+    }
+
+    async fn answer_error(&mut self, socket: &mut WebSocket, req_id: Option<ReqId>, reject: Reject) -> Result<(), End> {
+        self.shared.metrics.reject(reject.code);
+        self.answer(socket, req_id, &render::error(reject.code, &reject.message)).await
+    }
+
+    /// Writes a reply made here, straight away.
+    async fn answer(&mut self, socket: &mut WebSocket, req_id: Option<ReqId>, body: &str) -> Result<(), End> {
+        let text = render::splice(body, req_id.as_ref(), None);
+        conn::send(socket, Utf8Bytes::from(text), self.shared.limits.write_timeout).await
+    }
+
+    /// Writes what the fan-out queued: `first`, then whatever else is ready, then one flush.
+    async fn write_batch(&mut self, socket: &mut WebSocket, first: Outbound) -> Result<(), End> {
+        let timeout = self.shared.limits.write_timeout;
+        let mut next = Some(first);
+        let mut written = 0;
+        while let Some(outbound) = next.take() {
+            let text = self.render(outbound);
+            conn::feed(socket, text, timeout).await?;
+            written += 1;
+            if written < WRITE_BATCH_MAX {
+                next = self.outbound.as_mut().and_then(|rx| rx.try_recv().ok());
+            }
+        }
+        conn::flush(socket, timeout).await
+    }
+
+    fn render(&mut self, outbound: Outbound) -> Utf8Bytes {
+        // Only an accepted registration shows its token.
+        let (ticket, body, accepted) = match outbound {
+            Outbound::Frame(text) => return text,
+            Outbound::Reply { ticket, body } => (ticket, body.as_str().to_string(), true),
+            Outbound::Reject { ticket, reject } => (ticket, render::error(reject.code, &reject.message), false),
+            Outbound::Answer { ticket, answer } => (ticket, render_answer(&answer), true),
+        };
+        let pending = self.pending.remove(&ticket);
+        let (req_id, token) = pending.map_or((None, None), |p| (p.req_id, p.token.filter(|_| accepted)));
+        Utf8Bytes::from(render::splice(&body, req_id.as_ref(), token.as_deref()))
+    }
+}
+
+fn render_answer(answer: &QueryAnswer) -> String {
+    match answer {
+        QueryAnswer::Account { participant, account } => Msg::account(participant, account).text(),
+        QueryAnswer::Lots(lots) => {
+            Msg::Lots { lots: lots.iter().map(|(lot, reserve)| LotJson::new(lot, *reserve)).collect() }.text()
+        }
+        QueryAnswer::Orders(orders) => Msg::Orders { orders: orders.iter().map(OrderJson::new).collect() }.text(),
+    }
+}

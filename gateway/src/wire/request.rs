@@ -1,0 +1,543 @@
+//! One request frame → a typed [`Request`]: the session messages (`login`, `ping`), every
+//! state-changing request as the engine's `Action`, and the queries. The gateway checks shape only;
+//! every market rule (roles, states, limits) is the core's.
+
+use super::fields::{Fields, ReqId, CLIENT_ORDER_ID_CHARS_MAX, CODE_CHARS_MAX};
+use huashi_engine::command::{Action, ClockSettingsPatch, Consignment, OrderEntry, Roles};
+use huashi_engine::core::auction::{NOTE_BYTES_MAX, ORIGIN_BYTES_MAX, PHOTO_URL_BYTES_MAX};
+use huashi_engine::core::book::{BookState, OrderType, TimeInForce};
+use huashi_engine::core::catalogue::{Category, Grade, Unit};
+use huashi_engine::core::lots::LotStatus;
+use huashi_engine::reject::Reject;
+use huashi_engine::types::{ClockId, Code, Day, Fen, LotId, Side};
+use serde_json::Value;
+
+/// Every request type of the protocol, in the order of its sections; the index is a request's
+/// `kind` (metrics count by it).
+pub const REQUEST_TYPES: [&str; 28] = [
+    "login",
+    "ping",
+    "register_participant",
+    "set_credit_limit",
+    "suspend_participant",
+    "reinstate_participant",
+    "define_product",
+    "define_instrument",
+    "consign_lot",
+    "assign_lot",
+    "configure_clock",
+    "start_clock",
+    "halt_clock",
+    "withdraw_lot",
+    "void_award",
+    "bid",
+    "standing_bid",
+    "cancel_standing_bid",
+    "set_book_state",
+    "new_order",
+    "cancel_order",
+    "amend_order",
+    "cancel_all",
+    "get_account",
+    "get_statement",
+    "get_lots",
+    "get_orders",
+    "end_of_day",
+];
+
+/// The longest login token looked at; longer ones are simply wrong.
+pub const TOKEN_BYTES_MAX: usize = 256;
+/// A participant's or product's display name.
+pub const NAME_BYTES_MAX: usize = 128;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Request {
+    Login {
+        token: String,
+        cancel_on_disconnect: bool,
+    },
+    Ping,
+    /// Becomes `Action::RegisterParticipant` once the session has drawn the token.
+    RegisterParticipant {
+        id: Code,
+        name: String,
+        roles: Roles,
+        credit_limit: Fen,
+    },
+    /// Every other state-changing request.
+    Command(Action),
+    GetAccount,
+    GetLots {
+        status: Option<LotStatus>,
+    },
+    GetOrders,
+    GetStatement {
+        day: Day,
+        participant: Option<Code>,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Parsed {
+    pub req_id: Option<ReqId>,
+    /// Index into [`REQUEST_TYPES`].
+    pub kind: usize,
+    pub request: Request,
+}
+
+/// Why a frame was refused, with the `req_id` to echo when it could be read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refused {
+    pub req_id: Option<ReqId>,
+    pub reject: Reject,
+}
+
+/// Parses one text frame.
+pub fn parse(text: &str) -> Result<Parsed, Refused> {
+    let refuse = |req_id: Option<ReqId>, message: String| Refused { req_id, reject: Reject::bad_request(message) };
+    let value: Value = serde_json::from_str(text).map_err(|e| refuse(None, format!("not valid JSON: {e}")))?;
+    let Value::Object(obj) = value else {
+        return Err(refuse(None, "a message must be a JSON object".into()));
+    };
+    let req_id = ReqId::read(&obj).map_err(|reject| Refused { req_id: None, reject })?;
+    let kind_name = match obj.get("type") {
+        Some(Value::String(t)) => t.as_str(),
+        Some(_) => return Err(refuse(req_id, "field `type` must be a string".into())),
+        None => return Err(refuse(req_id, "missing field `type`".into())),
+    };
+    let Some(kind) = REQUEST_TYPES.iter().position(|t| *t == kind_name) else {
+        let shown: String = kind_name.chars().take(40).collect();
+        return Err(refuse(req_id, format!("unknown type {shown:?}")));
+    };
+    match request(kind_name, Fields::new(&obj)) {
+        Ok(request) => Ok(Parsed { req_id, kind, request }),
+        Err(reject) => Err(Refused { req_id, reject }),
+    }
+}
+
+const ROLES: &str = "operator, grower, buyer";
+const CATEGORIES: &str = "cut_flower, potted_plant, foliage, other";
+const UNITS: &str = "stem, pot, bunch";
+const GRADES: &str = "A1, A2, B1";
+const SIDES: &str = "buy, sell";
+const ORDER_TYPES: &str = "limit, market";
+const TIMES_IN_FORCE: &str = "gtc, day, ioc, fok";
+const BOOK_STATES: &str = "closed, pre_open, open";
+const LOT_STATUSES: &str = "consigned, queued, on_clock, sold, partly_sold, unsold, withdrawn";
+
+fn request(kind: &str, f: Fields<'_>) -> Result<Request, Reject> {
+    let command = Request::Command;
+    Ok(match kind {
+        "login" => {
+            let token = f.str("token")?;
+            let token = if token.len() > TOKEN_BYTES_MAX { String::new() } else { token.to_string() };
+            Request::Login { token, cancel_on_disconnect: f.opt_bool("cancel_on_disconnect")?.unwrap_or(false) }
+        }
+        "ping" => Request::Ping,
+        "register_participant" => {
+            let name = f.str("name")?;
+            if name.len() > NAME_BYTES_MAX {
+                return Err(Reject::bad_request(format!("field `name` must be at most {NAME_BYTES_MAX} bytes")));
+            }
+            let mut roles = Roles::default();
+            for role in f.choices("roles", parse_role, ROLES)? {
+                match role {
+                    Role::Operator => roles.operator = true,
+                    Role::Grower => roles.grower = true,
+                    Role::Buyer => roles.buyer = true,
+                }
+            }
+            Request::RegisterParticipant {
+                id: f.code("id", CODE_CHARS_MAX)?,
+                name: name.to_string(),
+                roles,
+                credit_limit: f.opt_money("credit_limit")?.unwrap_or(Fen::ZERO),
+            }
+        }
+        "set_credit_limit" => command(Action::SetCreditLimit {
+            participant: f.code("participant", CODE_CHARS_MAX)?,
+            limit: f.money("limit")?,
+        }),
+        "suspend_participant" | "reinstate_participant" => command(Action::SetParticipantActive {
+            participant: f.code("participant", CODE_CHARS_MAX)?,
+            active: kind == "reinstate_participant",
+        }),
+        "define_product" => {
+            let name = f.str("name")?;
+            if name.len() > NAME_BYTES_MAX {
+                return Err(Reject::bad_request(format!("field `name` must be at most {NAME_BYTES_MAX} bytes")));
+            }
+            command(Action::DefineProduct {
+                code: f.code("code", CODE_CHARS_MAX)?,
+                name: name.to_string(),
+                category: f.choice("category", Category::parse, CATEGORIES)?,
+                unit: f.choice("unit", Unit::parse, UNITS)?,
+            })
+        }
+        "define_instrument" => command(Action::DefineInstrument {
+            symbol: f.code("symbol", CODE_CHARS_MAX)?,
+            product: f.code("product", CODE_CHARS_MAX)?,
+            tick_size: f.money("tick_size")?,
+            price_band_pct: f.opt_int_u32("price_band_pct")?.unwrap_or(0),
+        }),
+        "consign_lot" => command(Action::ConsignLot(Box::new(Consignment {
+            product: f.code("product", CODE_CHARS_MAX)?,
+            grade: f.choice("grade", Grade::parse, GRADES)?,
+            units_per_container: f.count_u32("units_per_container")?,
+            containers: f.count_u32("containers")?,
+            min_price: f.money("min_price")?,
+            min_purchase: f.opt_count_u32("min_purchase")?.unwrap_or(1),
+            origin: f.text("origin", ORIGIN_BYTES_MAX)?,
+            photo_url: f.text("photo_url", PHOTO_URL_BYTES_MAX)?,
+            note: f.text("note", NOTE_BYTES_MAX)?,
+        }))),
+        "assign_lot" => {
+            command(Action::AssignLot { lot: lot_id(&f)?, clock: clock(&f)?, start_price: f.money("start_price")? })
+        }
+        "configure_clock" => command(Action::ConfigureClock {
+            clock: clock(&f)?,
+            patch: ClockSettingsPatch {
+                step: f.opt_money("step")?,
+                tick_ms: f.opt_int_u32("tick_ms")?,
+                pre_roll_ms: f.opt_int_u32("pre_roll_ms")?,
+                pause_ms: f.opt_int_u32("pause_ms")?,
+                restart_ticks: f.opt_int_u32("restart_ticks")?,
+                multi_buy_ms: f.opt_int_u32("multi_buy_ms")?,
+            },
+        }),
+        "start_clock" => command(Action::StartClock { clock: clock(&f)? }),
+        "halt_clock" => command(Action::HaltClock { clock: clock(&f)? }),
+        "withdraw_lot" => command(Action::WithdrawLot { lot: lot_id(&f)? }),
+        "void_award" => command(Action::VoidAward {
+            clock: clock(&f)?,
+            lot: lot_id(&f)?,
+            round: f.int_u32("round")?,
+            buyer: f.opt_code("buyer", CODE_CHARS_MAX)?,
+        }),
+        "bid" => command(Action::Bid {
+            clock: clock(&f)?,
+            lot: lot_id(&f)?,
+            round: f.int_u32("round")?,
+            containers: f.count_u32("containers")?,
+        }),
+        "standing_bid" => command(Action::StandingBid {
+            lot: lot_id(&f)?,
+            max_price: f.money("max_price")?,
+            containers: f.count_u32("containers")?,
+        }),
+        "cancel_standing_bid" => command(Action::CancelStandingBid { lot: lot_id(&f)? }),
+        "set_book_state" => command(Action::SetBookState {
+            symbol: f.code("symbol", CODE_CHARS_MAX)?,
+            state: f.choice("state", parse_book_state, BOOK_STATES)?,
+        }),
+        "new_order" => command(Action::NewOrder(OrderEntry {
+            client_order_id: f.code("client_order_id", CLIENT_ORDER_ID_CHARS_MAX)?,
+            symbol: f.code("symbol", CODE_CHARS_MAX)?,
+            side: f.choice("side", parse_side, SIDES)?,
+            order_type: f.choice("order_type", parse_order_type, ORDER_TYPES)?,
+            price: f.opt_money("price")?,
+            quantity: f.count_u64("quantity")?,
+            time_in_force: f.choice("time_in_force", parse_time_in_force, TIMES_IN_FORCE)?,
+            post_only: f.opt_bool("post_only")?.unwrap_or(false),
+        })),
+        "cancel_order" => {
+            command(Action::CancelOrder { client_order_id: f.code("client_order_id", CLIENT_ORDER_ID_CHARS_MAX)? })
+        }
+        "amend_order" => command(Action::AmendOrder {
+            client_order_id: f.code("client_order_id", CLIENT_ORDER_ID_CHARS_MAX)?,
+            price: f.opt_money("price")?,
+            quantity: f.opt_count_u64("quantity")?,
+        }),
+        "cancel_all" => command(Action::CancelAll { symbol: f.opt_code("symbol", CODE_CHARS_MAX)? }),
+        "get_account" => Request::GetAccount,
+        "get_statement" => Request::GetStatement {
+            day: Day::parse(f.str("day")?)
+                .ok_or_else(|| Reject::bad_request("field `day` must be a date like \"2026-11-29\""))?,
+            participant: f.opt_code("participant", CODE_CHARS_MAX)?,
+        },
+        "get_lots" => Request::GetLots { status: f.opt_choice("status", LotStatus::parse, LOT_STATUSES)? },
+        "get_orders" => Request::GetOrders,
+        "end_of_day" => command(Action::EndOfDay),
+        other => unreachable!("request type {other} is listed but not parsed"),
+    })
+}
+
+/// `clock`: an integer; a number no clock can have is `not_found`, like clock 0.
+fn clock(f: &Fields<'_>) -> Result<ClockId, Reject> {
+    let n = f.int_u64("clock")?;
+    u16::try_from(n).map(ClockId).map_err(|_| Reject::not_found(format!("no clock {n}")))
+}
+
+fn lot_id(f: &Fields<'_>) -> Result<LotId, Reject> {
+    f.int_u64("lot_id").map(LotId)
+}
+
+enum Role {
+    Operator,
+    Grower,
+    Buyer,
+}
+
+fn parse_role(text: &str) -> Option<Role> {
+    match text {
+        "operator" => Some(Role::Operator),
+        "grower" => Some(Role::Grower),
+        "buyer" => Some(Role::Buyer),
+        _ => None,
+    }
+}
+
+pub fn parse_side(text: &str) -> Option<Side> {
+    match text {
+        "buy" => Some(Side::Buy),
+        "sell" => Some(Side::Sell),
+        _ => None,
+    }
+}
+
+pub fn parse_order_type(text: &str) -> Option<OrderType> {
+    match text {
+        "limit" => Some(OrderType::Limit),
+        "market" => Some(OrderType::Market),
+        _ => None,
+    }
+}
+
+pub fn parse_time_in_force(text: &str) -> Option<TimeInForce> {
+    match text {
+        "gtc" => Some(TimeInForce::Gtc),
+        "day" => Some(TimeInForce::Day),
+        "ioc" => Some(TimeInForce::Ioc),
+        "fok" => Some(TimeInForce::Fok),
+        _ => None,
+    }
+}
+
+pub fn parse_book_state(text: &str) -> Option<BookState> {
+    match text {
+        "closed" => Some(BookState::Closed),
+        "pre_open" => Some(BookState::PreOpen),
+        "open" => Some(BookState::Open),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use huashi_engine::reject::RejectCode;
+    use serde_json::json;
+
+    fn ok(value: Value) -> Parsed {
+        parse(&value.to_string()).unwrap_or_else(|e| panic!("{value}: {:?}", e.reject))
+    }
+
+    fn refused(value: Value) -> Refused {
+        parse(&value.to_string()).expect_err("should be refused")
+    }
+
+    fn action(value: Value) -> Action {
+        match ok(value).request {
+            Request::Command(action) => action,
+            other => panic!("not a command: {other:?}"),
+        }
+    }
+
+    fn code(text: &'static str) -> Code {
+        Code::from_static(text)
+    }
+
+    #[test]
+    fn frames_that_are_not_request_objects_are_bad_requests() {
+        for text in ["", "nope", "[1]", "3", "\"login\"", "{\"type\":1}", "{}", "{\"type\":\"fly\"}"] {
+            let e = parse(text).expect_err(text);
+            assert_eq!(e.reject.code, RejectCode::BadRequest, "{text}");
+        }
+        assert_eq!(parse("{}").unwrap_err().reject.message, "missing field `type`");
+        assert_eq!(parse("{\"type\":\"fly\"}").unwrap_err().reject.message, "unknown type \"fly\"");
+    }
+
+    #[test]
+    fn refusals_echo_a_readable_req_id() {
+        let e = refused(json!({"type": "bid", "req_id": "r1", "clock": 1}));
+        assert_eq!(e.req_id.unwrap().json(), "\"r1\"");
+        assert_eq!(e.reject.message, "missing field `lot_id`");
+        let e = refused(json!({"type": "nope", "req_id": 7}));
+        assert_eq!(e.req_id.unwrap().json(), "7");
+        let e = refused(json!({"type": "ping", "req_id": [1]}));
+        assert_eq!(e.req_id, None);
+        assert!(e.reject.message.contains("req_id"));
+    }
+
+    #[test]
+    fn every_request_type_parses() {
+        let cases = [
+            json!({"type": "login", "token": "t"}),
+            json!({"type": "ping"}),
+            json!({"type": "register_participant", "id": "g1", "name": "G", "roles": ["grower"]}),
+            json!({"type": "set_credit_limit", "participant": "b1", "limit": "100.00"}),
+            json!({"type": "suspend_participant", "participant": "b1"}),
+            json!({"type": "reinstate_participant", "participant": "b1"}),
+            json!({"type": "define_product", "code": "P", "name": "P", "category": "other", "unit": "pot"}),
+            json!({"type": "define_instrument", "symbol": "P-A", "product": "P", "tick_size": "0.05"}),
+            json!({"type": "consign_lot", "product": "ROSE", "grade": "A1", "units_per_container": 50, "containers": 4, "min_price": "0.80"}),
+            json!({"type": "assign_lot", "lot_id": 1, "clock": 1, "start_price": "2.00"}),
+            json!({"type": "configure_clock", "clock": 1}),
+            json!({"type": "start_clock", "clock": 1}),
+            json!({"type": "halt_clock", "clock": 1}),
+            json!({"type": "withdraw_lot", "lot_id": 1}),
+            json!({"type": "void_award", "clock": 1, "lot_id": 1, "round": 1}),
+            json!({"type": "bid", "clock": 1, "lot_id": 1, "round": 1, "containers": 2}),
+            json!({"type": "standing_bid", "lot_id": 1, "max_price": "1.00", "containers": 1}),
+            json!({"type": "cancel_standing_bid", "lot_id": 1}),
+            json!({"type": "set_book_state", "symbol": "ROSE-A", "state": "open"}),
+            json!({"type": "new_order", "client_order_id": "c1", "symbol": "ROSE-A", "side": "buy", "order_type": "limit", "price": "1.00", "quantity": 10, "time_in_force": "gtc"}),
+            json!({"type": "cancel_order", "client_order_id": "c1"}),
+            json!({"type": "amend_order", "client_order_id": "c1", "quantity": 5}),
+            json!({"type": "cancel_all"}),
+            json!({"type": "get_account"}),
+            json!({"type": "get_statement", "day": "2026-11-29"}),
+            json!({"type": "get_lots"}),
+            json!({"type": "get_orders"}),
+            json!({"type": "end_of_day"}),
+        ];
+        assert_eq!(cases.len(), REQUEST_TYPES.len());
+        for (kind, case) in cases.into_iter().enumerate() {
+            assert_eq!(ok(case).kind, kind);
+        }
+    }
+
+    #[test]
+    fn login_reads_token_and_cancel_on_disconnect() {
+        let p = ok(json!({"type": "login", "token": "abc", "cancel_on_disconnect": true, "req_id": 1}));
+        assert_eq!(p.request, Request::Login { token: "abc".into(), cancel_on_disconnect: true });
+        assert_eq!(refused(json!({"type": "login"})).reject.message, "missing field `token`");
+        assert_eq!(refused(json!({"type": "login", "token": 5})).reject.message, "field `token` must be a string");
+        let e = refused(json!({"type": "login", "token": "t", "cancel_on_disconnect": "yes"}));
+        assert_eq!(e.reject.message, "field `cancel_on_disconnect` must be true or false");
+    }
+
+    #[test]
+    fn register_participant_reads_roles_and_optional_credit() {
+        let p = ok(
+            json!({"type": "register_participant", "id": "b1", "name": "Buyer One", "roles": ["buyer", "grower"], "credit_limit": "5000.00"}),
+        );
+        let Request::RegisterParticipant { id, name, roles, credit_limit } = p.request else { panic!() };
+        assert_eq!((id, name.as_str(), credit_limit), (code("b1"), "Buyer One", Fen(500_000)));
+        assert!(roles.buyer && roles.grower && !roles.operator);
+        let e = refused(json!({"type": "register_participant", "id": "b1", "name": "B", "roles": ["king"]}));
+        assert!(e.reject.message.contains("`roles`"));
+        let e = refused(json!({"type": "register_participant", "id": "b 1", "name": "B", "roles": ["buyer"]}));
+        assert!(e.reject.message.contains("`id`"));
+        let e = refused(
+            json!({"type": "register_participant", "id": "b1", "name": "B", "roles": ["buyer"], "credit_limit": 5}),
+        );
+        assert!(e.reject.message.contains("`credit_limit`"));
+    }
+
+    #[test]
+    fn consign_lot_reads_every_field() {
+        let a = action(json!({"type": "consign_lot", "product": "ROSE", "grade": "B1", "units_per_container": 50,
+            "containers": 4, "min_price": "0.80", "min_purchase": 2, "origin": "Yunnan", "photo_url": "http://x/p.jpg", "note": "fresh"}));
+        let Action::ConsignLot(c) = a else { panic!() };
+        assert_eq!(c.grade, Grade::B1);
+        assert_eq!((c.units_per_container, c.containers, c.min_purchase, c.min_price), (50, 4, 2, Fen(80)));
+        assert_eq!((c.origin.as_str(), c.photo_url.as_str(), c.note.as_str()), ("Yunnan", "http://x/p.jpg", "fresh"));
+        let e = refused(
+            json!({"type": "consign_lot", "product": "ROSE", "grade": "C", "units_per_container": 50, "containers": 4, "min_price": "0.80"}),
+        );
+        assert_eq!(e.reject.message, "field `grade` must be one of A1, A2, B1");
+        let e = refused(
+            json!({"type": "consign_lot", "product": "ROSE", "grade": "A1", "units_per_container": -5, "containers": 4, "min_price": "0.80"}),
+        );
+        assert_eq!(e.reject.message, "field `units_per_container` must not be negative");
+        let e = refused(
+            json!({"type": "consign_lot", "product": "ROSE", "grade": "A1", "units_per_container": 5, "containers": 4, "min_price": "0.805"}),
+        );
+        assert_eq!(e.reject.message, "field `min_price` must have at most 2 decimal places");
+        let e = refused(
+            json!({"type": "consign_lot", "product": "ROSE", "grade": "A1", "units_per_container": 5, "containers": 4, "min_price": "1", "note": "x".repeat(513)}),
+        );
+        assert!(e.reject.message.contains("`note`"));
+    }
+
+    #[test]
+    fn clock_requests_read_clock_lot_round() {
+        assert_eq!(
+            action(json!({"type": "bid", "clock": 2, "lot_id": 9, "round": 3, "containers": 1})),
+            Action::Bid { clock: ClockId(2), lot: LotId(9), round: 3, containers: 1 }
+        );
+        let e = refused(json!({"type": "bid", "clock": 70000, "lot_id": 9, "round": 3, "containers": 1}));
+        assert_eq!(e.reject.code, RejectCode::NotFound);
+        let e = refused(json!({"type": "bid", "clock": "1", "lot_id": 9, "round": 3, "containers": 1}));
+        assert_eq!(e.reject.message, "field `clock` must be a non-negative integer");
+        let e = refused(json!({"type": "bid", "clock": 1, "lot_id": 9, "round": 3, "containers": 1.5}));
+        assert_eq!(e.reject.message, "field `containers` must be a non-negative integer");
+        assert_eq!(
+            action(json!({"type": "void_award", "clock": 1, "lot_id": 4, "round": 2, "buyer": "b1"})),
+            Action::VoidAward { clock: ClockId(1), lot: LotId(4), round: 2, buyer: Some(code("b1")) }
+        );
+        assert_eq!(
+            action(json!({"type": "configure_clock", "clock": 1, "step": "0.05", "tick_ms": 20, "multi_buy_ms": 100})),
+            Action::ConfigureClock {
+                clock: ClockId(1),
+                patch: ClockSettingsPatch {
+                    step: Some(Fen(5)),
+                    tick_ms: Some(20),
+                    multi_buy_ms: Some(100),
+                    ..ClockSettingsPatch::default()
+                }
+            }
+        );
+        assert_eq!(
+            action(json!({"type": "assign_lot", "lot_id": 1, "clock": 1, "start_price": "2.5"})),
+            Action::AssignLot { lot: LotId(1), clock: ClockId(1), start_price: Fen(250) }
+        );
+    }
+
+    #[test]
+    fn order_requests_read_their_enums_and_money() {
+        let a = action(json!({"type": "new_order", "client_order_id": "c-1", "symbol": "ROSE-A", "side": "sell",
+            "order_type": "market", "quantity": 10, "time_in_force": "ioc", "post_only": false}));
+        let Action::NewOrder(entry) = a else { panic!() };
+        assert_eq!(
+            (entry.side, entry.order_type, entry.price, entry.quantity, entry.time_in_force),
+            (Side::Sell, OrderType::Market, None, 10, TimeInForce::Ioc)
+        );
+        let e = refused(json!({"type": "new_order", "client_order_id": "c1", "symbol": "ROSE-A", "side": "buy",
+            "order_type": "limit", "price": 1.5, "quantity": 10, "time_in_force": "gtc"}));
+        assert!(e.reject.message.contains("`price`"));
+        let e = refused(json!({"type": "new_order", "client_order_id": "c1", "symbol": "ROSE-A", "side": "buy",
+            "order_type": "limit", "price": "1.50", "quantity": "10", "time_in_force": "gtc"}));
+        assert!(e.reject.message.contains("`quantity`"));
+        let e = refused(json!({"type": "new_order", "client_order_id": "c1", "symbol": "ROSE-A", "side": "buy",
+            "order_type": "stop", "price": "1.50", "quantity": 10, "time_in_force": "gtc"}));
+        assert_eq!(e.reject.message, "field `order_type` must be one of limit, market");
+        let e = refused(json!({"type": "new_order", "client_order_id": "c1", "symbol": "ROSE-A", "side": "buy",
+            "order_type": "limit", "price": "1.50", "quantity": 10, "time_in_force": "gtd"}));
+        assert_eq!(e.reject.message, "field `time_in_force` must be one of gtc, day, ioc, fok");
+        assert_eq!(
+            action(json!({"type": "amend_order", "client_order_id": "c1", "price": "1.10"})),
+            Action::AmendOrder { client_order_id: code("c1"), price: Some(Fen(110)), quantity: None }
+        );
+        assert_eq!(
+            action(json!({"type": "cancel_all", "symbol": "LILY-A"})),
+            Action::CancelAll { symbol: Some(code("LILY-A")) }
+        );
+        assert_eq!(
+            action(json!({"type": "set_book_state", "symbol": "ROSE-A", "state": "pre_open"})),
+            Action::SetBookState { symbol: code("ROSE-A"), state: BookState::PreOpen }
+        );
+    }
+
+    #[test]
+    fn queries_read_their_filters() {
+        assert_eq!(
+            ok(json!({"type": "get_lots", "status": "on_clock"})).request,
+            Request::GetLots { status: Some(LotStatus::OnClock) }
+        );
+        assert!(refused(json!({"type": "get_lots", "status": "lost"})).reject.message.contains("`status`"));
+        let e = refused(json!({"type": "get_statement", "day": "2026-13-01"}));
+        assert!(e.reject.message.contains("`day`"));
+    }
+}
