@@ -63,6 +63,8 @@ pub struct SequencerConfig {
     pub batch_max: usize,
     /// Outputs that may wait for the consumer; the sequencer blocks past this.
     pub output_depth_max: usize,
+    /// Recover from the snapshot after this seq (see `StoreOptions::start_at`); None: the newest.
+    pub start_at: Option<u64>,
 }
 
 impl SequencerConfig {
@@ -75,6 +77,7 @@ impl SequencerConfig {
             queue_depth_max: 65_536,
             batch_max: 1_024,
             output_depth_max: 65_536,
+            start_at: None,
         }
     }
 }
@@ -139,7 +142,11 @@ impl Sequencer {
         genesis: impl FnOnce() -> MarketConfig,
         on_replay: impl FnMut(u64, &JournalEntry, &[Event]),
     ) -> Result<Sequencer, StoreError> {
-        let options = StoreOptions { durability: config.durability, segment_bytes: config.segment_bytes };
+        let options = StoreOptions {
+            durability: config.durability,
+            segment_bytes: config.segment_bytes,
+            start_at: config.start_at,
+        };
         let (market, journal, recovered) = store::open(&config.data_dir, genesis, &options, on_replay)?;
         let (input_tx, input_rx) = bounded(config.queue_depth_max);
         let (output_tx, output_rx) = bounded(config.output_depth_max);

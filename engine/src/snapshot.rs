@@ -119,6 +119,20 @@ fn parse_snapshot_name(name: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
+/// The seqs of the snapshot files in `dir`, oldest first (not yet verified).
+pub fn snapshot_seqs(dir: &Path) -> Result<Vec<u64>, SnapshotError> {
+    Ok(list_snapshots(dir)?.into_iter().map(|(seq, _)| seq).collect())
+}
+
+/// The body of the snapshot taken after `seq`, if that file exists and verifies.
+pub fn snapshot_at(dir: &Path, seq: u64) -> Result<Option<Vec<u8>>, SnapshotError> {
+    let path = dir.join(snapshot_file_name(seq));
+    if !path.exists() {
+        return Ok(None);
+    }
+    Ok(read_snapshot(&path, seq)?.ok())
+}
+
 /// Snapshot files in `dir`, oldest first; temporary files are not listed.
 fn list_snapshots(dir: &Path) -> Result<Vec<(u64, PathBuf)>, SnapshotError> {
     let entries = match std::fs::read_dir(dir) {

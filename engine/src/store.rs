@@ -76,12 +76,22 @@ pub struct Recovered {
 pub struct StoreOptions {
     pub durability: Durability,
     pub segment_bytes: u64,
+    /// Start recovery from the snapshot taken after this seq (0: genesis) instead of the newest,
+    /// so that state kept downstream (clearing) can be recovered from the same point.
+    pub start_at: Option<u64>,
 }
 
 impl Default for StoreOptions {
     fn default() -> StoreOptions {
-        StoreOptions { durability: Durability::Fsync, segment_bytes: SEGMENT_BYTES_DEFAULT }
+        StoreOptions { durability: Durability::Fsync, segment_bytes: SEGMENT_BYTES_DEFAULT, start_at: None }
     }
+}
+
+/// The seqs recovery can start from: 0 (genesis) and every market snapshot on disk.
+pub fn recovery_points(data_dir: &Path) -> Result<Vec<u64>, StoreError> {
+    let mut seqs = vec![0];
+    seqs.extend(crate::snapshot::snapshot_seqs(&snapshot_dir(data_dir))?);
+    Ok(seqs)
 }
 
 /// Opens a data directory for writing: recovers the market, replaying every journaled command
@@ -100,7 +110,17 @@ pub fn open(
         segment_bytes: options.segment_bytes,
         durability: options.durability,
     })?;
-    let (mut market, mut recovered) = load_snapshot(data_dir)?;
+    let (mut market, mut recovered) = match options.start_at {
+        None => load_snapshot(data_dir)?,
+        Some(0) => load_genesis(data_dir)?,
+        Some(seq) => {
+            let bytes = crate::snapshot::snapshot_at(&snapshot_dir(data_dir), seq)?
+                .ok_or_else(|| StoreError::Other(format!("no good snapshot after seq {seq}")))?;
+            let market: Market =
+                bincode::deserialize(&bytes).map_err(|e| StoreError::BadSnapshot { seq, reason: e.to_string() })?;
+            (Some(market), Recovered { snapshot_seq: seq, ..Recovered::default() })
+        }
+    };
     if recovered.snapshot_seq == 0 && market.is_none() {
         if report.last_seq > 0 {
             return Err(StoreError::Other(format!(

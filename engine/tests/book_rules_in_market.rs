@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use huashi_engine::command::{Action, Actor};
+use huashi_engine::command::{Action, Actor, OrderEntry};
 use huashi_engine::core::book::{BookState, DoneReason, TimeInForce};
 use huashi_engine::event::{Event, Trade};
 use huashi_engine::reject::RejectCode;
@@ -35,16 +35,16 @@ impl Desk {
         self.h.ok(op(), Action::SetBookState { symbol: code(symbol), state });
     }
 
-    fn place(&mut self, who: Pk, id: &str, symbol: &str, side: Side, price: i64, quantity: u64, tif: TimeInForce) {
-        self.h.ok(actor(who), Action::NewOrder(order(id, symbol, side, Some(price), quantity, tif)));
+    fn place(&mut self, who: Pk, entry: OrderEntry) {
+        self.h.ok(actor(who), Action::NewOrder(entry));
     }
 
     fn buy(&mut self, who: Pk, id: &str, price: i64, quantity: u64) {
-        self.place(who, id, ROSE, Side::Buy, price, quantity, TimeInForce::Gtc);
+        self.place(who, order(id, ROSE, Side::Buy, Some(price), quantity, TimeInForce::Gtc));
     }
 
     fn sell(&mut self, who: Pk, id: &str, price: i64, quantity: u64) {
-        self.place(who, id, ROSE, Side::Sell, price, quantity, TimeInForce::Gtc);
+        self.place(who, order(id, ROSE, Side::Sell, Some(price), quantity, TimeInForce::Gtc));
     }
 }
 
@@ -175,7 +175,7 @@ fn a_client_order_id_is_unique_per_participant_per_day() {
         RejectCode::Duplicate,
     );
     // A day order ends with the day, and its id is free again the next day.
-    d.place(d.alice, "daily", ROSE, Side::Buy, 100, 1, TimeInForce::Day);
+    d.place(d.alice, order("daily", ROSE, Side::Buy, Some(100), 1, TimeInForce::Day));
     d.set_state(ROSE, BookState::Closed);
     d.h.ok(op(), Action::EndOfDay);
     d.set_state(ROSE, BookState::Open);
@@ -251,7 +251,7 @@ fn a_buy_order_over_the_available_credit_is_credit_limit() {
         RejectCode::CreditLimit,
     );
     assert_eq!(d.h.account(small).exposure(), Fen(0));
-    d.place(small, "s2", ROSE, Side::Buy, 100, 99, TimeInForce::Gtc);
+    d.place(small, order("s2", ROSE, Side::Buy, Some(100), 99, TimeInForce::Gtc));
     assert_eq!(d.h.account(small).available(), Fen(1));
     d.h.rejected(
         actor(small),
@@ -313,7 +313,7 @@ fn amend_to_a_new_price_moves_the_reservation_and_may_trade() {
     let mut d = desk();
     let small = d.h.buyer("small", 5_000);
     d.set_state(ROSE, BookState::Open);
-    d.place(small, "s1", ROSE, Side::Buy, 100, 40, TimeInForce::Gtc);
+    d.place(small, order("s1", ROSE, Side::Buy, Some(100), 40, TimeInForce::Gtc));
     assert_eq!(d.h.account(small).reserved, Fen(4_040));
     // 40 × 1.30 would not fit 50.00: refused, nothing changes.
     d.h.rejected(
@@ -352,7 +352,7 @@ fn cancel_all_cancels_the_owners_orders_and_reports_how_many() {
     d.set_state(LILY, BookState::PreOpen);
     d.buy(d.alice, "a1", 100, 10);
     d.buy(d.alice, "a2", 99, 10);
-    d.place(d.alice, "a3", LILY, Side::Buy, 200, 5, TimeInForce::Day);
+    d.place(d.alice, order("a3", LILY, Side::Buy, Some(200), 5, TimeInForce::Day));
     d.buy(d.bob, "b1", 100, 10);
     d.h.ok(actor(d.alice), Action::CancelAll { symbol: Some(code(ROSE)) });
     assert!(matches!(d.h.last_events().last(), Some(Event::Cancelled { count: 2, owner }) if *owner == d.alice));
@@ -393,9 +393,9 @@ fn end_of_day_needs_every_clock_idle_and_every_book_closed() {
 fn end_of_day_expires_day_orders_and_resets_purchases_to_leave_the_reservations() {
     let mut d = desk();
     d.set_state(ROSE, BookState::Open);
-    d.place(d.alice, "day", ROSE, Side::Buy, 100, 10, TimeInForce::Day);
-    d.place(d.alice, "gtc", ROSE, Side::Buy, 90, 10, TimeInForce::Gtc);
-    d.place(d.grower, "sell-day", ROSE, Side::Sell, 120, 10, TimeInForce::Day);
+    d.place(d.alice, order("day", ROSE, Side::Buy, Some(100), 10, TimeInForce::Day));
+    d.place(d.alice, order("gtc", ROSE, Side::Buy, Some(90), 10, TimeInForce::Gtc));
+    d.place(d.grower, order("sell-day", ROSE, Side::Sell, Some(120), 10, TimeInForce::Day));
     d.sell(d.grower, "hit", 100, 4);
     assert_eq!(d.h.account(d.alice).purchases, Fen(400));
     d.set_state(ROSE, BookState::Closed);
@@ -434,8 +434,8 @@ fn day_settled_counts_the_days_trades_turnover_and_fees() {
     d.buy(d.alice, "a1", 150, 40);
     d.sell(d.grower, "g1", 150, 40); // 60.00, fee 0.06, commission 3.00
     d.set_state(LILY, BookState::Open);
-    d.place(d.bob, "b1", LILY, Side::Buy, 333, 5, TimeInForce::Day);
-    d.place(d.grower, "g2", LILY, Side::Sell, 333, 5, TimeInForce::Day); // 16.65, fee 0.02 (1.665 fen), commission 0.83 (83.25)
+    d.place(d.bob, order("b1", LILY, Side::Buy, Some(333), 5, TimeInForce::Day));
+    d.place(d.grower, order("g2", LILY, Side::Sell, Some(333), 5, TimeInForce::Day)); // 16.65, fee 0.02 (1.665 fen), commission 0.83 (83.25)
     d.set_state(ROSE, BookState::Closed);
     d.set_state(LILY, BookState::Closed);
     d.h.ok(op(), Action::EndOfDay);
@@ -471,4 +471,23 @@ fn cancel_on_disconnect_cancels_every_open_order() {
     assert!(matches!(d.h.last_events().last(), Some(Event::Cancelled { count: 2, .. })));
     assert_eq!(d.h.account(d.alice).exposure(), Fen(0));
     d.h.rejected(Actor::Operator, Action::CancelAll { symbol: None }, RejectCode::Forbidden);
+}
+
+#[test]
+fn a_suspended_participant_cannot_cancel_but_disconnecting_still_cancels() {
+    let mut d = desk();
+    d.set_state(ROSE, BookState::Open);
+    d.buy(d.alice, "a1", 100, 10);
+    d.h.set_active(d.alice, false);
+    d.h.rejected(actor(d.alice), Action::CancelOrder { client_order_id: code("a1") }, RejectCode::Forbidden);
+    d.h.rejected(actor(d.alice), Action::CancelAll { symbol: None }, RejectCode::Forbidden);
+    d.h.rejected(
+        actor(d.alice),
+        Action::AmendOrder { client_order_id: code("a1"), price: None, quantity: Some(5) },
+        RejectCode::Forbidden,
+    );
+    assert_eq!(d.h.account(d.alice).reserved, Fen(reserve(100, 10)));
+    d.h.ok(actor(d.alice), Action::CancelOnDisconnect);
+    assert!(matches!(d.h.last_events().last(), Some(Event::Cancelled { count: 1, .. })));
+    assert_eq!(d.h.account(d.alice).exposure(), Fen(0));
 }

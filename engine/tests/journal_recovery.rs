@@ -327,7 +327,7 @@ fn recovery_is_the_newest_snapshot_plus_the_journal_after_it() {
     for (i, payload) in payloads.iter().enumerate() {
         let seq = i as u64 + 1;
         journal.append(seq, payload).unwrap();
-        if seq % 50 == 0 {
+        if seq.is_multiple_of(50) {
             journal.commit().unwrap();
             write_snapshot(&snapshot_dir, seq, &seq.to_le_bytes()).unwrap();
             let oldest_kept = prune_snapshots(&snapshot_dir, 2).unwrap().unwrap();

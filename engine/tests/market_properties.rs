@@ -191,6 +191,11 @@ impl Observer {
                         let max = self.standing_max[&(award.lot, award.buyer)];
                         assert!(award.price <= max, "a standing bid paid over its max: {award:?}");
                     }
+                    let remaining_before = award.remaining + award.containers;
+                    assert!(
+                        award.containers >= lot.min_purchase.min(remaining_before),
+                        "an award under the minimum purchase: {award:?}"
+                    );
                     assert_eq!(award.amount, Fen(award.price.0 * award.units as i64));
                     assert_eq!(award.units, lot.units_per_container as u64 * award.containers as u64);
                     *self.sold.entry(award.lot).or_default() += award.containers;

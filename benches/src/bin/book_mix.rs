@@ -105,16 +105,24 @@ fn main() {
     let mut hashes = Vec::new();
     let mut rates = Vec::new();
     for run in 1..=options.runs {
-        let (elapsed, hash, allocations) = replay_untimed(&mix);
+        let on_cpu_before = thread_on_cpu();
+        let (elapsed, hash, allocations, heap_bytes) = replay_untimed(&mix);
+        let on_cpu = thread_on_cpu().zip(on_cpu_before).map(|(after, before)| after - before);
         let rate = options.messages as f64 / elapsed.as_secs_f64();
+        // On a shared machine the thread may be descheduled; on-CPU time leaves that out.
+        let on_cpu_rate = on_cpu
+            .map_or(String::new(), |t| format!(", {:.2} M/s on-CPU", options.messages as f64 / t.as_secs_f64() / 1e6));
         println!(
-            "throughput run {run}: {:.2} M messages/s ({:.1} ns/message, {:.1?} total, {allocations} heap allocations)",
+            "throughput run {run}: {:.2} M messages/s ({:.1} ns/message, {:.1?} total{on_cpu_rate}, {allocations} heap allocations)",
             rate / 1e6,
             elapsed.as_nanos() as f64 / options.messages as f64,
             elapsed
         );
         hashes.push(hash);
         rates.push(rate);
+        if run == options.runs {
+            println!("  memory after the run: {} KiB", heap_bytes / 1024);
+        }
     }
     assert!(hashes.windows(2).all(|w| w[0] == w[1]), "replays diverged: {hashes:x?}");
     rates.sort_by(f64::total_cmp);
@@ -158,9 +166,9 @@ fn kind(message: &Message) -> usize {
     }
 }
 
-/// Replays the stream into a fresh prefilled book; returns the time, the final state hash and
-/// the heap allocations made during the replay.
-fn replay_untimed(mix: &Mix) -> (Duration, u64, u64) {
+/// Replays the stream into a fresh prefilled book; returns the time, the final state hash, the
+/// heap allocations made during the replay and the book's heap size at the end.
+fn replay_untimed(mix: &Mix) -> (Duration, u64, u64, usize) {
     let mut book = mix.prefilled_book();
     let mut out = Vec::with_capacity(1024);
     let mut rejected = 0usize;
@@ -174,8 +182,7 @@ fn replay_untimed(mix: &Mix) -> (Duration, u64, u64) {
     let elapsed = start.elapsed();
     let allocations = ALLOCATIONS.load(Ordering::Relaxed) - allocations;
     assert_eq!(rejected, 0, "the mix is generated valid");
-    println!("  memory after the run: {} KiB for {} resting orders", book.heap_bytes() / 1024, book.resting_count());
-    (elapsed, book.state_hash(), allocations)
+    (elapsed, book.state_hash(), allocations, book.heap_bytes())
 }
 
 /// Per-message latency histograms: all messages, then by kind (see [`kind`]).
@@ -202,6 +209,12 @@ fn replay_timed(mix: &Mix, clock: &TscClock, overhead: u64) -> Vec<Histogram<u64
         }
     }
     histograms
+}
+
+/// Time this thread has spent on a CPU (Linux `schedstat`), if the platform tells.
+fn thread_on_cpu() -> Option<Duration> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    text.split_whitespace().next()?.parse().ok().map(Duration::from_nanos)
 }
 
 struct TscClock {

@@ -203,6 +203,12 @@ async fn buyer(ws: Ws, mut jobs: mpsc::Receiver<Job>, stats: Arc<Stats>) {
                 let Ok(value) = serde_json::from_str::<Value>(text.as_str()) else { continue };
                 let Some((at, sent, first)) = value["req_id"].as_u64().and_then(|id| waiting.remove(&id)) else { continue };
                 let now = Instant::now();
+                if std::env::var_os("LOADGEN_VERBOSE").is_some() && now.duration_since(sent) > Duration::from_millis(20) {
+                    let engine_ts = value["ts"].as_u64().unwrap_or_default();
+                    let now_wall = now_us();
+                    let sent_wall = now_wall - now.duration_since(sent).as_micros() as u64;
+                    eprintln!("slow reply: sent→engine {} µs, engine→received {} µs", engine_ts.saturating_sub(sent_wall), now_wall.saturating_sub(engine_ts));
+                }
                 record(&stats.bids, now.duration_since(at).as_micros() as u64);
                 record(&stats.sent, now.duration_since(sent).as_micros() as u64);
                 if first {
@@ -294,7 +300,8 @@ async fn register(args: &Args, prefix: &str) -> Result<(String, Vec<String>), Er
         }
     }
     let mut op = Session::login(&args.url, &args.operator_token).await?;
-    let request = json!({"type": "register_participant", "id": format!("{prefix}g"), "name": "load grower", "roles": ["grower"]});
+    let request =
+        json!({"type": "register_participant", "id": format!("{prefix}g"), "name": "load grower", "roles": ["grower"]});
     let grower = op.expect(request, "participant_registered").await?;
     Ok((grower["token"].as_str().unwrap_or_default().to_string(), tokens))
 }
@@ -354,7 +361,12 @@ async fn run(args: Args) -> Result<(), Error> {
     let feeds = open_many(args.subscribers, |_| tokio::spawn(subscribe(url.clone()))).await?;
     sleep(Duration::from_millis(500)).await;
     let rss_feeds = args.server_pid.and_then(rss_kb);
-    println!("connected {} buyers and {} subscribers in {:.1} s", args.buyers, args.subscribers, started.elapsed().as_secs_f64());
+    println!(
+        "connected {} buyers and {} subscribers in {:.1} s",
+        args.buyers,
+        args.subscribers,
+        started.elapsed().as_secs_f64()
+    );
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut subscribers = JoinSet::new();
@@ -393,8 +405,11 @@ async fn run(args: Args) -> Result<(), Error> {
     let mut ordered: Vec<u64> = lots.iter().copied().collect();
     ordered.sort_unstable();
     for lot in &ordered {
-        op.expect(json!({"type": "assign_lot", "lot_id": lot, "clock": clock, "start_price": "100.00"}), "lot_assigned")
-            .await?;
+        op.expect(
+            json!({"type": "assign_lot", "lot_id": lot, "clock": clock, "start_price": "100.00"}),
+            "lot_assigned",
+        )
+        .await?;
     }
     op.expect(json!({"type": "start_clock", "clock": clock}), "clock_state").await?;
 
@@ -421,7 +436,8 @@ async fn run(args: Args) -> Result<(), Error> {
             req_id += 1;
             let text = json!({"type": "bid", "req_id": req_id, "clock": clock, "lot_id": lot, "round": round, "containers": 1})
                 .to_string();
-            let job = Job { at: t0 + Duration::from_micros(i as u64 * args.bid_interval_us), req_id, text, first: i == 0 };
+            let job =
+                Job { at: t0 + Duration::from_micros(i as u64 * args.bid_interval_us), req_id, text, first: i == 0 };
             let _ = buyer_jobs[next_buyer % buyer_jobs.len()].send(job).await;
             next_buyer += 1;
         }
@@ -453,7 +469,8 @@ async fn run(args: Args) -> Result<(), Error> {
     );
     println!("  {}", summary(&stats.feed));
     if let (Some(before), Some(buyers), Some(feeds)) = (rss_before, rss_buyers, rss_feeds) {
-        let per = |after: u64, base: u64, n: usize| after.saturating_sub(base) as f64 * 1024.0 / n.max(1) as f64 / 1000.0;
+        let per =
+            |after: u64, base: u64, n: usize| after.saturating_sub(base) as f64 * 1024.0 / n.max(1) as f64 / 1000.0;
         println!(
             "server RSS: {:.1} MB before; {:.1} MB with {} idle sessions ({:.1} KB each); {:.1} MB with {} subscribers ({:.1} KB each)",
             mb(before),

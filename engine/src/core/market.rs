@@ -80,6 +80,9 @@ pub struct Market {
     pub(crate) next_order: u64,
     pub(crate) next_trade: u64,
     pub(crate) totals: DayTotals,
+    /// Scratch space for the books' reports; not state.
+    #[serde(skip)]
+    pub(crate) book_scratch: Vec<crate::core::book::BookEvent>,
 }
 
 impl Market {
@@ -101,6 +104,7 @@ impl Market {
             next_order: 1,
             next_trade: 1,
             totals: DayTotals::default(),
+            book_scratch: Vec::new(),
             config,
         };
         for (code, name, category, unit) in DEFAULT_PRODUCTS {
@@ -223,7 +227,13 @@ impl Market {
             Action::AmendOrder { client_order_id, price, quantity } => {
                 self.amend_order(actor, *client_order_id, *price, *quantity, now, out)
             }
-            Action::CancelAll { symbol } => self.cancel_all(actor, *symbol, now, out),
+            Action::CancelAll { symbol } => {
+                // A suspended participant's requests are `forbidden` (protocol section 2), as
+                // `cancel_order` already is; only the engine's own cancel-on-disconnect below
+                // still clears a suspended participant's orders.
+                self.participants.active_participant(actor)?;
+                self.cancel_all(actor, *symbol, now, out)
+            }
             Action::CancelOnDisconnect => self.cancel_all(actor, None, now, out),
             Action::EndOfDay => self.end_of_day(actor, now, out),
             Action::Tick => Ok(()),
@@ -251,12 +261,10 @@ impl Market {
         for clock in &mut self.clocks {
             clock.supply_line.clear();
         }
-        let mut finished_unsold = Vec::new();
         for lot in self.lots.values_mut() {
             if !lot.status.is_finished() {
                 lot.clock = None;
                 lot.finish();
-                finished_unsold.push(lot.id);
             }
         }
         self.standing_bids.clear();
@@ -276,7 +284,6 @@ impl Market {
             turnover: totals.turnover,
             fees: totals.fees,
         });
-        let _ = finished_unsold;
         Ok(())
     }
 

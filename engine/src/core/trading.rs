@@ -84,7 +84,7 @@ impl Market {
             account.check_fits(bound, "this market order")?;
         }
         let order_id = OrderId(self.next_order);
-        let mut book_events = Vec::new();
+        let mut book_events = self.take_scratch();
         let listing = self.listings.get_mut(&entry.symbol).expect("checked above");
         listing
             .book
@@ -119,7 +119,7 @@ impl Market {
         self.orders.insert(order_id, meta);
         self.participants.account_mut(owner).reserve(reserved);
         out.push(Event::OrderAccepted(report(order_id, &meta, entry.quantity, now)));
-        self.settle_book_events(entry.symbol, &book_events, now, out);
+        self.settle_book_events(entry.symbol, book_events, now, out);
         Ok(())
     }
 
@@ -142,9 +142,9 @@ impl Market {
     ) -> Result<(), Reject> {
         let (_, id) = self.live_order(actor, client_order_id)?;
         let symbol = self.orders[&id].symbol;
-        let mut book_events = Vec::new();
+        let mut book_events = self.take_scratch();
         self.listing_mut(symbol)?.book.cancel(id, &mut book_events).map_err(|r| book_reject(r, ""))?;
-        self.settle_book_events(symbol, &book_events, now, out);
+        self.settle_book_events(symbol, book_events, now, out);
         Ok(())
     }
 
@@ -176,7 +176,7 @@ impl Market {
         if extra.0 > 0 {
             self.participants.get(owner).account.check_fits(extra, "the amended order")?;
         }
-        let mut book_events = Vec::new();
+        let mut book_events = self.take_scratch();
         self.listing_mut(meta.symbol)?
             .book
             .amend(id, price, quantity, &mut book_events)
@@ -189,7 +189,7 @@ impl Market {
         account.release(Fen(-extra.0.min(0)));
         account.reserve(Fen(extra.0.max(0)));
         out.push(Event::OrderAmended(report(id, &meta, new_leaves, now)));
-        self.settle_book_events(meta.symbol, &book_events, now, out);
+        self.settle_book_events(meta.symbol, book_events, now, out);
         Ok(())
     }
 
@@ -212,11 +212,10 @@ impl Market {
             None => self.listings.keys().copied().collect(),
         };
         let mut count = 0;
-        let mut book_events = Vec::new();
         for symbol in symbols {
-            book_events.clear();
+            let mut book_events = self.take_scratch();
             count += self.listing_mut(symbol)?.book.cancel_owner(owner, &mut book_events);
-            self.settle_book_events(symbol, &book_events, now, out);
+            self.settle_book_events(symbol, book_events, now, out);
         }
         out.push(Event::Cancelled { owner, count: count as u32 });
         Ok(())
@@ -231,13 +230,12 @@ impl Market {
         out: &mut Vec<Event>,
     ) -> Result<(), Reject> {
         self.participants.authorise(actor, Role::Operator)?;
-        let listing = self.listing_mut(symbol)?;
-        if listing.book.state() == state {
+        if self.listing_mut(symbol)?.book.state() == state {
             return Err(Reject::invalid_state(format!("book {symbol} is already in that state")));
         }
-        let mut book_events = Vec::new();
-        listing.book.set_state(state, &mut book_events);
-        self.settle_book_events(symbol, &book_events, now, out);
+        let mut book_events = self.take_scratch();
+        self.listing_mut(symbol)?.book.set_state(state, &mut book_events);
+        self.settle_book_events(symbol, book_events, now, out);
         out.push(Event::BookStateChanged { symbol, state });
         Ok(())
     }
@@ -245,16 +243,27 @@ impl Market {
     /// `day` orders expire at the end of the day; each book's reference price rolls to its close.
     pub(crate) fn expire_day_orders(&mut self, now: EngineTime, out: &mut Vec<Event>) {
         let symbols: Vec<Code> = self.listings.keys().copied().collect();
-        let mut book_events = Vec::new();
         for symbol in symbols {
-            book_events.clear();
+            let mut book_events = self.take_scratch();
             self.listings.get_mut(&symbol).expect("listed").book.end_of_day(&mut book_events);
-            self.settle_book_events(symbol, &book_events, now, out);
+            self.settle_book_events(symbol, book_events, now, out);
         }
     }
 
-    /// Turns what the book did into trades, money and reports.
-    fn settle_book_events(&mut self, symbol: Code, book_events: &[BookEvent], now: EngineTime, out: &mut Vec<Event>) {
+    /// The reusable buffer the books report into: the hot path allocates nothing in steady state.
+    fn take_scratch(&mut self) -> Vec<BookEvent> {
+        let mut scratch = std::mem::take(&mut self.book_scratch);
+        scratch.clear();
+        scratch
+    }
+
+    /// Turns what the book did into trades, money and reports, then keeps the buffer for reuse.
+    fn settle_book_events(&mut self, symbol: Code, book_events: Vec<BookEvent>, now: EngineTime, out: &mut Vec<Event>) {
+        self.apply_book_events(symbol, &book_events, now, out);
+        self.book_scratch = book_events;
+    }
+
+    fn apply_book_events(&mut self, symbol: Code, book_events: &[BookEvent], now: EngineTime, out: &mut Vec<Event>) {
         let product = self.listings[&symbol].instrument.product;
         for event in book_events {
             match *event {

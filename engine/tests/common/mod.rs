@@ -492,8 +492,11 @@ impl Driver {
                 // Mostly a clock with awards to void.
                 let awarded: Vec<ClockId> =
                     market.clocks().iter().filter(|c| !c.awards.is_empty()).map(|c| c.id).collect();
-                let clock =
-                    if awarded.is_empty() || c % 5 == 0 { Self::pick_clock(a) } else { awarded[a as usize % awarded.len()] };
+                let clock = if awarded.is_empty() || c % 5 == 0 {
+                    Self::pick_clock(a)
+                } else {
+                    awarded[a as usize % awarded.len()]
+                };
                 let Some(c) = market.clock(clock) else { return vec![Command::tick()] };
                 let lot = c.lot.or_else(|| Self::pick_lot(market, b)).unwrap_or(LotId(1));
                 let round = c.round.map_or(1, |r| r.number).saturating_sub(d % 2);
@@ -592,7 +595,8 @@ impl Driver {
     fn bid_on_clock(&self, market: &Market, a: u32, b: u32, c: u32, d: u32) -> Option<Command> {
         // Mostly a clock that has a lot on it: that is where bids matter.
         let busy: Vec<ClockId> = market.clocks().iter().filter(|c| c.lot.is_some()).map(|c| c.id).collect();
-        let clock = if !busy.is_empty() && c % 9 > 0 { busy[a as usize % busy.len()] } else { Self::pick_clock(a) };
+        let clock =
+            if !busy.is_empty() && !c.is_multiple_of(9) { busy[a as usize % busy.len()] } else { Self::pick_clock(a) };
         let cl = market.clock(clock)?;
         let lot = cl.lot.or_else(|| Self::pick_lot(market, b))?;
         let current = market.lot(lot).map_or(1, |l| l.rounds.max(1));
@@ -666,7 +670,7 @@ pub fn generate_commands(seed: u64, operations: usize, days_min: usize) -> Vec<(
     list
 }
 
-/// Whether any `DaySettled` is among `events`.
+/// How many days `events` settled.
 pub fn settled_days(events: &[Event]) -> usize {
     events.iter().filter(|e| matches!(e, Event::DaySettled { .. })).count()
 }
