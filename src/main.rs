@@ -1,6 +1,7 @@
 //! The `huashi` command line: `serve` runs a market, `replay` rebuilds and verifies one from its
 //! data directory. Each subcommand lives in its own module; this file only dispatches.
 
+mod demo;
 mod replay;
 mod serve;
 
@@ -20,6 +21,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Rebuild the state from a data directory and print its commands, last seq and state hash.
     Replay(replay::ReplayArgs),
+    /// Run a demonstration market: a server plus simulated growers, buyers and an operator.
+    Demo(demo::DemoArgs),
 }
 
 fn main() -> ExitCode {
@@ -27,6 +30,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Replay(args) => replay::run(args),
+        Command::Demo(args) => demo::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -22,7 +22,7 @@ use huashi_engine::event::{Award, Event, Trade};
 use huashi_engine::types::{Code, Day, EngineTime, Fen, LotId, Pk, Side};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClearingConfig {
@@ -57,7 +57,7 @@ pub struct DaySummary {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SettledDay {
     pub summary: DaySummary,
-    /// One per participant with activity, ordered by participant id.
+    /// One per participant with activity, in alphabetical order of participant id.
     pub statements: Vec<Statement>,
     /// The sales that stand, in the order they happened.
     pub trades: Vec<TradeRecord>,
@@ -82,8 +82,11 @@ struct DayBook {
     deals: Vec<Deal>,
     /// Per participant: the sales it is party to (deal number, its side).
     parties: BTreeMap<Code, Vec<(u32, Side)>>,
+    /// Per lot: its awards (deal numbers), to find the one a void undoes.
+    lot_deals: BTreeMap<LotId, Vec<u32>>,
     ledger: Ledger,
-    cells: BTreeMap<CellKey, CellDay>,
+    /// Every cell that traded today (a cell stays when all its sales were voided).
+    cells: BTreeMap<CellKey, CellBook>,
     lots: BTreeMap<LotId, LotRecord>,
     /// Engine time of the latest sale: the `ts` of an intraday index value.
     last_trade_ts: EngineTime,
@@ -95,6 +98,7 @@ impl DayBook {
             day,
             deals: Vec::new(),
             parties: BTreeMap::new(),
+            lot_deals: BTreeMap::new(),
             ledger: Ledger::default(),
             cells: BTreeMap::new(),
             lots: BTreeMap::new(),
@@ -116,8 +120,12 @@ impl DayBook {
         Statement::from_lines(*participant, self.day, lines)
     }
 
+    /// Every participant's statement with at least one line, in alphabetical order of id.
     fn statements(&self) -> Vec<Statement> {
-        self.parties.keys().map(|p| self.statement(p)).filter(|s| !s.lines.is_empty()).collect()
+        let mut statements: Vec<Statement> =
+            self.parties.keys().map(|p| self.statement(p)).filter(|s| !s.lines.is_empty()).collect();
+        statements.sort_by(|a, b| a.participant.as_str().cmp(b.participant.as_str()));
+        statements
     }
 
     fn lot_mut(&mut self, lot: LotId) -> &mut LotRecord {
@@ -125,22 +133,71 @@ impl DayBook {
         self.lots.get_mut(&lot).unwrap_or_else(|| panic!("lot {} of {day} was never consigned", lot.0))
     }
 
-    /// Rebuilds a cell from the sales that stand (after a void took one out).
-    fn recompute_cell(&mut self, key: CellKey) {
-        let mut cell: Option<CellDay> = None;
-        for deal in self.deals.iter().filter(|d| !d.voided && cell_key(&d.record) == key) {
+    /// Takes a voided sale out of its cell without rescanning the day: the totals subtract, high
+    /// and low come from the cell's price counts, open and last from the nearest sales that stand.
+    /// The sale must already be marked voided.
+    fn unbook_from_cell(&mut self, key: CellKey, no: u32) {
+        let deals = &self.deals;
+        let record = &deals[no as usize].record;
+        assert!(deals[no as usize].voided, "unbooking a sale that stands");
+        let (price, amount, units) = (to_fen(record.price), to_fen(record.amount), record.units);
+        let cell = self.cells.get_mut(&key).expect("a booked cell");
+        let count = cell.prices.get_mut(&price).expect("the sale's price was counted");
+        *count -= 1;
+        if *count == 0 {
+            cell.prices.remove(&price);
+        }
+        let stats = cell.stats.as_mut().expect("a cell with a sale that stood has statistics");
+        stats.turnover -= amount.0;
+        stats.units -= units;
+        stats.trades -= 1;
+        if stats.trades == 0 {
+            cell.stats = None;
+        } else {
+            stats.low = *cell.prices.keys().next().expect("a cell with trades has prices");
+            stats.high = *cell.prices.keys().next_back().expect("a cell with trades has prices");
+            let standing_price = |no: &u32| {
+                let deal = &deals[*no as usize];
+                (!deal.voided).then(|| to_fen(deal.record.price))
+            };
+            stats.open = cell.deals.iter().find_map(standing_price).expect("a sale stands");
+            stats.last = cell.deals.iter().rev().find_map(standing_price).expect("a sale stands");
+        }
+        debug_assert_eq!(self.cells[&key].stats, self.rebuilt_cell(key), "cell {key:?} drifted");
+    }
+
+    /// A cell's statistics rebuilt from scratch from the sales that stand (the reference for
+    /// `unbook_from_cell`).
+    fn rebuilt_cell(&self, key: CellKey) -> Option<CellDay> {
+        let mut stats: Option<CellDay> = None;
+        let numbers = self.cells.get(&key).map_or(&[][..], |c| c.deals.as_slice());
+        for deal in numbers.iter().map(|&no| &self.deals[no as usize]).filter(|d| !d.voided) {
             let r = &deal.record;
             let (price, amount) = (to_fen(r.price), to_fen(r.amount));
-            match &mut cell {
+            match &mut stats {
                 Some(c) => c.add(price, r.units, amount),
-                None => cell = Some(CellDay::first(price, r.units, amount)),
+                None => stats = Some(CellDay::first(price, r.units, amount)),
             }
         }
-        match cell {
-            Some(c) => self.cells.insert(key, c),
-            None => self.cells.remove(&key),
-        };
+        stats
     }
+
+    /// The statistics of a cell, if it has sales that stand.
+    fn cell_stats(&self, key: &CellKey) -> Option<&CellDay> {
+        self.cells.get(key).and_then(|c| c.stats.as_ref())
+    }
+}
+
+/// A cell's running day: its statistics and what correcting them after a void needs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct CellBook {
+    category: Category,
+    /// `None` once every sale of the cell was voided.
+    stats: Option<CellDay>,
+    /// Its sales (deal numbers), to find the new open and last after a void.
+    deals: Vec<u32>,
+    /// How many standing sales at each price, to find the new high and low after a void.
+    prices: BTreeMap<Fen, u32>,
 }
 
 fn cell_key(record: &TradeRecord) -> CellKey {
@@ -165,7 +222,8 @@ pub struct Clearing {
 impl Clearing {
     /// Clearing for a market whose current trading day is `day`.
     pub fn new(config: ClearingConfig, day: Day) -> Clearing {
-        let products = DEFAULT_PRODUCTS.iter().map(|&(code, _, category, _)| (Code::from_static(code), category)).collect();
+        let products =
+            DEFAULT_PRODUCTS.iter().map(|&(code, _, category, _)| (Code::from_static(code), category)).collect();
         Clearing {
             config,
             last_seq: None,
@@ -263,7 +321,12 @@ impl Clearing {
     }
 
     fn on_award(&mut self, seq: u64, award: &Award) {
-        assert_eq!(award.price.checked_mul(award.units), Some(award.amount), "award on lot {} ≠ price × units", award.lot.0);
+        assert_eq!(
+            award.price.checked_mul(award.units),
+            Some(award.amount),
+            "award on lot {} ≠ price × units",
+            award.lot.0
+        );
         let fees = self.fees();
         let amount = from_fen(award.amount);
         let fee = fees.clock_fee(award.containers);
@@ -292,14 +355,24 @@ impl Clearing {
         };
         self.book_deal(Deal { record, buyer_pk: award.buyer, seller_pk: award.grower, voided: false });
         let lot = self.today.lot_mut(award.lot);
-        assert_eq!(lot.open, award.remaining + award.containers, "lot {} containers disagree with the award", award.lot.0);
+        assert_eq!(
+            lot.open,
+            award.remaining + award.containers,
+            "lot {} containers disagree with the award",
+            award.lot.0
+        );
         lot.open = award.remaining;
         lot.sold += award.containers;
         lot.check();
     }
 
     fn on_trade(&mut self, seq: u64, trade: &Trade) {
-        assert_eq!(trade.price.checked_mul(trade.quantity), Some(trade.amount), "trade {} ≠ price × quantity", trade.trade_id.0);
+        assert_eq!(
+            trade.price.checked_mul(trade.quantity),
+            Some(trade.amount),
+            "trade {} ≠ price × quantity",
+            trade.trade_id.0
+        );
         let fees = self.fees();
         let amount = from_fen(trade.amount);
         let fee = fees.book_fee(amount);
@@ -341,35 +414,45 @@ impl Clearing {
         self.today.ledger.post(entry_for(record, kind, Decimal::ONE));
         self.today.parties.entry(record.buyer).or_default().push((no, Side::Buy));
         self.today.parties.entry(record.seller).or_default().push((no, Side::Sell));
+        if record.kind == TradeKind::Clock {
+            self.today.lot_deals.entry(LotId(record.reference)).or_default().push(no);
+        }
         let key = cell_key(record);
+        let category = self.category(&key.product);
+        let cell = self.today.cells.entry(key).or_insert_with(|| CellBook {
+            category,
+            stats: None,
+            deals: Vec::new(),
+            prices: BTreeMap::new(),
+        });
         let (price, amount) = (to_fen(record.price), to_fen(record.amount));
-        match self.today.cells.get_mut(&key) {
-            Some(cell) => cell.add(price, record.units, amount),
-            None => {
-                self.today.cells.insert(key, CellDay::first(price, record.units, amount));
-            }
+        cell.deals.push(no);
+        *cell.prices.entry(price).or_default() += 1;
+        match &mut cell.stats {
+            Some(stats) => stats.add(price, record.units, amount),
+            None => cell.stats = Some(CellDay::first(price, record.units, amount)),
         }
         self.today.last_trade_ts = self.today.last_trade_ts.max(record.ts);
-        self.touch(key);
+        self.touch(key, category);
         self.today.deals.push(deal);
     }
 
     /// Undoes an award exactly as the core did: the latest standing award of that buyer in that
     /// round of that lot.
     fn on_void(&mut self, seq: u64, void: Void) {
+        let deals = &self.today.deals;
         let position = self
             .today
-            .deals
-            .iter()
-            .rposition(|d| {
-                !d.voided
-                    && d.record.kind == TradeKind::Clock
-                    && d.record.reference == void.lot.0
-                    && d.record.round == Some(void.round)
-                    && d.buyer_pk == void.buyer
+            .lot_deals
+            .get(&void.lot)
+            .and_then(|numbers| {
+                numbers.iter().rev().copied().find(|&no| {
+                    let d = &deals[no as usize];
+                    !d.voided && d.record.round == Some(void.round) && d.buyer_pk == void.buyer
+                })
             })
             .unwrap_or_else(|| panic!("voided award on lot {} round {} was never booked", void.lot.0, void.round));
-        let deal = &mut self.today.deals[position];
+        let deal = &mut self.today.deals[position as usize];
         let record = &deal.record;
         assert_eq!(
             (to_fen(record.amount), to_fen(record.fee), to_fen(record.commission), record.containers),
@@ -383,8 +466,9 @@ impl Clearing {
         reversal.seq = seq;
         let key = cell_key(record);
         self.today.ledger.post(reversal);
-        self.today.recompute_cell(key);
-        self.touch(key);
+        self.today.unbook_from_cell(key, position);
+        let category = self.today.cells[&key].category;
+        self.touch(key, category);
         let lot = self.today.lot_mut(void.lot);
         lot.open += void.containers;
         lot.sold -= void.containers;
@@ -392,15 +476,21 @@ impl Clearing {
         lot.check();
     }
 
-    fn touch(&mut self, key: CellKey) {
+    fn touch(&mut self, key: CellKey, category: Category) {
         self.publisher.touch_cell(key);
-        let category = self.category(&key.product);
         for code in IndexCode::ALL.into_iter().filter(|c| c.covers(category)) {
             self.publisher.touch_index(code);
         }
     }
 
-    fn on_day_settled(&mut self, ts: EngineTime, day: Day, next_day: Day, engine: EngineTotals, out: &mut Vec<MarketData>) {
+    fn on_day_settled(
+        &mut self,
+        ts: EngineTime,
+        day: Day,
+        next_day: Day,
+        engine: EngineTotals,
+        out: &mut Vec<MarketData>,
+    ) {
         assert_eq!(day, self.today.day, "the engine settled {day} while clearing is on {}", self.today.day);
         for lot in self.today.lots.values_mut() {
             lot.unsold += lot.open;
@@ -412,12 +502,10 @@ impl Clearing {
         self.check_settlement(&summary, &statements, engine);
 
         // The close of the feed: every cell the day touched, then every index with a base.
-        let touched: BTreeSet<CellKey> = self.today.deals.iter().map(|d| cell_key(&d.record)).collect();
-        for key in touched {
-            out.push(MarketData::Stats(CellStats::of(key, day, self.today.cells.get(&key))));
+        for (key, cell) in &self.today.cells {
+            out.push(MarketData::Stats(CellStats::of(*key, day, cell.stats.as_ref())));
         }
-        let cells = IndexCode::ALL.into_iter().map(|code| (code, self.index_cells(code))).collect();
-        let (index, closes) = self.index.settle(day, ts, cells);
+        let (index, closes) = self.index.settle(day, ts, self.index_cells());
         out.extend(closes.into_iter().map(MarketData::Index));
 
         let market = self.market_stats();
@@ -470,29 +558,41 @@ impl Clearing {
         }
         // A participant whose every sale was voided has no statement and must owe nothing.
         for participant in self.today.parties.keys() {
-            if statements.binary_search_by_key(participant, |s| s.participant).is_err() {
-                assert!(ledger.balance(&Account::Participant(*participant)).is_zero(), "{day}: {participant} is left owing");
+            if find_statement(statements, participant).is_none() {
+                assert!(
+                    ledger.balance(&Account::Participant(*participant)).is_zero(),
+                    "{day}: {participant} is left owing"
+                );
             }
         }
     }
 
-    /// The index's cells today: VWAP inputs (amount, units) of each cell of its categories.
-    fn index_cells(&self, code: IndexCode) -> BTreeMap<CellKey, CellVolume> {
-        self.today
-            .cells
-            .iter()
-            .filter(|(key, _)| code.covers(self.category(&key.product)))
-            .map(|(key, cell)| (*key, CellVolume { amount: cell.turnover, units: cell.units }))
-            .collect()
+    /// Each index's cells today: the VWAP inputs (amount, units) of every cell of its categories
+    /// with sales that stand.
+    fn index_cells(&self) -> BTreeMap<IndexCode, BTreeMap<CellKey, CellVolume>> {
+        let mut by_index: BTreeMap<IndexCode, BTreeMap<CellKey, CellVolume>> = BTreeMap::new();
+        for (key, cell) in &self.today.cells {
+            let Some(stats) = &cell.stats else { continue };
+            let volume = CellVolume { amount: stats.turnover, units: stats.units };
+            for code in IndexCode::ALL.into_iter().filter(|c| c.covers(cell.category)) {
+                by_index.entry(code).or_default().insert(*key, volume);
+            }
+        }
+        by_index
     }
 
     fn publish_due_into(&mut self, now: EngineTime, out: &mut Vec<MarketData>) {
         let day = self.today.day;
         for key in self.publisher.due_cells(now) {
-            out.push(MarketData::Stats(CellStats::of(key, day, self.today.cells.get(&key))));
+            out.push(MarketData::Stats(CellStats::of(key, day, self.today.cell_stats(&key))));
         }
-        for code in self.publisher.due_indices(now) {
-            if let Some(value) = self.index.value_now(code, &self.index_cells(code)) {
+        let due = self.publisher.due_indices(now);
+        if due.is_empty() {
+            return;
+        }
+        let mut cells = self.index_cells();
+        for code in due {
+            if let Some(value) = self.index.value_now(code, &cells.remove(&code).unwrap_or_default()) {
                 let value = IndexValue { code, value, day, ts: now, is_final: false };
                 self.publisher.record_intraday(value);
                 out.push(MarketData::Index(value));
@@ -507,9 +607,9 @@ impl Clearing {
             return StatementLookup::Found(self.today.statement(participant));
         }
         if let Some(settled) = self.settled.iter().find(|s| s.day() == day) {
-            return match settled.statements.binary_search_by_key(participant, |s| s.participant) {
-                Ok(i) => StatementLookup::Found(settled.statements[i].clone()),
-                Err(_) => StatementLookup::NoActivity,
+            return match find_statement(&settled.statements, participant) {
+                Some(statement) => StatementLookup::Found(statement.clone()),
+                None => StatementLookup::NoActivity,
             };
         }
         if day < self.today.day {
@@ -519,23 +619,28 @@ impl Clearing {
         }
     }
 
-    /// Today's per-cell statistics and per-product clock clearance (`/api/market`).
+    /// Today's per-cell statistics and per-product clock clearance (`/api/market`), in alphabetical
+    /// order of product (then grade).
     pub fn market_stats(&self) -> MarketStats {
         let day = self.today.day;
-        MarketStats {
-            day,
-            cells: self.today.cells.iter().map(|(key, cell)| CellStats::of(*key, day, Some(cell))).collect(),
-            products: clearance(&self.today.lots),
-        }
+        let mut cells: Vec<CellStats> = self
+            .today
+            .cells
+            .iter()
+            .filter_map(|(key, cell)| cell.stats.as_ref().map(|stats| CellStats::of(*key, day, Some(stats))))
+            .collect();
+        cells.sort_by(|a, b| (a.product.as_str(), a.grade).cmp(&(b.product.as_str(), b.grade)));
+        MarketStats { day, cells, products: clearance(&self.today.lots) }
     }
 
     /// The latest value of each published index and today's intraday series (`/api/index`).
     pub fn index_latest(&self) -> IndexSnapshot {
         let day = self.today.day;
+        let mut cells_by_index = self.index_cells();
         let latest = IndexCode::ALL
             .into_iter()
             .filter_map(|code| {
-                let cells = self.index_cells(code);
+                let cells = cells_by_index.remove(&code).unwrap_or_default();
                 if cells.is_empty() {
                     return self.index.last_close(code);
                 }
@@ -614,10 +719,18 @@ fn entry_for(record: &TradeRecord, kind: EntryKind, sign: Decimal) -> LedgerEntr
         trade_no: record.no,
         postings: [
             Posting { account: Account::Participant(record.buyer), amount: -(record.amount + record.fee) * sign },
-            Posting { account: Account::Participant(record.seller), amount: (record.amount - record.commission) * sign },
+            Posting {
+                account: Account::Participant(record.seller),
+                amount: (record.amount - record.commission) * sign,
+            },
             Posting { account: Account::Market, amount: (record.fee + record.commission) * sign },
         ],
     }
+}
+
+/// A participant's statement among a day's (sorted alphabetically by id).
+fn find_statement<'a>(statements: &'a [Statement], participant: &Code) -> Option<&'a Statement> {
+    statements.binary_search_by(|s| s.participant.as_str().cmp(participant.as_str())).ok().map(|i| &statements[i])
 }
 
 /// Clearing's decimal figure must be the core's integer one, to the fen.

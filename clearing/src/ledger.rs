@@ -74,7 +74,13 @@ pub struct Ledger {
 impl Ledger {
     /// Books an entry. One that does not balance is our own bug: it never enters the books.
     pub fn post(&mut self, mut entry: LedgerEntry) {
-        assert!(entry.balances(), "ledger entry for {:?} {} does not balance: {:?}", entry.kind, entry.reference, entry);
+        assert!(
+            entry.balances(),
+            "ledger entry for {:?} {} does not balance: {:?}",
+            entry.kind,
+            entry.reference,
+            entry
+        );
         entry.no = u32::try_from(self.entries.len()).expect("fewer than 4 G entries a day");
         for posting in &entry.postings {
             *self.balances.entry(posting.account).or_default() += posting.amount;

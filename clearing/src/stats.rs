@@ -156,7 +156,7 @@ pub struct ProductClearance {
     pub withdrawn_share: Decimal,
 }
 
-/// Per-product clearance over a day's lots, ordered by product code.
+/// Per-product clearance over a day's lots, in alphabetical order of product code.
 pub fn clearance(lots: &BTreeMap<LotId, LotRecord>) -> Vec<ProductClearance> {
     let mut by_product: BTreeMap<Code, [u64; 6]> = BTreeMap::new();
     for lot in lots.values() {
@@ -168,7 +168,7 @@ pub fn clearance(lots: &BTreeMap<LotId, LotRecord>) -> Vec<ProductClearance> {
         row[4] += u64::from(lot.withdrawn);
         row[5] += u64::from(lot.open);
     }
-    by_product
+    let mut rows: Vec<ProductClearance> = by_product
         .into_iter()
         .map(|(product, [lots, consigned, sold, unsold, withdrawn, open])| ProductClearance {
             product,
@@ -182,7 +182,9 @@ pub fn clearance(lots: &BTreeMap<LotId, LotRecord>) -> Vec<ProductClearance> {
             unsold_share: share(unsold, consigned),
             withdrawn_share: share(withdrawn, consigned),
         })
-        .collect()
+        .collect();
+    rows.sort_by(|a, b| a.product.as_str().cmp(b.product.as_str()));
+    rows
 }
 
 /// `/api/market`: the day's cells and the clock clearance per product.

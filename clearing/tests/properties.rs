@@ -92,7 +92,8 @@ fn check_settled_day(settled: &SettledDay, sim: &MarketSim) {
     let mut sells: Vec<LineKey> = Vec::new();
     for s in &settled.statements {
         for l in &s.lines {
-            let key = (l.kind == TradeKind::Book, l.reference, l.round, s.participant, l.units, fen(l.amount), fen(l.fee));
+            let key =
+                (l.kind == TradeKind::Book, l.reference, l.round, s.participant, l.units, fen(l.amount), fen(l.fee));
             match l.side {
                 Side::Buy => buys.push(key),
                 Side::Sell => sells.push(key),
@@ -152,7 +153,11 @@ impl Run {
         assert!(self.clearing.ledger_balanced());
         self.throttle.check(output.ts, &out, settling);
         if let Some(restored) = &mut self.restored {
-            assert_eq!(restored.apply(output.seq, output.ts, &output.events), out, "a restored clearing publishes the same");
+            assert_eq!(
+                restored.apply(output.seq, output.ts, &output.events),
+                out,
+                "a restored clearing publishes the same"
+            );
         }
         self.outputs += 1;
         if self.outputs == self.copy_at {
@@ -255,38 +260,4 @@ fn a_fee_the_core_got_wrong_stops_clearing() {
         trade.commission.0 += 1;
     }
     clearing.apply(output.seq, output.ts, &output.events);
-}
-
-#[test]
-fn tmp_coverage() {
-    use proptest::strategy::ValueTree;
-    use proptest::test_runner::TestRunner;
-    let mut runner = TestRunner::default();
-    let strat = proptest::collection::vec(proptest::collection::vec(op(), 0..60), 1..10);
-    let (mut days, mut voids, mut awards, mut trades, mut multi) = (0, 0, 0, 0, 0);
-    for _ in 0..400 {
-        let value = strat.new_tree(&mut runner).unwrap().current();
-        let mut sim = MarketSim::new(Day(20_786));
-        sim.register(3, 2, 1);
-        for ops in &value {
-            days += 1;
-            for op in ops {
-                if let Some(out) = sim.step(*op) {
-                    for e in &out.events {
-                        match e {
-                            huashi_engine::event::Event::AwardVoided { .. } => voids += 1,
-                            huashi_engine::event::Event::Awarded(_) => awards += 1,
-                            huashi_engine::event::Event::Traded(_) => trades += 1,
-                            _ => {}
-                        }
-                    }
-                    if out.events.len() > 1 {
-                        multi += 1;
-                    }
-                }
-            }
-            sim.end_day();
-        }
-    }
-    panic!("days {days} voids {voids} awards {awards} trades {trades} multi {multi}");
 }

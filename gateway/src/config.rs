@@ -126,6 +126,7 @@ pub struct FileLimits {
     pub write_timeout_ms: Option<u64>,
     pub login_timeout_ms: Option<u64>,
     pub engine_queue_depth_max: Option<usize>,
+    pub feed_threads: Option<usize>,
 }
 
 /// A secret that never prints: `Debug` and `Display` show `***`.
@@ -177,6 +178,9 @@ pub struct Limits {
     pub login_timeout: Duration,
     /// Submissions that may wait for the sequencer; past it the gateway answers busy.
     pub engine_queue_depth_max: usize,
+    /// Threads of the feed's own runtime: writing one event to thousands of subscribers then
+    /// competes with trading sessions for CPU as threads, not as tasks in the same queues.
+    pub feed_threads: usize,
 }
 
 impl Default for Limits {
@@ -197,6 +201,7 @@ impl Default for Limits {
             write_timeout: Duration::from_secs(10),
             login_timeout: Duration::from_secs(30),
             engine_queue_depth_max: 65_536,
+            feed_threads: std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
         }
     }
 }
@@ -417,6 +422,7 @@ fn limits(file: &FileLimits) -> Result<Limits, ConfigError> {
     positive(file.write_buffer_bytes, "limits.write_buffer_bytes", &mut limits.write_buffer_bytes)?;
     positive(file.write_buffer_bytes_max, "limits.write_buffer_bytes_max", &mut limits.write_buffer_bytes_max)?;
     positive(file.engine_queue_depth_max, "limits.engine_queue_depth_max", &mut limits.engine_queue_depth_max)?;
+    positive(file.feed_threads, "limits.feed_threads", &mut limits.feed_threads)?;
     for (field, value, slot) in [
         ("limits.strike_window_ms", file.strike_window_ms, &mut limits.strike_window),
         ("limits.write_timeout_ms", file.write_timeout_ms, &mut limits.write_timeout),

@@ -58,14 +58,10 @@ pub async fn send(socket: &mut WebSocket, text: Utf8Bytes, timeout: Duration) ->
 
 /// Ends the connection as `end` says, counting server-side closes.
 pub async fn finish(socket: &mut WebSocket, end: End, metrics: &Metrics) {
-    match end {
-        End::Close(1009, _) => {
-            metrics.oversize_closes.fetch_add(1, Ordering::Relaxed);
-        }
-        End::Close(1008, reason) if reason == "too many bad or excess messages" => {
-            metrics.strike_closes.fetch_add(1, Ordering::Relaxed);
-        }
-        _ => {}
+    if end == TOO_LARGE {
+        metrics.oversize_closes.fetch_add(1, Ordering::Relaxed);
+    } else if end == TOO_MANY_STRIKES {
+        metrics.strike_closes.fetch_add(1, Ordering::Relaxed);
     }
     let End::Close(code, reason) = end else { return };
     let frame = CloseFrame { code, reason: Utf8Bytes::from_static(reason) };

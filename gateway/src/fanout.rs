@@ -16,6 +16,7 @@ use crate::wire::render::{done_reason, liquidity, DayText, LotJson, Money, Msg, 
 use axum::extract::ws::Utf8Bytes;
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use huashi_engine::command::{Action, Actor, Command, Roles};
+use huashi_engine::core::clock::ClockPhase;
 use huashi_engine::core::credit::Account;
 use huashi_engine::core::lots::Lot;
 use huashi_engine::core::Market;
@@ -76,6 +77,8 @@ pub enum QueryAnswer {
     /// Each lot with whether the viewer may see its reserve.
     Lots(Vec<(Lot, bool)>),
     Orders(Vec<OrderReport>),
+    /// The query was refused (answered as an `error`).
+    Refused(Reject),
 }
 
 /// Why the fan-out dropped a session (read by the session when its queue ends).
@@ -127,9 +130,12 @@ pub enum Control {
     },
 }
 
-/// Figures other threads read: `/health`, `logged_in.day`.
+/// Figures other threads read: `/health`, `/metrics`, `logged_in.day`.
 pub struct Status {
+    /// The engine seq of the last output routed.
     pub seq: AtomicU64,
+    /// The feed seq of the last public event published.
+    pub feed_seq: AtomicU64,
     pub day: AtomicI32,
 }
 
@@ -198,6 +204,8 @@ pub struct FanOut {
     feed_seq: u64,
     feed_tx: broadcast::Sender<Utf8Bytes>,
     tap: Option<Sender<Arc<Output>>>,
+    /// The recovered market had clocks auctioning: the sequencer is about to halt them.
+    halt_pending: bool,
 }
 
 /// An output this long after its stamp is worth a log line (a slow journal sync, a stall).
@@ -226,11 +234,25 @@ impl FanOut {
             feed_seq: 0,
             feed_tx,
             tap: config.tap,
+            halt_pending: config.initial.clocks().iter().any(|c| c.phase != ClockPhase::Idle),
         }
     }
 
     /// Runs until the sequencer stops (its outputs channel closes).
     pub fn run(mut self) {
+        if self.halt_pending {
+            // The sequencer's first command halts the clocks that were auctioning when the
+            // server stopped; no one may see the market (a snapshot, a login) before that.
+            while self.halt_pending {
+                match self.outputs.recv() {
+                    Ok(output) => {
+                        self.halt_pending = output.action != "halt_all_clocks";
+                        self.route(output);
+                    }
+                    Err(_) => return,
+                }
+            }
+        }
         loop {
             crossbeam_channel::select! {
                 recv(self.outputs) -> output => match output {
@@ -408,13 +430,14 @@ impl FanOut {
             self.feed.apply(event);
             if let Some(text) = render_public(event, self.feed_seq + 1) {
                 self.feed_seq += 1;
+                self.status.feed_seq.store(self.feed_seq, Ordering::Relaxed);
                 self.metrics.feed_events.fetch_add(1, Ordering::Relaxed);
                 // No subscriber is not an error: the next one starts from a snapshot.
                 let _ = self.feed_tx.send(Utf8Bytes::from(text));
             }
             self.observe(event);
         }
-        if output.result.is_ok() && requester != 0 && !replied {
+        if output.result.is_ok() && !replied && self.sessions.contains_key(&requester) {
             // Every accepted request has a reply event; answer anyway rather than leave it waiting.
             tracing::warn!(action = output.action, "no reply event for an accepted request");
             let body = format!("{{\"type\":\"ok\",\"action\":\"{}\"}}", output.action);
@@ -628,6 +651,35 @@ pub fn answer(market: &Market, principal: Principal, query: &crate::wire::Reques
             Principal::Operator => QueryAnswer::Orders(Vec::new()),
             Principal::Participant(pk) => QueryAnswer::Orders(market.open_orders(pk)),
         },
+        Request::GetStatement { participant, .. } => QueryAnswer::Refused(statement(market, principal, *participant)),
         other => unreachable!("{other:?} is not a query"),
     }
+}
+
+/// `get_statement`: own, or any for operators. Until clearing is built, an allowed request is
+/// answered `invalid_state`.
+fn statement(market: &Market, principal: Principal, participant: Option<Code>) -> Reject {
+    let participants = market.participants();
+    let (own, operator) = match principal {
+        Principal::Operator => (None, true),
+        Principal::Participant(pk) => {
+            let p = participants.get(pk);
+            (Some(p.id), p.roles.operator)
+        }
+    };
+    match (participant, own) {
+        (Some(id), _) if operator => {
+            if let Err(reject) = participants.lookup(&id) {
+                return reject;
+            }
+        }
+        (Some(id), Some(own)) if id != own => {
+            return Reject::forbidden("a participant may read only its own statement");
+        }
+        (None, None) => {
+            return Reject::bad_request("missing field `participant`: the market operator has no statement")
+        }
+        _ => {}
+    }
+    Reject::invalid_state("statements are not available until clearing is built")
 }

@@ -38,9 +38,11 @@ impl ClockView {
         self.tick_ms = self.settings.tick_ms;
     }
 
+    /// While a lot is on the clock nothing of it is unsold yet: what is not remaining is sold.
     fn set_remaining(&mut self, remaining: u32) {
         if let Some(lot) = &mut self.lot {
             lot.remaining = remaining;
+            lot.sold = lot.containers - remaining - lot.unsold;
         }
     }
 }

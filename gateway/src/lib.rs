@@ -22,6 +22,8 @@
 pub mod auth;
 pub mod config;
 mod conn;
+#[cfg(test)]
+mod end_to_end;
 pub mod error;
 mod fanout;
 pub mod feed;
@@ -31,6 +33,7 @@ pub mod server;
 mod session;
 mod subscriber;
 pub mod sys;
+pub mod webapp;
 pub mod wire;
 
 pub use config::{Config, ServeArgs};

@@ -44,6 +44,8 @@ pub(crate) struct Shared {
     pub next_session: AtomicU32,
     pub operator_token_hash: [u8; 32],
     outputs_backlog: crossbeam_channel::Receiver<Output>,
+    /// Where `/feed` subscribers run (see `Limits::feed_threads`).
+    feed_runtime: tokio::runtime::Handle,
 }
 
 /// Hooks for what is built on the gateway later (clearing, the index).
@@ -54,9 +56,28 @@ pub struct Taps {
     pub outputs: Option<crossbeam_channel::Sender<Arc<Output>>>,
 }
 
+/// The feed's runtime. Dropped from async code (a runtime cannot be dropped where blocking is
+/// not allowed), so it lets its threads go in the background; its tasks have ended by then.
+struct FeedRuntime(Option<tokio::runtime::Runtime>);
+
+impl FeedRuntime {
+    fn handle(&self) -> tokio::runtime::Handle {
+        self.0.as_ref().expect("running").handle().clone()
+    }
+}
+
+impl Drop for FeedRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
 /// A started gateway: the engine is recovered and running, the listener bound.
 pub struct Gateway {
     listener: TcpListener,
+    feed_runtime: FeedRuntime,
     shared: Arc<Shared>,
     sequencer: Sequencer,
     fanout: std::thread::JoinHandle<()>,
@@ -89,7 +110,8 @@ impl Gateway {
         let day = sequencer.initial.day();
         let (control_tx, control_rx) = crossbeam_channel::unbounded();
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        let status = Arc::new(Status { seq: AtomicU64::new(0), day: AtomicI32::new(day.0) });
+        let status =
+            Arc::new(Status { seq: AtomicU64::new(0), feed_seq: AtomicU64::new(0), day: AtomicI32::new(day.0) });
         let metrics = Arc::new(Metrics::default());
         let fanout = FanOut::new(FanOutConfig {
             outputs: sequencer.outputs.clone(),
@@ -112,6 +134,13 @@ impl Gateway {
                 }
             })
             .map_err(GatewayError::Thread)?;
+        let feed_runtime = FeedRuntime(Some(
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(config.limits.feed_threads)
+                .thread_name("feed")
+                .enable_all()
+                .build()?,
+        ));
         let shared = Arc::new(Shared {
             engine: sequencer.handle.clone(),
             control: control_tx,
@@ -123,9 +152,20 @@ impl Gateway {
             next_session: AtomicU32::new(1),
             operator_token_hash: token_hash(config.operator_token.expose()),
             outputs_backlog: sequencer.outputs.clone(),
+            feed_runtime: feed_runtime.handle(),
             limits: config.limits,
         });
-        Ok(Gateway { listener, shared, sequencer, fanout, shutdown: shutdown_tx, local_addr, data_dir, day })
+        Ok(Gateway {
+            listener,
+            feed_runtime,
+            shared,
+            sequencer,
+            fanout,
+            shutdown: shutdown_tx,
+            local_addr,
+            data_dir,
+            day,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -143,7 +183,7 @@ impl Gateway {
 
     /// Serves until `shutdown` resolves, then stops everything in order.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<(), GatewayError> {
-        let Gateway { listener, shared, sequencer, fanout, shutdown: shutdown_tx, .. } = self;
+        let Gateway { listener, feed_runtime, shared, sequencer, fanout, shutdown: shutdown_tx, .. } = self;
         let listener = listener.tap_io(|tcp| {
             if let Err(error) = tcp.set_nodelay(true) {
                 tracing::debug!(%error, "cannot set TCP_NODELAY");
@@ -169,6 +209,7 @@ impl Gateway {
         };
         let served = served.unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
         wait_for_close(&shared).await;
+        drop(feed_runtime);
         let (drained, done) = oneshot::channel();
         if shared.control.send(Control::Drain { reply: drained }).is_ok() {
             let _ = done.await;
@@ -242,12 +283,14 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/feed", get(feed))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
+        .merge(crate::webapp::routes())
         .with_state(shared)
 }
 
 fn configure(upgrade: WebSocketUpgrade, limits: &Limits) -> WebSocketUpgrade {
     upgrade
-        .read_buffer_size(4 * 1024)
+        // tungstenite zero-fills this much before every read; clients send small frames.
+        .read_buffer_size(1024)
         .write_buffer_size(limits.write_buffer_bytes)
         .max_write_buffer_size(limits.write_buffer_bytes_max)
         .max_frame_size(limits.frame_bytes_max)
@@ -270,14 +313,18 @@ async fn feed(State(shared): State<Arc<Shared>>, upgrade: WebSocketUpgrade) -> R
         return full(&shared, "feed subscribers");
     };
     let limits = shared.limits.clone();
-    configure(upgrade, &limits).on_upgrade(move |socket| subscriber::serve(socket, shared, permit))
+    configure(upgrade, &limits).on_upgrade(move |socket| async move {
+        let runtime = shared.feed_runtime.clone();
+        runtime.spawn(subscriber::serve(socket, shared, permit));
+    })
 }
 
+/// `seq` is the feed's: the last public event published (what a snapshot taken now would say).
 async fn health(State(shared): State<Arc<Shared>>) -> Response {
     let body = format!(
         "{{\"status\":\"ok\",\"day\":\"{}\",\"seq\":{}}}",
         shared.status.day(),
-        shared.status.seq.load(Ordering::Relaxed)
+        shared.status.feed_seq.load(Ordering::Relaxed)
     );
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }

@@ -139,7 +139,7 @@ impl Session {
         let Some(principal) = self.principal else {
             return match parsed.request {
                 Request::Login { token, cancel_on_disconnect } => {
-                    self.login(socket, req_id, &token, cancel_on_disconnect).await
+                    self.login(socket, req_id, token.expose(), cancel_on_disconnect).await
                 }
                 _ => {
                     let reject =
@@ -156,13 +156,10 @@ impl Session {
                 let ts = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64);
                 self.answer(socket, req_id, &Msg::Pong { ts }.text()).await
             }
-            Request::GetStatement { .. } => {
-                let reject = Reject::invalid_state("statements are not available until clearing is built");
-                self.answer_error(socket, req_id, reject).await
-            }
-            query @ (Request::GetAccount | Request::GetLots { .. } | Request::GetOrders) => {
-                self.query(socket, req_id, principal, query).await
-            }
+            query @ (Request::GetAccount
+            | Request::GetLots { .. }
+            | Request::GetOrders
+            | Request::GetStatement { .. }) => self.query(socket, req_id, principal, query).await,
             Request::RegisterParticipant { id, name, roles, credit_limit } => {
                 let token = new_token();
                 let action =
@@ -328,6 +325,10 @@ impl Session {
             Outbound::Frame(text) => return text,
             Outbound::Reply { ticket, body } => (ticket, body.as_str().to_string(), true),
             Outbound::Reject { ticket, reject } => (ticket, render::error(reject.code, &reject.message), false),
+            Outbound::Answer { ticket, answer: QueryAnswer::Refused(reject) } => {
+                self.shared.metrics.reject(reject.code);
+                (ticket, render::error(reject.code, &reject.message), false)
+            }
             Outbound::Answer { ticket, answer } => (ticket, render_answer(&answer), true),
         };
         let pending = self.pending.remove(&ticket);
@@ -343,5 +344,6 @@ fn render_answer(answer: &QueryAnswer) -> String {
             Msg::Lots { lots: lots.iter().map(|(lot, reserve)| LotJson::new(lot, *reserve)).collect() }.text()
         }
         QueryAnswer::Orders(orders) => Msg::Orders { orders: orders.iter().map(OrderJson::new).collect() }.text(),
+        QueryAnswer::Refused(reject) => render::error(reject.code, &reject.message),
     }
 }

@@ -2,7 +2,7 @@
 
 /// Raises the soft limit on open files to the hard limit: every session and subscriber is a
 /// socket. Returns the limit now in force.
-pub fn raise_open_files_limit() -> std::io::Result<u64> {
+pub fn raise_open_files_limit() -> std::io::Result<libc::rlim_t> {
     let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
     unsafe {
@@ -17,5 +17,5 @@ pub fn raise_open_files_limit() -> std::io::Result<u64> {
             limit = raised;
         }
     }
-    Ok(limit.rlim_cur as u64)
+    Ok(limit.rlim_cur)
 }

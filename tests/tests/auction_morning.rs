@@ -474,7 +474,10 @@ async fn book_uncrosses_at_one_price_then_trades_continuously() {
     assert_eq!(orders.len(), 1, "{orders:?}");
     assert_eq!(orders[0]["client_order_id"], "b1-b1");
     assert_eq!(orders[0]["price"], "2.10", "{orders:?}");
-    assert_eq!(orders[0]["ts"], b1_accepted["ts"], "an open order's ts is when it was accepted: {orders:?} vs {b1_accepted}");
+    assert_eq!(
+        orders[0]["ts"], b1_accepted["ts"],
+        "an open order's ts is when it was accepted: {orders:?} vs {b1_accepted}"
+    );
     let a = get_account(&mut b1).await;
     assert_eq!(a["exposure"], "168.00", "a resting buy reserves price × quantity: {a}");
 
@@ -601,6 +604,15 @@ async fn book_uncrosses_at_one_price_then_trades_continuously() {
     let all = g2.request(json!({"type": "cancel_all", "symbol": "ROSE-A"})).await;
     check_fields(&all, "cancelled", &[("count", Kind::Int)]);
     assert_eq!(all["count"], 2);
+    for price in ["2.06", "2.10"] {
+        m.feed
+            .next_matching(
+                |v| v["type"] == "book" && v["side"] == "sell" && v["price"] == price && v["quantity"] == 0,
+                T,
+            )
+            .await
+            .unwrap_or_else(|| panic!("cancel_all must publish the removal of level {price} (quantity 0) on the feed"));
+    }
     assert!(get_orders(&mut g2).await.is_empty());
 
     // Self-trade prevention: the resting order of the same participant is cancelled first.
@@ -805,5 +817,4 @@ async fn end_of_day_settles_every_trade_and_conserves_money() {
         closes.iter().all(|v| v["code"] != "SFCI-POT"),
         "no potted plant traded: SFCI-POT is not published yet: {closes:?}"
     );
-
 }

@@ -134,6 +134,7 @@ impl Clocks {
 
 /// One cycle's connections.
 struct Sessions {
+    addr: std::net::SocketAddr,
     op: Client,
     by_id: BTreeMap<String, Client>,
     feed: Feed,
@@ -149,7 +150,7 @@ async fn connect_all(server: &Server, model: &Model) -> Sessions {
         by_id.insert(id.clone(), c);
     }
     let feed = server.feed().await;
-    Sessions { op, by_id, feed }
+    Sessions { addr: server.addr, op, by_id, feed }
 }
 
 fn order_leaves(o: &Value) -> u64 {
@@ -187,7 +188,11 @@ async fn verify(s: &mut Sessions, model: &mut Model, touched: &Touched, must_be_
         }
         // Unsold containers may leave `remaining`; sold ones never come back.
         let remaining = got["remaining"].as_u64().unwrap();
-        assert!(remaining <= lot.containers - lot.sold, "{}", ctx(&format!("acknowledged awards undone: {got} vs {lot:?}")));
+        assert!(
+            remaining <= lot.containers - lot.sold,
+            "{}",
+            ctx(&format!("acknowledged awards undone: {got} vs {lot:?}"))
+        );
         if status == "queued" && !touched.lots.contains(id) {
             assert_eq!(remaining, lot.containers - lot.sold, "{}", ctx(&format!("{got} vs {lot:?}")));
         }
@@ -229,10 +234,19 @@ async fn verify(s: &mut Sessions, model: &mut Model, touched: &Touched, must_be_
         let want = *book.get(&id).unwrap_or(&0);
         let got = fen(&account[field]);
         if touched.participants.contains(&id) {
-            assert!(got >= want, "{}", ctx(&format!("{id}: acknowledged {field} {} but the account says {account}", money(want))));
+            assert!(
+                got >= want,
+                "{}",
+                ctx(&format!("{id}: acknowledged {field} {} but the account says {account}", money(want)))
+            );
             book.insert(id.clone(), got);
         } else {
-            assert_eq!(got, want, "{}", ctx(&format!("{id}: acknowledged {field} {} but the account says {account}", money(want))));
+            assert_eq!(
+                got,
+                want,
+                "{}",
+                ctx(&format!("{id}: acknowledged {field} {} but the account says {account}", money(want)))
+            );
         }
 
         let open = get_orders(c).await;
@@ -251,6 +265,7 @@ async fn verify(s: &mut Sessions, model: &mut Model, touched: &Touched, must_be_
                         assert_eq!(leaves, m.leaves, "{}", ctx(&format!("{o} vs {m:?}")));
                     }
                     assert_eq!(fen(&o["price"]), m.price, "{}", ctx(&o.to_string()));
+                    assert_eq!(o["side"], m.side.as_str(), "{}", ctx(&o.to_string()));
                 }
                 None => {
                     assert_eq!(
@@ -261,7 +276,11 @@ async fn verify(s: &mut Sessions, model: &mut Model, touched: &Touched, must_be_
                     );
                     model.orders.insert(
                         key,
-                        OrderModel { side: o["side"].as_str().unwrap().into(), price: fen(&o["price"]), leaves: order_leaves(o) },
+                        OrderModel {
+                            side: o["side"].as_str().unwrap().into(),
+                            price: fen(&o["price"]),
+                            leaves: order_leaves(o),
+                        },
                     );
                 }
             }
@@ -309,7 +328,13 @@ fn pump_feed(s: &mut Sessions, clocks: &mut Clocks, model: &Model) {
 
 /// One scripted operation. It records its own effects in `model` as each is acknowledged, and
 /// first declares in `touched` what it may change.
-async fn operation(s: &mut Sessions, model: &mut Model, clocks: &mut Clocks, rng: &mut ChaCha8Rng, touched: &mut Touched) {
+async fn operation(
+    s: &mut Sessions,
+    model: &mut Model,
+    clocks: &mut Clocks,
+    rng: &mut ChaCha8Rng,
+    touched: &mut Touched,
+) {
     pump_feed(s, clocks, model);
     let growers = model.of_role(Role::Grower);
     let buyers = model.of_role(Role::Buyer);
@@ -329,7 +354,10 @@ async fn operation(s: &mut Sessions, model: &mut Model, clocks: &mut Clocks, rng
                 Role::Grower => (vec!["grower"], None),
             };
             let token = register(&mut s.op, &id, &roles, credit).await;
-            model.participants.insert(id, (token, role));
+            model.participants.insert(id.clone(), (token.clone(), role));
+            let mut c = Client::connect(s.addr, "/ws").await;
+            c.login(&token).await;
+            s.by_id.insert(id, c);
         }
         8..=27 => {
             let g = growers.choose(rng).unwrap().clone();
@@ -362,9 +390,10 @@ async fn operation(s: &mut Sessions, model: &mut Model, clocks: &mut Clocks, rng
             if let Some(&lot_id) = consigned.choose(rng) {
                 touched.lots.insert(lot_id);
                 let start = model.lots[&lot_id].min_price + rng.gen_range(200..=300);
-                let r = s
-                    .op
-                    .request(json!({"type": "assign_lot", "lot_id": lot_id, "clock": clock, "start_price": money(start)}))
+                let r =
+                    s.op.request(
+                        json!({"type": "assign_lot", "lot_id": lot_id, "clock": clock, "start_price": money(start)}),
+                    )
                     .await;
                 assert_eq!(r["type"], "lot_assigned", "{r}");
                 let lot = model.lots.get_mut(&lot_id).unwrap();
@@ -392,7 +421,9 @@ async fn operation(s: &mut Sessions, model: &mut Model, clocks: &mut Clocks, rng
                 .by_id
                 .get_mut(&b)
                 .unwrap()
-                .request(json!({"type": "bid", "clock": clock, "lot_id": lot_id, "round": round, "containers": containers}))
+                .request(
+                    json!({"type": "bid", "clock": clock, "lot_id": lot_id, "round": round, "containers": containers}),
+                )
                 .await;
             if r["type"] == "award" {
                 let amount = fen(&r["amount"]);
@@ -446,7 +477,9 @@ async fn operation(s: &mut Sessions, model: &mut Model, clocks: &mut Clocks, rng
                 let id = coid.clone();
                 let v = c
                     .next_matching(
-                        move |v| (v["type"] == "fill" || v["type"] == "order_done") && v["client_order_id"] == id.as_str(),
+                        move |v| {
+                            (v["type"] == "fill" || v["type"] == "order_done") && v["client_order_id"] == id.as_str()
+                        },
                         T,
                     )
                     .await
@@ -536,6 +569,15 @@ async fn every_acknowledged_effect_survives_kill_9() {
         touched = Touched::default();
         let mut clocks = Clocks::default();
 
+        // Usually the auctioneer starts the clocks again first, so kills land in running rounds.
+        if rng.gen_bool(0.75) {
+            let with_lots: BTreeSet<u64> =
+                model.lots.values().filter(|l| l.status == "queued").filter_map(|l| l.clock).collect();
+            for clock in with_lots {
+                let r = s.op.request(json!({"type": "start_clock", "clock": clock})).await;
+                assert_eq!(r["type"], "clock_state", "a clock with queued lots starts: {r}");
+            }
+        }
         // A few acknowledged operations, then one in flight when the kill comes.
         let ops = rng.gen_range(1..=6);
         for _ in 0..ops {
@@ -565,7 +607,9 @@ async fn every_acknowledged_effect_survives_kill_9() {
         drop(s);
         server.start_again();
     }
-    note(format!("{CYCLES} kills, {in_flight_kills} with an operation in flight; {queued_checks} lots checked back in queue"));
+    note(format!(
+        "{CYCLES} kills, {in_flight_kills} with an operation in flight; {queued_checks} lots checked back in queue"
+    ));
     note(format!(
         "{} participants, {} lots, {} open orders",
         model.participants.len(),
@@ -578,10 +622,95 @@ async fn every_acknowledged_effect_survives_kill_9() {
     server.stop();
     let first = server.replay(false);
     let second = server.replay(false);
-    assert_eq!(first.state_hash, second.state_hash, "two replays of one directory differ:\n{}\n{}", first.stdout, second.stdout);
+    assert_eq!(
+        first.state_hash, second.state_hash,
+        "two replays of one directory differ:\n{}\n{}",
+        first.stdout, second.stdout
+    );
     assert_eq!(first.last_seq, second.last_seq);
     assert!(first.commands > 0 || first.last_seq > 0, "{}", first.stdout);
     let genesis = server.replay(true);
-    assert_eq!(genesis.state_hash, first.state_hash, "replay from genesis differs:\n{}\n{}", genesis.stdout, first.stdout);
+    assert_eq!(
+        genesis.state_hash, first.state_hash,
+        "replay from genesis differs:\n{}\n{}",
+        genesis.stdout, first.stdout
+    );
     assert_eq!(genesis.last_seq, first.last_seq, "{}", genesis.stdout);
+}
+
+/// The deterministic companion of the random kills: a clock killed in each of its busy states
+/// (`pre_roll`, `running`, `pause`) comes back `idle`, its lot `queued` at the head of the supply
+/// line with every acknowledged award standing, and it auctions the lot again when started.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clock_killed_in_any_state_comes_back_idle_with_its_lot_queued() {
+    let mut server = Server::start(ServerOpts::default().clocks(3));
+    let mut op = server.operator().await;
+    let tg = register(&mut op, "g1", &["grower"], None).await;
+    let tb = register(&mut op, "b1", &["buyer"], Some("10000.00")).await;
+    let mut g = server.session(&tg).await;
+    let mut b = server.session(&tb).await;
+    let mut feed = server.feed().await;
+    // Clock 1 sits in a long pre-roll, clock 2 in a long round, clock 3 in a long pause.
+    let settings = [
+        (1u64, json!({"pre_roll_ms": 60_000, "pause_ms": 50})),
+        (2, json!({"pre_roll_ms": 50, "pause_ms": 50, "tick_ms": 1_000})),
+        (3, json!({"pre_roll_ms": 50, "pause_ms": 60_000})),
+    ];
+    let mut lots = BTreeMap::new();
+    for (clock, extra) in &settings {
+        let mut msg = json!({"type": "configure_clock", "clock": clock, "step": "0.01", "tick_ms": 10});
+        for (k, v) in extra.as_object().unwrap() {
+            msg[k] = v.clone();
+        }
+        let r = op.request(msg).await;
+        assert_eq!(r["type"], "clock_configured", "{r}");
+        let lot = consign(&mut g, lot_msg("ROSE", "A1", 10, 5, "1.00")).await["lot_id"].as_u64().unwrap();
+        op.request(json!({"type": "assign_lot", "lot_id": lot, "clock": clock, "start_price": "5.00"})).await;
+        op.request(json!({"type": "start_clock", "clock": clock})).await;
+        lots.insert(*clock, lot);
+    }
+    feed.next_matching(|v| v["type"] == "lot_on_clock" && v["clock"] == 1, T).await.expect("clock 1 pre-rolls");
+    feed.next_matching(|v| v["type"] == "clock_started" && v["clock"] == 2, T).await.expect("clock 2 runs");
+    let r3 = feed.next_matching(|v| v["type"] == "clock_started" && v["clock"] == 3, T).await.expect("clock 3 runs");
+    let award =
+        b.request(json!({"type": "bid", "clock": 3, "lot_id": lots[&3], "round": r3["round"], "containers": 2})).await;
+    assert_eq!(award["type"], "award", "{award}");
+    feed.next_matching(|v| v["type"] == "clock_state" && v["clock"] == 3 && v["state"] == "pause", T)
+        .await
+        .expect("pause");
+    let snapshot = server.feed().await.snapshot;
+    let states: Vec<Value> = snapshot["clocks"].as_array().unwrap().iter().map(|c| c["state"].clone()).collect();
+    assert_eq!(states, vec![json!("pre_roll"), json!("running"), json!("pause")], "before the kill: {snapshot}");
+    drop((op, g, b, feed));
+
+    let r2 = snapshot["clocks"][1].clone();
+    server.kill9();
+    server.start_again();
+    // From the moment it says it is listening, the clocks are idle ...
+    let after = server.feed().await.snapshot;
+    let states: Vec<Value> = after["clocks"].as_array().unwrap().iter().map(|c| c["state"].clone()).collect();
+    assert_eq!(states, vec![json!("idle"); 3], "every clock comes back idle after a restart: {after}");
+    // ... and the round that was running is over: a bid for it loses.
+    let mut b = server.session(&tb).await;
+    let late =
+        b.request(json!({"type": "bid", "clock": 2, "lot_id": lots[&2], "round": r2["round"], "containers": 1})).await;
+    assert_eq!(late["type"], "error", "a round running at the crash must not sell after the restart: {late}");
+    let mut op = server.operator().await;
+    let listed = get_lots(&mut op).await;
+    for (clock, lot) in &lots {
+        let l = listed.iter().find(|l| l["lot_id"] == *lot).unwrap();
+        assert_eq!(l["status"], "queued", "clock {clock}'s lot comes back queued: {l}");
+        let remaining = if *clock == 3 { 3 } else { 5 };
+        assert_eq!(l["remaining"], remaining, "acknowledged awards stand: {l}");
+    }
+    let a = get_account(&mut b).await;
+    assert_eq!(a["bought"], award["amount"], "the award before the crash stands: {a}");
+
+    // Started again, clock 2 auctions its lot from the head of the supply line.
+    let mut feed = server.feed().await;
+    let r = op.request(json!({"type": "start_clock", "clock": 2})).await;
+    assert_eq!(r["type"], "clock_state", "{r}");
+    let ev =
+        feed.next_matching(|v| v["type"] == "lot_on_clock" && v["clock"] == 2, T).await.expect("lot back on clock 2");
+    assert_eq!(ev["lot"]["lot_id"], lots[&2], "{ev}");
 }

@@ -80,8 +80,8 @@ async fn observe(s: &mut Setup) -> Vec<String> {
         out.push(canonical(&json!(orders_without_ts(get_orders(c).await))));
     }
     out.push(canonical(&json!(get_lots(&mut s.op).await)));
-    let health = s.server.health().await;
-    out.push(format!("seq {}", health["seq"]));
+    // The public state, seq included: a rejected message publishes nothing.
+    out.push(canonical(&s.server.feed().await.snapshot));
     out
 }
 
@@ -506,8 +506,10 @@ async fn a_buyer_can_never_act_as_another_participant() {
     let b2_order = json!({"type": "new_order", "client_order_id": "b2-o", "symbol": "ROSE-A", "side": "buy",
                           "order_type": "limit", "price": "1.50", "quantity": 10, "time_in_force": "gtc"});
     assert_eq!(s.b2.request(b2_order).await["type"], "order_accepted");
-    let b2_before =
-        (canonical(&strip_volatile(&get_account(&mut s.b2).await)), canonical(&json!(orders_without_ts(get_orders(&mut s.b2).await))));
+    let b2_before = (
+        canonical(&strip_volatile(&get_account(&mut s.b2).await)),
+        canonical(&json!(orders_without_ts(get_orders(&mut s.b2).await))),
+    );
 
     // b1 cannot touch b2's order by its client_order_id.
     expect_error(&mut s.b1, json!({"type": "cancel_order", "client_order_id": "b2-o"}), "not_found").await;
@@ -568,8 +570,10 @@ async fn a_buyer_can_never_act_as_another_participant() {
         assert_eq!(r["type"], "error", "{r}");
     }
     s.op.request(json!({"type": "halt_clock", "clock": 1})).await;
-    let b2_after =
-        (canonical(&strip_volatile(&get_account(&mut s.b2).await)), canonical(&json!(orders_without_ts(get_orders(&mut s.b2).await))));
+    let b2_after = (
+        canonical(&strip_volatile(&get_account(&mut s.b2).await)),
+        canonical(&json!(orders_without_ts(get_orders(&mut s.b2).await))),
+    );
     assert_eq!(b2_before, b2_after, "nothing b1 sent may change b2's account or orders");
 }
 

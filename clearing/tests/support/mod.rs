@@ -59,6 +59,8 @@ struct SimLot {
     remaining: u32,
     round: u32,
     finished: bool,
+    /// Indices into `sales` of this lot's awards.
+    sales: Vec<usize>,
 }
 
 /// A sale the model expects to see in the statements: who, what, how much (fen).
@@ -104,6 +106,8 @@ pub struct MarketSim {
     next_trade: u64,
     next_order: u64,
     lots: Vec<SimLot>,
+    /// Indices into `lots` of the lots not finished, in no particular order.
+    open_lots: Vec<usize>,
     sales: Vec<ExpectedSale>,
     /// The sales of the last settled day.
     pub settled_sales: Vec<ExpectedSale>,
@@ -122,6 +126,7 @@ impl MarketSim {
             next_trade: 1,
             next_order: 1,
             lots: Vec::new(),
+            open_lots: Vec::new(),
             sales: Vec::new(),
             settled_sales: Vec::new(),
         }
@@ -175,8 +180,7 @@ impl MarketSim {
     }
 
     fn open_lot(&self, sel: u16) -> Option<usize> {
-        let open: Vec<usize> = (0..self.lots.len()).filter(|&i| !self.lots[i].finished).collect();
-        (!open.is_empty()).then(|| open[sel as usize % open.len()])
+        (!self.open_lots.is_empty()).then(|| self.open_lots[sel as usize % self.open_lots.len()])
     }
 
     /// Applies one operation; `None` when it does not fit the market as it stands.
@@ -234,7 +238,9 @@ impl MarketSim {
             remaining: containers,
             round: 1,
             finished: false,
+            sales: Vec::new(),
         });
+        self.open_lots.push(self.lots.len() - 1);
         Some(vec![Event::LotConsigned { lot: Box::new(lot) }])
     }
 
@@ -242,7 +248,7 @@ impl MarketSim {
     fn award(&mut self, op: Op) -> Option<Vec<Event>> {
         let index = self.open_lot(op.a)?;
         let price = Fen(1 + i64::from(op.d % 4_000));
-        let buyers = 1 + usize::from(op.c % 7 == 0) + usize::from(op.c % 21 == 0);
+        let buyers = 1 + usize::from(op.c.is_multiple_of(7)) + usize::from(op.c.is_multiple_of(21));
         let mut events = Vec::new();
         for k in 0..buyers {
             let lot = &self.lots[index];
@@ -266,6 +272,7 @@ impl MarketSim {
         let fee = self.fees.clock_fee(containers);
         let commission = self.fees.commission(amount);
         let (b, g) = (&self.participants[buyer], &self.participants[lot.grower]);
+        lot.sales.push(self.sales.len());
         self.sales.push(ExpectedSale {
             book: false,
             reference: lot.id.0,
@@ -323,7 +330,10 @@ impl MarketSim {
     fn void(&mut self, op: Op) -> Option<Vec<Event>> {
         let index = self.open_lot(op.a)?;
         let (lot_id, round) = (self.lots[index].id, self.lots[index].round);
-        let candidates: Vec<usize> = (0..self.sales.len())
+        let candidates: Vec<usize> = self.lots[index]
+            .sales
+            .iter()
+            .copied()
             .filter(|&i| {
                 let s = &self.sales[i];
                 !s.book && !s.voided && s.reference == lot_id.0 && s.round == Some(round)
@@ -331,9 +341,11 @@ impl MarketSim {
             .collect();
         let chosen = *candidates.get(op.b as usize % candidates.len().max(1))?;
         let buyer_pk = self.sales[chosen].buyer_pk;
-        let target = (0..self.sales.len())
+        let target = candidates
+            .iter()
             .rev()
-            .find(|&i| candidates.contains(&i) && self.sales[i].buyer_pk == buyer_pk)
+            .copied()
+            .find(|&i| self.sales[i].buyer_pk == buyer_pk)
             .expect("the chosen one at least");
         let sale = &mut self.sales[target];
         sale.voided = true;
@@ -355,6 +367,8 @@ impl MarketSim {
 
     fn end_lot(&mut self, op: Op, withdraw: bool) -> Option<Vec<Event>> {
         let index = self.open_lot(op.a)?;
+        let position = self.open_lots.iter().position(|&i| i == index).expect("an open lot");
+        self.open_lots.swap_remove(position);
         let lot = &mut self.lots[index];
         lot.finished = true;
         let grower = self.participants[lot.grower].pk;
@@ -408,7 +422,7 @@ impl MarketSim {
             price,
             quantity,
             amount,
-            aggressor: if op.d % 2 == 0 { Side::Buy } else { Side::Sell },
+            aggressor: if op.d.is_multiple_of(2) { Side::Buy } else { Side::Sell },
             buyer: b.pk,
             buyer_id: b.id,
             buyer_order: OrderId(self.next_order - 2),
@@ -433,6 +447,7 @@ impl MarketSim {
         };
         self.day = self.day.next();
         self.lots.clear();
+        self.open_lots.clear();
         self.settled_sales = std::mem::take(&mut self.sales);
         let out = self.output(1, vec![event]);
         // The next morning.

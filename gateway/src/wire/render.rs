@@ -87,7 +87,9 @@ pub struct LotJson<'a> {
     pub grade: &'static str,
     pub units_per_container: u32,
     pub containers: u32,
+    /// Containers not sold: on offer while the lot is live, unsold once it is finished.
     pub remaining: u32,
+    pub sold: u32,
     pub min_purchase: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub min_price: Option<Money>,
@@ -107,7 +109,8 @@ impl<'a> LotJson<'a> {
             grade: lot.grade.as_str(),
             units_per_container: lot.units_per_container,
             containers: lot.containers,
-            remaining: lot.remaining,
+            remaining: lot.remaining + lot.unsold,
+            sold: lot.sold,
             min_purchase: lot.min_purchase,
             min_price: with_reserve.then_some(Money(lot.min_price)),
             origin: &lot.origin,
@@ -464,7 +467,7 @@ mod tests {
         assert_eq!(
             public,
             json!({"type": "lot_consigned", "lot": {"lot_id": 7, "grower": "g1", "product": "ROSE", "grade": "A2",
-                "units_per_container": 50, "containers": 4, "remaining": 3, "min_purchase": 1, "origin": "Yunnan",
+                "units_per_container": 50, "containers": 4, "remaining": 3, "sold": 1, "min_purchase": 1, "origin": "Yunnan",
                 "photo_url": "", "note": "n", "status": "on_clock", "day": "2026-11-29"}})
         );
         let own = parse(&Msg::LotConsigned { lot: LotJson::new(&lot, true) }.text());

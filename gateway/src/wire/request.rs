@@ -3,6 +3,7 @@
 //! every market rule (roles, states, limits) is the core's.
 
 use super::fields::{Fields, ReqId, CLIENT_ORDER_ID_CHARS_MAX, CODE_CHARS_MAX};
+use crate::config::Secret;
 use huashi_engine::command::{Action, ClockSettingsPatch, Consignment, OrderEntry, Roles};
 use huashi_engine::core::auction::{NOTE_BYTES_MAX, ORIGIN_BYTES_MAX, PHOTO_URL_BYTES_MAX};
 use huashi_engine::core::book::{BookState, OrderType, TimeInForce};
@@ -53,7 +54,8 @@ pub const NAME_BYTES_MAX: usize = 128;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Request {
     Login {
-        token: String,
+        /// Never printed: `Debug` shows `***`.
+        token: Secret,
         cancel_on_disconnect: bool,
     },
     Ping,
@@ -130,7 +132,7 @@ fn request(kind: &str, f: Fields<'_>) -> Result<Request, Reject> {
     Ok(match kind {
         "login" => {
             let token = f.str("token")?;
-            let token = if token.len() > TOKEN_BYTES_MAX { String::new() } else { token.to_string() };
+            let token = Secret::new(if token.len() > TOKEN_BYTES_MAX { "" } else { token });
             Request::Login { token, cancel_on_disconnect: f.opt_bool("cancel_on_disconnect")?.unwrap_or(false) }
         }
         "ping" => Request::Ping,
@@ -410,7 +412,8 @@ mod tests {
     #[test]
     fn login_reads_token_and_cancel_on_disconnect() {
         let p = ok(json!({"type": "login", "token": "abc", "cancel_on_disconnect": true, "req_id": 1}));
-        assert_eq!(p.request, Request::Login { token: "abc".into(), cancel_on_disconnect: true });
+        assert_eq!(p.request, Request::Login { token: Secret::new("abc"), cancel_on_disconnect: true });
+        assert!(!format!("{:?}", p.request).contains("abc"));
         assert_eq!(refused(json!({"type": "login"})).reject.message, "missing field `token`");
         assert_eq!(refused(json!({"type": "login", "token": 5})).reject.message, "field `token` must be a string");
         let e = refused(json!({"type": "login", "token": "t", "cancel_on_disconnect": "yes"}));

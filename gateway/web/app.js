@@ -1,0 +1,142 @@
+// Huashi (花市) web app: starts the feed and the session, routes between the views by hash
+// (#/buyer, #/market, #/grower, #/operator), handles login and shows every error the server sends.
+
+import { Session, Feed, serverClock, wsUrl } from './net.js';
+import { market, applyFeed } from './state.js';
+import { initBuyer, setFeedOnline } from './buyer.js';
+import { initMarket, showMarket, hideMarket } from './market.js';
+import { initGrower } from './grower.js';
+import { initOperator } from './operator.js';
+import { $, setText, showError, hideError, clearErrorFor, clockTime, toast } from './ui.js';
+
+const TOKEN_KEY = 'huashi.token';
+const VIEWS = ['buyer', 'market', 'grower', 'operator'];
+
+const session = new Session();
+const feed = new Feed();
+
+function route() {
+  const wanted = (location.hash.match(/^#\/(\w+)/) ?? [])[1];
+  const view = VIEWS.includes(wanted) ? wanted : 'buyer';
+  for (const name of VIEWS) {
+    const section = document.getElementById(`view-${name}`);
+    section.hidden = name !== view;
+    const tab = document.querySelector(`[data-testid=tab-${name}]`);
+    tab.setAttribute('aria-current', name === view ? 'page' : 'false');
+    tab.classList.toggle('active', name === view);
+  }
+  document.body.dataset.view = view;
+  if (view === 'market') showMarket();
+  else hideMarket();
+}
+
+function defaultView(roles) {
+  if (roles.includes('operator')) return 'operator';
+  if (roles.includes('buyer')) return 'buyer';
+  if (roles.includes('grower')) return 'grower';
+  return 'market';
+}
+
+function showLoggedIn(info) {
+  $('#login-form').hidden = true;
+  $('#whoami').hidden = false;
+  setText($('[data-testid=participant]'), info.participant);
+  setText($('[data-testid=roles]'), info.roles.join(' · '));
+  document.body.dataset.roles = info.roles.join(' ');
+  document.body.classList.add('logged-in');
+  $('[data-testid=tab-grower]').hidden = !info.roles.includes('grower');
+}
+
+function showLoggedOut() {
+  $('#login-form').hidden = false;
+  $('#whoami').hidden = true;
+  document.body.dataset.roles = '';
+  document.body.classList.remove('logged-in');
+  $('[data-testid=tab-grower]').hidden = true;
+}
+
+async function login(token, { remember = true, navigate = true } = {}) {
+  const button = $('#login-button');
+  button.disabled = true;
+  try {
+    const info = await session.login(token);
+    if (remember) sessionStorage.setItem(TOKEN_KEY, token);
+    hideError();
+    $('#login-token').value = '';
+    if (navigate && !/^#\/\w+/.test(location.hash)) location.hash = `#/${defaultView(info.roles)}`;
+    toast(`Logged in as ${info.participant} — 欢迎`, 'good');
+  } catch (error) {
+    if (error.code === 'unauthenticated' || error.code === 'forbidden') sessionStorage.removeItem(TOKEN_KEY);
+    if (error.code === 'disconnected' || error.code === 'timeout') showError(error);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function connectionBadge(el, status) {
+  el.dataset.status = status;
+  setText(el.querySelector('.conn-state'), status);
+}
+
+function start() {
+  $('#login-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const token = $('#login-token').value.trim();
+    if (!token) {
+      showError({ code: 'input', message: 'Type your token to log in' });
+      return;
+    }
+    login(token);
+  });
+  $('#logout-button').addEventListener('click', () => {
+    sessionStorage.removeItem(TOKEN_KEY);
+    session.logout();
+  });
+  $('#error-dismiss').addEventListener('click', hideError);
+
+  session.on('login', showLoggedIn);
+  session.on('logout', showLoggedOut);
+  session.on('status', (status) => connectionBadge($('[data-testid=session-status]'), status));
+  session.on('error', showError);
+  session.on('ok', (type) => clearErrorFor(type === 'ping' ? null : type));
+  session.on('participant_status', (m) => {
+    if (session.info && m.participant === session.info.participant && !m.active) {
+      showError({ code: 'forbidden', message: 'your participant has been suspended by the operator' });
+    }
+  });
+
+  feed.on('status', (status) => {
+    connectionBadge($('[data-testid=feed-status]'), status);
+    setFeedOnline(status === 'online');
+  });
+  feed.on('*', (event, type) => {
+    if (type === 'status') return;
+    applyFeed(event);
+    if (type === 'snapshot' || type === 'day_settled') setText($('[data-testid=market-day]'), market.day ?? '');
+    if (type === 'day_settled') toast(`Day ${event.day} settled; the market moves to ${event.next_day} — 日终结算完成`);
+  });
+
+  initBuyer(session);
+  initMarket();
+  initGrower(session);
+  initOperator(session);
+
+  window.addEventListener('hashchange', route);
+  route();
+  feed.connect();
+
+  setInterval(() => {
+    setText($('[data-testid=server-time]'), serverClock.offsetUs === null ? '--:--:--' : clockTime(serverClock.now()));
+    $('[data-testid=server-time]').title = `engine time, estimated from ${serverClock.source}`;
+  }, 250);
+
+  const saved = sessionStorage.getItem(TOKEN_KEY);
+  if (saved) login(saved, { navigate: false });
+  $('#server-url').textContent = wsUrl('/ws').replace(/\/ws$/, '');
+  document.body.classList.add('ready');
+}
+
+// Exposed for browser tests and for curious operators: read-only views of the live state.
+window.huashi = { session, feed, market, serverClock };
+
+start();

@@ -1,0 +1,605 @@
+//! `huashi demo`, the README's one command, end to end. The real binary runs two fast mornings
+//! (`--speed 50 --lots 12 --days 2`) on a fresh data directory and must stop by itself; a
+//! `/feed` subscriber watches it. A second run on the same directory must continue the market
+//! without registering anyone again. Then `huashi serve` opens the directory and an operator
+//! session reads every participant's statement of every settled day.
+//!
+//! The scenario runs once (it takes seconds); each test below checks one promise of it, so a
+//! missing server feature (the index, statements) fails only the test that needs it.
+
+use huashi_tests::*;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// The whole scenario must fit the suite's budget on a loaded 2-core machine.
+const SCENARIO_MAX: Duration = Duration::from_secs(60);
+/// How long one demo run may take before the test gives up on it.
+const RUN_MAX: Duration = Duration::from_secs(45);
+const LOTS: u32 = 12;
+const DAYS: u32 = 2;
+const SEED: u64 = 20_261_129;
+/// 10 growers, 30 simulated buyers and the visitor's seat.
+const PARTICIPANTS: usize = 41;
+
+/// What one `huashi demo` run printed and how it ended.
+struct DemoOutput {
+    addr: SocketAddr,
+    stdout: Vec<String>,
+    stderr: String,
+    status: ExitStatus,
+    elapsed: Duration,
+}
+
+impl DemoOutput {
+    /// `day D settled: N trades, turnover X CNY, fees Y CNY (next day E)` lines, parsed.
+    fn settled_days(&self) -> Vec<SettledDay> {
+        self.stdout.iter().filter_map(|l| parse_settled(l)).collect()
+    }
+
+    fn text(&self) -> String {
+        self.stdout.join("\n")
+    }
+}
+
+#[derive(Clone, Debug)]
+struct SettledDay {
+    day: String,
+    trades: u64,
+    turnover: i64,
+    fees: i64,
+    next_day: String,
+}
+
+/// Everything the scenario observed; the tests only read it.
+struct Scenario {
+    data_dir: PathBuf,
+    first: DemoOutput,
+    second: DemoOutput,
+    /// The feed during the first run: its snapshot, then every event in order.
+    snapshot: Value,
+    events: Vec<Value>,
+    /// `demo-tokens.json` after each run.
+    tokens_after_first: BTreeMap<String, String>,
+    tokens_after_second: BTreeMap<String, String>,
+    /// `get_statement` replies by day, then participant, read from a restarted `huashi serve`.
+    statements: BTreeMap<String, BTreeMap<String, Value>>,
+    index_history: (u16, String),
+    elapsed: Duration,
+    _dir: tempfile::TempDir,
+}
+
+fn scenario() -> &'static Scenario {
+    static RUN: OnceLock<Result<Scenario, String>> = OnceLock::new();
+    let result = RUN.get_or_init(|| {
+        std::panic::catch_unwind(|| {
+            let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+            runtime.block_on(run_scenario())
+        })
+        .map_err(|panic| {
+            panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "the scenario panicked".into())
+        })
+    });
+    match result {
+        Ok(scenario) => scenario,
+        Err(message) => panic!("the demo scenario failed: {message}"),
+    }
+}
+
+async fn run_scenario() -> Scenario {
+    let started = Instant::now();
+    let dir = tempfile::Builder::new().prefix("huashi-demo-e2e-").tempdir().expect("tempdir");
+    let data_dir = dir.path().join("data");
+
+    // The first run, watched over /feed from the moment it says where it listens.
+    let token = fresh_token("demo-op");
+    let args = ["--speed", "50", "--lots", &LOTS.to_string(), "--days", &DAYS.to_string(), "--seed", &SEED.to_string()];
+    let first = DemoProcess::spawn(&data_dir, &token, &args, &dir.path().join("demo-1.log"));
+    let mut feed = Feed::connect(first.addr).await;
+    let snapshot = feed.snapshot.clone();
+    let events = read_feed_to_the_end(&mut feed, first.addr).await;
+    let first = first.finish();
+    let tokens_after_first = read_tokens(&data_dir);
+
+    // The second run continues the same market with one more morning, a new operator token.
+    let args = ["--speed", "50", "--lots", "6", "--days", "1"];
+    let second =
+        DemoProcess::spawn(&data_dir, &fresh_token("demo-op2"), &args, &dir.path().join("demo-2.log")).finish();
+    let tokens_after_second = read_tokens(&data_dir);
+
+    // The market's books, read back by an operator from a plain `huashi serve`.
+    let serve_token = fresh_token("serve-op");
+    let mut serve = ServeProcess::spawn(&data_dir, &serve_token, &dir.path().join("serve.log"));
+    let mut operator = Client::connect(serve.addr, "/ws").await;
+    let reply = operator.login(&serve_token).await;
+    assert_eq!(reply["participant"], "operator", "{reply}");
+    let days: Vec<String> =
+        first.settled_days().iter().chain(second.settled_days().iter()).map(|d| d.day.clone()).collect();
+    let mut statements = BTreeMap::new();
+    for day in days {
+        let ids: Vec<String> = tokens_after_second.keys().cloned().collect();
+        let msgs: Vec<Value> =
+            ids.iter().map(|id| json!({"type": "get_statement", "day": day, "participant": id})).collect();
+        let replies = operator.request_many(msgs, 16).await;
+        statements.insert(day, ids.into_iter().zip(replies).collect::<BTreeMap<_, _>>());
+    }
+    let index_history = http_get(serve.addr, "/api/index/history").await;
+    operator.close().await;
+    serve.stop();
+
+    Scenario {
+        data_dir,
+        first,
+        second,
+        snapshot,
+        events,
+        tokens_after_first,
+        tokens_after_second,
+        statements,
+        index_history,
+        elapsed: started.elapsed(),
+        _dir: dir,
+    }
+}
+
+/// Reads every feed event until the demo's server closes the feed, checking `seq` never skips.
+async fn read_feed_to_the_end(feed: &mut Feed, addr: SocketAddr) -> Vec<Value> {
+    let deadline = Instant::now() + RUN_MAX;
+    let mut events = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(!left.is_zero(), "the demo on {addr} was still running after {RUN_MAX:?}");
+        match feed.client.next_frame(left).await {
+            Some(Frame::Json(event)) => {
+                let seq = event["seq"].as_u64().unwrap_or_else(|| panic!("feed event without seq: {event}"));
+                assert_eq!(seq, feed.last_seq + 1, "the feed skipped or repeated a seq: {event}");
+                feed.last_seq = seq;
+                events.push(event);
+            }
+            Some(Frame::Close(..) | Frame::Ended(_)) => return events,
+            Some(other) => panic!("the feed sent a frame that is not a JSON event: {other:?}"),
+            None => {}
+        }
+    }
+}
+
+// ───────────────────────────── the processes ─────────────────────────────
+
+/// A running `huashi demo`; its stdout is collected line by line as it comes.
+struct DemoProcess {
+    addr: SocketAddr,
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+    log_path: PathBuf,
+    started: Instant,
+}
+
+impl DemoProcess {
+    fn spawn(data_dir: &Path, token: &str, args: &[&str], log_path: &Path) -> DemoProcess {
+        let log = std::fs::File::create(log_path).expect("create the demo's log");
+        let mut child = Command::new(huashi_bin())
+            .args(["demo", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .args(["--operator-token", token])
+            .args(args)
+            .env_remove("HUASHI_OPERATOR_TOKEN")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn huashi demo");
+        let started = Instant::now();
+        let stdout = child.stdout.take().expect("the demo's stdout");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let (first_tx, first_rx) = std::sync::mpsc::channel::<String>();
+        let reader = {
+            let lines = lines.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stdout).lines() {
+                    let Ok(line) = line else { return };
+                    if line.starts_with("huashi demo: market open at ") {
+                        let _ = first_tx.send(line.clone());
+                    }
+                    lines.lock().unwrap().push(line);
+                }
+            })
+        };
+        let Ok(line) = first_rx.recv_timeout(START_TIMEOUT) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "huashi demo printed no `huashi demo: market open at http://ADDR/` line within {START_TIMEOUT:?}\n\
+                 stdout:\n{}\nstderr:\n{}",
+                lines.lock().unwrap().join("\n"),
+                tail(&std::fs::read_to_string(log_path).unwrap_or_default(), 4000)
+            );
+        };
+        let addr = parse_open_line(&line).unwrap_or_else(|| panic!("cannot read the address in {line:?}"));
+        assert!(addr.ip().is_loopback(), "the demo must listen where it was told (127.0.0.1): {addr}");
+        DemoProcess { addr, child, lines, reader: Some(reader), log_path: log_path.to_path_buf(), started }
+    }
+
+    /// Waits for the demo to stop by itself (it has `--days`).
+    fn finish(mut self) -> DemoOutput {
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait for huashi demo") {
+                break status;
+            }
+            if self.started.elapsed() > RUN_MAX {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!(
+                    "huashi demo did not stop by itself within {RUN_MAX:?}\nstdout:\n{}\nstderr:\n{}",
+                    self.lines.lock().unwrap().join("\n"),
+                    tail(&std::fs::read_to_string(&self.log_path).unwrap_or_default(), 4000)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let elapsed = self.started.elapsed();
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        let stdout = self.lines.lock().unwrap().clone();
+        let stderr = std::fs::read_to_string(&self.log_path).unwrap_or_default();
+        note(format!("huashi demo ran {elapsed:?}, {status}; stdout:\n{}", stdout.join("\n")));
+        DemoOutput { addr: self.addr, stdout, stderr, status, elapsed }
+    }
+}
+
+impl Drop for DemoProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// `huashi serve` on the demo's data directory.
+struct ServeProcess {
+    addr: SocketAddr,
+    child: Child,
+}
+
+impl ServeProcess {
+    fn spawn(data_dir: &Path, token: &str, log_path: &Path) -> ServeProcess {
+        let log = std::fs::File::create(log_path).expect("create the server's log");
+        let mut child = Command::new(huashi_bin())
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .args(["--operator-token", token])
+            .env_remove("HUASHI_OPERATOR_TOKEN")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn huashi serve");
+        let stdout = child.stdout.take().expect("the server's stdout");
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                let _ = tx.send(line);
+            }
+        });
+        let line = rx.recv_timeout(START_TIMEOUT).unwrap_or_else(|_| {
+            let _ = child.kill();
+            panic!(
+                "huashi serve on the demo's data directory did not start; its log:\n{}",
+                tail(&std::fs::read_to_string(log_path).unwrap_or_default(), 4000)
+            )
+        });
+        let addr = line
+            .strip_prefix("huashi listening on http://")
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected first line from huashi serve: {line:?}"));
+        ServeProcess { addr, child }
+    }
+
+    fn stop(&mut self) {
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// ───────────────────────────── parsing ─────────────────────────────
+
+fn parse_open_line(line: &str) -> Option<SocketAddr> {
+    line.strip_prefix("huashi demo: market open at http://")?.strip_suffix('/')?.parse().ok()
+}
+
+/// `  day 2026-11-29 settled: 87 trades, turnover 29959.80 CNY, fees 1575.20 CNY (next day 2026-11-30)`
+fn parse_settled(line: &str) -> Option<SettledDay> {
+    let rest = line.trim().strip_prefix("day ")?;
+    let (day, rest) = rest.split_once(" settled: ")?;
+    let (trades, rest) = rest.split_once(" trades, turnover ")?;
+    let (turnover, rest) = rest.split_once(" CNY, fees ")?;
+    let (fees, rest) = rest.split_once(" CNY (next day ")?;
+    let next_day = rest.strip_suffix(')')?;
+    Some(SettledDay {
+        day: day.to_string(),
+        trades: trades.parse().ok()?,
+        turnover: fen(&json!(turnover)),
+        fees: fen(&json!(fees)),
+        next_day: next_day.to_string(),
+    })
+}
+
+fn read_tokens(data_dir: &Path) -> BTreeMap<String, String> {
+    let path = data_dir.join("demo-tokens.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let value: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()));
+    value["participants"]
+        .as_object()
+        .unwrap_or_else(|| panic!("{} has no `participants` object: {value}", path.display()))
+        .iter()
+        .map(|(id, token)| (id.clone(), token.as_str().expect("a token is a string").to_string()))
+        .collect()
+}
+
+/// The feed's events of each settled day (a day's events end with its `day_settled`).
+fn events_by_day(s: &Scenario) -> BTreeMap<String, Vec<&Value>> {
+    let mut days = BTreeMap::new();
+    let mut current = Vec::new();
+    for event in &s.events {
+        if event["type"] == "day_settled" {
+            current.push(event);
+            days.insert(event["day"].as_str().unwrap().to_string(), std::mem::take(&mut current));
+        } else {
+            current.push(event);
+        }
+    }
+    days
+}
+
+// ───────────────────────────── the tests ─────────────────────────────
+
+#[test]
+fn demo_prints_where_to_join_and_keeps_the_tokens() {
+    let s = scenario();
+    let out = s.first.text();
+    assert!(out.contains(&format!("huashi demo: market open at http://{}/", s.first.addr)), "{out}");
+    assert!(out.contains("operator token: demo-op-"), "the operator token is printed:\n{out}");
+    assert_eq!(
+        s.tokens_after_first.len(),
+        PARTICIPANTS,
+        "every participant's token is kept: {:?}",
+        s.tokens_after_first.keys()
+    );
+    let visitor = &s.tokens_after_first["b-visitor"];
+    assert!(out.contains(&format!("b-visitor · token {visitor}")), "the visitor's seat and token are printed:\n{out}");
+    let shown = s.first.stdout.iter().find(|l| l.contains("simulated buyers")).expect("simulated buyers' tokens");
+    let buyers_shown =
+        s.tokens_after_first.iter().filter(|(id, token)| shown.contains(&format!("{id} {token}"))).count();
+    assert!(buyers_shown >= 3, "a few simulated buyers' tokens are printed: {shown}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(s.data_dir.join("demo-tokens.json")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "demo-tokens.json holds secrets: only its owner may read it ({mode:o})");
+    }
+}
+
+#[test]
+fn demo_stops_by_itself_after_its_days_and_in_time() {
+    let s = scenario();
+    for (run, out) in [("first", &s.first), ("second", &s.second)] {
+        assert!(
+            out.status.success(),
+            "the {run} run failed ({}):\n{}\n{}",
+            out.status,
+            out.text(),
+            tail(&out.stderr, 4000)
+        );
+        assert!(out.text().contains("huashi demo: market closed"), "the {run} run closes the market:\n{}", out.text());
+    }
+    assert_eq!(
+        s.first.settled_days().len(),
+        DAYS as usize,
+        "--days {DAYS}: {} days settled:\n{}",
+        DAYS,
+        s.first.text()
+    );
+    assert!(
+        s.elapsed < SCENARIO_MAX,
+        "the scenario took {:?} (first run {:?}, second {:?})",
+        s.elapsed,
+        s.first.elapsed,
+        s.second.elapsed
+    );
+}
+
+#[test]
+fn demo_checks_every_reply_and_meets_no_surprise() {
+    let s = scenario();
+    for (run, out) in [("first", &s.first), ("second", &s.second)] {
+        let surprises: Vec<&str> = out
+            .stderr
+            .lines()
+            .filter(|l| l.contains("unexpected") || l.contains("ERROR") || l.contains("panicked"))
+            .collect();
+        assert!(surprises.is_empty(), "the {run} run met errors it did not expect:\n{}", surprises.join("\n"));
+    }
+}
+
+#[test]
+fn demo_sells_lots_at_the_clocks_and_leaves_some_unsold() {
+    let s = scenario();
+    let of = |ty: &str| s.events.iter().filter(|e| e["type"] == ty).collect::<Vec<_>>();
+    let awards = of("clock_award");
+    let unsold = of("lot_unsold");
+    assert!(!awards.is_empty(), "no lot was sold at the clocks (no clock_award on the feed)");
+    assert!(!unsold.is_empty(), "every lot sold: the demo is meant to leave some unsold (no lot_unsold on the feed)");
+    assert!(!of("trade").is_empty(), "the books never traded");
+    // Every award is at a price its round reached: on or under the round's start price.
+    let mut rounds = BTreeMap::new();
+    for e in of("clock_started") {
+        rounds.insert((e["clock"].as_u64(), e["lot_id"].as_u64(), e["round"].as_u64()), e);
+    }
+    for a in &awards {
+        let Some(round) = rounds.get(&(a["clock"].as_u64(), a["lot_id"].as_u64(), a["round"].as_u64())) else {
+            continue;
+        };
+        let price = fen(&a["price"]);
+        assert!(price > 0 && price <= fen(&round["start_price"]), "award {a} outside its round {round}");
+    }
+    let clocks: BTreeSet<u64> = awards.iter().filter_map(|a| a["clock"].as_u64()).collect();
+    assert!(clocks.len() >= 2, "lots sold on more than one clock: {clocks:?}");
+    note(format!("{} awards, {} unsold lots, {} book trades", awards.len(), unsold.len(), of("trade").len()));
+}
+
+#[test]
+fn demo_settles_each_day_and_moves_to_the_next() {
+    let s = scenario();
+    let settled = s.first.settled_days();
+    let on_feed: Vec<&Value> = s.events.iter().filter(|e| e["type"] == "day_settled").collect();
+    assert_eq!(on_feed.len(), settled.len(), "day_settled on the feed vs the demo's lines:\n{}", s.first.text());
+    for (printed, event) in settled.iter().zip(&on_feed) {
+        assert_eq!(event["day"], printed.day.as_str(), "{event}");
+        assert_eq!(event["next_day"], printed.next_day.as_str(), "{event}");
+        assert!(printed.trades > 0 && printed.turnover > 0 && printed.fees > 0, "a day without trade: {printed:?}");
+    }
+    assert_eq!(s.snapshot["day"], settled[0].day.as_str(), "the first morning trades the market's first day");
+    assert_eq!(settled[1].day, settled[0].next_day, "the second morning trades the next day");
+}
+
+#[test]
+fn demo_second_run_continues_the_market() {
+    let s = scenario();
+    assert_eq!(s.tokens_after_second, s.tokens_after_first, "the second run registered participants again");
+    let out = s.second.text();
+    assert!(
+        out.contains(&format!("0 participants registered now, {PARTICIPANTS} already known")),
+        "the second run finds everyone registered:\n{out}"
+    );
+    let last = s.first.settled_days().last().cloned().expect("the first run settled days");
+    let next = s.second.settled_days();
+    assert_eq!(next.len(), 1, "--days 1:\n{out}");
+    assert_eq!(next[0].day, last.next_day, "the second run trades the day after the first run's last");
+}
+
+/// Money is conserved (protocol section 8): for every settled day, the participants' `net` plus
+/// the market's fees is zero. With statements from the server this is checked participant by
+/// participant; a server without statements yet is checked from the feed instead: the day's
+/// awards and trades, priced and charged by the protocol's fee rules, must add up to the
+/// turnover and fees `day_settled` reported.
+#[test]
+fn demo_conserves_money() {
+    let s = scenario();
+    let settled: BTreeMap<String, SettledDay> =
+        s.first.settled_days().into_iter().chain(s.second.settled_days()).map(|d| (d.day.clone(), d)).collect();
+    let supported = s.statements.values().flat_map(|m| m.values()).any(|r| r["type"] == "statement");
+    if supported {
+        for (day, statements) in &s.statements {
+            let mut net = 0;
+            let mut charged = 0;
+            for (participant, reply) in statements {
+                if reply["type"] == "error" && reply["code"] == "not_found" {
+                    continue;
+                }
+                assert_eq!(reply["type"], "statement", "get_statement {day} {participant}: {reply}");
+                net += fen(&reply["net"]);
+                charged += fen(&reply["fees"]) + fen(&reply["commission"]);
+            }
+            let fees = settled[day].fees;
+            assert_eq!(charged, fees, "{day}: statements' fees and commissions vs day_settled.fees");
+            assert_eq!(net + fees, 0, "{day}: Σ net + fees must be zero");
+        }
+        note("money checked from statements");
+    } else {
+        let sample = s.statements.values().flat_map(|m| m.values()).next();
+        note(format!("statements not available ({sample:?}): money checked from the feed"));
+    }
+    // From the feed, for the days it saw whole (the first run's, from its first morning).
+    let mut checked = 0u32;
+    for (day, events) in events_by_day(s) {
+        let mut units_per_container = BTreeMap::new();
+        let (mut turnover, mut fees, mut trades) = (0i64, 0i64, 0u64);
+        for e in &events {
+            match e["type"].as_str().unwrap_or("") {
+                "lot_on_clock" => {
+                    units_per_container
+                        .insert(e["lot"]["lot_id"].as_u64(), e["lot"]["units_per_container"].as_i64().unwrap());
+                }
+                "clock_award" => {
+                    let units = units_per_container.get(&e["lot_id"].as_u64()).copied().unwrap_or_else(|| {
+                        panic!("an award for a lot the feed never put on a clock: {e}");
+                    });
+                    let amount = fen(&e["price"]) * units * e["containers"].as_i64().unwrap();
+                    turnover += amount;
+                    fees += commission(amount) + clock_fee(e["containers"].as_u64().unwrap());
+                    trades += 1;
+                }
+                "award_voided" => panic!("the demo voids no award: {e}"),
+                "trade" => {
+                    let amount = fen(&e["price"]) * e["quantity"].as_i64().unwrap();
+                    turnover += amount;
+                    fees += commission(amount) + book_fee(amount);
+                    trades += 1;
+                }
+                _ => {}
+            }
+        }
+        let printed = &settled[&day];
+        assert_eq!(money(turnover), money(printed.turnover), "{day}: Σ awards and trades vs day_settled.turnover");
+        assert_eq!(money(fees), money(printed.fees), "{day}: fees by the protocol's rules vs day_settled.fees");
+        assert_eq!(trades, printed.trades, "{day}: awards and trades vs day_settled.trades");
+        checked += 1;
+    }
+    assert_eq!(checked, DAYS, "the feed saw every day of the first run");
+}
+
+/// The Shanghai Flower Consumption Index (protocol section 10) is published: an `index` close
+/// (`final: true`) on the feed, or rows in `/api/index/history`.
+#[test]
+fn demo_publishes_the_index() {
+    let s = scenario();
+    let closes: Vec<&Value> = s.events.iter().filter(|e| e["type"] == "index" && e["final"] == true).collect();
+    let (status, body) = &s.index_history;
+    let rows = if *status == 200 {
+        serde_json::from_str::<Value>(body).ok().map_or(0, |v| match &v {
+            Value::Array(a) => a.len(),
+            other => other.as_object().and_then(|o| o.values().find_map(Value::as_array)).map_or(0, Vec::len),
+        })
+    } else {
+        0
+    };
+    assert!(
+        !closes.is_empty() || rows > 0,
+        "no index published: no final `index` event on the feed, and GET /api/index/history answered {status}: {}",
+        preview(body)
+    );
+    if !closes.is_empty() {
+        let codes: BTreeSet<&str> = closes.iter().filter_map(|e| e["code"].as_str()).collect();
+        assert!(codes.contains("SFCI"), "the all-products index closes: {codes:?}");
+    }
+}
