@@ -2,8 +2,10 @@
 //! data directory. Each subcommand lives in its own module; this file only dispatches.
 
 mod demo;
+mod index;
 mod replay;
 mod serve;
+mod statements;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -23,6 +25,10 @@ enum Command {
     Replay(replay::ReplayArgs),
     /// Run a demonstration market: a server plus simulated growers, buyers and an operator.
     Demo(demo::DemoArgs),
+    /// Write a settled day's statements as CSV (one per participant, plus summary.csv).
+    Statements(statements::StatementsArgs),
+    /// Print the SFCI history: one row per settled day, the close of every index.
+    Index(index::IndexArgs),
 }
 
 fn main() -> ExitCode {
@@ -31,6 +37,8 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Replay(args) => replay::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Statements(args) => statements::run(args),
+        Command::Index(args) => index::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

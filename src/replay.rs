@@ -1,7 +1,11 @@
 //! `huashi replay`: rebuilds the market from a data directory without changing it and prints what
-//! it found; exits non-zero on corruption.
+//! it found; exits non-zero on corruption. With `--rebuild-archive` it also replays every command
+//! from genesis through clearing and writes a fresh archive of every settled day.
 
+use anyhow::Context;
 use clap::Args;
+use huashi_clearing::archive::archive_dir;
+use huashi_clearing::{Archive, Clearing, ClearingConfig};
 use huashi_engine::store;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -14,9 +18,15 @@ pub struct ReplayArgs {
     /// Replay the whole journal from the genesis snapshot instead of from the newest snapshot.
     #[arg(long)]
     from_genesis: bool,
+    /// Replay from genesis through clearing too and rebuild the archive (stop the server first).
+    #[arg(long)]
+    rebuild_archive: bool,
 }
 
 pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
+    if args.rebuild_archive {
+        return rebuild_archive(&args);
+    }
     let started = Instant::now();
     let (market, recovered) = store::read_only(&args.data_dir, args.from_genesis, |_, _, _| {})?;
     let elapsed = started.elapsed();
@@ -31,5 +41,43 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
     println!("state_hash {:016x}", market.state_hash());
     println!("replay_seconds {:.3}", elapsed.as_secs_f64());
     println!("replay_commands_per_second {rate:.0}");
+    Ok(())
+}
+
+fn rebuild_archive(args: &ReplayArgs) -> anyhow::Result<()> {
+    let genesis = store::genesis_market(&args.data_dir)?
+        .with_context(|| format!("{} holds no market (no genesis snapshot)", args.data_dir.display()))?;
+    let final_dir = archive_dir(&args.data_dir);
+    let fresh_dir = args.data_dir.join("archive.rebuild");
+    if fresh_dir.exists() {
+        std::fs::remove_dir_all(&fresh_dir)?;
+    }
+    let archive = Archive::open(&fresh_dir)?;
+    let mut clearing = Clearing::new(ClearingConfig { fees: genesis.config().fees }, genesis.day());
+    let mut days = 0;
+    let mut failure = None;
+    let (market, recovered) = store::read_only(&args.data_dir, true, |seq, entry, events| {
+        clearing.apply(seq, entry.ts, events);
+        while let Some(settled) = clearing.take_settled_day() {
+            days += 1;
+            if let Err(error) = archive.write_day(&settled) {
+                failure.get_or_insert(format!("day {}: {error}", settled.day()));
+            }
+        }
+    })?;
+    if let Some(failure) = failure {
+        anyhow::bail!("could not write the archive: {failure}");
+    }
+    drop(archive);
+    if final_dir.exists() {
+        std::fs::remove_dir_all(&final_dir)?;
+    }
+    std::fs::rename(&fresh_dir, &final_dir)?;
+    println!("commands {}", recovered.replayed);
+    println!("last_seq {}", recovered.last_seq);
+    println!("settled_days {days}");
+    println!("state_hash {:016x}", market.state_hash());
+    println!("clearing_hash {:016x}", clearing.state_hash());
+    println!("archive {}", final_dir.display());
     Ok(())
 }

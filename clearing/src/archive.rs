@@ -88,7 +88,8 @@ impl Archive {
     /// Opens the archive with a page cache of at most `cache_bytes` (sled's default is 1 GiB, more
     /// than an archive that is mostly written and seldom read deserves).
     pub fn open_with_cache(path: impl AsRef<Path>, cache_bytes: u64) -> Result<Archive> {
-        let db = sled::Config::new().path(path).cache_capacity(cache_bytes).open()?;
+        let config = sled::Config::new().path(path).cache_capacity(cache_bytes);
+        let db = open_waiting_for_lock(&config)?;
         Ok(Archive {
             days: db.open_tree("days")?,
             statements: db.open_tree("statements")?,
@@ -164,6 +165,25 @@ impl Archive {
     }
 }
 
+/// How long `open` waits for the file lock of an archive that was just closed.
+pub const OPEN_LOCK_WAIT_MS: u64 = 2_000;
+
+/// sled 0.34 lets go of its file lock from a background thread a moment after the `Db` is
+/// dropped, so reopening an archive in the same process can briefly find it locked: wait for it.
+fn open_waiting_for_lock(config: &sled::Config) -> Result<sled::Db> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(OPEN_LOCK_WAIT_MS);
+    loop {
+        match config.open() {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock") && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
 fn get<T: DeserializeOwned>(tree: &sled::Tree, key: &[u8]) -> Result<Option<T>> {
     tree.get(key)?.map(|v| bincode::deserialize(&v).map_err(ArchiveError::from)).transpose()
 }
@@ -217,6 +237,11 @@ fn replace_raw(tree: &sled::Tree, day: Day, values: Vec<(Vec<u8>, Vec<u8>)>) -> 
     }
     tree.apply_batch(batch)?;
     Ok(())
+}
+
+/// Where a data directory keeps its archive.
+pub fn archive_dir(data_dir: &Path) -> std::path::PathBuf {
+    data_dir.join("archive")
 }
 
 #[cfg(test)]

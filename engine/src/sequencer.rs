@@ -151,7 +151,6 @@ impl Sequencer {
         let (input_tx, input_rx) = bounded(config.queue_depth_max);
         let (output_tx, output_rx) = bounded(config.output_depth_max);
         let (stop_tx, stop_rx) = bounded(1);
-        let initial = Arc::new(market.clone());
         let mut writer = Writer {
             seq: recovered.last_seq,
             since_snapshot: 0,
@@ -162,6 +161,9 @@ impl Sequencer {
             outputs: output_tx,
             config,
         };
+        // Clocks that were auctioning are halted before anyone can see the market.
+        writer.halt_interrupted_clocks()?;
+        let initial = Arc::new(writer.market.clone());
         let thread = std::thread::Builder::new()
             .name("sequencer".into())
             .spawn(move || writer.run(input_rx, stop_rx))
@@ -213,13 +215,18 @@ struct Writer {
 const IDLE_WAKE: Duration = Duration::from_millis(50);
 
 impl Writer {
-    fn run(&mut self, input: Receiver<Submission>, stop: Receiver<()>) -> Result<(), StoreError> {
+    /// After a restart: a journaled `HaltAllClocks` if any clock was auctioning when it stopped.
+    fn halt_interrupted_clocks(&mut self) -> Result<(), StoreError> {
         if self.market.clocks().iter().any(|c| c.phase != crate::core::clock::ClockPhase::Idle) {
             let mut batch = Batch::default();
             let halt = Command::new(Actor::System, Action::HaltAllClocks);
             self.stage(halt, 0, &mut batch)?;
             self.commit(batch)?;
         }
+        Ok(())
+    }
+
+    fn run(&mut self, input: Receiver<Submission>, stop: Receiver<()>) -> Result<(), StoreError> {
         let mut batch = Batch::default();
         loop {
             if stop.try_recv().is_ok() {

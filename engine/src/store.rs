@@ -183,6 +183,11 @@ fn load_snapshot(data_dir: &Path) -> Result<(Option<Market>, Recovered), StoreEr
     Ok((Some(market), recovered))
 }
 
+/// The market as it was born, if the directory has one.
+pub fn genesis_market(data_dir: &Path) -> Result<Option<Market>, StoreError> {
+    Ok(load_genesis(data_dir)?.0)
+}
+
 fn load_genesis(data_dir: &Path) -> Result<(Option<Market>, Recovered), StoreError> {
     let scan = scan_snapshots(&genesis_dir(data_dir))?;
     let market = match scan.latest {

@@ -101,7 +101,7 @@ fn orders_rest_in_pre_open_and_opening_uncrosses_at_one_price() {
     // Alice paid 1.04, not her 1.05, and holds no more credit for the filled order.
     let paid: i64 = printed.iter().map(|t| t.amount.0 + t.fee.0).sum();
     assert_eq!(d.h.account(d.alice).exposure(), Fen(paid));
-    assert_eq!(d.h.account(d.alice).reserved, Fen(0));
+    assert_eq!(d.h.account(d.alice).held(), Fen(0));
 }
 
 #[test]
@@ -195,10 +195,12 @@ fn a_buy_order_reserves_credit_until_cancelled() {
     d.set_state(ROSE, BookState::Open);
     d.buy(d.alice, "a1", 150, 100);
     let account = d.h.account(d.alice);
-    assert_eq!(account.reserved, Fen(reserve(150, 100)));
-    assert_eq!(account.reserved, Fen(15_100));
-    assert_eq!(account.exposure(), Fen(15_100));
-    assert_eq!(account.available(), Fen(1_000_000 - 15_100));
+    assert_eq!(account.held(), Fen(reserve(150, 100)));
+    assert_eq!(account.held(), Fen(15_100));
+    // Exposure counts price × quantity (protocol section 7); the fee headroom is held beside it.
+    assert_eq!(account.reserved, Fen(15_000));
+    assert_eq!(account.exposure(), Fen(15_000));
+    assert_eq!(account.available(), Fen(1_000_000 - 15_000));
     // A sell order holds nothing.
     d.sell(d.grower, "g1", 200, 100);
     assert_eq!(d.h.account(d.grower).exposure(), Fen(0));
@@ -225,8 +227,8 @@ fn a_fill_moves_the_reservation_into_purchases_plus_the_fee() {
     assert_eq!(t.commission, Fen(300), "5 % of 60.00");
     let alice = d.h.account(d.alice);
     assert_eq!(alice.purchases, Fen(6_006));
-    assert_eq!(alice.reserved, Fen(reserve(150, 60)));
-    assert_eq!(alice.exposure(), Fen(6_006 + 9_060));
+    assert_eq!(alice.held(), Fen(reserve(150, 60)));
+    assert_eq!(alice.exposure(), Fen(6_006 + 9_000), "purchases + fee, plus price × the 60 still open");
     assert_eq!((alice.bought, alice.fees), (Fen(6_000), Fen(6)));
     let grower = d.h.account(d.grower);
     assert_eq!((grower.sold, grower.commission, grower.exposure()), (Fen(6_000), Fen(300), Fen(0)));
@@ -234,7 +236,7 @@ fn a_fill_moves_the_reservation_into_purchases_plus_the_fee() {
     // The rest fills (at the resting bid's price): the reservation is gone, the purchase stays.
     d.sell(d.grower, "g2", 140, 60);
     let alice = d.h.account(d.alice);
-    assert_eq!(alice.reserved, Fen(0));
+    assert_eq!(alice.held(), Fen(0));
     assert_eq!(alice.purchases, Fen(6_006 + 9_000 + 9));
     assert!(done(d.h.last_events()).contains(&(d.alice, "a1".to_string(), DoneReason::Filled)));
 }
@@ -252,7 +254,9 @@ fn a_buy_order_over_the_available_credit_is_credit_limit() {
     );
     assert_eq!(d.h.account(small).exposure(), Fen(0));
     d.place(small, order("s2", ROSE, Side::Buy, Some(100), 99, TimeInForce::Gtc));
-    assert_eq!(d.h.account(small).available(), Fen(1));
+    // 99.00 reserved (exposure); 0.99 of fee headroom held beside it leaves 0.01 usable.
+    assert_eq!(d.h.account(small).available(), Fen(100));
+    assert_eq!(d.h.account(small).held(), Fen(9_999));
     d.h.rejected(
         actor(small),
         Action::NewOrder(order("s3", ROSE, Side::Buy, Some(1), 1, TimeInForce::Gtc)),
@@ -265,7 +269,7 @@ fn a_buy_order_over_the_available_credit_is_credit_limit() {
         Action::NewOrder(order("s4", ROSE, Side::Buy, None, 5, TimeInForce::Ioc)),
         RejectCode::CreditLimit,
     );
-    assert_eq!(d.h.account(small).exposure(), Fen(9_999));
+    assert_eq!(d.h.account(small).exposure(), Fen(9_900), "only s2's price × quantity");
 }
 
 #[test]
@@ -286,7 +290,7 @@ fn lowering_the_limit_below_the_exposure_stops_buying_but_not_selling() {
     d.h.ok(actor(trader), Action::AmendOrder { client_order_id: code("t3"), price: Some(Fen(121)), quantity: None });
     // Lowering a buy order's quantity only frees credit.
     d.h.ok(actor(trader), Action::AmendOrder { client_order_id: code("t1"), price: None, quantity: Some(50) });
-    assert_eq!(d.h.account(trader).reserved, Fen(reserve(100, 50)));
+    assert_eq!(d.h.account(trader).held(), Fen(reserve(100, 50)));
 }
 
 #[test]
@@ -297,13 +301,13 @@ fn amend_lowering_quantity_keeps_priority_and_raising_it_loses_priority() {
     d.buy(d.bob, "b1", 100, 10);
     d.h.ok(actor(d.alice), Action::AmendOrder { client_order_id: code("a1"), price: None, quantity: Some(6) });
     assert!(matches!(d.h.last_events(), [Event::OrderAmended(r), ..] if r.quantity == 6));
-    assert_eq!(d.h.account(d.alice).reserved, Fen(reserve(100, 6)));
+    assert_eq!(d.h.account(d.alice).held(), Fen(reserve(100, 6)));
     d.sell(d.grower, "g1", 100, 3);
     assert_eq!(trades(d.h.last_events())[0].buyer, d.alice, "a lower quantity keeps its place");
 
     // Alice has 3 open; raising to 10 sends her behind Bob.
     d.h.ok(actor(d.alice), Action::AmendOrder { client_order_id: code("a1"), price: None, quantity: Some(10) });
-    assert_eq!(d.h.account(d.alice).reserved, Fen(reserve(100, 10)));
+    assert_eq!(d.h.account(d.alice).held(), Fen(reserve(100, 10)));
     d.sell(d.grower, "g2", 100, 3);
     assert_eq!(trades(d.h.last_events())[0].buyer, d.bob, "a higher quantity loses its place");
 }
@@ -314,25 +318,25 @@ fn amend_to_a_new_price_moves_the_reservation_and_may_trade() {
     let small = d.h.buyer("small", 5_000);
     d.set_state(ROSE, BookState::Open);
     d.place(small, order("s1", ROSE, Side::Buy, Some(100), 40, TimeInForce::Gtc));
-    assert_eq!(d.h.account(small).reserved, Fen(4_040));
+    assert_eq!(d.h.account(small).held(), Fen(4_040));
     // 40 × 1.30 would not fit 50.00: refused, nothing changes.
     d.h.rejected(
         actor(small),
         Action::AmendOrder { client_order_id: code("s1"), price: Some(Fen(130)), quantity: None },
         RejectCode::CreditLimit,
     );
-    assert_eq!(d.h.account(small).reserved, Fen(4_040));
+    assert_eq!(d.h.account(small).held(), Fen(4_040));
     d.h.ok(actor(small), Action::AmendOrder { client_order_id: code("s1"), price: Some(Fen(110)), quantity: None });
-    assert_eq!(d.h.account(small).reserved, Fen(reserve(110, 40)));
+    assert_eq!(d.h.account(small).held(), Fen(reserve(110, 40)));
     // Lowering the price frees credit; a crossing new price trades.
     d.sell(d.grower, "g1", 105, 10);
     assert_eq!(trades(d.h.last_events()).len(), 1, "1.05 crosses the bid at 1.10");
     d.h.ok(actor(small), Action::AmendOrder { client_order_id: code("s1"), price: Some(Fen(90)), quantity: None });
-    assert_eq!(d.h.account(small).reserved, Fen(reserve(90, 30)));
+    assert_eq!(d.h.account(small).held(), Fen(reserve(90, 30)));
     d.sell(d.grower, "g2", 100, 10);
     d.h.ok(actor(small), Action::AmendOrder { client_order_id: code("s1"), price: Some(Fen(100)), quantity: None });
     assert_eq!(trades(d.h.last_events()).len(), 1, "the amended bid takes the 1.00 offer");
-    assert_eq!(d.h.account(small).reserved, Fen(reserve(100, 20)));
+    assert_eq!(d.h.account(small).held(), Fen(reserve(100, 20)));
     d.h.rejected(
         actor(small),
         Action::AmendOrder { client_order_id: code("s1"), price: None, quantity: Some(0) },
@@ -356,13 +360,13 @@ fn cancel_all_cancels_the_owners_orders_and_reports_how_many() {
     d.buy(d.bob, "b1", 100, 10);
     d.h.ok(actor(d.alice), Action::CancelAll { symbol: Some(code(ROSE)) });
     assert!(matches!(d.h.last_events().last(), Some(Event::Cancelled { count: 2, owner }) if *owner == d.alice));
-    assert_eq!(d.h.account(d.alice).reserved, Fen(reserve(200, 5)));
+    assert_eq!(d.h.account(d.alice).held(), Fen(reserve(200, 5)));
     d.h.ok(actor(d.alice), Action::CancelAll { symbol: None });
     assert!(matches!(d.h.last_events().last(), Some(Event::Cancelled { count: 1, .. })));
     assert_eq!(d.h.account(d.alice).exposure(), Fen(0));
     d.h.ok(actor(d.alice), Action::CancelAll { symbol: None });
     assert!(matches!(d.h.last_events().last(), Some(Event::Cancelled { count: 0, .. })));
-    assert_eq!(d.h.account(d.bob).reserved, Fen(reserve(100, 10)), "other owners keep theirs");
+    assert_eq!(d.h.account(d.bob).held(), Fen(reserve(100, 10)), "other owners keep theirs");
     d.h.rejected(actor(d.alice), Action::CancelAll { symbol: Some(code("NOPE")) }, RejectCode::NotFound);
 }
 
@@ -410,8 +414,9 @@ fn end_of_day_expires_day_orders_and_resets_purchases_to_leave_the_reservations(
     );
     let alice = d.h.account(d.alice);
     assert_eq!(alice.purchases, Fen(0));
-    assert_eq!(alice.reserved, Fen(reserve(90, 10)));
+    assert_eq!(alice.held(), Fen(reserve(90, 10)));
     assert_eq!(alice.exposure(), alice.reserved);
+    assert_eq!(alice.reserved, Fen(90 * 10), "a resting buy reserves price × quantity (protocol section 7)");
     assert_eq!((alice.bought, alice.fees), (Fen(0), Fen(0)));
     let open: Vec<_> = d.h.market.open_orders(d.alice).iter().map(|r| r.client_order_id.to_string()).collect();
     assert_eq!(open, vec!["gtc".to_string()]);
@@ -486,7 +491,7 @@ fn a_suspended_participant_cannot_cancel_but_disconnecting_still_cancels() {
         Action::AmendOrder { client_order_id: code("a1"), price: None, quantity: Some(5) },
         RejectCode::Forbidden,
     );
-    assert_eq!(d.h.account(d.alice).reserved, Fen(reserve(100, 10)));
+    assert_eq!(d.h.account(d.alice).held(), Fen(reserve(100, 10)));
     d.h.ok(actor(d.alice), Action::CancelOnDisconnect);
     assert!(matches!(d.h.last_events().last(), Some(Event::Cancelled { count: 1, .. })));
     assert_eq!(d.h.account(d.alice).exposure(), Fen(0));

@@ -344,7 +344,9 @@ impl Observer {
         for p in market.participants().iter() {
             let account = &p.account;
             assert!(account.reserved.0 >= 0 && account.purchases.0 >= 0);
-            let exposure = account.exposure();
+            // Exposure plus the fee headroom held for open buy orders: what the buyer is committed
+            // to. It never exceeds the limit, so neither does the protocol's exposure (≤ it).
+            let exposure = Fen(account.exposure().0 + account.fee_hold.0);
             let limit = if limit_changed { before[p.pk.0 as usize].1 } else { account.credit_limit };
             if exposure <= limit {
                 continue;
@@ -437,8 +439,11 @@ fn apply_checked(
     outlook: &BidOutlook,
     history: &mut History,
 ) {
-    let before: Vec<(Fen, Fen)> =
-        market.participants().iter().map(|p| (p.account.exposure(), p.account.credit_limit)).collect();
+    let before: Vec<(Fen, Fen)> = market
+        .participants()
+        .iter()
+        .map(|p| (Fen(p.account.exposure().0 + p.account.fee_hold.0), p.account.credit_limit))
+        .collect();
     let clocks_before = market.clocks().to_vec();
     events.clear();
     let applied = market.apply(command, now, events);

@@ -4,6 +4,7 @@
 use crate::metrics::Metrics;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::SinkExt;
+use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -33,27 +34,28 @@ pub fn is_too_large(error: axum::Error) -> bool {
     matches!(inner.downcast_ref::<tungstenite::Error>(), Some(tungstenite::Error::Capacity(_)))
 }
 
-/// Queues a text frame (no flush), giving up after `timeout`.
-pub async fn feed(socket: &mut WebSocket, text: Utf8Bytes, timeout: Duration) -> Result<(), End> {
-    match tokio::time::timeout(timeout, socket.feed(Message::Text(text))).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(_)) => Err(End::Gone),
-        Err(_) => Err(End::Stuck),
-    }
+/// Runs a write (a batch of `feed`s and its `flush`) under one deadline: one timer per batch,
+/// not per frame.
+pub async fn within<T>(timeout: Duration, write: impl Future<Output = Result<T, End>>) -> Result<T, End> {
+    tokio::time::timeout(timeout, write).await.unwrap_or(Err(End::Stuck))
 }
 
-/// Flushes what was queued, giving up after `timeout`.
-pub async fn flush(socket: &mut WebSocket, timeout: Duration) -> Result<(), End> {
-    match tokio::time::timeout(timeout, socket.flush()).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(_)) => Err(End::Gone),
-        Err(_) => Err(End::Stuck),
-    }
+/// Queues a text frame (no flush).
+pub async fn feed(socket: &mut WebSocket, text: Utf8Bytes) -> Result<(), End> {
+    socket.feed(Message::Text(text)).await.map_err(|_| End::Gone)
 }
 
+pub async fn flush(socket: &mut WebSocket) -> Result<(), End> {
+    socket.flush().await.map_err(|_| End::Gone)
+}
+
+/// Writes one text frame now, giving up after `timeout`.
 pub async fn send(socket: &mut WebSocket, text: Utf8Bytes, timeout: Duration) -> Result<(), End> {
-    feed(socket, text, timeout).await?;
-    flush(socket, timeout).await
+    within(timeout, async {
+        feed(socket, text).await?;
+        flush(socket).await
+    })
+    .await
 }
 
 /// Ends the connection as `end` says, counting server-side closes.

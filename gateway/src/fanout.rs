@@ -240,17 +240,15 @@ impl FanOut {
 
     /// Runs until the sequencer stops (its outputs channel closes).
     pub fn run(mut self) {
-        if self.halt_pending {
-            // The sequencer's first command halts the clocks that were auctioning when the
-            // server stopped; no one may see the market (a snapshot, a login) before that.
-            while self.halt_pending {
-                match self.outputs.recv() {
-                    Ok(output) => {
-                        self.halt_pending = output.action != "halt_all_clocks";
-                        self.route(output);
-                    }
-                    Err(_) => return,
+        // The sequencer's first command halts the clocks that were auctioning when the server
+        // stopped; no one may see the market (a snapshot, a login) before that.
+        while self.halt_pending {
+            match self.outputs.recv() {
+                Ok(output) => {
+                    self.halt_pending = output.action != "halt_all_clocks";
+                    self.route(output);
                 }
+                Err(_) => return,
             }
         }
         loop {

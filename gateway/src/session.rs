@@ -303,20 +303,24 @@ impl Session {
         conn::send(socket, Utf8Bytes::from(text), self.shared.limits.write_timeout).await
     }
 
-    /// Writes what the fan-out queued: `first`, then whatever else is ready, then one flush.
+    /// Writes what the fan-out queued: `first`, then whatever else is ready, then one flush, all
+    /// under one write deadline.
     async fn write_batch(&mut self, socket: &mut WebSocket, first: Outbound) -> Result<(), End> {
         let timeout = self.shared.limits.write_timeout;
-        let mut next = Some(first);
-        let mut written = 0;
-        while let Some(outbound) = next.take() {
-            let text = self.render(outbound);
-            conn::feed(socket, text, timeout).await?;
-            written += 1;
-            if written < WRITE_BATCH_MAX {
-                next = self.outbound.as_mut().and_then(|rx| rx.try_recv().ok());
+        conn::within(timeout, async {
+            let mut next = Some(first);
+            let mut written = 0;
+            while let Some(outbound) = next.take() {
+                let text = self.render(outbound);
+                conn::feed(socket, text).await?;
+                written += 1;
+                if written < WRITE_BATCH_MAX {
+                    next = self.outbound.as_mut().and_then(|rx| rx.try_recv().ok());
+                }
             }
-        }
-        conn::flush(socket, timeout).await
+            conn::flush(socket).await
+        })
+        .await
     }
 
     fn render(&mut self, outbound: Outbound) -> Utf8Bytes {

@@ -8,11 +8,11 @@
 use crate::conn::{self, End, GOING_AWAY, SLOW_CONSUMER, TOO_LARGE};
 use crate::fanout::Control;
 use crate::server::Shared;
-use axum::extract::ws::{Message, WebSocket};
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
-use tokio::sync::{oneshot, OwnedSemaphorePermit};
+use tokio::sync::{broadcast, oneshot, OwnedSemaphorePermit};
 
 /// Events written before one flush.
 const WRITE_BATCH_MAX: usize = 256;
@@ -56,25 +56,28 @@ async fn run(socket: &mut WebSocket, shared: &Shared) -> End {
                     Err(RecvError::Lagged(_)) => return SLOW_CONSUMER,
                     Err(RecvError::Closed) => return GOING_AWAY,
                 };
-                if let Err(end) = conn::feed(socket, first, timeout).await {
-                    return end;
-                }
-                for _ in 1..WRITE_BATCH_MAX {
-                    match events.try_recv() {
-                        Ok(text) => {
-                            if let Err(end) = conn::feed(socket, text, timeout).await {
-                                return end;
-                            }
-                        }
-                        Err(TryRecvError::Empty) => break,
-                        Err(TryRecvError::Lagged(_)) => return SLOW_CONSUMER,
-                        Err(TryRecvError::Closed) => return GOING_AWAY,
-                    }
-                }
-                if let Err(end) = conn::flush(socket, timeout).await {
+                if let Err(end) = conn::within(timeout, write_batch(socket, &mut events, first)).await {
                     return end;
                 }
             }
         }
     }
+}
+
+/// Writes `first` and whatever else is already waiting (up to a batch), then flushes once.
+async fn write_batch(
+    socket: &mut WebSocket,
+    events: &mut broadcast::Receiver<Utf8Bytes>,
+    first: Utf8Bytes,
+) -> Result<(), End> {
+    conn::feed(socket, first).await?;
+    for _ in 1..WRITE_BATCH_MAX {
+        match events.try_recv() {
+            Ok(text) => conn::feed(socket, text).await?,
+            Err(TryRecvError::Empty) => break,
+            Err(TryRecvError::Lagged(_)) => return Err(SLOW_CONSUMER),
+            Err(TryRecvError::Closed) => return Err(GOING_AWAY),
+        }
+    }
+    conn::flush(socket).await
 }

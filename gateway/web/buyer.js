@@ -102,6 +102,7 @@ function buildCard(n) {
   const lot = h('div', { class: 'lot-card', testid: `${id}-lot` });
   const remaining = h('span', { class: 'remaining-n', testid: `${id}-remaining` }, '—');
   const ofContainers = h('span', { class: 'remaining-of' }, '');
+  const ofZh = h('span', { class: 'remaining-zh', lang: 'zh' }, '');
   const result = h('div', { class: 'result', testid: `${id}-result`, 'aria-live': 'polite' }, '');
   const quantity = h('input', {
     type: 'number', min: '1', step: '1', value: '1', inputmode: 'numeric', id: `${id}-quantity`,
@@ -117,7 +118,7 @@ function buildCard(n) {
       h('div', { class: 'clock-status' }, round, state)),
     lot,
     h('div', { class: 'face' }, canvas, h('div', { class: 'face-center' }, caption, price, perUnit)),
-    h('div', { class: 'remaining' }, remaining, ofContainers),
+    h('div', { class: 'remaining' }, remaining, ofContainers, ofZh),
     result,
     h('div', { class: 'buy-row' },
       h('label', { class: 'quantity-label' }, h('span', {}, 'Containers ', h('span', { lang: 'zh' }, '箱数')), quantity),
@@ -125,7 +126,7 @@ function buildCard(n) {
   );
   root.addEventListener('focusin', () => select(n, false));
   root.addEventListener('pointerdown', () => select(n, false));
-  const card = { root, face: new ClockFace(canvas), price, perUnit, caption, state, round, lot, remaining, ofContainers, result, quantity, buy, lotId: undefined, pending: false };
+  const card = { root, face: new ClockFace(canvas), price, perUnit, caption, state, round, lot, remaining, ofContainers, ofZh, result, quantity, buy, lotId: undefined, pending: false };
   cards.set(n, card);
   return root;
 }
@@ -166,7 +167,8 @@ function updateCard(n) {
   const unit = lot ? productUnit(lot.product) : null;
   setText(card.perUnit, unit ? `CNY / ${UNITS[unit]?.en ?? unit} 元/${UNITS[unit]?.zh ?? ''}` : 'CNY 元');
   setText(card.remaining, c.remaining ?? '—');
-  setText(card.ofContainers, lot ? ` of ${lot.containers} containers left · 剩余箱数` : ' no lot on the clock · 无拍品');
+  setText(card.ofContainers, lot ? ` of ${lot.containers} containers left` : ' no lot on the clock');
+  setText(card.ofZh, lot ? ' · 剩余箱数' : ' · 无拍品');
   if (typeof c.remaining === 'number') card.quantity.max = String(Math.max(1, c.remaining));
   renderResult(card, c);
   const canBid = session.hasRole('buyer') && feedOnline && lot !== null && c.round !== null && (c.state === 'running' || c.state === 'pause');
@@ -207,11 +209,9 @@ function renderLot(card, lot) {
         h('span', { class: 'product', testid: `clock-${card.root.dataset.clock}-product` }, productName(lot.product)),
         h('span', { class: `grade grade-${lot.grade}` }, lot.grade)),
       h('div', { class: 'lot-qty' }, `${lot.containers} × ${lot.units_per_container} ${unitWords(unit, lot.units_per_container)}`),
-      h('div', { class: 'lot-meta' },
-        h('span', {}, `Lot #${lot.lot_id}`),
-        h('span', {}, `Grower ${lot.grower}`),
-        lot.origin ? h('span', {}, `Origin ${lot.origin}`) : null,
-        lot.min_purchase > 1 ? h('span', {}, `Min ${lot.min_purchase} containers`) : null),
+      // One line each, cut with an ellipsis: the card's height must not depend on its width.
+      h('div', { class: 'lot-meta' }, `Lot #${lot.lot_id} · Grower ${lot.grower}${lot.min_purchase > 1 ? ` · min ${lot.min_purchase}` : ''}`),
+      h('div', { class: 'lot-meta', title: lot.origin || '' }, lot.origin ? `Origin ${lot.origin}` : 'Origin —'),
       lot.note ? h('div', { class: 'lot-note' }, lot.note) : null),
   );
 }

@@ -53,6 +53,7 @@ export function initOperator(theSession) {
   $('#configure-form').addEventListener('submit', onConfigure);
   $('#lots-filter').addEventListener('change', () => refreshLots());
   $('#lots-refresh').addEventListener('click', () => refreshLots());
+  $('#void-form').addEventListener('submit', onVoid);
   $('#product-form').addEventListener('submit', onDefineProduct);
   $('#instrument-form').addEventListener('submit', onDefineInstrument);
   $('#statement-form').addEventListener('submit', onStatement);
@@ -374,6 +375,19 @@ function renderAwards() {
       h('td', { class: 'num' }, String(a.remaining)),
       h('td', {}, a.voided ? h('span', { class: 'tag' }, 'voided 已撤销') : voidButton));
   }));
+}
+
+/** Voids an award by its numbers: for one made before this page was opened. */
+async function onVoid(event) {
+  event.preventDefault();
+  const v = formValues(event.target);
+  const [clock, lotId, round] = [wholeNumber(v.clock), wholeNumber(v.lot_id), wholeNumber(v.round)];
+  if (!clock || !lotId || !round) return inputError('Clock, lot and round are whole numbers');
+  const reply = await attempt(session.request({ type: 'void_award', clock, lot_id: lotId, round }));
+  if (reply) {
+    toast(`Award voided: clock ${clock}, lot ${lotId}, round ${round}`, 'warn');
+    event.target.reset();
+  }
 }
 
 // ---- books --------------------------------------------------------------------------------------

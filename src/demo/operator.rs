@@ -151,10 +151,11 @@ impl Operator {
         reply.and_then(|r| r["lots"].as_array().cloned()).unwrap_or_default()
     }
 
-    /// `end_of_day`, retried while a clock is still finishing its last pause.
+    /// `end_of_day`, retried while a clock is still finishing its last pause; a clock that
+    /// does not come to rest within a few seconds is halted.
     pub async fn end_of_day(&self) -> Option<Value> {
         let msg = json!({"type": "end_of_day"});
-        for _ in 0..100 {
+        for attempt in 1..=100 {
             match self.session.request(msg.clone()).await {
                 Ok(reply) if reply["type"] == "day_settled" => return Some(reply),
                 Ok(reply) => {
@@ -162,6 +163,12 @@ impl Operator {
                     return None;
                 }
                 Err(rejected) if rejected.is("invalid_state") && rejected.message.contains("clock") => {
+                    if attempt == 30 {
+                        tracing::warn!("a clock is still busy after its lots are done: halting the clocks");
+                        for clock in 1..=self.clocks {
+                            self.halt_clock(clock).await;
+                        }
+                    }
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
                 Err(rejected) => {

@@ -818,3 +818,34 @@ async fn end_of_day_settles_every_trade_and_conserves_money() {
         "no potted plant traded: SFCI-POT is not published yet: {closes:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_on_disconnect_cancels_open_orders_when_the_last_such_session_drops() {
+    let mut m = Market::open().await;
+    let token = register(&mut m.op, "g1", &["grower"], None).await;
+    set_book(&mut m.op, "ROSE-A", "open").await;
+    let mut first = m.server.connect("/ws").await;
+    let r = first.request(json!({"type": "login", "token": token, "cancel_on_disconnect": true})).await;
+    assert_eq!(r["type"], "logged_in", "{r}");
+    let mut second = m.server.connect("/ws").await;
+    let r = second.request(json!({"type": "login", "token": token, "cancel_on_disconnect": true})).await;
+    assert_eq!(r["type"], "logged_in", "{r}");
+    new_order(&mut first, "c1", "sell", "2.00", 10, "gtc").await;
+    new_order(&mut second, "c2", "sell", "2.01", 10, "gtc").await;
+
+    // One of its sessions drops: the other is still there, the orders stay.
+    first.close().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(get_orders(&mut second).await.len(), 2, "orders must stay while a cancel_on_disconnect session lives");
+
+    // The last one drops: both are cancelled, and the feed shows the levels go.
+    second.close().await;
+    for price in ["2.00", "2.01"] {
+        m.feed
+            .next_matching(|v| v["type"] == "book" && v["price"] == price && v["quantity"] == 0, T)
+            .await
+            .unwrap_or_else(|| panic!("level {price} not removed after the last session dropped"));
+    }
+    let mut third = m.server.session(&token).await;
+    assert!(get_orders(&mut third).await.is_empty());
+}

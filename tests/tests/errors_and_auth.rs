@@ -1,6 +1,9 @@
 //! Every error code of protocol section 2, produced over the wire; bad messages change nothing
 //! and never end a session; nobody can act as someone else; the feed cannot write; oversize
 //! frames close with 1009; tokens never reach the log.
+//!
+//! `internal` ("a server fault; the message was not applied") is the one code no client can
+//! provoke on purpose, so no test asks for it; the fuzz test asserts it never appears.
 
 use huashi_tests::*;
 use serde_json::{json, Value};
@@ -447,6 +450,42 @@ async fn price_quantity_credit_and_duplicate_errors_on_the_book() {
     expect_error(&mut s.b1, order("band1", "ROSE-A", "2.41", 1), "price_invalid").await;
     let ok = s.b1.request(order("band2", "ROSE-A", "2.40", 1)).await;
     assert_eq!(ok["type"], "order_accepted", "exactly 20 % away is inside the band: {ok}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_keeps_sending_bad_messages_is_closed_with_1008() {
+    let s = setup(ServerOpts::default()).await;
+    let mut pest = s.server.session(&s.tokens[2]).await;
+    let mut other = s.server.session(&s.tokens[1]).await;
+    // One at a time, each answered, so this is about bad messages, not about the rate.
+    let mut answered = 0;
+    let mut code = None;
+    for i in 0..1_000 {
+        if pest.try_send(tokio_tungstenite::tungstenite::Message::text(format!("not json {i}"))).await.is_err() {
+            // The server closed first: its close frame is waiting to be read.
+            code = Some(pest.expect_close(T).await);
+            break;
+        }
+        match pest.next_frame(T).await {
+            Some(Frame::Json(v)) => {
+                assert_eq!(v["type"], "error", "{v}");
+                assert!(["bad_request", "rate_limited"].contains(&v["code"].as_str().unwrap()), "{v}");
+                answered += 1;
+            }
+            Some(Frame::Close(c, _)) => {
+                code = Some(c);
+                break;
+            }
+            other => panic!("after {answered} bad messages: {other:?}"),
+        }
+    }
+    note(format!("closed after {answered} bad messages with {code:?}"));
+    assert!(answered >= 1, "the first bad message is answered, not punished");
+    assert_eq!(code, Some(Some(1008)), "1,000 bad messages in a row must end with a 1008 close");
+    // The rest of the market does not notice.
+    other.ping().await;
+    let mut again = s.server.session(&s.tokens[2]).await;
+    again.ping().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -461,13 +461,11 @@ async fn thousands_of_bad_frames_change_nothing_and_the_server_keeps_serving() {
         let (stop, pongs) = (stop.clone(), pongs.clone());
         tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
-                if let Err(e) = pinger.request_timeout(json!({"type": "ping"}), REPLY_TIMEOUT).await {
-                    return Err(e);
-                }
+                pinger.request_timeout(json!({"type": "ping"}), REPLY_TIMEOUT).await?;
                 pongs.fetch_add(1, Ordering::Relaxed);
                 tokio::time::sleep(Duration::from_millis(25)).await;
             }
-            Ok(())
+            Ok::<(), String>(())
         })
     };
     let mut feed = server.feed().await;

@@ -40,15 +40,17 @@ impl FeeSchedule {
         Fen(div_round_half_even(amount.0 as i128 * self.book_fee_ppm as i128, PPM) as i64)
     }
 
-    /// The credit an open buy order of `units` at limit `price` holds: the price of the units plus
-    /// the largest buyer fee they can incur however they fill. Each fill's fee is rounded half-even
-    /// on its own, so a sum of fills can cost a fen or so more than one fee on the whole amount;
-    /// bounding the fee per unit (`ceil(price × rate)`) keeps exposure under the limit whatever the
-    /// fills look like.
-    pub fn buy_reserve(&self, price: Fen, units: u64) -> Option<Fen> {
+    /// What an open buy order of `units` at limit `price` holds: `price × units` (protocol section
+    /// 7) plus headroom for the largest buyer fee those units can incur however they fill. Each
+    /// fill's fee is rounded half-even on its own, so a sum of fills can cost a fen or so more than
+    /// one fee on the whole amount; bounding the fee per unit (`ceil(price × rate)`) keeps exposure
+    /// under the limit whatever the fills look like.
+    pub fn buy_hold(&self, price: Fen, units: u64) -> Option<crate::core::credit::Hold> {
         let fee_per_unit = (price.0 as i128 * self.book_fee_ppm as i128 + PPM - 1) / PPM;
-        let total = (price.0 as i128 + fee_per_unit).checked_mul(units as i128)?;
-        i64::try_from(total).ok().map(Fen)
+        let principal = i64::try_from((price.0 as i128).checked_mul(units as i128)?).ok()?;
+        let fee = i64::try_from(fee_per_unit.checked_mul(units as i128)?).ok()?;
+        principal.checked_add(fee)?;
+        Some(crate::core::credit::Hold { principal: Fen(principal), fee: Fen(fee) })
     }
 
     /// An upper bound for the cost of buying `units` for `amount` in any number of fills (a market
@@ -83,11 +85,11 @@ mod tests {
     }
 
     #[test]
-    fn buy_reserve_covers_every_way_of_filling() {
+    fn buy_hold_covers_every_way_of_filling() {
         let fees = FeeSchedule::default();
         let price = Fen(1_499);
         let units = 37;
-        let reserve = fees.buy_reserve(price, units).unwrap();
+        let reserve = fees.buy_hold(price, units).unwrap().total();
         // Fill one unit at a time: the worst case for rounding.
         let one_by_one: i64 = (0..units).map(|_| price.0 + fees.book_fee(price).0).sum();
         assert!(one_by_one <= reserve.0);

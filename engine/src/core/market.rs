@@ -350,8 +350,14 @@ impl Market {
             lot.check();
         }
         for participant in self.participants.iter() {
-            let reserved: i64 = self.orders.values().filter(|o| o.owner == participant.pk).map(|o| o.reserved.0).sum();
-            assert_eq!(participant.account.reserved.0, reserved, "participant {} reservations drifted", participant.id);
+            let orders = self.orders.values().filter(|o| o.owner == participant.pk);
+            let (principal, fee) = orders.fold((0, 0), |(p, f), o| (p + o.reserved.principal.0, f + o.reserved.fee.0));
+            assert_eq!(
+                participant.account.reserved.0, principal,
+                "participant {} reservations drifted",
+                participant.id
+            );
+            assert_eq!(participant.account.fee_hold.0, fee, "participant {} fee headroom drifted", participant.id);
         }
     }
 }

@@ -4,6 +4,7 @@
 
 use crate::command::{Actor, OrderEntry};
 use crate::core::book::{BookEvent, BookReject, BookState, NewOrder, OrderType, TimeInForce};
+use crate::core::credit::Hold;
 use crate::core::market::Market;
 use crate::core::participants::Role;
 use crate::event::{Event, Liquidity, OrderReport, Trade};
@@ -23,7 +24,9 @@ pub struct OrderMeta {
     pub time_in_force: TimeInForce,
     pub post_only: bool,
     /// Credit held for the open quantity (buy orders only).
-    pub reserved: Fen,
+    pub reserved: Hold,
+    /// When the order was accepted: `get_orders` reports it.
+    pub accepted_ts: EngineTime,
 }
 
 fn book_reject(reject: BookReject, field_hint: &str) -> Reject {
@@ -36,14 +39,14 @@ impl Market {
     }
 
     /// The credit a buy order of `units` at `price` holds while it rests.
-    fn reserve_for(&self, side: Side, order_type: OrderType, price: Option<Fen>, units: u64) -> Result<Fen, Reject> {
+    fn reserve_for(&self, side: Side, order_type: OrderType, price: Option<Fen>, units: u64) -> Result<Hold, Reject> {
         match (side, order_type, price) {
             (Side::Buy, OrderType::Limit, Some(price)) => self
                 .config
                 .fees
-                .buy_reserve(price, units)
+                .buy_hold(price, units)
                 .ok_or_else(|| Reject::price_invalid("price × quantity is too large")),
-            _ => Ok(Fen::ZERO),
+            _ => Ok(Hold::NONE),
         }
     }
 
@@ -72,7 +75,7 @@ impl Market {
             .ok_or_else(|| Reject::not_found(format!("no instrument {}", entry.symbol)))?;
         let reserved = self.reserve_for(entry.side, entry.order_type, entry.price, entry.quantity)?;
         let account = &self.participants.get(owner).account;
-        account.check_fits(reserved, "this order")?;
+        account.check_fits(reserved.total(), "this order")?;
         if entry.side == Side::Buy && entry.order_type == OrderType::Market {
             // A market buy never rests: what it would take right now must fit the credit.
             let (units, amount) = listing.book.preview(owner, Side::Buy, None, entry.quantity);
@@ -115,6 +118,7 @@ impl Market {
             time_in_force: entry.time_in_force,
             post_only: entry.post_only,
             reserved,
+            accepted_ts: now,
         };
         self.orders.insert(order_id, meta);
         self.participants.account_mut(owner).reserve(reserved);
@@ -172,9 +176,9 @@ impl Market {
         let new_price = price.or(meta.price);
         let new_leaves = quantity.unwrap_or(view.leaves);
         let new_reserved = self.reserve_for(meta.side, meta.order_type, new_price, new_leaves)?;
-        let extra = Fen(new_reserved.0 - meta.reserved.0);
-        if extra.0 > 0 {
-            self.participants.get(owner).account.check_fits(extra, "the amended order")?;
+        let extra = new_reserved.minus(meta.reserved);
+        if extra.total().0 > 0 {
+            self.participants.get(owner).account.check_fits(extra.total(), "the amended order")?;
         }
         let mut book_events = self.take_scratch();
         self.listing_mut(meta.symbol)?
@@ -186,8 +190,8 @@ impl Market {
         meta.reserved = new_reserved;
         let meta = *meta;
         let account = self.participants.account_mut(owner);
-        account.release(Fen(-extra.0.min(0)));
-        account.reserve(Fen(extra.0.max(0)));
+        account.release(hold_part(&extra, true));
+        account.reserve(hold_part(&extra, false));
         out.push(Event::OrderAmended(report(id, &meta, new_leaves, now)));
         self.settle_book_events(meta.symbol, book_events, now, out);
         Ok(())
@@ -354,9 +358,10 @@ impl Market {
     fn rereserve(&mut self, order: OrderId, leaves: u64) {
         let meta = self.orders[&order];
         let reserved = self.reserve_for(meta.side, meta.order_type, meta.price, leaves).expect("smaller than before");
-        assert!(reserved <= meta.reserved, "a fill raised order {}'s reservation", order.0);
+        let freed = meta.reserved.minus(reserved);
+        assert!(freed.principal.0 >= 0 && freed.fee.0 >= 0, "a fill raised order {}'s reservation", order.0);
         self.orders.get_mut(&order).expect("live").reserved = reserved;
-        self.participants.account_mut(meta.owner).release(Fen(meta.reserved.0 - reserved.0));
+        self.participants.account_mut(meta.owner).release(freed);
     }
 
     /// `get_orders`: the participant's open orders, oldest first.
@@ -366,10 +371,17 @@ impl Market {
             .filter(|(_, m)| m.owner == owner)
             .map(|(id, meta)| {
                 let leaves = self.listings[&meta.symbol].book.order(*id).map_or(0, |v| v.leaves);
-                report(*id, meta, leaves, self.now)
+                report(*id, meta, leaves, meta.accepted_ts)
             })
             .collect()
     }
+}
+
+/// The part of a change in hold to release (`release`: the negative parts, as positive amounts)
+/// or to reserve (the positive parts): an amend may raise the price and lower the quantity.
+fn hold_part(change: &Hold, release: bool) -> Hold {
+    let pick = |v: Fen| if release { Fen((-v.0).max(0)) } else { Fen(v.0.max(0)) };
+    Hold { principal: pick(change.principal), fee: pick(change.fee) }
 }
 
 fn report(order_id: OrderId, meta: &OrderMeta, quantity: u64, ts: EngineTime) -> OrderReport {
