@@ -7,14 +7,14 @@
 //! snapshot (genesis counts for both), and the sequencer replays the journal from there through
 //! clearing too, so both come back exactly as they were.
 
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{bounded, Receiver, Sender};
 use huashi_clearing::{Archive, Clearing, ClearingConfig, MarketData};
 use huashi_engine::core::fees::FeeSchedule;
 use huashi_engine::event::Event;
 use huashi_engine::sequencer::Output;
 use huashi_engine::snapshot::{prune_snapshots, snapshot_at, snapshot_seqs, write_snapshot};
 use huashi_engine::store::{self, JournalEntry};
-use huashi_engine::types::{Day, EngineTime};
+use huashi_engine::types::{Code, Day, EngineTime};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -22,11 +22,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A read of clearing state, run on the clearing thread; it answers through a channel it captured.
 pub type ClearingQuery = Box<dyn FnOnce(&Clearing, &Archive) + Send>;
-
-pub enum ClearingMsg {
-    Output(Arc<Output>),
-    Query(ClearingQuery),
-}
 
 /// Outputs and queries that may wait for the clearing thread.
 pub const CLEARING_QUEUE_MAX: usize = 65_536;
@@ -116,37 +111,35 @@ pub fn replay_hook<'a>(
     }
 }
 
-pub struct ClearingService {
-    pub input: Sender<ClearingMsg>,
-    thread: Option<JoinHandle<()>>,
+/// The clearing thread's query side (outputs arrive through the fan-out's tap).
+#[derive(Clone)]
+pub struct ClearingHandle {
+    queries: Sender<ClearingQuery>,
 }
 
-impl ClearingService {
-    /// Starts the clearing thread. `publish` receives the market data to put on the feed, in the
-    /// order produced.
-    pub fn start(
-        data_dir: PathBuf,
-        clearing: Clearing,
-        archive: Archive,
-        publish: impl Fn(Vec<MarketData>) + Send + 'static,
-    ) -> ClearingService {
-        let (input, rx) = bounded(CLEARING_QUEUE_MAX);
-        let thread = std::thread::Builder::new()
-            .name("clearing".into())
-            .spawn(move || run(data_dir, clearing, archive, rx, publish))
-            .expect("the clearing thread starts");
-        ClearingService { input, thread: Some(thread) }
+impl ClearingHandle {
+    /// Runs `query` on the clearing thread; false if clearing has stopped or is full.
+    pub fn ask(&self, query: ClearingQuery) -> bool {
+        self.queries.try_send(query).is_ok()
     }
+}
 
-    /// Drops this sender and waits for the thread to drain its queue (once every other sender,
-    /// such as the fan-out's, is gone too) and snapshot.
-    pub fn join(self) {
-        let ClearingService { input, thread } = self;
-        drop(input);
-        if let Some(thread) = thread {
-            let _ = thread.join();
-        }
-    }
+/// Starts the clearing thread on `outputs` (every engine output, in seq order). `publish` receives
+/// the market data to put on the feed, in the order produced. The thread ends, after a final
+/// snapshot, when the output sender is dropped.
+pub fn start(
+    data_dir: PathBuf,
+    clearing: Clearing,
+    archive: Archive,
+    outputs: Receiver<Arc<Output>>,
+    publish: impl Fn(Vec<MarketData>) + Send + 'static,
+) -> (ClearingHandle, JoinHandle<()>) {
+    let (queries, query_rx) = bounded(CLEARING_QUEUE_MAX);
+    let thread = std::thread::Builder::new()
+        .name("clearing".into())
+        .spawn(move || run(data_dir, clearing, archive, outputs, query_rx, publish))
+        .expect("the clearing thread starts");
+    (ClearingHandle { queries }, thread)
 }
 
 fn engine_now() -> EngineTime {
@@ -157,7 +150,8 @@ fn run(
     data_dir: PathBuf,
     mut clearing: Clearing,
     archive: Archive,
-    input: Receiver<ClearingMsg>,
+    outputs: Receiver<Arc<Output>>,
+    queries: Receiver<ClearingQuery>,
     publish: impl Fn(Vec<MarketData>),
 ) {
     loop {
@@ -165,24 +159,30 @@ fn run(
         let wait = clearing.next_publish_due().map_or(Duration::from_millis(250), |due| {
             Duration::from_micros(due.0.saturating_sub(engine_now().0)).min(Duration::from_millis(250))
         });
-        match input.recv_timeout(wait) {
-            Ok(ClearingMsg::Output(output)) => {
-                let data = feed(&mut clearing, &archive, output.seq, output.ts, &output.events);
-                if !data.is_empty() {
-                    publish(data);
+        crossbeam_channel::select! {
+            recv(outputs) -> output => match output {
+                Ok(output) => {
+                    let data = feed(&mut clearing, &archive, output.seq, output.ts, &output.events);
+                    if !data.is_empty() {
+                        publish(data);
+                    }
+                    if output.snapshot_taken {
+                        snapshot(&data_dir, output.seq, &clearing);
+                    }
                 }
-                if output.snapshot_taken {
-                    snapshot(&data_dir, output.seq, &clearing);
+                Err(_) => break,
+            },
+            recv(queries) -> query => {
+                if let Ok(query) = query {
+                    query(&clearing, &archive);
                 }
-            }
-            Ok(ClearingMsg::Query(query)) => query(&clearing, &archive),
-            Err(RecvTimeoutError::Timeout) => {
+            },
+            default(wait) => {
                 let data = clearing.publish_due(engine_now());
                 if !data.is_empty() {
                     publish(data);
                 }
             }
-            Err(RecvTimeoutError::Disconnected) => break,
         }
     }
     // The sequencer's shutdown snapshot is at the last seq it applied, which is the last output.
@@ -198,4 +198,38 @@ fn snapshot(data_dir: &Path, seq: u64, clearing: &Clearing) {
         // Recovery falls back to an older common point, or genesis: slower, never wrong.
         tracing::error!(seq, %error, "could not snapshot clearing");
     }
+}
+
+/// `get_statement` from clearing: today's (or a settled day still in memory), else the archive's;
+/// a day on which the participant had no activity is an empty statement; a day not yet begun is
+/// `invalid_state`.
+pub fn statement(clearing: &Clearing, archive: &Archive, participant: Code, day: Day) -> crate::fanout::QueryAnswer {
+    use crate::fanout::QueryAnswer;
+    use huashi_clearing::StatementLookup;
+    use huashi_engine::reject::Reject;
+    if day > clearing.day() {
+        return QueryAnswer::Refused(Reject::invalid_state(format!("day {day} has not begun")));
+    }
+    let found = match clearing.statement(&participant, day) {
+        StatementLookup::Found(statement) => Some(statement),
+        StatementLookup::InArchive => match archive.statement(day, &participant) {
+            Ok(found) => found,
+            Err(error) => {
+                let reject = Reject::new(huashi_engine::reject::RejectCode::Internal, format!("archive: {error}"));
+                return QueryAnswer::Refused(reject);
+            }
+        },
+        StatementLookup::NoActivity => None,
+    };
+    let statement = found.unwrap_or_else(|| huashi_clearing::Statement {
+        participant,
+        day,
+        lines: Vec::new(),
+        total_bought: rust_decimal::Decimal::ZERO,
+        total_sold: rust_decimal::Decimal::ZERO,
+        fees: rust_decimal::Decimal::ZERO,
+        commission: rust_decimal::Decimal::ZERO,
+        net: rust_decimal::Decimal::ZERO,
+    });
+    QueryAnswer::Statement(Box::new(statement))
 }

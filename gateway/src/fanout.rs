@@ -77,6 +77,13 @@ pub enum QueryAnswer {
     /// Each lot with whether the viewer may see its reserve.
     Lots(Vec<(Lot, bool)>),
     Orders(Vec<OrderReport>),
+    /// A statement from clearing.
+    Statement(Box<huashi_clearing::Statement>),
+    /// Allowed by the market; clearing holds the figures: the fan-out forwards it there.
+    ForwardStatement {
+        participant: Code,
+        day: huashi_engine::types::Day,
+    },
     /// The query was refused (answered as an `error`).
     Refused(Reject),
 }
@@ -124,6 +131,8 @@ pub enum Control {
         ticket: u64,
         answer: QueryAnswer,
     },
+    /// Stats and index values from clearing, for the feed.
+    MarketData(Vec<huashi_clearing::MarketData>),
     /// Answered once everything sent before it has been handled (used at shutdown).
     Drain {
         reply: oneshot::Sender<()>,
@@ -187,6 +196,9 @@ pub struct FanOutConfig {
     pub metrics: Arc<Metrics>,
     pub feed_backlog_max: usize,
     pub tap: Option<Sender<Arc<Output>>>,
+    pub clearing: Option<crate::clearing_service::ClearingHandle>,
+    /// Where clearing's statement answers come back.
+    pub control_tx: Sender<Control>,
 }
 
 pub struct FanOut {
@@ -204,6 +216,8 @@ pub struct FanOut {
     feed_seq: u64,
     feed_tx: broadcast::Sender<Utf8Bytes>,
     tap: Option<Sender<Arc<Output>>>,
+    clearing: Option<crate::clearing_service::ClearingHandle>,
+    control_tx: Sender<Control>,
     /// The recovered market had clocks auctioning: the sequencer is about to halt them.
     halt_pending: bool,
 }
@@ -234,6 +248,8 @@ impl FanOut {
             feed_seq: 0,
             feed_tx,
             tap: config.tap,
+            clearing: config.clearing,
+            control_tx: config.control_tx,
             halt_pending: config.initial.clocks().iter().any(|c| c.phase != ClockPhase::Idle),
         }
     }
@@ -297,12 +313,40 @@ impl FanOut {
                 let snapshot = Utf8Bytes::from(self.feed.snapshot(self.feed_seq));
                 let _ = reply.send((snapshot, receiver));
             }
+            Control::Answer { session, ticket, answer: QueryAnswer::ForwardStatement { participant, day } } => {
+                self.forward_statement(session, ticket, participant, day);
+            }
             Control::Answer { session, ticket, answer } => {
                 self.send(session, Outbound::Answer { ticket, answer });
+            }
+            Control::MarketData(data) => {
+                for item in &data {
+                    self.feed.apply_market_data(item);
+                    self.feed_seq += 1;
+                    self.status.feed_seq.store(self.feed_seq, Ordering::Relaxed);
+                    self.metrics.feed_events.fetch_add(1, Ordering::Relaxed);
+                    let text = crate::feed::render_market_data(item, self.feed_seq);
+                    let _ = self.feed_tx.send(Utf8Bytes::from(text));
+                }
             }
             Control::Drain { reply } => {
                 let _ = reply.send(());
             }
+        }
+    }
+
+    /// Asks clearing for a statement; its answer comes back as a `Control::Answer`.
+    fn forward_statement(&mut self, session: u32, ticket: u64, participant: Code, day: huashi_engine::types::Day) {
+        let control = self.control_tx.clone();
+        let asked = self.clearing.as_ref().is_some_and(|clearing| {
+            clearing.ask(Box::new(move |clearing, archive| {
+                let answer = crate::clearing_service::statement(clearing, archive, participant, day);
+                let _ = control.send(Control::Answer { session, ticket, answer });
+            }))
+        });
+        if !asked {
+            let reject = Reject::new(huashi_engine::reject::RejectCode::Internal, "clearing is not available, retry");
+            self.send(session, Outbound::Answer { ticket, answer: QueryAnswer::Refused(reject) });
         }
     }
 
@@ -649,14 +693,16 @@ pub fn answer(market: &Market, principal: Principal, query: &crate::wire::Reques
             Principal::Operator => QueryAnswer::Orders(Vec::new()),
             Principal::Participant(pk) => QueryAnswer::Orders(market.open_orders(pk)),
         },
-        Request::GetStatement { participant, .. } => QueryAnswer::Refused(statement(market, principal, *participant)),
+        Request::GetStatement { participant, day } => match statement(market, principal, *participant) {
+            Ok(participant) => QueryAnswer::ForwardStatement { participant, day: *day },
+            Err(reject) => QueryAnswer::Refused(reject),
+        },
         other => unreachable!("{other:?} is not a query"),
     }
 }
 
-/// `get_statement`: own, or any for operators. Until clearing is built, an allowed request is
-/// answered `invalid_state`.
-fn statement(market: &Market, principal: Principal, participant: Option<Code>) -> Reject {
+/// `get_statement`: own, or any for operators; the statement itself comes from clearing.
+fn statement(market: &Market, principal: Principal, participant: Option<Code>) -> Result<Code, Reject> {
     let participants = market.participants();
     let (own, operator) = match principal {
         Principal::Operator => (None, true),
@@ -666,18 +712,10 @@ fn statement(market: &Market, principal: Principal, participant: Option<Code>) -
         }
     };
     match (participant, own) {
-        (Some(id), _) if operator => {
-            if let Err(reject) = participants.lookup(&id) {
-                return reject;
-            }
-        }
-        (Some(id), Some(own)) if id != own => {
-            return Reject::forbidden("a participant may read only its own statement");
-        }
-        (None, None) => {
-            return Reject::bad_request("missing field `participant`: the market operator has no statement")
-        }
-        _ => {}
+        (Some(id), _) if operator => participants.lookup(&id).map(|_| id),
+        (Some(id), Some(own)) if id != own => Err(Reject::forbidden("a participant may read only its own statement")),
+        (None, None) => Err(Reject::bad_request("missing field `participant`: the market operator has no statement")),
+        (_, Some(own)) => Ok(own),
+        (Some(id), None) => Ok(id),
     }
-    Reject::invalid_state("statements are not available until clearing is built")
 }

@@ -59,6 +59,8 @@ pub struct FeedView {
     day: Day,
     clocks: Vec<ClockView>,
     books: BTreeMap<Code, BookView>,
+    /// The latest published value of each index (from clearing), for the snapshot.
+    index: BTreeMap<&'static str, Fen>,
 }
 
 impl FeedView {
@@ -94,7 +96,7 @@ impl FeedView {
                 (*symbol, view)
             })
             .collect();
-        FeedView { day: market.day(), clocks, books }
+        FeedView { day: market.day(), clocks, books, index: BTreeMap::new() }
     }
 
     pub fn day(&self) -> Day {
@@ -206,7 +208,8 @@ impl FeedView {
                 asks: b.asks.iter().map(|(p, q)| (Money(*p), *q)).collect(),
             })
             .collect();
-        let snapshot = FeedMsg::Snapshot { seq, day: DayText(self.day), clocks, books, index: BTreeMap::new() };
+        let index = self.index.iter().map(|(code, value)| (*code, Money(*value))).collect();
+        let snapshot = FeedMsg::Snapshot { seq, day: DayText(self.day), clocks, books, index };
         serde_json::to_string(&snapshot).expect("snapshots serialise")
     }
 }
@@ -242,7 +245,7 @@ enum FeedMsg<'a> {
         day: DayText,
         clocks: Vec<ClockJson<'a>>,
         books: Vec<BookJson>,
-        /// Filled in by the index (clearing) when it is built.
+        /// The latest value of each published index.
         index: BTreeMap<&'static str, Money>,
     },
     LotOnClock {
@@ -383,6 +386,53 @@ pub fn render_public(event: &Event, seq: u64) -> Option<String> {
         _ => return None,
     };
     Some(serde_json::to_string(&msg).expect("feed messages serialise"))
+}
+
+/// Fen from a clearing decimal with 2 decimal places (index values, prices).
+fn decimal_fen(value: rust_decimal::Decimal) -> Fen {
+    use rust_decimal::prelude::ToPrimitive;
+    Fen((value * rust_decimal::Decimal::ONE_HUNDRED).round().to_i64().unwrap_or(i64::MAX))
+}
+
+impl FeedView {
+    /// Keeps the latest index values for the snapshot.
+    pub fn apply_market_data(&mut self, data: &huashi_clearing::MarketData) {
+        if let huashi_clearing::MarketData::Index(value) = data {
+            self.index.insert(value.code.as_str(), decimal_fen(value.value));
+        }
+    }
+}
+
+/// A clearing publication as a public feed event (`stats` or `index`, protocol section 9).
+pub fn render_market_data(data: &huashi_clearing::MarketData, seq: u64) -> String {
+    let money = |v: Option<rust_decimal::Decimal>| v.map(|v| Money(decimal_fen(v)));
+    let msg = match data {
+        huashi_clearing::MarketData::Stats(cell) => serde_json::json!({
+            "type": "stats",
+            "seq": seq,
+            "product": cell.product,
+            "grade": cell.grade.as_str(),
+            "day": DayText(cell.day),
+            "open": money(cell.open),
+            "high": money(cell.high),
+            "low": money(cell.low),
+            "last": money(cell.last),
+            "vwap": money(cell.vwap),
+            "units": cell.units,
+            "turnover": Money(decimal_fen(cell.turnover)),
+            "trades": cell.trades,
+        }),
+        huashi_clearing::MarketData::Index(value) => serde_json::json!({
+            "type": "index",
+            "seq": seq,
+            "code": value.code.as_str(),
+            "value": Money(decimal_fen(value.value)),
+            "day": DayText(value.day),
+            "ts": value.ts.0,
+            "final": value.is_final,
+        }),
+    };
+    msg.to_string()
 }
 
 #[cfg(test)]

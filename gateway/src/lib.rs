@@ -20,6 +20,7 @@
 //!   WebSocket endings, OS limits.
 
 pub mod auth;
+pub mod clearing_service;
 pub mod config;
 mod conn;
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! the last cancel-on-disconnects, stop the sequencer (it snapshots), join the fan-out.
 
 use crate::auth::token_hash;
+use crate::clearing_service;
 use crate::config::{Config, Limits};
 use crate::error::GatewayError;
 use crate::fanout::{Control, FanOut, FanOutConfig, Status};
@@ -81,6 +82,7 @@ pub struct Gateway {
     shared: Arc<Shared>,
     sequencer: Sequencer,
     fanout: std::thread::JoinHandle<()>,
+    clearing_thread: Option<std::thread::JoinHandle<()>>,
     shutdown: watch::Sender<bool>,
     local_addr: SocketAddr,
     data_dir: PathBuf,
@@ -107,8 +109,29 @@ impl Gateway {
         })
         .await
         .map_err(|e| GatewayError::Engine { path: data_dir.clone(), reason: e.to_string() })??;
+        let (sequencer, recovery) = sequencer;
         let day = sequencer.initial.day();
         let (control_tx, control_rx) = crossbeam_channel::unbounded();
+        // Clearing gets every output from the fan-out's tap, unless a caller tapped them itself.
+        let mut taps = taps;
+        let clearing = match taps.outputs {
+            Some(_) => None,
+            None => {
+                let (tap_tx, tap_rx) = crossbeam_channel::bounded(clearing_service::CLEARING_QUEUE_MAX);
+                taps.outputs = Some(tap_tx);
+                let publish = {
+                    let control = control_tx.clone();
+                    move |data| {
+                        let _ = control.send(Control::MarketData(data));
+                    }
+                };
+                Some(clearing_service::start(data_dir.clone(), recovery.clearing, recovery.archive, tap_rx, publish))
+            }
+        };
+        let (clearing, clearing_thread) = match clearing {
+            Some((handle, thread)) => (Some(handle), Some(thread)),
+            None => (None, None),
+        };
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let status =
             Arc::new(Status { seq: AtomicU64::new(0), feed_seq: AtomicU64::new(0), day: AtomicI32::new(day.0) });
@@ -123,6 +146,8 @@ impl Gateway {
             metrics: metrics.clone(),
             feed_backlog_max: config.limits.feed_backlog_max,
             tap: taps.outputs,
+            clearing: clearing.clone(),
+            control_tx: control_tx.clone(),
         });
         let fanout = std::thread::Builder::new()
             .name("fan-out".into())
@@ -161,6 +186,7 @@ impl Gateway {
             shared,
             sequencer,
             fanout,
+            clearing_thread,
             shutdown: shutdown_tx,
             local_addr,
             data_dir,
@@ -183,7 +209,9 @@ impl Gateway {
 
     /// Serves until `shutdown` resolves, then stops everything in order.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<(), GatewayError> {
-        let Gateway { listener, feed_runtime, shared, sequencer, fanout, shutdown: shutdown_tx, .. } = self;
+        let Gateway {
+            listener, feed_runtime, shared, sequencer, fanout, clearing_thread, shutdown: shutdown_tx, ..
+        } = self;
         let listener = listener.tap_io(|tcp| {
             if let Err(error) = tcp.set_nodelay(true) {
                 tracing::debug!(%error, "cannot set TCP_NODELAY");
@@ -216,6 +244,10 @@ impl Gateway {
         }
         let stopped = tokio::task::spawn_blocking(move || sequencer.shutdown()).await;
         let _ = tokio::task::spawn_blocking(move || fanout.join()).await;
+        // The fan-out held clearing's only output sender: clearing drains, snapshots and ends.
+        if let Some(thread) = clearing_thread {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
         served?;
         match stopped {
             Ok(result) => result.map_err(GatewayError::Shutdown),
@@ -224,7 +256,7 @@ impl Gateway {
     }
 }
 
-fn start_engine(config: &Config) -> Result<Sequencer, GatewayError> {
+fn start_engine(config: &Config) -> Result<(Sequencer, clearing_service::Recovery), GatewayError> {
     let mut engine_config = SequencerConfig::new(&config.data_dir);
     engine_config.queue_depth_max = config.limits.engine_queue_depth_max;
     engine_config.durability = config.durability;
@@ -239,8 +271,13 @@ fn start_engine(config: &Config) -> Result<Sequencer, GatewayError> {
         clock_defaults: config.clock_defaults,
     };
     let expected = genesis.clone();
-    let sequencer = Sequencer::start(engine_config, move || genesis, |_, _, _| {})
-        .map_err(|e| GatewayError::Engine { path: config.data_dir.clone(), reason: e.to_string() })?;
+    let engine_error = |reason: String| GatewayError::Engine { path: config.data_dir.clone(), reason };
+    // Clearing and the market recover from the same seq (see clearing_service::recover).
+    let mut recovery = clearing_service::recover(&config.data_dir, config.fees, genesis.day)
+        .map_err(|e| engine_error(e.to_string()))?;
+    engine_config.start_at = Some(recovery.start_at);
+    let hook = clearing_service::replay_hook(&mut recovery.clearing, &recovery.archive, recovery.start_at);
+    let sequencer = Sequencer::start(engine_config, move || genesis, hook).map_err(|e| engine_error(e.to_string()))?;
     let found = sequencer.initial.config();
     if (found.clocks, found.fees, found.clock_defaults) != (expected.clocks, expected.fees, expected.clock_defaults) {
         tracing::warn!(
@@ -258,7 +295,7 @@ fn start_engine(config: &Config) -> Result<Sequencer, GatewayError> {
         day = %sequencer.initial.day(),
         "market recovered"
     );
-    Ok(sequencer)
+    Ok((sequencer, recovery))
 }
 
 fn now() -> EngineTime {

@@ -348,6 +348,46 @@ fn render_answer(answer: &QueryAnswer) -> String {
             Msg::Lots { lots: lots.iter().map(|(lot, reserve)| LotJson::new(lot, *reserve)).collect() }.text()
         }
         QueryAnswer::Orders(orders) => Msg::Orders { orders: orders.iter().map(OrderJson::new).collect() }.text(),
+        QueryAnswer::Statement(statement) => render_statement(statement),
+        QueryAnswer::ForwardStatement { .. } => unreachable!("the fan-out forwards statements to clearing"),
         QueryAnswer::Refused(reject) => render::error(reject.code, &reject.message),
     }
+}
+
+/// `statement {participant, day, lines, total_bought, total_sold, fees, commission, net}` (protocol
+/// section 8); money as 2-dp strings.
+fn render_statement(statement: &huashi_clearing::Statement) -> String {
+    let money = |v: rust_decimal::Decimal| format!("{:.2}", v);
+    let lines: Vec<serde_json::Value> = statement
+        .lines
+        .iter()
+        .map(|line| {
+            serde_json::json!({
+                "kind": match line.kind { huashi_clearing::TradeKind::Clock => "clock", huashi_clearing::TradeKind::Book => "book" },
+                "ref": line.reference,
+                "product": line.product,
+                "grade": line.grade.as_str(),
+                "side": line.side.as_str(),
+                "price": money(line.price),
+                "units": line.units,
+                "amount": money(line.amount),
+                "fee": money(line.fee),
+                "round": line.round,
+                "ts": line.ts.0,
+            })
+        })
+        .collect();
+    let body = serde_json::json!({
+        "participant": statement.participant,
+        "day": statement.day.to_string(),
+        "lines": lines,
+        "total_bought": money(statement.total_bought),
+        "total_sold": money(statement.total_sold),
+        "fees": money(statement.fees),
+        "commission": money(statement.commission),
+        "net": money(statement.net),
+    })
+    .to_string();
+    // Replies start with their `type` (see `render::splice`).
+    format!("{{\"type\":\"statement\",{}", &body[1..])
 }

@@ -184,7 +184,13 @@ async fn verify(s: &mut Sessions, model: &mut Model, touched: &Touched, must_be_
             assert_ne!(status, "consigned", "{}", ctx(&format!("an acknowledged assignment is lost: {got}")));
         }
         if must_be_queued.contains(id) && !touched.lots.contains(id) {
-            assert_eq!(status, "queued", "{}", ctx(&format!("the lot being auctioned comes back queued: {got}")));
+            // A standing bid can take the rest of the lot between the last feed event read and
+            // the kill: then the durable award stands (the lot is sold) — but only with more
+            // containers sold than the test had seen; otherwise it must be back in the queue.
+            let sold_unseen = got["sold"].as_u64().unwrap_or(0) > lot.sold;
+            if !(sold_unseen && (status == "sold" || status == "partly_sold")) {
+                assert_eq!(status, "queued", "{}", ctx(&format!("the lot being auctioned comes back queued: {got}")));
+            }
         }
         // Unsold containers may leave `remaining`; sold ones never come back.
         let remaining = got["remaining"].as_u64().unwrap();
