@@ -45,7 +45,6 @@ use rand_chacha::ChaCha8Rng;
 use report::{say, Progress};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -130,7 +129,8 @@ impl Settings {
 }
 
 pub fn run(args: DemoArgs) -> anyhow::Result<()> {
-    init_logs();
+    // The demo's story is on stdout; logs only for warnings.
+    crate::serve::init_logs("warn");
     let settings = Settings::from_args(&args)?;
     let serve_args = ServeArgs {
         listen: Some(args.listen.clone()),
@@ -173,7 +173,7 @@ async fn demo(settings: Settings, config: Config) -> anyhow::Result<()> {
     let market = Market { settings, addr, feed, stop: stop.clone(), progress, prices };
     let outcome = tokio::select! {
         result = market.simulate(first_snapshot, first_day) => result,
-        _ = stop_signal() => {
+        _ = crate::serve::stop_signal() => {
             say("huashi demo: stopping — closing the market…");
             Ok(())
         }
@@ -598,29 +598,4 @@ fn settled_words(settled: &Value) -> String {
 /// A day's share of the seed: FNV-1a of its text.
 fn day_hash(day: &str) -> u64 {
     day.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, b| (hash ^ b as u64).wrapping_mul(0x0100_0000_01b3))
-}
-
-/// Resolves on the first SIGINT or SIGTERM.
-async fn stop_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let Ok(mut terminate) = signal(SignalKind::terminate()) else {
-        let _ = tokio::signal::ctrl_c().await;
-        return;
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate.recv() => {}
-    }
-}
-
-/// Logs go to stderr; `RUST_LOG` picks the level (default `warn`: the demo's story is on stdout).
-fn init_logs() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .init();
 }

@@ -9,7 +9,7 @@ use std::io::{IsTerminal, Write};
 pub use huashi_gateway::ServeArgs;
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
-    init_logs();
+    init_logs("info");
     let config = Config::load(args)?;
     match huashi_gateway::sys::raise_open_files_limit() {
         Ok(limit) => tracing::debug!(limit, "open files"),
@@ -45,7 +45,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 }
 
 /// Resolves on the first SIGINT or SIGTERM.
-async fn stop_signal() {
+pub(crate) async fn stop_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     let mut terminate = match signal(SignalKind::terminate()) {
         Ok(terminate) => terminate,
@@ -61,10 +61,10 @@ async fn stop_signal() {
     }
 }
 
-/// Logs go to stderr; `RUST_LOG` picks the level (default `info`).
-fn init_logs() {
+/// Logs go to stderr; `RUST_LOG` picks the level (default `default_level`).
+pub(crate) fn init_logs(default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
