@@ -34,6 +34,8 @@ const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
 /// What every connection task shares.
 pub(crate) struct Shared {
+    /// Reads of clearing for `/api/*` (None when a caller tapped the outputs itself).
+    pub clearing: Option<clearing_service::ClearingHandle>,
     pub limits: Limits,
     pub engine: SequencerHandle,
     pub control: crossbeam_channel::Sender<Control>,
@@ -167,6 +169,7 @@ impl Gateway {
                 .build()?,
         ));
         let shared = Arc::new(Shared {
+            clearing: clearing.clone(),
             engine: sequencer.handle.clone(),
             control: control_tx,
             status,
@@ -319,6 +322,9 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/ws", get(ws))
         .route("/feed", get(feed))
         .route("/health", get(health))
+        .route("/api/index", get(api_index))
+        .route("/api/index/history", get(api_index_history))
+        .route("/api/market", get(api_market))
         .route("/metrics", get(metrics))
         .merge(crate::webapp::routes())
         .with_state(shared)
@@ -357,6 +363,93 @@ async fn feed(State(shared): State<Arc<Shared>>, upgrade: WebSocketUpgrade) -> R
 }
 
 /// `seq` is the feed's: the last public event published (what a snapshot taken now would say).
+/// Runs `read` on the clearing thread and answers its JSON, or 503 when clearing cannot answer.
+async fn ask_clearing(
+    shared: &Shared,
+    read: impl FnOnce(&huashi_clearing::Clearing) -> serde_json::Value + Send + 'static,
+) -> Response {
+    let (tx, rx) = oneshot::channel();
+    let asked = shared.clearing.as_ref().is_some_and(|clearing| {
+        clearing.ask(Box::new(move |clearing, _archive| {
+            let _ = tx.send(read(clearing));
+        }))
+    });
+    match (asked, rx.await) {
+        (true, Ok(body)) => ([(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response(),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "clearing is not available, retry").into_response(),
+    }
+}
+
+fn index_money(value: rust_decimal::Decimal) -> String {
+    format!("{value:.2}")
+}
+
+/// `GET /api/index`: the latest value of each published index and today's intraday series.
+async fn api_index(State(shared): State<Arc<Shared>>) -> Response {
+    ask_clearing(&shared, |clearing| {
+        let snapshot = clearing.index_latest();
+        let values: serde_json::Map<String, serde_json::Value> =
+            snapshot.latest.iter().map(|v| (v.code.as_str().to_string(), index_money(v.value).into())).collect();
+        let mut intraday: serde_json::Map<String, serde_json::Value> = serde_json::Map::new();
+        for v in &snapshot.intraday {
+            let series = intraday.entry(v.code.as_str().to_string()).or_insert_with(|| serde_json::json!([]));
+            if let Some(series) = series.as_array_mut() {
+                series.push(serde_json::json!({"ts": v.ts.0, "value": index_money(v.value)}));
+            }
+        }
+        serde_json::json!({"day": snapshot.day.to_string(), "values": values, "intraday": intraday})
+    })
+    .await
+}
+
+/// `GET /api/index/history`: one row per settled day with the close of every index.
+async fn api_index_history(State(shared): State<Arc<Shared>>) -> Response {
+    ask_clearing(&shared, |clearing| {
+        let rows: Vec<serde_json::Value> = clearing
+            .index_history()
+            .iter()
+            .map(|row| {
+                let closes: serde_json::Map<String, serde_json::Value> =
+                    row.values.iter().map(|(code, v)| (code.as_str().to_string(), index_money(*v).into())).collect();
+                serde_json::json!({"day": row.day.to_string(), "closes": closes})
+            })
+            .collect();
+        serde_json::json!({ "rows": rows })
+    })
+    .await
+}
+
+/// `GET /api/market`: today's statistics per product and grade, and clearance per product.
+async fn api_market(State(shared): State<Arc<Shared>>) -> Response {
+    ask_clearing(&shared, |clearing| {
+        let stats = clearing.market_stats();
+        let money = |v: Option<rust_decimal::Decimal>| v.map(index_money);
+        let cells: Vec<serde_json::Value> = stats
+            .cells
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "product": c.product, "grade": c.grade.as_str(), "open": money(c.open), "high": money(c.high),
+                    "low": money(c.low), "last": money(c.last), "vwap": money(c.vwap), "units": c.units,
+                    "turnover": index_money(c.turnover), "trades": c.trades,
+                })
+            })
+            .collect();
+        let clearance: Vec<serde_json::Value> = stats
+            .products
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "product": p.product, "lots": p.lots, "consigned": p.consigned, "sold": p.sold,
+                    "unsold": p.unsold, "withdrawn": p.withdrawn, "open": p.open,
+                })
+            })
+            .collect();
+        serde_json::json!({"day": stats.day.to_string(), "cells": cells, "clearance": clearance})
+    })
+    .await
+}
+
 async fn health(State(shared): State<Arc<Shared>>) -> Response {
     let body = format!(
         "{{\"status\":\"ok\",\"day\":\"{}\",\"seq\":{}}}",
