@@ -46,7 +46,8 @@ pub struct Output {
     pub result: Result<(), Reject>,
     pub events: Vec<Event>,
     pub first_command_event: usize,
-    /// The market was snapshotted right after this command (see `store::snapshot`).
+    /// A snapshot of the market right after this command was handed to the snapshot thread (see
+    /// `store::snapshot`); it is on disk soon after, or recovery starts from an older one.
     pub snapshot_taken: bool,
 }
 
@@ -151,7 +152,9 @@ impl Sequencer {
         let (input_tx, input_rx) = bounded(config.queue_depth_max);
         let (output_tx, output_rx) = bounded(config.output_depth_max);
         let (stop_tx, stop_rx) = bounded(1);
+        let snapshots = Some(SnapshotWriter::start(config.data_dir.clone())?);
         let mut writer = Writer {
+            snapshots,
             seq: recovered.last_seq,
             since_snapshot: 0,
             market,
@@ -200,8 +203,45 @@ impl Drop for Sequencer {
     }
 }
 
+/// Writes periodic snapshots off the sequencer's path: the sequencer serialises the market (no
+/// I/O) and hands the bytes over; the file write, sync and rename happen here. One snapshot in
+/// flight at most: while one is being written the sequencer simply tries again after later
+/// batches.
+struct SnapshotWriter {
+    input: Sender<(u64, Vec<u8>)>,
+    thread: JoinHandle<Result<(), StoreError>>,
+}
+
+impl SnapshotWriter {
+    fn start(data_dir: PathBuf) -> Result<SnapshotWriter, StoreError> {
+        let (input, rx) = bounded::<(u64, Vec<u8>)>(1);
+        let thread = std::thread::Builder::new()
+            .name("snapshots".into())
+            .spawn(move || {
+                for (seq, bytes) in rx {
+                    store::write_snapshot_bytes(&data_dir, seq, &bytes)?;
+                }
+                Ok(())
+            })
+            .map_err(|e| StoreError::Other(format!("cannot start the snapshot thread: {e}")))?;
+        Ok(SnapshotWriter { input, thread })
+    }
+
+    /// Hands a snapshot over; false if the previous one is still being written.
+    fn offer(&self, seq: u64, bytes: Vec<u8>) -> bool {
+        self.input.try_send((seq, bytes)).is_ok()
+    }
+
+    /// Waits for the snapshot in flight; reports a write that failed.
+    fn finish(self) -> Result<(), StoreError> {
+        drop(self.input);
+        self.thread.join().unwrap_or_else(|_| Err(StoreError::Other("the snapshot thread panicked".into())))
+    }
+}
+
 struct Writer {
     config: SequencerConfig,
+    snapshots: Option<SnapshotWriter>,
     market: Market,
     journal: Journal,
     seq: u64,
@@ -264,9 +304,22 @@ impl Writer {
             }
             self.commit(std::mem::take(&mut batch))?;
         }
+        if let Some(snapshots) = self.snapshots.take() {
+            snapshots.finish()?;
+        }
         store::snapshot(&self.config.data_dir, self.seq, &self.market)?;
         self.journal.commit()?;
         Ok(())
+    }
+
+    /// Serialises the market and hands it to the snapshot thread; false if that one is busy.
+    fn offer_snapshot(&mut self) -> bool {
+        let snapshots = self.snapshots.as_ref().expect("the snapshot thread runs until shutdown");
+        if snapshots.input.is_full() {
+            return false; // do not serialise a snapshot that would be thrown away
+        }
+        let bytes = bincode::serialize(&self.market).expect("market serialises");
+        snapshots.offer(self.seq, bytes)
     }
 
     /// How long to wait for input before the core's next timer falls due.
@@ -321,8 +374,8 @@ impl Writer {
         if batch.commands > 0 {
             self.journal.commit()?;
         }
-        if self.since_snapshot >= self.config.snapshot_every {
-            store::snapshot(&self.config.data_dir, self.seq, &self.market)?;
+        let snapshot_due = self.since_snapshot >= self.config.snapshot_every;
+        if snapshot_due && self.offer_snapshot() {
             self.since_snapshot = 0;
             // Downstream state (clearing) snapshots itself at the same seq when it gets here, so
             // recovery can start both from one point.

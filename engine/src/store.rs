@@ -221,9 +221,14 @@ fn replay_into(
 
 /// Writes a snapshot of `market` as the state after `seq`, and keeps the newest few.
 pub fn snapshot(data_dir: &Path, seq: u64, market: &Market) -> Result<(), StoreError> {
-    let bytes = bincode::serialize(market).expect("market serialises");
+    write_snapshot_bytes(data_dir, seq, &bincode::serialize(market).expect("market serialises"))
+}
+
+/// Writes an already serialised market (see `snapshot`): the part that does I/O, so the
+/// sequencer can leave it to another thread.
+pub fn write_snapshot_bytes(data_dir: &Path, seq: u64, bytes: &[u8]) -> Result<(), StoreError> {
     let dir = snapshot_dir(data_dir);
-    write_snapshot(&dir, seq, &bytes)?;
+    write_snapshot(&dir, seq, bytes)?;
     crate::snapshot::prune_snapshots(&dir, SNAPSHOTS_KEPT)?;
     Ok(())
 }
