@@ -199,6 +199,8 @@ pub struct FanOutConfig {
     pub clearing: Option<crate::clearing_service::ClearingHandle>,
     /// Where clearing's statement answers come back.
     pub control_tx: Sender<Control>,
+    /// The index values clearing recovered with, so the first snapshot after a restart has them.
+    pub initial_index: Vec<huashi_clearing::IndexValue>,
 }
 
 pub struct FanOut {
@@ -233,6 +235,10 @@ impl FanOut {
         let (feed_tx, _) = broadcast::channel(config.feed_backlog_max);
         config.status.seq.store(config.seq, Ordering::Relaxed);
         config.status.day.store(config.initial.day().0, Ordering::Relaxed);
+        let mut feed = FeedView::new(&config.initial);
+        for value in config.initial_index {
+            feed.apply_market_data(&huashi_clearing::MarketData::Index(value));
+        }
         FanOut {
             outputs: config.outputs,
             control: config.control,
@@ -244,7 +250,7 @@ impl FanOut {
             directory: Directory::new(&config.initial),
             cancel_on_disconnect: HashMap::new(),
             cancel_retry: VecDeque::new(),
-            feed: FeedView::new(&config.initial),
+            feed,
             feed_seq: 0,
             feed_tx,
             tap: config.tap,

@@ -112,6 +112,7 @@ impl Gateway {
         .await
         .map_err(|e| GatewayError::Engine { path: data_dir.clone(), reason: e.to_string() })??;
         let (sequencer, recovery) = sequencer;
+        let initial_index = recovery.clearing.index_latest().latest;
         let day = sequencer.initial.day();
         let (control_tx, control_rx) = crossbeam_channel::unbounded();
         // Clearing gets every output from the fan-out's tap, unless a caller tapped them itself.
@@ -150,6 +151,7 @@ impl Gateway {
             tap: taps.outputs,
             clearing: clearing.clone(),
             control_tx: control_tx.clone(),
+            initial_index,
         });
         let fanout = std::thread::Builder::new()
             .name("fan-out".into())

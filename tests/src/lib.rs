@@ -12,6 +12,8 @@
 //! - The rest are checkers for the wire types of protocol section 1 (money strings with two
 //!   decimals, integer quantities and timestamps) and exact money arithmetic in fen.
 
+pub mod ledger;
+
 use futures_util::stream::{SplitSink, StreamExt};
 use futures_util::SinkExt;
 use serde_json::{json, Map, Value};
@@ -760,6 +762,19 @@ impl Feed {
                 return Some(v);
             }
         }
+    }
+
+    /// The first event from `events[from..]` on (already read or still to come) that matches.
+    pub async fn first_since(
+        &mut self,
+        from: usize,
+        pred: impl Fn(&Value) -> bool,
+        timeout: Duration,
+    ) -> Option<Value> {
+        if let Some(v) = self.events.get(from..).unwrap_or_default().iter().find(|v| pred(v)) {
+            return Some(v.clone());
+        }
+        self.next_matching(pred, timeout).await
     }
 
     pub async fn next_of_type(&mut self, ty: &str, timeout: Duration) -> Value {

@@ -508,36 +508,33 @@ fn demo_second_run_continues_the_market() {
 }
 
 /// Money is conserved (protocol section 8): for every settled day, the participants' `net` plus
-/// the market's fees is zero. With statements from the server this is checked participant by
-/// participant; a server without statements yet is checked from the feed instead: the day's
-/// awards and trades, priced and charged by the protocol's fee rules, must add up to the
+/// the market's fees is zero, participant by participant from the statements; and from the feed:
+/// the day's awards and trades, priced and charged by the protocol's fee rules, must add up to the
 /// turnover and fees `day_settled` reported.
 #[test]
 fn demo_conserves_money() {
     let s = scenario();
     let settled: BTreeMap<String, SettledDay> =
         s.first.settled_days().into_iter().chain(s.second.settled_days()).map(|d| (d.day.clone(), d)).collect();
-    let supported = s.statements.values().flat_map(|m| m.values()).any(|r| r["type"] == "statement");
-    if supported {
-        for (day, statements) in &s.statements {
-            let mut net = 0;
-            let mut charged = 0;
-            for (participant, reply) in statements {
-                if reply["type"] == "error" && reply["code"] == "not_found" {
-                    continue;
-                }
-                assert_eq!(reply["type"], "statement", "get_statement {day} {participant}: {reply}");
-                net += fen(&reply["net"]);
-                charged += fen(&reply["fees"]) + fen(&reply["commission"]);
+    let sample = s.statements.values().flat_map(|m| m.values()).next();
+    assert!(
+        s.statements.values().flat_map(|m| m.values()).any(|r| r["type"] == "statement"),
+        "no participant has a statement for a settled day: {sample:?}"
+    );
+    for (day, statements) in &s.statements {
+        let mut net = 0;
+        let mut charged = 0;
+        for (participant, reply) in statements {
+            if reply["type"] == "error" && reply["code"] == "not_found" {
+                continue;
             }
-            let fees = settled[day].fees;
-            assert_eq!(charged, fees, "{day}: statements' fees and commissions vs day_settled.fees");
-            assert_eq!(net + fees, 0, "{day}: Σ net + fees must be zero");
+            assert_eq!(reply["type"], "statement", "get_statement {day} {participant}: {reply}");
+            net += fen(&reply["net"]);
+            charged += fen(&reply["fees"]) + fen(&reply["commission"]);
         }
-        note("money checked from statements");
-    } else {
-        let sample = s.statements.values().flat_map(|m| m.values()).next();
-        note(format!("statements not available ({sample:?}): money checked from the feed"));
+        let fees = settled[day].fees;
+        assert_eq!(charged, fees, "{day}: statements' fees and commissions vs day_settled.fees");
+        assert_eq!(net + fees, 0, "{day}: Σ net + fees must be zero");
     }
     // From the feed, for the days it saw whole (the first run's, from its first morning).
     let mut checked = 0u32;
