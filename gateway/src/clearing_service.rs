@@ -159,21 +159,28 @@ fn run(
         let wait = clearing.next_publish_due().map_or(Duration::from_millis(250), |due| {
             Duration::from_micros(due.0.saturating_sub(engine_now().0)).min(Duration::from_millis(250))
         });
+        let take = |clearing: &mut Clearing, output: Arc<Output>| {
+            let data = feed(clearing, &archive, output.seq, output.ts, &output.events);
+            if !data.is_empty() {
+                publish(data);
+            }
+            if output.snapshot_taken {
+                snapshot(&data_dir, output.seq, clearing);
+            }
+        };
         crossbeam_channel::select! {
             recv(outputs) -> output => match output {
-                Ok(output) => {
-                    let data = feed(&mut clearing, &archive, output.seq, output.ts, &output.events);
-                    if !data.is_empty() {
-                        publish(data);
-                    }
-                    if output.snapshot_taken {
-                        snapshot(&data_dir, output.seq, &clearing);
-                    }
-                }
+                Ok(output) => take(&mut clearing, output),
                 Err(_) => break,
             },
             recv(queries) -> query => {
                 if let Ok(query) = query {
+                    // Read your writes: a participant asks after its reply, and the fan-out taps
+                    // an output before it forwards a later question; `select!` picks a ready
+                    // channel at random, so take every output already queued first.
+                    for output in outputs.try_iter() {
+                        take(&mut clearing, output);
+                    }
                     query(&clearing, &archive);
                 }
             },
