@@ -21,6 +21,7 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// 64 MiB keeps segment rolls (one extra sync each) rare and a pruned segment a useful unit.
 pub const SEGMENT_BYTES_DEFAULT: u64 = 64 << 20;
@@ -98,7 +99,8 @@ impl JournalError {
 
 /// The segment being appended to.
 pub(crate) struct ActiveSegment {
-    pub(crate) file: File,
+    /// Shared with any `PendingSync` still to sync it.
+    pub(crate) file: Arc<File>,
     pub(crate) path: PathBuf,
     /// Bytes of header and records written to the file (the buffer goes after them).
     pub(crate) end: u64,
@@ -189,6 +191,42 @@ impl Journal {
         self.poison_on_err(result)?;
         self.committed_seq = self.last_seq;
         Ok(())
+    }
+
+    /// The first half of `commit`, for a caller that overlaps the sync with other work: writes
+    /// what is buffered and returns the sync that makes it durable, to run on any thread. The
+    /// records are durable only once that sync has returned `Ok`; then call `synced`. `None`
+    /// when no sync is needed (nothing written, or `Durability::None`).
+    ///
+    /// Records written later may be appended while the sync runs: `fdatasync` covers everything
+    /// written before it was called, and a segment roll syncs the closed segment itself.
+    pub fn write_for_sync(&mut self) -> Result<Option<PendingSync>, JournalError> {
+        if self.poisoned {
+            return Err(JournalError::Poisoned);
+        }
+        let result = self.write_buffer();
+        self.poison_on_err(result)?;
+        if !self.unsynced || self.durability == Durability::None {
+            self.unsynced = false;
+            self.committed_seq = self.last_seq;
+            return Ok(None);
+        }
+        // The duty to sync moves to the returned value.
+        self.unsynced = false;
+        let active = self.active.as_ref().expect("written data implies an open segment");
+        Ok(Some(PendingSync { file: Arc::clone(&active.file), path: active.path.clone(), seq: self.last_seq }))
+    }
+
+    /// Records that a `PendingSync` for records up to `seq` succeeded.
+    pub fn synced(&mut self, seq: u64) {
+        assert!(seq <= self.last_seq, "synced seq {seq} was never appended");
+        self.committed_seq = self.committed_seq.max(seq);
+    }
+
+    /// Refuses every later append and commit: for a caller whose `PendingSync` failed, since what
+    /// reached the disk is then unknown.
+    pub fn poison(&mut self) {
+        self.poisoned = true;
     }
 
     /// The last appended seq (committed or not); 0 for an empty journal.
@@ -289,8 +327,13 @@ impl Journal {
             sync_dir(&self.dir)?;
         }
         self.segments.push(first_seq);
-        self.active =
-            Some(ActiveSegment { file, path, end: SEGMENT_HEADER_LEN, allocated: SEGMENT_HEADER_LEN, records: 0 });
+        self.active = Some(ActiveSegment {
+            file: Arc::new(file),
+            path,
+            end: SEGMENT_HEADER_LEN,
+            allocated: SEGMENT_HEADER_LEN,
+            records: 0,
+        });
         self.unsynced = false;
         Ok(())
     }
@@ -328,6 +371,29 @@ impl Journal {
             self.poisoned = true;
         }
         result
+    }
+}
+
+/// A sync owed by `Journal::write_for_sync`: `fdatasync` of the segment written to. Holds the
+/// file open, so it stays valid across a segment roll.
+#[derive(Debug)]
+pub struct PendingSync {
+    file: Arc<File>,
+    path: PathBuf,
+    seq: u64,
+}
+
+impl PendingSync {
+    /// The last seq this sync makes durable.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Syncs; on `Ok(seq)` every record up to `seq` survives a crash. On `Err` the journal that
+    /// issued it must be poisoned (`Journal::poison`).
+    pub fn sync(&self) -> Result<u64, JournalError> {
+        self.file.sync_data().map_err(|e| JournalError::io(&self.path, e))?;
+        Ok(self.seq)
     }
 }
 
@@ -541,6 +607,31 @@ mod tests {
         drop(journal);
         let (_, report) = Journal::open(config(dir.path(), 200)).unwrap();
         assert_eq!(report.last_seq, 31);
+    }
+
+    #[test]
+    fn a_sync_run_on_another_thread_makes_what_was_written_before_it_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut journal, _) = Journal::open(config(dir.path(), 4096)).unwrap();
+        for seq in 1..=3 {
+            journal.append(seq, b"tulip").unwrap();
+        }
+        let pending = journal.write_for_sync().unwrap().expect("written, not yet synced");
+        assert_eq!(pending.seq(), 3);
+        journal.append(4, b"while the disk syncs").unwrap();
+        let synced = std::thread::spawn(move || pending.sync().unwrap()).join().unwrap();
+        journal.synced(synced);
+        assert_eq!(journal.committed_seq(), 3);
+        assert!(journal.write_for_sync().unwrap().is_some());
+        assert!(journal.write_for_sync().unwrap().is_none(), "nothing new to sync");
+        drop(journal);
+        assert_eq!(read_all(dir.path()).len(), 4);
+
+        let unsynced = JournalConfig { durability: Durability::None, ..config(&dir.path().join("none"), 4096) };
+        let (mut journal, _) = Journal::open(unsynced).unwrap();
+        journal.append(1, b"lily").unwrap();
+        assert!(journal.write_for_sync().unwrap().is_none());
+        assert_eq!(journal.committed_seq(), 1);
     }
 
     #[test]

@@ -1,7 +1,12 @@
 //! The sequencer: the one thread that writes market state. It takes submissions off a bounded
-//! queue, stamps each command with the engine time, appends the batch to the journal, syncs once
-//! (group commit), applies each command to the `Market`, and only then hands the batch's outputs
+//! queue, stamps each command with the engine time, applies each command to the `Market`, appends
+//! the batch to the journal, syncs once (group commit), and only then hands the batch's outputs
 //! on — a reply that reports a state change never leaves before the change is durable.
+//!
+//! The sync runs on a second thread, `journal-sync`, which then releases the batch's outputs, in
+//! order: while the disk syncs batch k, the sequencer already applies and writes batch k+1. A
+//! query or a snapshot sees the market as the sequencer has it, so before either the sequencer
+//! waits until everything it applied is durable.
 //!
 //! It also wakes at the core's `next_deadline()` and journals the `Tick` it applies, so a replay
 //! needs no wall clock, and it snapshots the market every `snapshot_every` commands and on
@@ -10,7 +15,7 @@
 use crate::command::{Action, Actor, Command};
 use crate::core::{Market, MarketConfig};
 use crate::event::Event;
-use crate::journal::{Durability, Journal};
+use crate::journal::{Durability, Journal, JournalError, PendingSync};
 use crate::reject::Reject;
 use crate::store::{self, JournalEntry, Recovered, StoreError, StoreOptions};
 use crate::types::EngineTime;
@@ -153,15 +158,16 @@ impl Sequencer {
         let (output_tx, output_rx) = bounded(config.output_depth_max);
         let (stop_tx, stop_rx) = bounded(1);
         let snapshots = Some(SnapshotWriter::start(config.data_dir.clone())?);
+        let syncer = Some(Syncer::start(output_tx)?);
         let mut writer = Writer {
             snapshots,
+            syncer,
             seq: recovered.last_seq,
             since_snapshot: 0,
             market,
             journal,
             clock: EngineClock::default(),
             encoded: Vec::new(),
-            outputs: output_tx,
             config,
         };
         // Clocks that were auctioning are halted before anyone can see the market.
@@ -239,16 +245,72 @@ impl SnapshotWriter {
     }
 }
 
+/// One batch handed to the `journal-sync` thread: the sync that makes it durable (none if it
+/// already is, or the journal does not sync), then its outputs to release.
+struct SyncJob {
+    sync: Option<PendingSync>,
+    outputs: Vec<Output>,
+    /// The last seq of the batch.
+    seq: u64,
+}
+
+/// The `journal-sync` thread: syncs each batch, then releases its outputs, in the order given.
+/// After a failed sync it releases nothing more: it reports the failure and stops.
+struct Syncer {
+    jobs: Sender<SyncJob>,
+    /// The seq of each finished job, in order, or the failure that stopped the thread.
+    done: Receiver<Result<u64, JournalError>>,
+    thread: JoinHandle<()>,
+    /// The last seq handed over, and the last one reported done.
+    submitted_seq: u64,
+    done_seq: u64,
+}
+
+/// Batches the sequencer may hand over before it waits for the disk: one syncing, one queued.
+/// More would only add latency, since a queued batch is synced by the same call as the next.
+const SYNC_JOBS_QUEUED_MAX: usize = 1;
+
+impl Syncer {
+    fn start(outputs: Sender<Output>) -> Result<Syncer, StoreError> {
+        let (jobs, jobs_rx) = bounded::<SyncJob>(SYNC_JOBS_QUEUED_MAX);
+        let (done_tx, done) = crossbeam_channel::unbounded();
+        let thread = std::thread::Builder::new()
+            .name("journal-sync".into())
+            .spawn(move || {
+                for job in jobs_rx {
+                    if let Some(sync) = &job.sync {
+                        if let Err(e) = sync.sync() {
+                            let _ = done_tx.send(Err(e));
+                            return;
+                        }
+                    }
+                    for output in job.outputs {
+                        // The consumer went away: the server is stopping; the state is durable.
+                        let _ = outputs.send(output);
+                    }
+                    let _ = done_tx.send(Ok(job.seq));
+                }
+            })
+            .map_err(|e| StoreError::Other(format!("cannot start the journal sync thread: {e}")))?;
+        Ok(Syncer { jobs, done, thread, submitted_seq: 0, done_seq: 0 })
+    }
+
+    fn finish(self) {
+        drop(self.jobs);
+        let _ = self.thread.join();
+    }
+}
+
 struct Writer {
     config: SequencerConfig,
     snapshots: Option<SnapshotWriter>,
+    syncer: Option<Syncer>,
     market: Market,
     journal: Journal,
     seq: u64,
     since_snapshot: u64,
     clock: EngineClock,
     encoded: Vec<u8>,
-    outputs: Sender<Output>,
 }
 
 /// The longest the writer sleeps without a deadline: it also checks for the stop signal.
@@ -304,6 +366,10 @@ impl Writer {
             }
             self.commit(std::mem::take(&mut batch))?;
         }
+        self.wait_synced(self.seq)?;
+        if let Some(syncer) = self.syncer.take() {
+            syncer.finish();
+        }
         if let Some(snapshots) = self.snapshots.take() {
             snapshots.finish()?;
         }
@@ -347,7 +413,8 @@ impl Writer {
     /// command still moved the engine time and may have run timers on its way.
     fn stage(&mut self, command: Command, ticket: u64, batch: &mut Batch) -> Result<(), StoreError> {
         let ts = self.clock.now();
-        let mut events = Vec::new();
+        // Room for the usual few events, so most commands allocate once for them.
+        let mut events = Vec::with_capacity(EVENTS_PER_COMMAND_TYPICAL);
         let applied = self.market.apply(&command, ts, &mut events);
         self.seq += 1;
         let entry = JournalEntry { ts, command };
@@ -369,12 +436,26 @@ impl Writer {
         Ok(())
     }
 
-    /// The group-commit point: one sync for the batch, then its outputs and queries go out.
+    /// The group-commit point: the batch is written and its sync handed to `journal-sync`, which
+    /// releases the outputs once it is durable. Queries and snapshots wait for that here.
     fn commit(&mut self, mut batch: Batch) -> Result<(), StoreError> {
-        if batch.commands > 0 {
-            self.journal.commit()?;
-        }
+        let mut sync = if batch.commands > 0 { self.journal.write_for_sync()? } else { None };
         let snapshot_due = self.since_snapshot >= self.config.snapshot_every;
+        if snapshot_due || !batch.queries.is_empty() {
+            // Both see the market as applied so far, which must all be durable first.
+            self.wait_synced(u64::MAX)?;
+            if let Some(sync) = sync.take() {
+                // Synced here, but its outputs still go through `journal-sync` (in order), which
+                // reports the batch done once they are released.
+                match sync.sync() {
+                    Ok(seq) => self.journal.synced(seq),
+                    Err(e) => {
+                        self.journal.poison();
+                        return Err(e.into());
+                    }
+                }
+            }
+        }
         if snapshot_due && self.offer_snapshot() {
             self.since_snapshot = 0;
             // Downstream state (clearing) snapshots itself at the same seq when it gets here, so
@@ -383,16 +464,73 @@ impl Writer {
                 last.snapshot_taken = true;
             }
         }
-        for output in batch.outputs {
-            // The consumer went away: the server is stopping; the state is durable regardless.
-            let _ = self.outputs.send(output);
+        if sync.is_some() || !batch.outputs.is_empty() {
+            self.hand_over(SyncJob { sync, outputs: batch.outputs, seq: self.seq })?;
         }
-        for query in batch.queries {
-            query(&self.market);
+        if !batch.queries.is_empty() {
+            // The batch's outputs leave before its queries answer, as they always have.
+            self.wait_synced(self.seq)?;
+            for query in batch.queries {
+                query(&self.market);
+            }
+        }
+        self.note_synced()
+    }
+
+    fn syncer(&mut self) -> &mut Syncer {
+        self.syncer.as_mut().expect("the sync thread runs until shutdown")
+    }
+
+    fn hand_over(&mut self, job: SyncJob) -> Result<(), StoreError> {
+        let seq = job.seq;
+        if self.syncer().jobs.send(job).is_err() {
+            // The thread stopped after a failed sync; its report says why.
+            self.wait_synced(u64::MAX)?;
+            self.journal.poison();
+            return Err(StoreError::Other("the journal sync thread stopped".into()));
+        }
+        self.syncer().submitted_seq = seq;
+        Ok(())
+    }
+
+    /// Takes note of the syncs finished so far, without waiting.
+    fn note_synced(&mut self) -> Result<(), StoreError> {
+        while let Ok(done) = self.syncer().done.try_recv() {
+            self.after_sync(done)?;
         }
         Ok(())
     }
+
+    /// Waits until every batch handed over up to `seq` is durable and its outputs released
+    /// (`u64::MAX`: every batch handed over).
+    fn wait_synced(&mut self, seq: u64) -> Result<(), StoreError> {
+        while self.syncer.as_ref().is_some_and(|s| s.done_seq < seq.min(s.submitted_seq)) {
+            // A closed channel means the thread is gone without a report: treat it as a failure.
+            let done = self.syncer().done.recv().unwrap_or(Err(JournalError::Poisoned));
+            self.after_sync(done)?;
+        }
+        Ok(())
+    }
+
+    fn after_sync(&mut self, done: Result<u64, JournalError>) -> Result<(), StoreError> {
+        match done {
+            Ok(seq) => {
+                self.journal.synced(seq);
+                let syncer = self.syncer();
+                syncer.done_seq = syncer.done_seq.max(seq);
+                Ok(())
+            }
+            Err(e) => {
+                // What reached the disk is unknown: accept nothing more (see `JournalError::Poisoned`).
+                self.journal.poison();
+                Err(e.into())
+            }
+        }
+    }
 }
+
+/// Most commands emit at most this many events (the command's own, a level, a fill or two).
+const EVENTS_PER_COMMAND_TYPICAL: usize = 4;
 
 #[derive(Default)]
 struct Batch {

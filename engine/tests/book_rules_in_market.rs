@@ -190,6 +190,36 @@ fn a_client_order_id_is_unique_per_participant_per_day() {
 }
 
 #[test]
+fn a_rejected_order_leaves_its_client_order_id_free() {
+    let mut d = desk();
+    // Rejected by the market (quantity), by the book (closed) and by credit, in that order.
+    d.h.rejected(
+        actor(d.alice),
+        Action::NewOrder(order("retry", ROSE, Side::Buy, Some(100), 0, TimeInForce::Gtc)),
+        RejectCode::QuantityInvalid,
+    );
+    let before = d.h.market.state_hash();
+    d.h.rejected(
+        actor(d.alice),
+        Action::NewOrder(order("retry", ROSE, Side::Buy, Some(100), 1, TimeInForce::Gtc)),
+        RejectCode::InvalidState,
+    );
+    assert_eq!(d.h.market.state_hash(), before, "a rejected order changed the market");
+    d.set_state(ROSE, BookState::Open);
+    d.h.rejected(
+        actor(d.alice),
+        Action::NewOrder(order("retry", ROSE, Side::Buy, Some(100), 1_000_000, TimeInForce::Gtc)),
+        RejectCode::CreditLimit,
+    );
+    d.buy(d.alice, "retry", 100, 1);
+    d.h.rejected(
+        actor(d.alice),
+        Action::NewOrder(order("retry", ROSE, Side::Buy, Some(100), 1, TimeInForce::Gtc)),
+        RejectCode::Duplicate,
+    );
+}
+
+#[test]
 fn a_buy_order_reserves_credit_until_cancelled() {
     let mut d = desk();
     d.set_state(ROSE, BookState::Open);

@@ -63,9 +63,28 @@ impl Market {
         };
         let owner = self.participants.authorise(actor, role)?.expect("traders are participants");
         let key = (owner, entry.client_order_id);
-        if self.client_ids_today.contains(&key) || self.live_client_orders.contains_key(&key) {
+        // The id is claimed up front and given back if the order is rejected: one search of
+        // the day's ids (which grow with every order) instead of a lookup now and an insert later.
+        if self.live_client_orders.contains_key(&key) || !self.client_ids_today.insert(key) {
             return Err(Reject::duplicate(format!("client_order_id {} was already used today", entry.client_order_id)));
         }
+        let placed = self.place_order(owner, entry, now, out);
+        if placed.is_err() {
+            self.client_ids_today.remove(&key);
+        }
+        placed
+    }
+
+    /// `new_order` once its client order id is claimed: the checks that need the book and the
+    /// credit, then the order itself.
+    fn place_order(
+        &mut self,
+        owner: Pk,
+        entry: &OrderEntry,
+        now: EngineTime,
+        out: &mut Vec<Event>,
+    ) -> Result<(), Reject> {
+        let key = (owner, entry.client_order_id);
         if entry.quantity == 0 {
             return Err(Reject::quantity_invalid("quantity must be at least 1"));
         }
@@ -106,7 +125,6 @@ impl Market {
             )
             .map_err(|r| book_reject(r, ""))?;
         self.next_order += 1;
-        self.client_ids_today.insert(key);
         self.live_client_orders.insert(key, order_id);
         let meta = OrderMeta {
             owner,

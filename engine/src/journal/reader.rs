@@ -18,7 +18,8 @@ pub struct JournalReader {
     after: u64,
     /// The seq the next record must carry.
     next_seq: u64,
-    /// Reused between records; handed out by `mem::take`, so each yielded Vec is the caller's.
+    /// The current record's payload, reused between records: `next_borrowed` lends it, the
+    /// `Iterator` hands it out by `mem::take` (so each yielded Vec is the caller's).
     payload: Vec<u8>,
     done: bool,
 }
@@ -77,7 +78,30 @@ impl JournalReader {
         Ok(true)
     }
 
-    fn next_record(&mut self) -> Result<Option<(u64, Vec<u8>)>, JournalError> {
+    /// The next record, lent rather than handed over: a replay that decodes each payload and
+    /// drops it allocates nothing per record. Same records, checks and end as the `Iterator`.
+    pub fn next_borrowed(&mut self) -> Option<Result<(u64, &[u8]), JournalError>> {
+        match self.next_seq_checked()? {
+            Ok(seq) => Some(Ok((seq, &self.payload))),
+            Err(e) => Some(Err(e)),
+        }
+    }
+
+    /// Reads the next record into `self.payload`; `None` once the stream has ended. After the
+    /// first `None` or `Err` the stream is over.
+    fn next_seq_checked(&mut self) -> Option<Result<u64, JournalError>> {
+        if self.done {
+            return None;
+        }
+        let result = self.next_record().transpose();
+        if !matches!(result, Some(Ok(_))) {
+            self.done = true;
+            self.current = None;
+        }
+        result
+    }
+
+    fn next_record(&mut self) -> Result<Option<u64>, JournalError> {
         loop {
             let Some(segment) = &mut self.current else {
                 if !self.open_next()? {
@@ -95,7 +119,7 @@ impl JournalReader {
                 Frame::Record { seq } => {
                     self.next_seq += 1;
                     if seq > self.after {
-                        return Ok(Some((seq, std::mem::take(&mut self.payload))));
+                        return Ok(Some(seq));
                     }
                 }
                 Frame::End => self.current = None,
@@ -122,14 +146,7 @@ impl Iterator for JournalReader {
     type Item = Result<(u64, Vec<u8>), JournalError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
-        }
-        let result = self.next_record().transpose();
-        if !matches!(result, Some(Ok(_))) {
-            self.done = true;
-            self.current = None;
-        }
-        result
+        let result = self.next_seq_checked()?;
+        Some(result.map(|seq| (seq, std::mem::take(&mut self.payload))))
     }
 }

@@ -19,6 +19,7 @@ use super::{ActiveSegment, Durability, JournalError, RecoveryReport};
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
+use std::sync::Arc;
 
 pub(crate) struct Recovered {
     pub(crate) report: RecoveryReport,
@@ -48,7 +49,7 @@ pub(crate) fn recover(dir: &Path, durability: Durability) -> Result<Recovered, J
         next_seq = Some(first_seq + scanned.records);
         if is_last {
             active = Some(ActiveSegment {
-                file,
+                file: Arc::new(file),
                 path: path.clone(),
                 end: scanned.end,
                 allocated: scanned.end,
