@@ -2,7 +2,7 @@
 //! participants received (`award`, `lot_sale`, `fill`) and protocol section 8's fee rules — a
 //! second, independent bookkeeping to hold the server's `get_statement` and CSVs against.
 
-use crate::{book_fee, check_fields, clock_fee, commission, fen, money, Client, Kind, REPLY_TIMEOUT};
+use crate::{book_fee, check_fields, check_object, clock_fee, commission, fen, money, Client, Kind, REPLY_TIMEOUT};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
@@ -213,7 +213,7 @@ impl Ledger {
     }
 }
 
-/// Checks the wire shape of a `statement` reply and of each of its lines.
+/// Checks the wire shape of a `statement` reply and of each of its lines (protocol section 8).
 pub fn check_statement_shape(s: &Value) {
     check_fields(
         s,
@@ -229,6 +229,23 @@ pub fn check_statement_shape(s: &Value) {
             ("net", Kind::Money),
         ],
     );
+    for line in s["lines"].as_array().unwrap() {
+        check_object(
+            line,
+            "statement line",
+            &[
+                ("kind", Kind::Str),
+                ("ref", Kind::Int),
+                ("product", Kind::Str),
+                ("grade", Kind::Str),
+                ("side", Kind::Str),
+                ("price", Kind::Money),
+                ("units", Kind::Int),
+                ("amount", Kind::Money),
+                ("fee", Kind::Money),
+            ],
+        );
+    }
 }
 
 fn remove_one(lines: &mut Vec<Line>, line: &Line) {

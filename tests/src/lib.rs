@@ -1151,6 +1151,12 @@ pub fn clock_price(start_price: i64, step: i64, tick_ms: i64, start_ts: i64, t: 
     start_price - step * (t - start_ts).div_euclid(tick_ms * 1000)
 }
 
+/// `price(ts)` of the round a `clock_started` event published.
+pub fn round_price(round: &Value, ts: i64) -> i64 {
+    let int = |field: &str| round[field].as_i64().unwrap_or_else(|| panic!("clock_started.{field}: {round}"));
+    clock_price(fen(&round["start_price"]), fen(&round["step"]), int("tick_ms"), int("start_ts"), ts)
+}
+
 // ───────────────────────────── small conveniences ─────────────────────────────
 
 /// Registers a participant; returns its token.

@@ -3,6 +3,7 @@
 //! (pre-open, uncross, continuous trading, order management), accounts and the end of the day.
 //! Every reply is checked against the protocol's field names and wire types.
 
+use huashi_tests::ledger::check_statement_shape;
 use huashi_tests::*;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -81,13 +82,7 @@ impl Market {
 fn check_award_price(award: &Value, round: &Value) {
     check_fields(award, "award", AWARD_FIELDS);
     let price = fen(&award["price"]);
-    let expect = clock_price(
-        fen(&round["start_price"]),
-        fen(&round["step"]),
-        round["tick_ms"].as_i64().unwrap(),
-        round["start_ts"].as_i64().unwrap(),
-        award["ts"].as_i64().unwrap(),
-    );
+    let expect = round_price(round, award["ts"].as_i64().unwrap());
     assert!(award["ts"].as_i64() >= round["start_ts"].as_i64(), "an award before its round started: {award} {round}");
     assert_eq!(price, expect, "award price must be price(ts) from clock_started {round}: {award}");
 }
@@ -709,38 +704,8 @@ async fn end_of_day_settles_every_trade_and_conserves_money() {
     let mut nets = 0i64;
     for (who, c) in [("g1", &mut g1), ("b1", &mut b1), ("b2", &mut b2)] {
         let s = c.request(json!({"type": "get_statement", "day": day})).await;
-        check_fields(
-            &s,
-            "statement",
-            &[
-                ("participant", Kind::Str),
-                ("day", Kind::Day),
-                ("lines", Kind::Arr),
-                ("total_bought", Kind::Money),
-                ("total_sold", Kind::Money),
-                ("fees", Kind::Money),
-                ("commission", Kind::Money),
-                ("net", Kind::Money),
-            ],
-        );
+        check_statement_shape(&s);
         assert_eq!(s["participant"], who);
-        for line in s["lines"].as_array().unwrap() {
-            check_object(
-                line,
-                "statement line",
-                &[
-                    ("kind", Kind::Str),
-                    ("ref", Kind::Any),
-                    ("product", Kind::Str),
-                    ("grade", Kind::Str),
-                    ("side", Kind::Str),
-                    ("price", Kind::Money),
-                    ("units", Kind::Int),
-                    ("amount", Kind::Money),
-                    ("fee", Kind::Money),
-                ],
-            );
-        }
         let sum = |side: &str, field: &str| -> i64 {
             s["lines"].as_array().unwrap().iter().filter(|l| l["side"] == side).map(|l| fen(&l[field])).sum()
         };
