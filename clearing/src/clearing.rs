@@ -633,6 +633,17 @@ impl Clearing {
         MarketStats { day, cells, products: clearance(&self.today.lots) }
     }
 
+    /// Today's sales that stand, in the order they happened (`/api/trades`). Voided awards are
+    /// left out, as from the statements and the archive.
+    pub fn trades_today(&self) -> impl Iterator<Item = &TradeRecord> {
+        self.today.deals.iter().filter(|d| !d.voided).map(|d| &d.record)
+    }
+
+    /// A lot consigned today, as clearing follows it.
+    pub fn lot_today(&self, lot: LotId) -> Option<&LotRecord> {
+        self.today.lots.get(&lot)
+    }
+
     /// The latest value of each published index and today's intraday series (`/api/index`).
     pub fn index_latest(&self) -> IndexSnapshot {
         let day = self.today.day;

@@ -16,10 +16,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::serve::ListenerExt;
 use axum::Router;
+use huashi_clearing::{TradeKind, TradeRecord};
 use huashi_engine::core::MarketConfig;
 use huashi_engine::journal::Durability;
 use huashi_engine::sequencer::{Output, Sequencer, SequencerConfig, SequencerHandle};
-use huashi_engine::types::{Day, EngineTime};
+use huashi_engine::types::{Day, EngineTime, LotId};
+use std::collections::BTreeMap;
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -31,6 +33,8 @@ use tokio::sync::{oneshot, watch, Semaphore};
 
 /// How long shutdown waits for sessions and subscribers to say goodbye.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
+/// The latest sales `GET /api/trades` lists: enough to seed the market page's lists.
+const TRADES_LISTED_MAX: usize = 200;
 
 /// What every connection task shares.
 pub(crate) struct Shared {
@@ -327,6 +331,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/api/index", get(api_index))
         .route("/api/index/history", get(api_index_history))
         .route("/api/market", get(api_market))
+        .route("/api/trades", get(api_trades))
         .route("/metrics", get(metrics))
         .merge(crate::webapp::routes())
         .with_state(shared)
@@ -450,6 +455,49 @@ async fn api_market(State(shared): State<Arc<Shared>>) -> Response {
         serde_json::json!({"day": stats.day.to_string(), "cells": cells, "clearance": clearance})
     })
     .await
+}
+
+/// `GET /api/trades`: today's sales that stand (voided awards left out), oldest first, at most the
+/// last `TRADES_LISTED_MAX`, each in the shape of its feed event (`clock_award` or `trade`, without
+/// `seq`) plus the product (and a lot's grade). Buyers and sellers stay anonymous. Clearing does not
+/// keep a book trade's aggressor, so it is `null`; an award's `remaining` counts the awards that
+/// stand, so it can differ from the feed's when an earlier award of the lot was voided later.
+async fn api_trades(State(shared): State<Arc<Shared>>) -> Response {
+    ask_clearing(&shared, |clearing| {
+        // `remaining` after each award needs every award of the lot before it, listed or not.
+        let mut sold: BTreeMap<u64, u32> = BTreeMap::new();
+        let sales: Vec<(&TradeRecord, Option<u32>)> = clearing
+            .trades_today()
+            .map(|t| {
+                let remaining = t.containers.and_then(|containers| {
+                    let sold = sold.entry(t.reference).or_default();
+                    *sold += containers;
+                    clearing.lot_today(LotId(t.reference)).map(|lot| lot.containers.saturating_sub(*sold))
+                });
+                (t, remaining)
+            })
+            .collect();
+        let listed = &sales[sales.len().saturating_sub(TRADES_LISTED_MAX)..];
+        let trades: Vec<serde_json::Value> = listed.iter().map(|(t, remaining)| sale_json(t, *remaining)).collect();
+        serde_json::json!({"day": clearing.day().to_string(), "trades": trades})
+    })
+    .await
+}
+
+/// One sale as the feed published it (see `api_trades`).
+fn sale_json(t: &TradeRecord, remaining: Option<u32>) -> serde_json::Value {
+    let price = index_money(t.price);
+    match t.kind {
+        TradeKind::Clock => serde_json::json!({
+            "type": "clock_award", "clock": t.clock, "lot_id": t.reference, "round": t.round, "price": price,
+            "containers": t.containers, "remaining": remaining, "ts": t.ts.0,
+            "product": t.product, "grade": t.grade.as_str(),
+        }),
+        TradeKind::Book => serde_json::json!({
+            "type": "trade", "symbol": t.symbol, "trade_id": t.reference, "price": price, "quantity": t.units,
+            "aggressor": null, "ts": t.ts.0, "product": t.product,
+        }),
+    }
 }
 
 async fn health(State(shared): State<Arc<Shared>>) -> Response {

@@ -7,7 +7,7 @@ import { serverClock } from './net.js';
 import { ClockFace } from './clockface.js';
 import { toFen, fenToDecimal, cny, parseMoneyInput } from './money.js';
 import { h, svg, $, fill, setText, clockTime, toast, attempt, inputError, formValues, wholeNumber, showError } from './ui.js';
-import { PRODUCTS, CLOCK_STATES, productName, productUnit, unitWords, errorWords, UNITS } from './words.js';
+import { PRODUCTS, CLOCK_STATES, productName, productUnit, unitWords, errorWords, countOf, UNITS } from './words.js';
 
 const SOLD_PULSE_MS = 1600;
 const NOTICE_MS = 3000;
@@ -167,7 +167,7 @@ function updateCard(n) {
   const unit = lot ? productUnit(lot.product) : null;
   setText(card.perUnit, unit ? `CNY / ${UNITS[unit]?.en ?? unit} 元/${UNITS[unit]?.zh ?? ''}` : 'CNY 元');
   setText(card.remaining, c.remaining ?? '—');
-  setText(card.ofContainers, lot ? ` of ${lot.containers} containers left` : ' no lot on the clock');
+  setText(card.ofContainers, lot ? ` of ${countOf(lot.containers, 'container')} left` : ' no lot on the clock');
   setText(card.ofZh, lot ? ' · 剩余箱数' : ' · 无拍品');
   if (typeof c.remaining === 'number') card.quantity.max = String(Math.max(1, c.remaining));
   renderResult(card, c);
@@ -190,7 +190,7 @@ function renderResult(card, c) {
   } else if (r.kind === 'voided') {
     setText(card.result, `Award voided — containers back on the clock · 已撤销`);
   } else {
-    setText(card.result, `Unsold: ${r.containers} containers · 流拍`);
+    setText(card.result, `Unsold: ${countOf(r.containers, 'container')} · 流拍`);
   }
 }
 
@@ -209,10 +209,11 @@ function renderLot(card, lot) {
         h('span', { class: 'product', testid: `clock-${card.root.dataset.clock}-product` }, productName(lot.product)),
         h('span', { class: `grade grade-${lot.grade}` }, lot.grade)),
       h('div', { class: 'lot-qty' }, `${lot.containers} × ${lot.units_per_container} ${unitWords(unit, lot.units_per_container)}`),
-      // One line each, cut with an ellipsis: the card's height must not depend on its width.
+      // One line each, cut with an ellipsis (the whole text on hover): the card's height must
+      // depend neither on its width nor on the lot. The note's line is there even without a note.
       h('div', { class: 'lot-meta' }, `Lot #${lot.lot_id} · Grower ${lot.grower}${lot.min_purchase > 1 ? ` · min ${lot.min_purchase}` : ''}`),
       h('div', { class: 'lot-meta', title: lot.origin || '' }, lot.origin ? `Origin ${lot.origin}` : 'Origin —'),
-      lot.note ? h('div', { class: 'lot-note' }, lot.note) : null),
+      h('div', { class: 'lot-note', title: lot.note || null, testid: `clock-${card.root.dataset.clock}-note` }, lot.note || '')),
   );
 }
 
@@ -422,7 +423,7 @@ function renderAwards() {
   const list = $('[data-testid=awards]');
   const live = awards.filter((a) => !a.voided);
   const totalFen = live.reduce((sum, a) => sum + (toFen(a.amount) ?? 0) + (toFen(a.fee) ?? 0), 0);
-  setText($('[data-testid=awards-total]'), live.length ? `${live.length} awards · ${cny(fenToDecimal(totalFen))} incl. fees` : '');
+  setText($('[data-testid=awards-total]'), live.length ? `${countOf(live.length, 'award')} · ${cny(fenToDecimal(totalFen))} incl. fees` : '');
   list.dataset.count = String(live.length);
   if (awards.length === 0) {
     fill(list, h('li', { class: 'empty' }, session?.hasRole('buyer') ? 'No purchases yet today · 今日暂无成交' : 'Log in as a buyer to see your purchases'));
@@ -516,7 +517,7 @@ async function onStandingSubmit(event) {
   if (!maxPrice) return inputError('Max price must be a positive amount with at most 2 decimals, e.g. 2.50');
   if (!containers) return inputError('Containers must be a whole number of at least 1');
   const reply = await attempt(session.request({ type: 'standing_bid', lot_id: lotId, max_price: maxPrice, containers }));
-  if (reply) toast(`Standing bid on lot ${lotId}: up to ¥${reply.max_price} for ${reply.containers} containers`, 'good');
+  if (reply) toast(`Standing bid on lot ${lotId}: up to ¥${reply.max_price} for ${countOf(reply.containers, 'container')}`, 'good');
 }
 
 function renderStanding() {

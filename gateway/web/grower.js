@@ -4,7 +4,7 @@
 import { market } from './state.js';
 import { cny, parseMoneyInput } from './money.js';
 import { h, $, fill, setText, clockTime, toast, attempt, inputError, formValues, wholeNumber } from './ui.js';
-import { PRODUCTS, LOT_STATUSES, productName, productUnit, unitWords } from './words.js';
+import { PRODUCTS, LOT_STATUSES, productName, productUnit, unitWords, countOf } from './words.js';
 
 let session;
 let sales = [];
@@ -24,7 +24,7 @@ export function initGrower(theSession) {
   session.on('lot_sale', (s) => {
     sales.unshift(s);
     renderSales();
-    toast(`Sold: lot ${s.lot_id}, ${s.containers} containers at ¥${s.price} — 售出`, 'good');
+    toast(`Sold: lot ${s.lot_id}, ${countOf(s.containers, 'container')} at ¥${s.price} — 售出`, 'good');
     scheduleRefresh();
   });
   for (const type of ['lot_withdrawn', 'award_voided']) session.on(type, () => scheduleRefresh());

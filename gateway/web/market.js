@@ -1,8 +1,9 @@
 // The market page: the SFCI and its sub-indices over the settled days and today, today's
-// statistics per product and grade, the clearance of the clocks, the public order books and the
-// latest trades. The JSON endpoints may be missing (404) or empty; the page then says so.
+// statistics per product and grade, the clearance of the clocks, the clock sales, the public order
+// books and the latest trades (seeded from `/api/trades`, then followed on the feed). The JSON
+// endpoints may be missing (404) or empty; the page then says so.
 
-import { market, sortedLevels } from './state.js';
+import { market, sortedLevels, seedTrades } from './state.js';
 import { fetchJson } from './net.js';
 import { lineChart } from './chart.js';
 import { cny, formatMoney, toFen } from './money.js';
@@ -60,7 +61,13 @@ export function hideMarket() {
 }
 
 async function load() {
-  const [index, past, stats] = await Promise.all([fetchJson('/api/index'), fetchJson('/api/index/history'), fetchJson('/api/market')]);
+  const [index, past, stats, sales] = await Promise.all([
+    fetchJson('/api/index'),
+    fetchJson('/api/index/history'),
+    fetchJson('/api/market'),
+    fetchJson('/api/trades'),
+  ]);
+  seedTrades(sales);
   if (index && typeof index === 'object') {
     if (index.values) Object.assign(market.index, index.values);
     if (index.intraday && typeof index.intraday === 'object') {
@@ -244,26 +251,35 @@ function renderTrades() {
     fill(list, h('li', { class: 'empty' }, 'No book trades yet · 暂无成交'));
     return;
   }
+  // A trade listed from `/api/trades` has no aggressor (clearing does not keep it).
+  const sideTag = { buy: 'buy ▲', sell: 'sell ▼' };
   fill(list, ...market.trades.slice(0, 25).map((t) =>
-    h('li', { class: `trade aggr-${t.aggressor}`, testid: `trade-${t.trade_id}` },
+    h('li', { class: `trade aggr-${t.aggressor ?? 'none'}`, testid: `trade-${t.trade_id}` },
       h('span', { class: 'when' }, clockTime(t.ts)),
       h('span', { class: 'sym' }, t.symbol),
       h('span', { class: 'num' }, formatMoney(t.price)),
       h('span', { class: 'num' }, `× ${integer(t.quantity)}`),
-      h('span', { class: 'side-tag' }, t.aggressor === 'buy' ? 'buy ▲' : 'sell ▼'))));
+      h('span', { class: 'side-tag' }, sideTag[t.aggressor] ?? ''))));
 }
 
-/** The clocks' sales of the day as they happen (anonymous, from the feed). */
+/** The clocks' sales of the day (anonymous): `/api/trades`, then the feed. */
 function renderTape() {
   const list = $('[data-testid=clock-tape]');
-  const recent = market.clockAwards.slice(-25).reverse();
-  if (recent.length === 0) {
+  if (market.clockAwards.length === 0) {
     fill(list, h('li', { class: 'empty' }, 'No clock sales yet today · 今日暂无拍卖成交'));
     return;
   }
-  fill(list, ...recent.map((a) => {
-    const lot = market.lots.get(a.lot_id);
-    return h('li', { class: a.voided ? 'voided' : '' },
+  // Test ids: `clock-sale-L-R`, then `-2`, `-3`… for a multi-buy round's further awards.
+  const perRound = new Map();
+  const rows = market.clockAwards.map((a) => {
+    const round = `${a.lot_id}-${a.round}`;
+    const n = (perRound.get(round) ?? 0) + 1;
+    perRound.set(round, n);
+    return { a, testid: n === 1 ? `clock-sale-${round}` : `clock-sale-${round}-${n}` };
+  });
+  fill(list, ...rows.slice(-25).reverse().map(({ a, testid }) => {
+    const lot = market.lots.get(a.lot_id) ?? (a.product ? a : null);
+    return h('li', { class: a.voided ? 'voided' : '', testid },
       h('span', { class: 'when' }, clockTime(a.ts)),
       h('span', {}, `Clock ${a.clock}`),
       h('span', {}, lot ? `${productName(lot.product)} ${lot.grade}` : `Lot ${a.lot_id}`),

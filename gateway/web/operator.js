@@ -475,6 +475,6 @@ async function onEndOfDay() {
   const reply = await attempt(session.request({ type: 'end_of_day' }));
   if (!reply) return;
   setText($('[data-testid=day-result]'),
-    `Day ${reply.day} settled: ${integer(reply.trades)} trades, turnover ${cny(reply.turnover)}, market fees ${cny(reply.fees)}. Next day ${reply.next_day}.`);
+    `Day ${reply.day} settled: ${integer(reply.trades)} ${reply.trades === 1 ? 'trade' : 'trades'}, turnover ${cny(reply.turnover)}, market fees ${cny(reply.fees)}. Next day ${reply.next_day}.`);
   $('#statement-form input[name=day]').value = reply.day;
 }

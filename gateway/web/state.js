@@ -1,7 +1,7 @@
 // The public market as the feed describes it: clocks, books, trades, the index and statistics.
 // `applyFeed` follows the feed event by event (protocol section 9) and tells the views what
 // changed through `market.on(kind, fn)`: 'clock' (number), 'book' (symbol), 'trade', 'index',
-// 'stats', 'award', 'day', 'snapshot'.
+// 'stats', 'award', 'day', 'snapshot'. `seedTrades` adds the sales made before the page opened.
 
 import { toFen } from './money.js';
 
@@ -227,6 +227,40 @@ const handlers = {
 /** Applies one feed message to the market. */
 export function applyFeed(event) {
   handlers[event.type]?.(event);
+}
+
+/** The same clock award whether it came from the feed or from `GET /api/trades`. */
+function awardKey(a) {
+  return `${a.lot_id}|${a.round}|${a.ts}`;
+}
+
+/**
+ * Seeds the day's clock sales and book trades from `GET /api/trades` (oldest first, voided awards
+ * left out), keeping what the feed brought: a sale already listed (same `trade_id`, or same
+ * `lot_id`, `round` and `ts`) is not added again, and the feed's copy wins (it has the aggressor,
+ * and a void the answer may predate). Returns false for an answer about another day.
+ */
+export function seedTrades(answer) {
+  if (!answer || !Array.isArray(answer.trades)) return false;
+  if (answer.day && market.day && answer.day !== market.day) return false;
+  const listed = new Set(market.clockAwards.map(awardKey));
+  const awards = answer.trades
+    .filter((t) => t.type === 'clock_award' && !listed.has(awardKey(t)))
+    .map((t) => ({ ...t, voided: false }));
+  if (awards.length > 0) {
+    // Stable: live events keep their order among themselves.
+    market.clockAwards = [...awards, ...market.clockAwards].sort((a, b) => a.ts - b.ts).slice(-CLOCK_AWARDS_MAX);
+    market.tell('award', null);
+  }
+  const known = new Set(market.trades.map((t) => t.trade_id));
+  const trades = answer.trades.filter((t) => t.type === 'trade' && !known.has(t.trade_id));
+  if (trades.length > 0) {
+    market.trades = [...market.trades, ...trades]
+      .sort((a, b) => b.ts - a.ts || b.trade_id - a.trade_id)
+      .slice(0, TRADES_MAX);
+    market.tell('trade', null);
+  }
+  return true;
 }
 
 /** Book levels best first: bids high → low, asks low → high; prices compared in fen. */

@@ -85,6 +85,11 @@ export function unitWords(unit, count) {
   return count === 1 ? u.en : u.plural;
 }
 
+/** `1 award`, `2 awards`: a count and an English noun (Chinese has no plural). */
+export function countOf(count, one, many = `${one}s`) {
+  return `${count} ${count === 1 ? one : many}`;
+}
+
 export function errorWords(code) {
   return ERRORS[code] ?? { en: code, zh: '' };
 }

@@ -10,7 +10,8 @@
 //!   made at a price no higher than the one on screen when Buy was pressed.
 //! - `market_page_draws_the_index_and_the_day_statistics`: `#/market` after two settled days and
 //!   a third with book and clock trades: the SFCI chart has the daily closes, the tile shows the
-//!   index, the statistics table has a row per product and grade traded today.
+//!   index, the statistics table has a row per product and grade traded today, and the clock sales
+//!   and latest trades made before the page opened are listed (`GET /api/trades`, as the feed said).
 //! - `operator_starts_a_clock_from_the_console`: `#/operator`: log in with the operator token,
 //!   press Start on a clock with a queued lot; the feed says it started and the console shows it.
 //!
@@ -278,13 +279,7 @@ async fn buyer_buys_on_the_falling_clock_and_sees_award_and_credit() {
     assert_eq!(award["remaining"], 7, "{award}");
     assert!(price <= shown, "the award ({price} fen) is above the price on screen when Buy was pressed ({shown} fen)");
     assert!(price <= second.0, "the price only falls: award {price} fen after {second:?} was shown");
-    let expect = clock_price(
-        fen(&round["start_price"]),
-        fen(&round["step"]),
-        round["tick_ms"].as_i64().unwrap(),
-        round["start_ts"].as_i64().unwrap(),
-        award["ts"].as_i64().unwrap(),
-    );
+    let expect = round_price(&round, award["ts"].as_i64().unwrap());
     assert_eq!(price, expect, "the award is price(ts) of the published round {round}: {award}");
 
     // The page lists the award, and the credit drops by amount + fee, as the protocol says.
@@ -386,6 +381,34 @@ async fn market_page_draws_the_index_and_the_day_statistics() {
     let points: usize = rows.iter().map(|r| codes.iter().filter(|c| !r["closes"][**c].is_null()).count()).sum();
     assert!(points >= 2, "{history}");
 
+    // Today's sales as the feed published them, and as `GET /api/trades` lists them for a page
+    // opened now: the same fields (a trade's aggressor aside: clearing does not keep it), no buyer.
+    let today = m.feed.events.iter().rposition(|e| e["type"] == "day_settled").map_or(0, |i| i + 1);
+    let sales: Vec<Value> = m.feed.events[today..]
+        .iter()
+        .filter(|e| e["type"] == "clock_award" || e["type"] == "trade")
+        .map(|e| {
+            let mut e = e.clone();
+            e.as_object_mut().unwrap().remove("seq");
+            e
+        })
+        .collect();
+    assert_eq!(sales.iter().filter(|e| e["type"] == "clock_award").count(), 1, "{sales:?}");
+    assert_eq!(sales.iter().filter(|e| e["type"] == "trade").count(), 1, "{sales:?}");
+    let (status, body) = http_get(m.server.addr, "/api/trades").await;
+    assert_eq!(status, 200, "GET /api/trades: {body}");
+    let listed: Value = serde_json::from_str(&body).expect("/api/trades is JSON");
+    assert_eq!(listed["day"], m.feed.events[today - 1]["next_day"], "today: {listed}");
+    let listed = listed["trades"].as_array().unwrap_or_else(|| panic!("trades: {listed}"));
+    assert_eq!(listed.len(), sales.len(), "today's sales, oldest first: {listed:?} feed {sales:?}");
+    for (api, feed) in listed.iter().zip(&sales) {
+        for (key, value) in feed.as_object().unwrap() {
+            let want = if key == "aggressor" { &Value::Null } else { value };
+            assert_eq!(&api[key], want, "{key}: /api/trades {api} feed {feed}");
+        }
+        assert!(api.get("buyer").is_none() && api.get("seller").is_none(), "buyers stay anonymous: {api}");
+    }
+
     let browser = Chrome::launch(&exe).await;
     let tab = browser.open(&m.url("market")).await;
     tab.wait_for("view-market", "the market view", DOM_TIMEOUT, |p| p.visible.then_some(())).await;
@@ -441,6 +464,35 @@ async fn market_page_draws_the_index_and_the_day_statistics() {
     assert_eq!(tulip_stats["last"], "3.00", "{tulip_stats}");
     tab.wait_for("book-ROSE-A-state", "ROSE-A open", DOM_TIMEOUT, |p| (p.data("state") == Some("open")).then_some(()))
         .await;
+
+    // The sales made before the page opened are listed: the clock sale and the book trade.
+    for sale in &sales {
+        let (id, parts) = if sale["type"] == "clock_award" {
+            let id = format!("clock-sale-{}-{}", sale["lot_id"], sale["round"]);
+            (
+                id,
+                vec![
+                    format!("Clock {}", sale["clock"]),
+                    format!("{} × ¥{}", sale["containers"], money(fen(&sale["price"]))),
+                ],
+            )
+        } else {
+            let id = format!("trade-{}", sale["trade_id"]);
+            (
+                id,
+                vec![
+                    sale["symbol"].as_str().unwrap().to_string(),
+                    grouped(fen(&sale["price"])),
+                    format!("× {}", sale["quantity"]),
+                ],
+            )
+        };
+        let row = tab.wait_for(&id, &format!("{id} listed"), DOM_TIMEOUT, |p| Some(p.clone())).await;
+        for part in parts {
+            assert!(row.text.contains(&part), "{id} should show {part:?}: {:?}", row.text);
+        }
+        assert!(row.visible, "{id} is visible");
+    }
 
     let shot = tab.screenshot_full("market").await;
     chrome::say(&format!("market page: {}", shot.display()));
