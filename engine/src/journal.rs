@@ -199,7 +199,8 @@ impl Journal {
     /// when no sync is needed (nothing written, or `Durability::None`).
     ///
     /// Records written later may be appended while the sync runs: `fdatasync` covers everything
-    /// written before it was called, and a segment roll syncs the closed segment itself.
+    /// written before it was called, and a segment roll syncs the closed segment itself, on this
+    /// thread, before it creates the next one.
     pub fn write_for_sync(&mut self) -> Result<Option<PendingSync>, JournalError> {
         if self.poisoned {
             return Err(JournalError::Poisoned);
@@ -293,6 +294,9 @@ impl Journal {
         // The closed segment must be complete on disk before the next one exists: recovery holds
         // every segment but the last to have no torn tail, and a crash right after creating the
         // next segment would otherwise leave this one torn in the middle of the journal.
+        // Synced here even if a `PendingSync` handed out by `write_for_sync` still covers it: that
+        // sync runs on another thread and may not have happened yet when the next segment exists.
+        self.unsynced = true;
         self.trim_active()?;
         self.start_segment(seq)
     }
@@ -610,7 +614,7 @@ mod tests {
     }
 
     #[test]
-    fn a_sync_run_on_another_thread_makes_what_was_written_before_it_durable() {
+    fn a_sync_handed_to_another_thread_is_accounted_for_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let (mut journal, _) = Journal::open(config(dir.path(), 4096)).unwrap();
         for seq in 1..=3 {

@@ -172,6 +172,8 @@ impl Sequencer {
         };
         // Clocks that were auctioning are halted before anyone can see the market.
         writer.halt_interrupted_clocks()?;
+        // `initial` is what the first feed snapshot shows: the halt must be durable first.
+        writer.wait_synced(u64::MAX)?;
         let initial = Arc::new(writer.market.clone());
         let thread = std::thread::Builder::new()
             .name("sequencer".into())

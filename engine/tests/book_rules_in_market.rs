@@ -192,7 +192,8 @@ fn a_client_order_id_is_unique_per_participant_per_day() {
 #[test]
 fn a_rejected_order_leaves_its_client_order_id_free() {
     let mut d = desk();
-    // Rejected by the market (quantity), by the book (closed) and by credit, in that order.
+    // Rejected by the market (quantity), by the book's state (closed), by credit and by the book
+    // (post-only), and none of it uses the id up or changes the market.
     d.h.rejected(
         actor(d.alice),
         Action::NewOrder(order("retry", ROSE, Side::Buy, Some(100), 0, TimeInForce::Gtc)),
@@ -206,11 +207,19 @@ fn a_rejected_order_leaves_its_client_order_id_free() {
     );
     assert_eq!(d.h.market.state_hash(), before, "a rejected order changed the market");
     d.set_state(ROSE, BookState::Open);
+    d.sell(d.grower, "ask", 100, 1);
+    let before = d.h.market.state_hash();
     d.h.rejected(
         actor(d.alice),
         Action::NewOrder(order("retry", ROSE, Side::Buy, Some(100), 1_000_000, TimeInForce::Gtc)),
         RejectCode::CreditLimit,
     );
+    assert_eq!(d.h.market.state_hash(), before, "a credit rejection changed the market");
+    // Refused by the book itself, after the market's checks: a post-only order that would trade.
+    let mut post_only = order("retry", ROSE, Side::Buy, Some(100), 1, TimeInForce::Gtc);
+    post_only.post_only = true;
+    d.h.rejected(actor(d.alice), Action::NewOrder(post_only), RejectCode::InvalidState);
+    assert_eq!(d.h.market.state_hash(), before, "a post-only rejection changed the market");
     d.buy(d.alice, "retry", 100, 1);
     d.h.rejected(
         actor(d.alice),
