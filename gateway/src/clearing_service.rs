@@ -178,7 +178,8 @@ fn run(
                     // Read your writes: a participant asks after its reply, and the fan-out taps
                     // an output before it forwards a later question; `select!` picks a ready
                     // channel at random, so take every output already queued first.
-                    for output in outputs.try_iter() {
+                    // Only those queued now: a busy market must not keep the question waiting.
+                    for output in outputs.try_iter().take(outputs.len()) {
                         take(&mut clearing, output);
                     }
                     query(&clearing, &archive);

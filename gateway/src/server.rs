@@ -460,8 +460,8 @@ async fn api_market(State(shared): State<Arc<Shared>>) -> Response {
 /// `GET /api/trades`: today's sales that stand (voided awards left out), oldest first, at most the
 /// last `TRADES_LISTED_MAX`, each in the shape of its feed event (`clock_award` or `trade`, without
 /// `seq`) plus the product (and a lot's grade). Buyers and sellers stay anonymous. Clearing does not
-/// keep a book trade's aggressor, so it is `null`; an award's `remaining` counts the awards that
-/// stand, so it can differ from the feed's when an earlier award of the lot was voided later.
+/// keep a book trade's aggressor, so that field is left out; an award's `remaining` counts the
+/// awards that stand, so it can differ from the feed's when an earlier award was voided later.
 async fn api_trades(State(shared): State<Arc<Shared>>) -> Response {
     ask_clearing(&shared, |clearing| {
         // `remaining` after each award needs every award of the lot before it, listed or not.
@@ -495,7 +495,7 @@ fn sale_json(t: &TradeRecord, remaining: Option<u32>) -> serde_json::Value {
         }),
         TradeKind::Book => serde_json::json!({
             "type": "trade", "symbol": t.symbol, "trade_id": t.reference, "price": price, "quantity": t.units,
-            "aggressor": null, "ts": t.ts.0, "product": t.product,
+            "ts": t.ts.0, "product": t.product,
         }),
     }
 }

@@ -24,6 +24,9 @@ export function initMarket() {
     renderTiles();
     renderBooks();
     renderTape();
+    // Sales made while the feed was away (or between the page's first fetch and its snapshot)
+    // are in neither: clearing has seen every output up to the snapshot, so ask it again.
+    if (visible) refetchTrades();
   });
   market.on('index', () => {
     renderTiles();
@@ -58,6 +61,11 @@ export function showMarket() {
 
 export function hideMarket() {
   visible = false;
+}
+
+async function refetchTrades() {
+  // Re-renders through the `award` / `trade` notices when anything new is listed.
+  seedTrades(await fetchJson('/api/trades'));
 }
 
 async function load() {
