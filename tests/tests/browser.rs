@@ -199,8 +199,8 @@ async fn buyer_buys_on_the_falling_clock_and_sees_award_and_credit() {
     msg["origin"] = json!("Chongming, Shanghai");
     let lily = consign(&mut grower, msg).await["lot_id"].as_u64().unwrap();
     // Slow clocks: one fen every 100 ms, so the page has all the time it needs; a long pause after
-    // an award keeps "sold" on the card for the screenshot.
-    m.configure(1, 100, 300, 5000).await;
+    // an award keeps "sold" on the card for the checks and the screenshot.
+    m.configure(1, 100, 300, 30_000).await;
     m.configure(2, 100, 300, 5000).await;
     m.assign(rose, 1, "8.00").await;
     m.assign(lily, 2, "6.00").await;
@@ -277,8 +277,12 @@ async fn buyer_buys_on_the_falling_clock_and_sees_award_and_credit() {
     assert_eq!(award["round"], 1, "{award}");
     assert_eq!(award["containers"], 3, "the quantity typed on the page: {award}");
     assert_eq!(award["remaining"], 7, "{award}");
-    assert!(price <= shown, "the award ({price} fen) is above the price on screen when Buy was pressed ({shown} fen)");
-    assert!(price <= second.0, "the price only falls: award {price} fen after {second:?} was shown");
+    // The page draws engine time estimated from ping round trips: it may run up to a tick ahead.
+    assert!(
+        price <= shown + 1,
+        "the award ({price} fen) is above the price on screen when Buy was pressed ({shown} fen) by more than a tick"
+    );
+    assert!(price <= second.0 + 1, "the price only falls: award {price} fen after {second:?} was shown");
     let expect = round_price(&round, award["ts"].as_i64().unwrap());
     assert_eq!(price, expect, "the award is price(ts) of the published round {round}: {award}");
 
@@ -382,7 +386,7 @@ async fn market_page_draws_the_index_and_the_day_statistics() {
     assert!(points >= 2, "{history}");
 
     // Today's sales as the feed published them, and as `GET /api/trades` lists them for a page
-    // opened now: the same fields (a trade's aggressor aside: clearing does not keep it), no buyer.
+    // opened now: the same fields (but a trade's aggressor, which clearing does not keep), no buyer.
     let today = m.feed.events.iter().rposition(|e| e["type"] == "day_settled").map_or(0, |i| i + 1);
     let sales: Vec<Value> = m.feed.events[today..]
         .iter()
@@ -403,8 +407,11 @@ async fn market_page_draws_the_index_and_the_day_statistics() {
     assert_eq!(listed.len(), sales.len(), "today's sales, oldest first: {listed:?} feed {sales:?}");
     for (api, feed) in listed.iter().zip(&sales) {
         for (key, value) in feed.as_object().unwrap() {
-            let want = if key == "aggressor" { &Value::Null } else { value };
-            assert_eq!(&api[key], want, "{key}: /api/trades {api} feed {feed}");
+            if key == "aggressor" {
+                assert!(api.get(key).is_none(), "clearing does not know the aggressor, so it is left out: {api}");
+                continue;
+            }
+            assert_eq!(&api[key], value, "{key}: /api/trades {api} feed {feed}");
         }
         assert!(api.get("buyer").is_none() && api.get("seller").is_none(), "buyers stay anonymous: {api}");
     }

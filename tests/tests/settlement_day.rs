@@ -139,9 +139,10 @@ async fn a_settled_day_s_statements_match_the_csvs_and_survive_kill_9() {
     }
     let mut d = Desks::connect(&server, &tokens).await;
     let mut ledger = Ledger::default();
-    // Clock 1: 20 ms ticks, so a live bid has seconds of round left; clock 2: a 3 s pause, so the
-    // operator can void an award while its lot is still on the clock.
-    for (clock, tick_ms, pause_ms) in [(1, 20, 50), (2, 50, 3_000)] {
+    // Slow enough ticks that a live press has seconds of round left on a loaded machine (clock 1:
+    // 4 s before lot 2 goes below its reserve; clock 2: 3 s before b3's standing bid would win);
+    // clock 2 pauses 3 s after an award, so the operator can void it while the lot is on the clock.
+    for (clock, tick_ms, pause_ms) in [(1, 40, 50), (2, 100, 3_000)] {
         let msg = json!({"type": "configure_clock", "clock": clock, "step": "0.01", "tick_ms": tick_ms,
                          "pre_roll_ms": 50, "pause_ms": pause_ms, "restart_ticks": 10, "multi_buy_ms": 0});
         d.request_ok("operator", msg, "clock_configured").await;
