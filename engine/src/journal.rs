@@ -215,7 +215,13 @@ impl Journal {
         // The duty to sync moves to the returned value.
         self.unsynced = false;
         let active = self.active.as_ref().expect("written data implies an open segment");
-        Ok(Some(PendingSync { file: Arc::clone(&active.file), path: active.path.clone(), seq: self.last_seq }))
+        Ok(Some(PendingSync {
+            file: Arc::clone(&active.file),
+            path: active.path.clone(),
+            seq: self.last_seq,
+            #[cfg(test)]
+            fail: false,
+        }))
     }
 
     /// Records that a `PendingSync` for records up to `seq` succeeded.
@@ -385,9 +391,18 @@ pub struct PendingSync {
     file: Arc<File>,
     path: PathBuf,
     seq: u64,
+    /// Unit tests make a sync fail on purpose (see `failing`).
+    #[cfg(test)]
+    fail: bool,
 }
 
 impl PendingSync {
+    /// This sync, made to fail as a full or broken disk would.
+    #[cfg(test)]
+    pub(crate) fn failing(self) -> PendingSync {
+        PendingSync { fail: true, ..self }
+    }
+
     /// The last seq this sync makes durable.
     pub fn seq(&self) -> u64 {
         self.seq
@@ -396,6 +411,10 @@ impl PendingSync {
     /// Syncs; on `Ok(seq)` every record up to `seq` survives a crash. On `Err` the journal that
     /// issued it must be poisoned (`Journal::poison`).
     pub fn sync(&self) -> Result<u64, JournalError> {
+        #[cfg(test)]
+        if self.fail {
+            return Err(JournalError::io(&self.path, io::Error::other("injected fdatasync failure")));
+        }
         self.file.sync_data().map_err(|e| JournalError::io(&self.path, e))?;
         Ok(self.seq)
     }

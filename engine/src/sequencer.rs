@@ -71,6 +71,9 @@ pub struct SequencerConfig {
     pub output_depth_max: usize,
     /// Recover from the snapshot after this seq (see `StoreOptions::start_at`); None: the newest.
     pub start_at: Option<u64>,
+    /// Unit tests: every sync covering this seq or later fails.
+    #[cfg(test)]
+    fail_syncs_from: Option<u64>,
 }
 
 impl SequencerConfig {
@@ -84,6 +87,8 @@ impl SequencerConfig {
             batch_max: 1_024,
             output_depth_max: 65_536,
             start_at: None,
+            #[cfg(test)]
+            fail_syncs_from: None,
         }
     }
 }
@@ -333,6 +338,8 @@ impl Writer {
     fn run(&mut self, input: Receiver<Submission>, stop: Receiver<()>) -> Result<(), StoreError> {
         let mut batch = Batch::default();
         loop {
+            // A failed sync stops the sequencer now, not at the next command it would take.
+            self.note_synced()?;
             if stop.try_recv().is_ok() {
                 // Drain what was already accepted, then stop.
                 while let Ok(submission) = input.try_recv() {
@@ -442,6 +449,10 @@ impl Writer {
     /// releases the outputs once it is durable. Queries and snapshots wait for that here.
     fn commit(&mut self, mut batch: Batch) -> Result<(), StoreError> {
         let mut sync = if batch.commands > 0 { self.journal.write_for_sync()? } else { None };
+        #[cfg(test)]
+        if let (Some(from), Some(pending)) = (self.config.fail_syncs_from, sync.take()) {
+            sync = Some(if pending.seq() >= from { pending.failing() } else { pending });
+        }
         let snapshot_due = self.since_snapshot >= self.config.snapshot_every;
         if snapshot_due || !batch.queries.is_empty() {
             // Both see the market as applied so far, which must all be durable first.
@@ -539,4 +550,55 @@ struct Batch {
     commands: usize,
     outputs: Vec<Output>,
     queries: Vec<Query>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::Roles;
+    use crate::types::{Code, Day, Fen};
+    use std::time::Duration;
+
+    fn register(n: u64) -> Command {
+        Command::new(
+            Actor::Operator,
+            Action::RegisterParticipant {
+                id: Code::parse(&format!("g{n}"), Code::BYTES_MAX).expect("a valid id"),
+                name: format!("grower {n}"),
+                roles: Roles { operator: false, grower: true, buyer: false },
+                credit_limit: Fen(0),
+                token_hash: [n as u8; 32],
+            },
+        )
+    }
+
+    /// A disk that fails to sync: nothing of that batch or after is released, the sequencer
+    /// stops with the error instead of hanging, and what was released before stands.
+    #[test]
+    fn a_failed_sync_releases_nothing_more_and_stops_the_sequencer() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = SequencerConfig::new(dir.path());
+        config.fail_syncs_from = Some(3);
+        let genesis = || MarketConfig::new(Day::parse("2026-11-29").unwrap());
+        let sequencer = Sequencer::start(config, genesis, |_, _, _| {}).expect("starts");
+        for n in 1..=2 {
+            sequencer.handle.try_submit(Submission::Command { command: register(n), ticket: n }).unwrap();
+            let output = sequencer.outputs.recv_timeout(Duration::from_secs(10)).expect("a synced batch is released");
+            assert_eq!((output.seq, output.ticket), (n, n));
+        }
+        sequencer.handle.try_submit(Submission::Command { command: register(3), ticket: 3 }).unwrap();
+        // The sequencer stops: its outputs channel closes without ever carrying seq 3.
+        match sequencer.outputs.recv_timeout(Duration::from_secs(10)) {
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {}
+            other => panic!("expected the outputs to end after the failed sync, got {other:?}"),
+        }
+        // It notices without being sent anything more, and then takes nothing.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while sequencer.handle.try_submit(Submission::Query(Box::new(|_| {}))) != Err(SubmitError::Stopped) {
+            assert!(std::time::Instant::now() < deadline, "the sequencer still takes submissions");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let error = sequencer.shutdown().expect_err("shutdown reports the failed sync");
+        assert!(error.to_string().contains("injected fdatasync failure"), "{error}");
+    }
 }
