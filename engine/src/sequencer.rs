@@ -21,9 +21,10 @@ use crate::store::{self, JournalEntry, Recovered, StoreError, StoreOptions};
 use crate::types::EngineTime;
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// A read-only look at the market, run on the sequencer thread after the batch it arrived in is
 /// durable. It answers through whatever channel it captured.
@@ -111,6 +112,7 @@ impl EngineClock {
 #[derive(Clone)]
 pub struct SequencerHandle {
     input: Sender<Submission>,
+    sync_times: Arc<SyncTimes>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -122,6 +124,11 @@ pub enum SubmitError {
 }
 
 impl SequencerHandle {
+    /// How long the journal's syncs take (for `/metrics`).
+    pub fn sync_times(&self) -> &SyncTimes {
+        &self.sync_times
+    }
+
     pub fn try_submit(&self, submission: Submission) -> Result<(), SubmitError> {
         self.input.try_send(submission).map_err(|e| match e {
             TrySendError::Full(_) => SubmitError::Busy,
@@ -163,10 +170,12 @@ impl Sequencer {
         let (output_tx, output_rx) = bounded(config.output_depth_max);
         let (stop_tx, stop_rx) = bounded(1);
         let snapshots = Some(SnapshotWriter::start(config.data_dir.clone())?);
-        let syncer = Some(Syncer::start(output_tx)?);
+        let sync_times = Arc::new(SyncTimes::default());
+        let syncer = Some(Syncer::start(output_tx, Arc::clone(&sync_times))?);
         let mut writer = Writer {
             snapshots,
             syncer,
+            sync_times: Arc::clone(&sync_times),
             seq: recovered.last_seq,
             since_snapshot: 0,
             market,
@@ -185,7 +194,7 @@ impl Sequencer {
             .spawn(move || writer.run(input_rx, stop_rx))
             .map_err(|e| StoreError::Other(format!("cannot start the sequencer thread: {e}")))?;
         Ok(Sequencer {
-            handle: SequencerHandle { input: input_tx },
+            handle: SequencerHandle { input: input_tx, sync_times },
             outputs: output_rx,
             recovered,
             initial,
@@ -252,6 +261,45 @@ impl SnapshotWriter {
     }
 }
 
+/// How long the journal's `fdatasync`s take, for `/metrics`: a histogram in microseconds that the
+/// `journal-sync` thread (and the sequencer, when it syncs inline) adds to and anyone may read.
+#[derive(Debug, Default)]
+pub struct SyncTimes {
+    /// Syncs that took at most `SYNC_BUCKETS_US[i]` (and more than the bound before).
+    buckets: [AtomicU64; SYNC_BUCKETS_US.len()],
+    count: AtomicU64,
+    sum_us: AtomicU64,
+}
+
+/// The upper bounds of `SyncTimes`' buckets, µs: a good disk syncs in 100 µs–1 ms.
+pub const SYNC_BUCKETS_US: [u64; 12] =
+    [100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000];
+
+impl SyncTimes {
+    fn record(&self, took: Duration) {
+        let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_us.fetch_add(micros, Ordering::Relaxed);
+        if let Some(i) = SYNC_BUCKETS_US.iter().position(|bound| micros <= *bound) {
+            self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Per bucket (not cumulative) counts, the number of syncs and their total time in µs.
+    pub fn read(&self) -> ([u64; SYNC_BUCKETS_US.len()], u64, u64) {
+        let buckets = std::array::from_fn(|i| self.buckets[i].load(Ordering::Relaxed));
+        (buckets, self.count.load(Ordering::Relaxed), self.sum_us.load(Ordering::Relaxed))
+    }
+}
+
+/// `sync`, timed into `times`.
+fn timed_sync(sync: &PendingSync, times: &SyncTimes) -> Result<u64, JournalError> {
+    let started = Instant::now();
+    let synced = sync.sync();
+    times.record(started.elapsed());
+    synced
+}
+
 /// One batch handed to the `journal-sync` thread: the sync that makes it durable (none if it
 /// already is, or the journal does not sync), then its outputs to release.
 struct SyncJob {
@@ -278,7 +326,7 @@ struct Syncer {
 const SYNC_JOBS_QUEUED_MAX: usize = 1;
 
 impl Syncer {
-    fn start(outputs: Sender<Output>) -> Result<Syncer, StoreError> {
+    fn start(outputs: Sender<Output>, times: Arc<SyncTimes>) -> Result<Syncer, StoreError> {
         let (jobs, jobs_rx) = bounded::<SyncJob>(SYNC_JOBS_QUEUED_MAX);
         let (done_tx, done) = crossbeam_channel::unbounded();
         let thread = std::thread::Builder::new()
@@ -286,7 +334,7 @@ impl Syncer {
             .spawn(move || {
                 for job in jobs_rx {
                     if let Some(sync) = &job.sync {
-                        if let Err(e) = sync.sync() {
+                        if let Err(e) = timed_sync(sync, &times) {
                             let _ = done_tx.send(Err(e));
                             return;
                         }
@@ -312,6 +360,7 @@ struct Writer {
     config: SequencerConfig,
     snapshots: Option<SnapshotWriter>,
     syncer: Option<Syncer>,
+    sync_times: Arc<SyncTimes>,
     market: Market,
     journal: Journal,
     seq: u64,
@@ -460,7 +509,7 @@ impl Writer {
             if let Some(sync) = sync.take() {
                 // Synced here, but its outputs still go through `journal-sync` (in order), which
                 // reports the batch done once they are released.
-                match sync.sync() {
+                match timed_sync(&sync, &self.sync_times) {
                     Ok(seq) => self.journal.synced(seq),
                     Err(e) => {
                         self.journal.poison();
@@ -586,6 +635,9 @@ mod tests {
             let output = sequencer.outputs.recv_timeout(Duration::from_secs(10)).expect("a synced batch is released");
             assert_eq!((output.seq, output.ticket), (n, n));
         }
+        let (buckets, syncs, _) = sequencer.handle.sync_times().read();
+        assert_eq!(syncs, 2, "each released batch was synced once, and timed");
+        assert!(buckets.iter().sum::<u64>() <= syncs);
         sequencer.handle.try_submit(Submission::Command { command: register(3), ticket: 3 }).unwrap();
         // The sequencer stops: its outputs channel closes without ever carrying seq 3.
         match sequencer.outputs.recv_timeout(Duration::from_secs(10)) {

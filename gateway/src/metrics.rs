@@ -3,12 +3,13 @@
 
 use crate::wire::REQUEST_TYPES;
 use huashi_engine::reject::RejectCode;
+use huashi_engine::sequencer::SYNC_BUCKETS_US;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
-/// Upper bounds (µs) of the engine-latency histogram buckets.
-const LATENCY_BUCKETS_US: [u64; 12] =
-    [100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000];
+/// Upper bounds (µs) of the engine-latency histogram buckets: the journal sync's, so the two
+/// histograms can be read side by side.
+const LATENCY_BUCKETS_US: [u64; SYNC_BUCKETS_US.len()] = SYNC_BUCKETS_US;
 
 #[derive(Default)]
 pub struct Metrics {
@@ -34,6 +35,8 @@ pub struct Gauges {
     pub engine_queue_depth: usize,
     pub fanout_backlog: usize,
     pub seq: u64,
+    /// The journal's `fdatasync` times: per-bucket counts (bounds `SYNC_BUCKETS_US`), count, sum µs.
+    pub journal_sync: ([u64; SYNC_BUCKETS_US.len()], u64, u64),
 }
 
 impl Metrics {
@@ -104,24 +107,39 @@ impl Metrics {
         counter(&mut out, "huashi_engine_busy_total", "Requests answered busy (engine queue full)", get(&self.busy));
         counter(&mut out, "huashi_feed_events_total", "Public events published", get(&self.feed_events));
         counter(&mut out, "huashi_engine_outputs_total", "Engine outputs routed", get(&self.outputs));
-        header(
+        let latency: Vec<u64> = self.latency_buckets.iter().map(get).collect();
+        histogram_us(
             &mut out,
             "huashi_engine_latency_seconds",
             "From the sequencer's stamp to the fan-out, journal commit included",
-            "histogram",
+            (&LATENCY_BUCKETS_US, &latency),
+            get(&self.latency_count),
+            get(&self.latency_sum_us),
         );
-        let mut cumulative = 0;
-        for (bound, count) in LATENCY_BUCKETS_US.iter().zip(&self.latency_buckets) {
-            cumulative += get(count);
-            let _ =
-                writeln!(out, "huashi_engine_latency_seconds_bucket{{le=\"{}\"}} {cumulative}", *bound as f64 / 1e6);
-        }
-        let total = get(&self.latency_count);
-        let _ = writeln!(out, "huashi_engine_latency_seconds_bucket{{le=\"+Inf\"}} {total}");
-        let _ = writeln!(out, "huashi_engine_latency_seconds_sum {}", get(&self.latency_sum_us) as f64 / 1e6);
-        let _ = writeln!(out, "huashi_engine_latency_seconds_count {total}");
+        let (buckets, syncs, sum_us) = &gauges.journal_sync;
+        histogram_us(
+            &mut out,
+            "huashi_journal_sync_seconds",
+            "Time of each journal fdatasync (group commit)",
+            (&SYNC_BUCKETS_US, buckets),
+            *syncs,
+            *sum_us,
+        );
         out
     }
+}
+
+/// A Prometheus histogram from per-bucket counts over microsecond bounds, in seconds.
+fn histogram_us(out: &mut String, name: &str, help: &str, buckets: (&[u64], &[u64]), count: u64, sum_us: u64) {
+    header(out, name, help, "histogram");
+    let mut cumulative = 0;
+    for (bound, n) in buckets.0.iter().zip(buckets.1) {
+        cumulative += n;
+        let _ = writeln!(out, "{name}_bucket{{le=\"{}\"}} {cumulative}", *bound as f64 / 1e6);
+    }
+    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
+    let _ = writeln!(out, "{name}_sum {}", sum_us as f64 / 1e6);
+    let _ = writeln!(out, "{name}_count {count}");
 }
 
 fn header(out: &mut String, name: &str, help: &str, kind: &str) {
@@ -148,12 +166,19 @@ mod tests {
         metrics.request(REQUEST_TYPES.iter().position(|t| *t == "bid").unwrap());
         metrics.reject(RejectCode::TooLate);
         metrics.engine_latency(700);
-        let text = metrics.render(&Gauges { engine_queue_depth: 3, fanout_backlog: 0, seq: 9 });
+        let mut syncs = [0; SYNC_BUCKETS_US.len()];
+        syncs[1] = 2; // two syncs of 100–250 µs
+        let journal_sync = (syncs, 2, 400);
+        let text = metrics.render(&Gauges { engine_queue_depth: 3, fanout_backlog: 0, seq: 9, journal_sync });
         assert!(text.contains("huashi_requests_total{type=\"bid\"} 1\n"));
         assert!(text.contains("huashi_rejects_total{code=\"too_late\"} 1\n"));
         assert!(text.contains("huashi_engine_queue_depth 3\n"));
         assert!(text.contains("huashi_engine_latency_seconds_bucket{le=\"0.001\"} 1\n"));
         assert!(text.contains("huashi_engine_latency_seconds_bucket{le=\"0.0005\"} 0\n"));
         assert!(text.contains("# TYPE huashi_sessions gauge\n"));
+        assert!(text.contains("huashi_journal_sync_seconds_bucket{le=\"0.0001\"} 0\n"), "{text}");
+        assert!(text.contains("huashi_journal_sync_seconds_bucket{le=\"0.00025\"} 2\n"), "{text}");
+        assert!(text.contains("huashi_journal_sync_seconds_sum 0.0004\n"), "{text}");
+        assert!(text.contains("huashi_journal_sync_seconds_count 2\n"), "{text}");
     }
 }

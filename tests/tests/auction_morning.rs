@@ -289,6 +289,16 @@ async fn clock_award_is_priced_from_the_published_round_and_the_rest_is_reoffere
 
     // The lot keeps saying what was left of it, as lot_unsold did (7 of 10 containers).
     assert_eq!(final_lot["remaining"], 7, "after lot_unsold {{remaining: 7}}, get_lots says: {final_lot}");
+
+    // The morning shows in /metrics: every batch was synced (and timed) before its replies left.
+    let (status, metrics) = http_get(m.server.addr, "/metrics").await;
+    assert_eq!(status, 200, "{metrics}");
+    let count = |name: &str| -> u64 {
+        let line = metrics.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("no {name}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap_or_else(|e| panic!("{line}: {e}"))
+    };
+    let (syncs, outputs) = (count("huashi_journal_sync_seconds_count"), count("huashi_engine_outputs_total"));
+    assert!(syncs > 0 && syncs <= outputs, "journal syncs {syncs} for {outputs} outputs (group commit):\n{metrics}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
