@@ -351,22 +351,38 @@ function renderLots() {
 
 function renderAwards() {
   const body = $('[data-testid=op-awards] tbody');
-  const recent = market.clockAwards.slice(-40).reverse();
+  // A multi-buy round has several awards; `void_award` undoes the round's latest standing one
+  // first, so only that row offers Void. Rows are numbered within their round for their ids.
+  const seen = new Map();
+  const numbered = market.clockAwards.map((a) => {
+    const key = `${a.clock}-${a.lot_id}-${a.round}`;
+    const n = (seen.get(key) ?? 0) + 1;
+    seen.set(key, n);
+    return { a, key, id: n === 1 ? key : `${key}-${n}` };
+  });
+  const latestStanding = new Map();
+  for (const { a, key } of numbered) if (!a.voided) latestStanding.set(key, a);
+  const recent = numbered.slice(-40).reverse();
   if (recent.length === 0) {
     fill(body, h('tr', { class: 'empty' }, h('td', { colspan: 7 }, 'No clock awards yet today · 今日暂无成交')));
     return;
   }
-  fill(body, ...recent.map((a) => {
+  fill(body, ...recent.map(({ a, key, id }) => {
     const lot = market.lots.get(a.lot_id);
     const onClock = market.clocks.get(a.clock)?.lot?.lot_id === a.lot_id;
-    const voidButton = h('button', { type: 'button', class: 'small danger', testid: `void-${a.clock}-${a.lot_id}-${a.round}` }, 'Void 撤销');
-    voidButton.disabled = a.voided || !onClock || !session.hasRole('operator');
-    voidButton.title = onClock ? 'Undo this award: the containers go back on the clock' : 'Only awards of the lot now on the clock can be voided';
+    const latest = latestStanding.get(key) === a;
+    const voidButton = h('button', { type: 'button', class: 'small danger', testid: `void-${id}` }, 'Void 撤销');
+    voidButton.disabled = a.voided || !onClock || !latest || !session.hasRole('operator');
+    voidButton.title = !onClock
+      ? 'Only awards of the lot now on the clock can be voided'
+      : latest
+        ? 'Undo this award: the containers go back on the clock'
+        : 'Void undoes the latest award of this round first';
     voidButton.addEventListener('click', async () => {
       const reply = await attempt(session.request({ type: 'void_award', clock: a.clock, lot_id: a.lot_id, round: a.round }));
       if (reply) toast(`Award voided: clock ${a.clock}, lot ${a.lot_id}, round ${a.round}`, 'warn');
     });
-    return h('tr', { class: a.voided ? 'voided' : '', testid: `op-award-${a.clock}-${a.lot_id}-${a.round}` },
+    return h('tr', { class: a.voided ? 'voided' : '', testid: `op-award-${id}` },
       h('td', {}, clockTime(a.ts)),
       h('td', { class: 'num' }, `Clock ${a.clock}`),
       h('td', {}, `#${a.lot_id}${lot ? ` ${productName(lot.product)} ${lot.grade}` : ''}`),

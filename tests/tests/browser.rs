@@ -13,7 +13,9 @@
 //!   index, the statistics table has a row per product and grade traded today, and the clock sales
 //!   and latest trades made before the page opened are listed (`GET /api/trades`, as the feed said).
 //! - `operator_starts_a_clock_from_the_console`: `#/operator`: log in with the operator token,
-//!   press Start on a clock with a queued lot; the feed says it started and the console shows it.
+//!   press Start on a clock with a queued lot; the feed says it started and the console shows it;
+//!   then a buyer's press is corrected with Void on its row: the feed publishes `award_voided`,
+//!   the buyer is told and its exposure released.
 //!
 //! Screenshots of each view are saved as `target/screenshots/clock-view.png`, `market.png` and
 //! `operator.png` (1400×900; the market page whole); open them with any image viewer. A wait that
@@ -569,8 +571,30 @@ async fn operator_starts_a_clock_from_the_console() {
     tab.wait_enabled("halt-clock-2").await;
     tab.wait_text("op-clock-1-state", "idle").await;
 
+    // A buyer's mistaken press, corrected from the console: Void on the award's row.
+    let (_, mut buyer) = m.participant("songjiang-florist", &["buyer"], Some("1000.00")).await;
+    let bid = json!({"type": "bid", "clock": 2, "lot_id": lot, "round": started["round"], "containers": 1});
+    let award = buyer.request(bid).await;
+    assert_eq!(award["type"], "award", "{award}");
+    let round = award["round"].as_u64().unwrap();
+    let row = format!("op-award-2-{lot}-{round}");
+    tab.wait_for(&row, "the award listed in the console", DOM_TIMEOUT, |p| Some(p.clone())).await;
+    tab.wait_enabled(&format!("void-2-{lot}-{round}")).await;
     let shot = tab.screenshot("operator").await;
     chrome::say(&format!("operator console: {}", shot.display()));
+    tab.click(&format!("void-2-{lot}-{round}")).await;
+    let voided = m
+        .feed
+        .next_matching(|v| v["type"] == "award_voided" && v["clock"] == 2, CLOCK_T)
+        .await
+        .expect("award_voided on the feed after Void");
+    assert_eq!((voided["lot_id"].as_u64(), voided["round"].as_u64()), (Some(lot), Some(round)), "{voided}");
+    assert_eq!(voided["remaining"], 12, "the container went back to the lot: {voided}");
+    let told = buyer.next_of_type("award_voided", T).await;
+    assert_eq!(told["lot_id"], lot, "the buyer is told: {told}");
+    let account = get_account(&mut buyer).await;
+    assert_eq!(account["exposure"], "0.00", "the voided award's exposure is released: {account}");
+    tab.wait_for(&row, "the row marked voided", DOM_TIMEOUT, |p| p.text.contains("voided").then_some(())).await;
     tab.assert_no_errors().await;
     browser.close().await;
 }
