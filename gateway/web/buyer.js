@@ -477,11 +477,15 @@ function renderCredit() {
 let lotTimer = null;
 let lastLotRefresh = 0;
 
+/** Refreshes the lots for the standing-bid form at most every 3 s; a refresh already scheduled
+ *  is never put off by later clock events (they come faster than that while clocks run). */
 function scheduleLotRefresh() {
-  if (!session.hasRole('buyer')) return;
-  clearTimeout(lotTimer);
+  if (!session.hasRole('buyer') || lotTimer !== null) return;
   const wait = Math.max(300, 3000 - (performance.now() - lastLotRefresh));
-  lotTimer = setTimeout(refreshLots, wait);
+  lotTimer = setTimeout(() => {
+    lotTimer = null;
+    refreshLots();
+  }, wait);
 }
 
 async function refreshLots() {

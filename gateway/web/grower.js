@@ -3,12 +3,11 @@
 
 import { market } from './state.js';
 import { cny, parseMoneyInput } from './money.js';
-import { h, $, fill, setText, clockTime, toast, attempt, inputError, formValues, wholeNumber } from './ui.js';
+import { h, $, fill, setText, clockTime, toast, attempt, inputError, formValues, wholeNumber, throttle } from './ui.js';
 import { PRODUCTS, LOT_STATUSES, productName, productUnit, unitWords, countOf } from './words.js';
 
 let session;
 let sales = [];
-let refreshTimer = null;
 
 export function initGrower(theSession) {
   session = theSession;
@@ -34,10 +33,8 @@ export function initGrower(theSession) {
   renderSales();
 }
 
-function scheduleRefresh() {
-  clearTimeout(refreshTimer);
-  refreshTimer = setTimeout(refresh, 800);
-}
+/** At most one refresh per 800 ms, however busy the clocks are. */
+const scheduleRefresh = throttle(() => refresh(), 800);
 
 async function onConsign(event) {
   event.preventDefault();

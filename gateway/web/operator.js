@@ -5,14 +5,13 @@
 import { market, clockPriceFen } from './state.js';
 import { serverClock } from './net.js';
 import { cny, fenToDecimal, parseMoneyInput } from './money.js';
-import { h, $, fill, setText, clockTime, toast, attempt, inputError, formValues, wholeNumber, integer } from './ui.js';
+import { h, $, fill, setText, clockTime, toast, attempt, inputError, formValues, wholeNumber, integer, throttle } from './ui.js';
 import { BOOK_STATES, CLOCK_STATES, LOT_STATUSES, productName, productUnit, unitWords } from './words.js';
 
 let session;
 const rows = new Map(); // clock number → row parts
 const drafts = new Map(); // lot_id → {clock, price} typed but not sent
 const participants = new Map(); // id → {id, name, roles, limit, active}
-let lotsTimer = null;
 let lots = [];
 
 export function initOperator(theSession) {
@@ -264,10 +263,10 @@ async function onConfigure(event) {
 
 // ---- lots ---------------------------------------------------------------------------------------
 
+/** Refreshes the lots soon: at most one `get_lots` per 700 ms however busy the clocks are. */
+const lotsSoon = throttle(() => refreshLots(), 700);
 function scheduleLots() {
-  if (!session.hasRole('operator')) return;
-  clearTimeout(lotsTimer);
-  lotsTimer = setTimeout(refreshLots, 700);
+  if (session.hasRole('operator')) lotsSoon();
 }
 
 async function refreshLots() {

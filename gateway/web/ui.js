@@ -168,3 +168,17 @@ export function wholeNumber(text) {
   if (!/^\d{1,9}$/.test(String(text ?? '').trim())) return null;
   return Number(text);
 }
+
+/** A scheduler that runs `fn` `ms` after the first call since it last ran. Calls in between join
+ *  that run instead of putting it off (as a debounce would), so a steady stream of clock events
+ *  cannot starve it. */
+export function throttle(fn, ms) {
+  let timer = null;
+  return () => {
+    if (timer !== null) return;
+    timer = setTimeout(() => {
+      timer = null;
+      fn();
+    }, ms);
+  };
+}
