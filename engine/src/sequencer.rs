@@ -26,9 +26,14 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// A read-only look at the market, run on the sequencer thread after the batch it arrived in is
-/// durable. It answers through whatever channel it captured.
-pub type Query = Box<dyn FnOnce(&Market) + Send>;
+/// A read-only look at the market, run on the sequencer thread once the batch it arrived in is
+/// applied. It returns what delivers its answer, which runs on the `journal-sync` thread once
+/// that batch is durable, after the batch's outputs: an answer never shows a state that a crash
+/// could still take back, and a read never makes the sequencer wait for the disk.
+pub type Query = Box<dyn FnOnce(&Market) -> Deliver + Send>;
+
+/// Sends a query's answer (through whatever channel the query captured).
+pub type Deliver = Box<dyn FnOnce() + Send>;
 
 /// What the gateway puts on the queue.
 pub enum Submission {
@@ -305,6 +310,8 @@ fn timed_sync(sync: &PendingSync, times: &SyncTimes) -> Result<u64, JournalError
 struct SyncJob {
     sync: Option<PendingSync>,
     outputs: Vec<Output>,
+    /// The answers of the batch's queries, delivered after its outputs.
+    answers: Vec<Deliver>,
     /// The last seq of the batch.
     seq: u64,
 }
@@ -342,6 +349,9 @@ impl Syncer {
                     for output in job.outputs {
                         // The consumer went away: the server is stopping; the state is durable.
                         let _ = outputs.send(output);
+                    }
+                    for deliver in job.answers {
+                        deliver();
                     }
                     let _ = done_tx.send(Ok(job.seq));
                 }
@@ -495,7 +505,8 @@ impl Writer {
     }
 
     /// The group-commit point: the batch is written and its sync handed to `journal-sync`, which
-    /// releases the outputs once it is durable. Queries and snapshots wait for that here.
+    /// releases the outputs and the queries' answers once it is durable. Only a snapshot, which
+    /// must hold nothing a crash could take back, waits for the disk here.
     fn commit(&mut self, mut batch: Batch) -> Result<(), StoreError> {
         let mut sync = if batch.commands > 0 { self.journal.write_for_sync()? } else { None };
         #[cfg(test)]
@@ -503,8 +514,8 @@ impl Writer {
             sync = Some(if pending.seq() >= from { pending.failing() } else { pending });
         }
         let snapshot_due = self.since_snapshot >= self.config.snapshot_every;
-        if snapshot_due || !batch.queries.is_empty() {
-            // Both see the market as applied so far, which must all be durable first.
+        if snapshot_due {
+            // The snapshot holds the market as applied so far, which must all be durable first.
             self.wait_synced(u64::MAX)?;
             if let Some(sync) = sync.take() {
                 // Synced here, but its outputs still go through `journal-sync` (in order), which
@@ -526,15 +537,9 @@ impl Writer {
                 last.snapshot_taken = true;
             }
         }
-        if sync.is_some() || !batch.outputs.is_empty() {
-            self.hand_over(SyncJob { sync, outputs: batch.outputs, seq: self.seq })?;
-        }
-        if !batch.queries.is_empty() {
-            // The batch's outputs leave before its queries answer, as they always have.
-            self.wait_synced(self.seq)?;
-            for query in batch.queries {
-                query(&self.market);
-            }
+        let answers: Vec<Deliver> = batch.queries.into_iter().map(|query| query(&self.market)).collect();
+        if sync.is_some() || !batch.outputs.is_empty() || !answers.is_empty() {
+            self.hand_over(SyncJob { sync, outputs: batch.outputs, answers, seq: self.seq })?;
         }
         self.note_synced()
     }
@@ -646,11 +651,33 @@ mod tests {
         }
         // It notices without being sent anything more, and then takes nothing.
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while sequencer.handle.try_submit(Submission::Query(Box::new(|_| {}))) != Err(SubmitError::Stopped) {
+        while sequencer.handle.try_submit(Submission::Query(Box::new(|_| Box::new(|| {})))) != Err(SubmitError::Stopped)
+        {
             assert!(std::time::Instant::now() < deadline, "the sequencer still takes submissions");
             std::thread::sleep(Duration::from_millis(10));
         }
         let error = sequencer.shutdown().expect_err("shutdown reports the failed sync");
         assert!(error.to_string().contains("injected fdatasync failure"), "{error}");
+    }
+
+    /// A query looks at the market as applied, which its batch's sync has not yet made durable:
+    /// its answer must wait for that sync, and never come if the sync fails.
+    #[test]
+    fn a_query_answers_only_after_the_state_it_saw_is_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = SequencerConfig::new(dir.path());
+        config.fail_syncs_from = Some(1);
+        let genesis = || MarketConfig::new(Day::parse("2026-11-29").unwrap());
+        let sequencer = Sequencer::start(config, genesis, |_, _, _| {}).expect("starts");
+        let (tx, rx) = std::sync::mpsc::channel();
+        sequencer.handle.try_submit(Submission::Command { command: register(1), ticket: 1 }).unwrap();
+        let query: Query = Box::new(move |market: &Market| {
+            let participants = market.participants().len();
+            Box::new(move || tx.send(participants).unwrap())
+        });
+        sequencer.handle.try_submit(Submission::Query(query)).unwrap();
+        let answer = rx.recv_timeout(Duration::from_secs(2));
+        assert!(answer.is_err(), "a query answered {answer:?} from a state whose sync failed");
+        assert!(sequencer.shutdown().is_err());
     }
 }

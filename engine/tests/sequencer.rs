@@ -9,7 +9,7 @@ use huashi_engine::core::lots::LotStatus;
 use huashi_engine::core::{Market, MarketConfig};
 use huashi_engine::event::Event;
 use huashi_engine::journal::Durability;
-use huashi_engine::sequencer::{Output, Sequencer, SequencerConfig, Submission, SubmitError};
+use huashi_engine::sequencer::{Output, Query, Sequencer, SequencerConfig, Submission, SubmitError};
 use huashi_engine::store;
 use huashi_engine::types::{ClockId, Code, Day, Fen, LotId, Pk};
 use std::path::Path;
@@ -71,7 +71,10 @@ fn submit(sequencer: &Sequencer, command: Command, ticket: u64) -> Output {
 
 fn hash_now(sequencer: &Sequencer) -> u64 {
     let (tx, rx) = mpsc::channel();
-    let query: Box<dyn FnOnce(&Market) + Send> = Box::new(move |m: &Market| tx.send(m.state_hash()).unwrap());
+    let query: Query = Box::new(move |m: &Market| {
+        let hash = m.state_hash();
+        Box::new(move || tx.send(hash).unwrap())
+    });
     sequencer.handle.try_submit(Submission::Query(query)).unwrap();
     rx.recv_timeout(Duration::from_secs(10)).unwrap()
 }
@@ -152,8 +155,9 @@ fn timers_fire_without_input_and_a_restart_halts_the_clock() {
 
     let restarted = start(dir.path());
     let (tx, rx) = mpsc::channel();
-    let query: Box<dyn FnOnce(&Market) + Send> = Box::new(move |m: &Market| {
-        tx.send((m.clock(ClockId(1)).unwrap().phase, m.lot(LotId(1)).unwrap().status)).unwrap()
+    let query: Query = Box::new(move |m: &Market| {
+        let seen = (m.clock(ClockId(1)).unwrap().phase, m.lot(LotId(1)).unwrap().status);
+        Box::new(move || tx.send(seen).unwrap())
     });
     restarted.handle.try_submit(Submission::Query(query)).unwrap();
     let (phase, status) = rx.recv_timeout(Duration::from_secs(10)).unwrap();
@@ -175,9 +179,10 @@ fn a_full_queue_answers_busy() {
     // Hold the writer inside a query so the queue fills up behind it.
     let (release_tx, release_rx) = mpsc::channel::<()>();
     let (entered_tx, entered_rx) = mpsc::channel::<()>();
-    let query: Box<dyn FnOnce(&Market) + Send> = Box::new(move |_: &Market| {
+    let query: Query = Box::new(move |_: &Market| {
         entered_tx.send(()).unwrap();
         release_rx.recv().unwrap();
+        Box::new(|| {})
     });
     sequencer.handle.try_submit(Submission::Query(query)).unwrap();
     entered_rx.recv_timeout(Duration::from_secs(10)).unwrap();

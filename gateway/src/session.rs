@@ -255,11 +255,13 @@ impl Session {
         };
         let control = self.shared.control.clone();
         let session = self.id;
-        // Runs on the sequencer thread after its batch is durable; the answer goes through the
-        // fan-out so it arrives after the replies to what came before it.
-        let run = Box::new(move |market: &huashi_engine::core::Market| {
+        // Looks on the sequencer thread; the answer is sent once its batch is durable, and goes
+        // through the fan-out so it arrives after the replies to what came before it.
+        let run = Box::new(move |market: &huashi_engine::core::Market| -> huashi_engine::sequencer::Deliver {
             let answer = answer(market, principal, &query);
-            let _ = control.send(Control::Answer { session, ticket, answer });
+            Box::new(move || {
+                let _ = control.send(Control::Answer { session, ticket, answer });
+            })
         });
         match self.shared.engine.try_submit(Submission::Query(run)) {
             Ok(()) => {
