@@ -232,6 +232,9 @@ pub struct Code {
 
 impl Code {
     pub const BYTES_MAX: usize = 36;
+    /// Orders before every real code (those have at least one byte): the start of a range of
+    /// keys `(owner, code)` that covers one owner.
+    pub const MIN: Code = Code { len: 0, bytes: [0; Code::BYTES_MAX] };
 
     /// Accepts `[A-Za-z0-9_-]{1,max}`; `None` for anything else.
     pub fn parse(text: &str, max: usize) -> Option<Code> {

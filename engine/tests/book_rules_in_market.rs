@@ -462,6 +462,23 @@ fn end_of_day_expires_day_orders_and_resets_purchases_to_leave_the_reservations(
 }
 
 #[test]
+fn open_orders_are_the_owners_live_orders_in_the_order_they_were_placed() {
+    let mut d = desk();
+    d.set_state(ROSE, BookState::Open);
+    // Client order ids out of alphabetical order, interleaved between two neighbouring owners.
+    for (who, id, price) in [(d.alice, "z", 90), (d.bob, "m", 91), (d.alice, "a", 92), (d.bob, "b", 93)] {
+        d.buy(who, id, price, 1);
+    }
+    d.sell(d.grower, "s", 200, 5);
+    d.h.ok(actor(d.alice), Action::CancelOrder { client_order_id: code("z") });
+    d.buy(d.alice, "k", 94, 1);
+    let open = |who| d.h.market.open_orders(who).iter().map(|r| r.client_order_id.to_string()).collect::<Vec<_>>();
+    assert_eq!(open(d.alice), ["a", "k"]);
+    assert_eq!(open(d.bob), ["m", "b"]);
+    assert_eq!(open(d.grower), ["s"]);
+}
+
+#[test]
 fn day_settled_counts_the_days_trades_turnover_and_fees() {
     let mut d = desk();
     // Two clock awards, one of them voided, and two book trades.

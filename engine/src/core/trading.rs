@@ -384,12 +384,19 @@ impl Market {
 
     /// `get_orders`: the participant's open orders, oldest first.
     pub fn open_orders(&self, owner: Pk) -> Vec<OrderReport> {
-        self.orders
-            .iter()
-            .filter(|(_, m)| m.owner == owner)
-            .map(|(id, meta)| {
-                let leaves = self.listings[&meta.symbol].book.order(*id).map_or(0, |v| v.leaves);
-                report(*id, meta, leaves, meta.accepted_ts)
+        // The owner's own live orders, not a scan of everyone's: this runs on the sequencer thread.
+        let mut ids: Vec<OrderId> = self
+            .live_client_orders
+            .range((owner, Code::MIN)..)
+            .take_while(|((o, _), _)| *o == owner)
+            .map(|(_, id)| *id)
+            .collect();
+        ids.sort_unstable();
+        ids.into_iter()
+            .map(|id| {
+                let meta = &self.orders[&id];
+                let leaves = self.listings[&meta.symbol].book.order(id).map_or(0, |v| v.leaves);
+                report(id, meta, leaves, meta.accepted_ts)
             })
             .collect()
     }
