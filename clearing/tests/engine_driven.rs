@@ -6,7 +6,7 @@
 use huashi_clearing::{Clearing, ClearingConfig, StatementLookup};
 use huashi_engine::command::{Action, Actor, ClockSettingsPatch, Command, Consignment, OrderEntry, Roles};
 use huashi_engine::core::book::{BookState, OrderType, TimeInForce};
-use huashi_engine::core::catalogue::{Category, Grade, Unit};
+use huashi_engine::core::catalogue::{Category, Grade, Unit, DEFAULT_INSTRUMENTS, DEFAULT_PRODUCTS};
 use huashi_engine::core::clock::ClockPhase;
 use huashi_engine::core::{Market, MarketConfig};
 use huashi_engine::event::Event;
@@ -14,19 +14,15 @@ use huashi_engine::types::{ClockId, Code, Day, EngineTime, Fen, LotId, Pk, Side}
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-const PRODUCTS: [&str; 10] = [
-    "ROSE",
-    "CARNATION",
-    "LILY",
-    "CHRYSANTHEMUM",
-    "GERBERA",
-    "TULIP",
-    "PHALAENOPSIS",
-    "ANTHURIUM",
-    "EUCALYPTUS",
-    "MOSS",
-];
-const SYMBOLS: [&str; 3] = ["ROSE-A", "LILY-A", "PHALAENOPSIS-A"];
+/// Product `i` of the default catalogue; one past its end, `MOSS` (Other), which the driver defines.
+fn product(i: usize) -> &'static str {
+    DEFAULT_PRODUCTS.get(i).map_or("MOSS", |(code, ..)| *code)
+}
+
+/// The default instruments' symbols.
+fn symbols() -> impl Iterator<Item = &'static str> {
+    DEFAULT_INSTRUMENTS.iter().map(|(symbol, _)| *symbol)
+}
 
 fn code(text: &str) -> Code {
     Code::parse(text, 36).unwrap()
@@ -135,7 +131,7 @@ impl Driver {
         for _ in 0..self.rng.gen_range(12..30) {
             let grower = self.pick(&self.growers.clone());
             let consignment = Consignment {
-                product: code(PRODUCTS[self.rng.gen_range(0..PRODUCTS.len())]),
+                product: code(product(self.rng.gen_range(0..=DEFAULT_PRODUCTS.len()))),
                 grade: Grade::ALL[self.rng.gen_range(0..3)],
                 units_per_container: self.rng.gen_range(1..30),
                 containers: self.rng.gen_range(1..12),
@@ -159,7 +155,7 @@ impl Driver {
         for clock in 1..=2 {
             self.op(Action::StartClock { clock: ClockId(clock) });
         }
-        for symbol in SYMBOLS {
+        for symbol in symbols() {
             self.op(Action::SetBookState { symbol: code(symbol), state: BookState::Open });
         }
     }
@@ -223,7 +219,7 @@ impl Driver {
         self.next_client_order += 1;
         let entry = OrderEntry {
             client_order_id,
-            symbol: code(SYMBOLS[self.rng.gen_range(0..SYMBOLS.len())]),
+            symbol: code(DEFAULT_INSTRUMENTS[self.rng.gen_range(0..DEFAULT_INSTRUMENTS.len())].0),
             side,
             order_type: OrderType::Limit,
             price: Some(Fen(self.rng.gen_range(95..106))),
@@ -263,7 +259,7 @@ impl Driver {
                 self.op(Action::HaltClock { clock: ClockId(clock) });
             }
         }
-        for symbol in SYMBOLS {
+        for symbol in symbols() {
             self.op(Action::SetBookState { symbol: code(symbol), state: BookState::Closed });
         }
         self.check_accounts();
