@@ -179,13 +179,7 @@ export class Session extends Emitter {
             clearTimeout(this.pingTimer);
             // A refused token will not get better by retrying; anything else might.
             if (error.code === 'unauthenticated' || error.code === 'forbidden') this.token = null;
-            if (this.token && this.info) {
-              this.setStatus('reconnecting');
-              this.scheduleReconnect();
-            } else {
-              this.info = null;
-              this.setStatus('offline');
-            }
+            this.reconnectOrGoOffline();
             reject(error);
           },
         );
@@ -200,15 +194,21 @@ export class Session extends Emitter {
           settled = true;
           reject({ type: 'error', code: 'disconnected', message: `cannot reach ${wsUrl('/ws')} (${event.code})` });
         }
-        if (this.token && this.info) {
-          this.setStatus('reconnecting');
-          this.scheduleReconnect();
-        } else {
-          this.info = null;
-          this.setStatus('offline');
-        }
+        this.reconnectOrGoOffline();
       };
     });
+  }
+
+  /** After a lost or refused connection: a session that was logged in, with a token still worth
+   *  trying, reconnects; anything else is offline. */
+  reconnectOrGoOffline() {
+    if (this.token && this.info) {
+      this.setStatus('reconnecting');
+      this.scheduleReconnect();
+    } else {
+      this.info = null;
+      this.setStatus('offline');
+    }
   }
 
   scheduleReconnect() {
