@@ -293,6 +293,29 @@ impl Server {
         }
     }
 
+    /// Stops the server and replays its directory twice from the newest snapshot and once from
+    /// genesis: all three must reach the same state hash and last seq (the core is deterministic,
+    /// snapshots lose nothing). Returns the first replay.
+    pub fn stop_and_check_replays(&mut self) -> Replay {
+        self.stop();
+        let first = self.replay(false);
+        let second = self.replay(false);
+        assert_eq!(
+            first.state_hash, second.state_hash,
+            "two replays of one directory differ:\n{}\n{}",
+            first.stdout, second.stdout
+        );
+        assert_eq!(first.last_seq, second.last_seq, "{}\n{}", first.stdout, second.stdout);
+        let genesis = self.replay(true);
+        assert_eq!(
+            genesis.state_hash, first.state_hash,
+            "replay from genesis differs:\n{}\n{}",
+            genesis.stdout, first.stdout
+        );
+        assert_eq!(genesis.last_seq, first.last_seq, "{}", genesis.stdout);
+        first
+    }
+
     pub async fn connect(&self, path: &str) -> Client {
         Client::connect(self.addr, path).await
     }

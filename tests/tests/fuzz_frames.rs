@@ -533,18 +533,5 @@ async fn thousands_of_bad_frames_change_nothing_and_the_server_keeps_serving() {
         assert_eq!(b, a, "fuzz frames changed what participants can see (observation {i})");
     }
 
-    server.stop();
-    let replayed = server.replay(false);
-    let again = server.replay(false);
-    let genesis = server.replay(true);
-    assert_eq!(
-        replayed.state_hash, again.state_hash,
-        "replay is not deterministic:\n{}\n{}",
-        replayed.stdout, again.stdout
-    );
-    assert_eq!(
-        genesis.state_hash, replayed.state_hash,
-        "replay from genesis differs:\n{}\n{}",
-        genesis.stdout, replayed.stdout
-    );
+    server.stop_and_check_replays();
 }
