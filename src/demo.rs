@@ -36,7 +36,7 @@ use client::{Reports, Session};
 use futures_util::future::join_all;
 use growers::Grower;
 use huashi_gateway::config::FileConfig;
-use huashi_gateway::{Config, Gateway, ServeArgs, Taps};
+use huashi_gateway::{Config, Gateway, ServeArgs};
 use money::{grouped, Fen};
 use operator::Operator;
 use prices::PriceBoard;
@@ -154,7 +154,7 @@ async fn demo(settings: Settings, config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
-    let gateway = Gateway::start(listener, config, Taps::default()).await?;
+    let gateway = Gateway::start(listener, config).await?;
     let addr = gateway.local_addr();
     let first_day = gateway.day().to_string();
     let (close_server, closed) = oneshot::channel::<()>();

@@ -5,8 +5,10 @@
 use anyhow::Context;
 use clap::Args;
 use huashi_clearing::archive::archive_dir;
+use huashi_clearing::service::recovery_point;
 use huashi_clearing::{Archive, Clearing, ClearingConfig};
 use huashi_engine::store;
+use huashi_gateway::feed_log::FeedLog;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -33,15 +35,42 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
     for skipped in &recovered.skipped_snapshots {
         eprintln!("warning: skipped damaged snapshot {skipped}");
     }
+    let (feed_seq, clearing_hash) = replay_public(&args)?;
     let rate = recovered.replayed as f64 / elapsed.as_secs_f64().max(1e-9);
     println!("snapshot_seq {}", recovered.snapshot_seq);
     println!("commands {}", recovered.replayed);
     println!("last_seq {}", recovered.last_seq);
     println!("day {}", market.day());
     println!("state_hash {:016x}", market.state_hash());
+    println!("feed_seq {feed_seq}");
+    println!("clearing_hash {clearing_hash:016x}");
     println!("replay_seconds {:.3}", elapsed.as_secs_f64());
     println!("replay_commands_per_second {rate:.0}");
     Ok(())
+}
+
+/// Replays clearing and the feed's numbering (from their newest common snapshot with the market,
+/// or from genesis) to find the last feed seq the data directory holds, and clearing's hash. Reads
+/// only: the archive is not touched.
+fn replay_public(args: &ReplayArgs) -> anyhow::Result<(u64, u64)> {
+    let genesis = store::genesis_market(&args.data_dir)?
+        .with_context(|| format!("{} holds no market (no genesis snapshot)", args.data_dir.display()))?;
+    let (mut clearing, mut log, start_at) = if args.from_genesis {
+        (Clearing::new(ClearingConfig { fees: genesis.config().fees }, genesis.day()), FeedLog::default(), 0)
+    } else {
+        let point = recovery_point(&args.data_dir, genesis.config().fees, genesis.day())?;
+        for skipped in &point.skipped {
+            eprintln!("warning: skipped {skipped}");
+        }
+        let log = FeedLog::restore(point.publisher.as_deref()).map_err(anyhow::Error::msg)?;
+        (point.clearing, log, point.start_at)
+    };
+    store::read_only_at(&args.data_dir, start_at, |seq, entry, events| {
+        let data = clearing.apply(seq, entry.ts, events);
+        while clearing.take_settled_day().is_some() {}
+        log.record(events, &data, |_| {});
+    })?;
+    Ok((log.last_seq(), clearing.state_hash()))
 }
 
 fn rebuild_archive(args: &ReplayArgs) -> anyhow::Result<()> {

@@ -18,6 +18,8 @@
 //! - [`index`]: the chained Törnqvist index (the only floating point in clearing).
 //! - [`publish`]: once-a-second throttling of the public updates by engine time.
 //! - [`archive`]: settled days in sled; [`export`]: statement CSVs.
+//! - [`service`]: the clearing thread: outputs in, the publisher (the feed) after it, snapshots
+//!   and recovery at the market's seqs, questions answered in order.
 //!
 //! Money is `rust_decimal::Decimal` with 2 decimal places everywhere here; the core's integer fen
 //! come in with the events, and every fee is recomputed and asserted equal to the core's.
@@ -29,6 +31,7 @@ pub mod index;
 pub mod ledger;
 pub mod money;
 pub mod publish;
+pub mod service;
 pub mod statement;
 pub mod stats;
 pub mod trades;

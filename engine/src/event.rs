@@ -246,6 +246,11 @@ pub enum Event {
 }
 
 impl Event {
+    /// Whether the event changes the day's sales, and so clearing's `stats` and `index` values.
+    pub fn moves_market_data(&self) -> bool {
+        matches!(self, Event::Awarded(_) | Event::AwardVoided { .. } | Event::Traded(_))
+    }
+
     /// Whether the public feed carries this event (in some form).
     pub fn is_public(&self) -> bool {
         matches!(

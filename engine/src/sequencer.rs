@@ -8,7 +8,7 @@
 //! query or a snapshot sees the market as the sequencer has it, so before either the sequencer
 //! waits until everything it applied is durable.
 //!
-//! It also wakes at the core's `next_deadline()` and journals the `Tick` it applies, so a replay
+//! It also wakes at the core's `next_wake()` and journals the `Tick` it applies, so a replay
 //! needs no wall clock, and it snapshots the market every `snapshot_every` commands and on
 //! shutdown.
 
@@ -426,7 +426,7 @@ impl Writer {
             }
             // A timer that fell due with no command to carry it gets a journaled Tick.
             if batch.commands == 0 {
-                if let Some(deadline) = self.market.next_deadline() {
+                if let Some(deadline) = self.market.next_wake() {
                     if deadline <= self.clock.now() {
                         self.stage(Command::tick(), 0, &mut batch)?;
                     }
@@ -459,7 +459,7 @@ impl Writer {
     /// How long to wait for input before the core's next timer falls due.
     fn until_deadline(&mut self) -> Duration {
         let now = self.clock.now();
-        match self.market.next_deadline() {
+        match self.market.next_wake() {
             Some(deadline) if deadline <= now => Duration::ZERO,
             Some(deadline) => Duration::from_micros(deadline.0 - now.0).min(IDLE_WAKE),
             None => IDLE_WAKE,

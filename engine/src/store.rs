@@ -163,6 +163,32 @@ pub fn read_only(
     Ok((market, recovered))
 }
 
+/// Like `read_only`, from the snapshot taken after `seq` (0: genesis), the point at which the
+/// state kept downstream (clearing) was saved too.
+pub fn read_only_at(
+    data_dir: &Path,
+    seq: u64,
+    on_events: impl FnMut(u64, &JournalEntry, &[Event]),
+) -> Result<(Market, Recovered), StoreError> {
+    let market = if seq == 0 {
+        load_genesis(data_dir)?.0
+    } else {
+        let bytes = crate::snapshot::snapshot_at(&snapshot_dir(data_dir), seq)?;
+        match bytes {
+            Some(bytes) => {
+                Some(bincode::deserialize(&bytes).map_err(|e| StoreError::BadSnapshot { seq, reason: e.to_string() })?)
+            }
+            None => None,
+        }
+    };
+    let mut market = market
+        .ok_or_else(|| StoreError::Other(format!("{} has no good snapshot after seq {seq}", data_dir.display())))?;
+    let mut recovered = Recovered { snapshot_seq: seq, ..Recovered::default() };
+    recovered.replayed = replay_into(data_dir, &mut market, seq, on_events)?;
+    recovered.last_seq = seq + recovered.replayed;
+    Ok((market, recovered))
+}
+
 fn load_snapshot(data_dir: &Path) -> Result<(Option<Market>, Recovered), StoreError> {
     let mut scan = scan_snapshots(&snapshot_dir(data_dir))?;
     if scan.latest.is_none() {

@@ -3,7 +3,7 @@
 //! suite that runs the `huashi` binary lives in `tests/`.)
 
 use crate::config::Config;
-use crate::server::{Gateway, Taps};
+use crate::server::Gateway;
 use futures_util::{SinkExt, StreamExt};
 use huashi_engine::journal::Durability;
 use serde_json::{json, Value};
@@ -30,7 +30,7 @@ impl Server {
         config.durability = Durability::None;
         adjust(&mut config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let gateway = Gateway::start(listener, config, Taps::default()).await.unwrap();
+        let gateway = Gateway::start(listener, config).await.unwrap();
         let addr = gateway.local_addr();
         let (stop, stopped) = oneshot::channel::<()>();
         let served = tokio::spawn(gateway.serve(async move {
@@ -354,7 +354,7 @@ async fn shutdown_closes_sessions_with_1001_and_the_market_survives_a_restart() 
     served.await.unwrap().unwrap();
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let gateway = Gateway::start(listener, Config::for_tests(&data_dir, "op"), Taps::default()).await.unwrap();
+    let gateway = Gateway::start(listener, Config::for_tests(&data_dir, "op")).await.unwrap();
     let addr = gateway.local_addr();
     let (stop, stopped) = oneshot::channel::<()>();
     let served = tokio::spawn(gateway.serve(async move {

@@ -3,156 +3,36 @@
 //! - the direct reply (or the rejection) to the requesting session, found by the output's
 //!   `ticket` (`session id << 32 | request number`);
 //! - private reports to every session of the participant(s) concerned;
-//! - public events to the feed: rendered once, numbered, broadcast to every subscriber.
+//! - every output, in order, to clearing (whose thread then publishes the public feed).
 //!
-//! It also owns the session directory (token hash → participant, participant → sessions), the
-//! feed's view of the market and the cancel-on-disconnect bookkeeping. Sessions and subscribers
+//! It also owns the session directory (token hash → participant, participant → sessions) and the
+//! cancel-on-disconnect bookkeeping. Sessions and subscribers
 //! reach it through one control channel; it answers through oneshots and per-session bounded
 //! queues. It never blocks on a session: a full queue closes that session ("slow consumer").
 
-use crate::feed::{render_public, FeedView};
+use crate::feed_log::Feed;
+use crate::messages::{
+    Control, Credential, LoginInfo, Outbound, Principal, QueryAnswer, SessionLink, Status, LINK_SLOW,
+};
 use crate::metrics::Metrics;
 use crate::wire::render::{done_reason, liquidity, DayText, LotJson, Money, Msg, OrderJson};
 use axum::extract::ws::Utf8Bytes;
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
+use huashi_clearing::service::ClearingHandle;
+use huashi_clearing::{Archive, Clearing};
 use huashi_engine::command::{Action, Actor, Command, Roles};
 use huashi_engine::core::clock::ClockPhase;
 use huashi_engine::core::credit::Account;
-use huashi_engine::core::lots::Lot;
 use huashi_engine::core::Market;
-use huashi_engine::event::{Event, OrderReport};
+use huashi_engine::event::Event;
 use huashi_engine::reject::Reject;
 use huashi_engine::sequencer::{Output, SequencerHandle, Submission, SubmitError};
 use huashi_engine::types::{Code, Day, Pk};
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicI32, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::sync::{broadcast, mpsc, oneshot};
-
-/// Who a session acts as: the market operator, or a registered participant.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Principal {
-    Operator,
-    Participant(Pk),
-}
-
-impl Principal {
-    pub fn actor(self) -> Actor {
-        match self {
-            Principal::Operator => Actor::Operator,
-            Principal::Participant(pk) => Actor::Participant(pk),
-        }
-    }
-
-    fn of(actor: Actor) -> Option<Principal> {
-        match actor {
-            Actor::Operator => Some(Principal::Operator),
-            Actor::Participant(pk) => Some(Principal::Participant(pk)),
-            Actor::System => None,
-        }
-    }
-}
-
-/// What the fan-out hands a session.
-#[derive(Debug)]
-pub enum Outbound {
-    /// A private report, rendered once for every session of the participant.
-    Frame(Utf8Bytes),
-    /// The direct reply to this session's request `ticket` (the session splices in its `req_id`).
-    Reply { ticket: u64, body: Utf8Bytes },
-    /// The engine refused request `ticket`.
-    Reject { ticket: u64, reject: Reject },
-    /// A query's answer, in order after every output the query saw.
-    Answer { ticket: u64, answer: QueryAnswer },
-}
-
-/// A query's result, taken from the market on the sequencer thread and rendered by the session.
-#[derive(Debug)]
-pub enum QueryAnswer {
-    Account {
-        participant: String,
-        account: Account,
-    },
-    /// Each lot with whether the viewer may see its reserve.
-    Lots(Vec<(Lot, bool)>),
-    Orders(Vec<OrderReport>),
-    /// A statement from clearing.
-    Statement(Box<huashi_clearing::Statement>),
-    /// Allowed by the market; clearing holds the figures: the fan-out forwards it there.
-    ForwardStatement {
-        participant: Code,
-        day: huashi_engine::types::Day,
-    },
-    /// The query was refused (answered as an `error`).
-    Refused(Reject),
-}
-
-/// Why the fan-out dropped a session (read by the session when its queue ends).
-pub const LINK_OPEN: u8 = 0;
-pub const LINK_SLOW: u8 = 1;
-
-/// A session as the fan-out knows it.
-pub struct SessionLink {
-    pub id: u32,
-    pub tx: mpsc::Sender<Outbound>,
-    pub state: Arc<AtomicU8>,
-}
-
-pub enum Credential {
-    Operator,
-    TokenHash([u8; 32]),
-}
-
-pub struct LoginInfo {
-    pub principal: Principal,
-    pub participant: String,
-    pub roles: Vec<&'static str>,
-    pub day: Day,
-}
-
-pub type Subscription = (Utf8Bytes, broadcast::Receiver<Utf8Bytes>);
-
-pub enum Control {
-    Login {
-        link: SessionLink,
-        credential: Credential,
-        cancel_on_disconnect: bool,
-        reply: oneshot::Sender<Option<LoginInfo>>,
-    },
-    Leave {
-        session: u32,
-    },
-    Subscribe {
-        reply: oneshot::Sender<Subscription>,
-    },
-    Answer {
-        session: u32,
-        ticket: u64,
-        answer: QueryAnswer,
-    },
-    /// Stats and index values from clearing, for the feed.
-    MarketData(Vec<huashi_clearing::MarketData>),
-    /// Answered once everything sent before it has been handled (used at shutdown).
-    Drain {
-        reply: oneshot::Sender<()>,
-    },
-}
-
-/// Figures other threads read: `/health`, `/metrics`, `logged_in.day`.
-pub struct Status {
-    /// The engine seq of the last output routed.
-    pub seq: AtomicU64,
-    /// The feed seq of the last public event published.
-    pub feed_seq: AtomicU64,
-    pub day: AtomicI32,
-}
-
-impl Status {
-    pub fn day(&self) -> Day {
-        Day(self.day.load(Ordering::Relaxed))
-    }
-}
+use tokio::sync::mpsc;
 
 struct Registered {
     link: SessionLink,
@@ -194,13 +74,11 @@ pub struct FanOutConfig {
     pub seq: u64,
     pub status: Arc<Status>,
     pub metrics: Arc<Metrics>,
-    pub feed_backlog_max: usize,
-    pub tap: Option<Sender<Arc<Output>>>,
-    pub clearing: Option<crate::clearing_service::ClearingHandle>,
+    /// Every output goes on to clearing here, after it was routed.
+    pub tap: Sender<Arc<Output>>,
+    pub clearing: ClearingHandle<Feed>,
     /// Where clearing's statement answers come back.
     pub control_tx: Sender<Control>,
-    /// The index values clearing recovered with, so the first snapshot after a restart has them.
-    pub initial_index: Vec<huashi_clearing::IndexValue>,
 }
 
 pub struct FanOut {
@@ -214,11 +92,8 @@ pub struct FanOut {
     directory: Directory,
     cancel_on_disconnect: HashMap<Pk, u32>,
     cancel_retry: VecDeque<Pk>,
-    feed: FeedView,
-    feed_seq: u64,
-    feed_tx: broadcast::Sender<Utf8Bytes>,
-    tap: Option<Sender<Arc<Output>>>,
-    clearing: Option<crate::clearing_service::ClearingHandle>,
+    tap: Sender<Arc<Output>>,
+    clearing: ClearingHandle<Feed>,
     control_tx: Sender<Control>,
     /// The recovered market had clocks auctioning: the sequencer is about to halt them.
     halt_pending: bool,
@@ -232,13 +107,8 @@ const RETRY_EVERY: Duration = Duration::from_millis(20);
 
 impl FanOut {
     pub fn new(config: FanOutConfig) -> FanOut {
-        let (feed_tx, _) = broadcast::channel(config.feed_backlog_max);
         config.status.seq.store(config.seq, Ordering::Relaxed);
         config.status.day.store(config.initial.day().0, Ordering::Relaxed);
-        let mut feed = FeedView::new(&config.initial);
-        for value in config.initial_index {
-            feed.apply_market_data(&huashi_clearing::MarketData::Index(value));
-        }
         FanOut {
             outputs: config.outputs,
             control: config.control,
@@ -250,9 +120,6 @@ impl FanOut {
             directory: Directory::new(&config.initial),
             cancel_on_disconnect: HashMap::new(),
             cancel_retry: VecDeque::new(),
-            feed,
-            feed_seq: 0,
-            feed_tx,
             tap: config.tap,
             clearing: config.clearing,
             control_tx: config.control_tx,
@@ -314,26 +181,11 @@ impl FanOut {
                 let _ = reply.send(info);
             }
             Control::Leave { session } => self.drop_session(session),
-            Control::Subscribe { reply } => {
-                let receiver = self.feed_tx.subscribe();
-                let snapshot = Utf8Bytes::from(self.feed.snapshot(self.feed_seq));
-                let _ = reply.send((snapshot, receiver));
-            }
             Control::Answer { session, ticket, answer: QueryAnswer::ForwardStatement { participant, day } } => {
                 self.forward_statement(session, ticket, participant, day);
             }
             Control::Answer { session, ticket, answer } => {
                 self.send(session, Outbound::Answer { ticket, answer });
-            }
-            Control::MarketData(data) => {
-                for item in &data {
-                    self.feed.apply_market_data(item);
-                    self.feed_seq += 1;
-                    self.status.feed_seq.store(self.feed_seq, Ordering::Relaxed);
-                    self.metrics.feed_events.fetch_add(1, Ordering::Relaxed);
-                    let text = crate::feed::render_market_data(item, self.feed_seq);
-                    let _ = self.feed_tx.send(Utf8Bytes::from(text));
-                }
             }
             Control::Drain { reply } => {
                 let _ = reply.send(());
@@ -344,12 +196,10 @@ impl FanOut {
     /// Asks clearing for a statement; its answer comes back as a `Control::Answer`.
     fn forward_statement(&mut self, session: u32, ticket: u64, participant: Code, day: huashi_engine::types::Day) {
         let control = self.control_tx.clone();
-        let asked = self.clearing.as_ref().is_some_and(|clearing| {
-            clearing.ask(Box::new(move |clearing, archive| {
-                let answer = crate::clearing_service::statement(clearing, archive, participant, day);
-                let _ = control.send(Control::Answer { session, ticket, answer });
-            }))
-        });
+        let asked = self.clearing.ask(Box::new(move |clearing, archive, _| {
+            let answer = clearing_statement(clearing, archive, participant, day);
+            let _ = control.send(Control::Answer { session, ticket, answer });
+        }));
         if !asked {
             let reject = Reject::new(huashi_engine::reject::RejectCode::Internal, "clearing is not available, retry");
             self.send(session, Outbound::Answer { ticket, answer: QueryAnswer::Refused(reject) });
@@ -372,7 +222,7 @@ impl FanOut {
         let id = link.id;
         self.members.entry(principal).or_default().push(id);
         self.sessions.insert(id, Registered { link, principal, cancel_on_disconnect });
-        Some(LoginInfo { principal, participant, roles, day: self.feed.day() })
+        Some(LoginInfo { principal, participant, roles, day: self.status.day() })
     }
 
     /// Forgets a session; if it was its participant's last cancel-on-disconnect session, cancels
@@ -475,14 +325,6 @@ impl FanOut {
         for (i, event) in output.events.iter().enumerate() {
             let reply = (Some(i) == reply_at && requester != 0).then_some((requester, output.ticket));
             replied |= self.report(event, actor, reply);
-            self.feed.apply(event);
-            if let Some(text) = render_public(event, self.feed_seq + 1) {
-                self.feed_seq += 1;
-                self.status.feed_seq.store(self.feed_seq, Ordering::Relaxed);
-                self.metrics.feed_events.fetch_add(1, Ordering::Relaxed);
-                // No subscriber is not an error: the next one starts from a snapshot.
-                let _ = self.feed_tx.send(Utf8Bytes::from(text));
-            }
             self.observe(event);
         }
         if output.result.is_ok() && !replied && self.sessions.contains_key(&requester) {
@@ -491,10 +333,9 @@ impl FanOut {
             let body = format!("{{\"type\":\"ok\",\"action\":\"{}\"}}", output.action);
             self.send(requester, Outbound::Reply { ticket: output.ticket, body: Utf8Bytes::from(body) });
         }
-        if let Some(tap) = &self.tap {
-            // Clearing must see every output: it may slow the fan-out, by design.
-            let _ = tap.send(Arc::new(output));
-        }
+        // Clearing (and after it the public feed) must see every output: it may slow the
+        // fan-out, by design. It is gone only when the server is stopping.
+        let _ = self.tap.send(Arc::new(output));
     }
 
     /// Bookkeeping the gateway keeps from events: the directory and the day.
@@ -724,4 +565,36 @@ fn statement(market: &Market, principal: Principal, participant: Option<Code>) -
         (_, Some(own)) => Ok(own),
         (Some(id), None) => Ok(id),
     }
+}
+
+/// `get_statement` from clearing: today's (or a settled day still in memory), else the archive's;
+/// a day on which the participant had no activity is an empty statement; a day not yet begun is
+/// `invalid_state`.
+fn clearing_statement(clearing: &Clearing, archive: &Archive, participant: Code, day: Day) -> QueryAnswer {
+    use huashi_clearing::StatementLookup;
+    if day > clearing.day() {
+        return QueryAnswer::Refused(Reject::invalid_state(format!("day {day} has not begun")));
+    }
+    let found = match clearing.statement(&participant, day) {
+        StatementLookup::Found(statement) => Some(statement),
+        StatementLookup::InArchive => match archive.statement(day, &participant) {
+            Ok(found) => found,
+            Err(error) => {
+                let reject = Reject::new(huashi_engine::reject::RejectCode::Internal, format!("archive: {error}"));
+                return QueryAnswer::Refused(reject);
+            }
+        },
+        StatementLookup::NoActivity => None,
+    };
+    let statement = found.unwrap_or_else(|| huashi_clearing::Statement {
+        participant,
+        day,
+        lines: Vec::new(),
+        total_bought: rust_decimal::Decimal::ZERO,
+        total_sold: rust_decimal::Decimal::ZERO,
+        fees: rust_decimal::Decimal::ZERO,
+        commission: rust_decimal::Decimal::ZERO,
+        net: rust_decimal::Decimal::ZERO,
+    });
+    QueryAnswer::Statement(Box::new(statement))
 }

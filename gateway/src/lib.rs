@@ -20,7 +20,6 @@
 //!   WebSocket endings, OS limits.
 
 pub mod auth;
-pub mod clearing_service;
 pub mod config;
 mod conn;
 #[cfg(test)]
@@ -28,7 +27,9 @@ mod end_to_end;
 pub mod error;
 mod fanout;
 pub mod feed;
+pub mod feed_log;
 pub mod limits;
+pub mod messages;
 pub mod metrics;
 pub mod server;
 mod session;
@@ -39,4 +40,4 @@ pub mod wire;
 
 pub use config::{Config, ServeArgs};
 pub use error::GatewayError;
-pub use server::{run, Gateway, Taps};
+pub use server::{run, Gateway};

@@ -3,19 +3,23 @@
 //! the last cancel-on-disconnects, stop the sequencer (it snapshots), join the fan-out.
 
 use crate::auth::token_hash;
-use crate::clearing_service;
 use crate::config::{Config, Limits};
 use crate::error::GatewayError;
-use crate::fanout::{Control, FanOut, FanOutConfig, Status};
+use crate::fanout::{FanOut, FanOutConfig};
+use crate::feed::FeedView;
+use crate::feed_log::{Feed, FeedLog};
+use crate::messages::{Control, Status};
 use crate::metrics::{Gauges, Metrics};
 use crate::{session, subscriber};
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::serve::ListenerExt;
 use axum::Router;
+use huashi_clearing::service::{self as clearing_service, ClearingHandle};
 use huashi_clearing::{TradeKind, TradeRecord};
 use huashi_engine::core::MarketConfig;
 use huashi_engine::journal::Durability;
@@ -38,8 +42,8 @@ const TRADES_LISTED_MAX: usize = 200;
 
 /// What every connection task shares.
 pub(crate) struct Shared {
-    /// Reads of clearing for `/api/*` (None when a caller tapped the outputs itself).
-    pub clearing: Option<clearing_service::ClearingHandle>,
+    /// Reads of clearing for `/api/*`, and new feed subscriptions.
+    pub clearing: ClearingHandle<Feed>,
     pub limits: Limits,
     pub engine: SequencerHandle,
     pub control: crossbeam_channel::Sender<Control>,
@@ -53,14 +57,6 @@ pub(crate) struct Shared {
     outputs_backlog: crossbeam_channel::Receiver<Output>,
     /// Where `/feed` subscribers run (see `Limits::feed_threads`).
     feed_runtime: tokio::runtime::Handle,
-}
-
-/// Hooks for what is built on the gateway later (clearing, the index).
-#[derive(Default)]
-pub struct Taps {
-    /// Receives every engine output, in seq order, after the gateway routed it. Bounded by its
-    /// creator; a full channel slows the fan-out (and so the engine), never loses an output.
-    pub outputs: Option<crossbeam_channel::Sender<Arc<Output>>>,
 }
 
 /// The feed's runtime. Dropped from async code (a runtime cannot be dropped where blocking is
@@ -88,7 +84,7 @@ pub struct Gateway {
     shared: Arc<Shared>,
     sequencer: Sequencer,
     fanout: std::thread::JoinHandle<()>,
-    clearing_thread: Option<std::thread::JoinHandle<()>>,
+    clearing_thread: std::thread::JoinHandle<()>,
     shutdown: watch::Sender<bool>,
     local_addr: SocketAddr,
     data_dir: PathBuf,
@@ -101,48 +97,42 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), GatewayError> {
-    Gateway::start(listener, config, Taps::default()).await?.serve(shutdown).await
+    Gateway::start(listener, config).await?.serve(shutdown).await
 }
 
 impl Gateway {
-    /// Recovers the data directory, starts the sequencer and the fan-out thread.
-    pub async fn start(listener: TcpListener, config: Config, taps: Taps) -> Result<Gateway, GatewayError> {
+    /// Recovers the data directory, starts the sequencer, the fan-out and the clearing thread.
+    pub async fn start(listener: TcpListener, config: Config) -> Result<Gateway, GatewayError> {
         let local_addr = listener.local_addr()?;
         let data_dir = config.data_dir.clone();
-        let sequencer = tokio::task::spawn_blocking({
+        let started = tokio::task::spawn_blocking({
             let config = config.clone();
             move || start_engine(&config)
         })
         .await
         .map_err(|e| GatewayError::Engine { path: data_dir.clone(), reason: e.to_string() })??;
-        let (sequencer, recovery) = sequencer;
-        let initial_index = recovery.clearing.index_latest().latest;
+        let (sequencer, recovery, feed_log) = started;
         let day = sequencer.initial.day();
         let (control_tx, control_rx) = crossbeam_channel::unbounded();
-        // Clearing gets every output from the fan-out's tap, unless a caller tapped them itself.
-        let mut taps = taps;
-        let clearing = match taps.outputs {
-            Some(_) => None,
-            None => {
-                let (tap_tx, tap_rx) = crossbeam_channel::bounded(clearing_service::CLEARING_QUEUE_MAX);
-                taps.outputs = Some(tap_tx);
-                let publish = {
-                    let control = control_tx.clone();
-                    move |data| {
-                        let _ = control.send(Control::MarketData(data));
-                    }
-                };
-                Some(clearing_service::start(data_dir.clone(), recovery.clearing, recovery.archive, tap_rx, publish))
-            }
-        };
-        let (clearing, clearing_thread) = match clearing {
-            Some((handle, thread)) => (Some(handle), Some(thread)),
-            None => (None, None),
-        };
-        let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        let status =
-            Arc::new(Status { seq: AtomicU64::new(0), feed_seq: AtomicU64::new(0), day: AtomicI32::new(day.0) });
+        let status = Arc::new(Status {
+            seq: AtomicU64::new(0),
+            feed_seq: AtomicU64::new(feed_log.last_seq()),
+            day: AtomicI32::new(day.0),
+        });
         let metrics = Arc::new(Metrics::default());
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        // The public feed runs on the clearing thread, after clearing: its numbering follows
+        // the journal (see feed_log.rs). Its snapshot view starts from the recovered market and
+        // the index values clearing recovered with.
+        let mut view = FeedView::new(&sequencer.initial);
+        for value in recovery.clearing.index_latest().latest {
+            view.apply_market_data(&huashi_clearing::MarketData::Index(value));
+        }
+        let feed = Feed::new(feed_log, view, config.limits.feed_backlog_max, status.clone(), metrics.clone());
+        let (tap_tx, tap_rx) = crossbeam_channel::bounded(clearing_service::CLEARING_QUEUE_MAX);
+        let (clearing, clearing_thread) =
+            clearing_service::start(data_dir.clone(), recovery.clearing, recovery.archive, feed, tap_rx)
+                .map_err(GatewayError::Thread)?;
         let fanout = FanOut::new(FanOutConfig {
             outputs: sequencer.outputs.clone(),
             control: control_rx,
@@ -151,11 +141,9 @@ impl Gateway {
             seq: sequencer.recovered.last_seq,
             status: status.clone(),
             metrics: metrics.clone(),
-            feed_backlog_max: config.limits.feed_backlog_max,
-            tap: taps.outputs,
+            tap: tap_tx,
             clearing: clearing.clone(),
             control_tx: control_tx.clone(),
-            initial_index,
         });
         let fanout = std::thread::Builder::new()
             .name("fan-out".into())
@@ -254,9 +242,7 @@ impl Gateway {
         let stopped = tokio::task::spawn_blocking(move || sequencer.shutdown()).await;
         let _ = tokio::task::spawn_blocking(move || fanout.join()).await;
         // The fan-out held clearing's only output sender: clearing drains, snapshots and ends.
-        if let Some(thread) = clearing_thread {
-            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
-        }
+        let _ = tokio::task::spawn_blocking(move || clearing_thread.join()).await;
         served?;
         match stopped {
             Ok(result) => result.map_err(GatewayError::Shutdown),
@@ -265,7 +251,7 @@ impl Gateway {
     }
 }
 
-fn start_engine(config: &Config) -> Result<(Sequencer, clearing_service::Recovery), GatewayError> {
+fn start_engine(config: &Config) -> Result<(Sequencer, clearing_service::Recovery, FeedLog), GatewayError> {
     let mut engine_config = SequencerConfig::new(&config.data_dir);
     engine_config.queue_depth_max = config.limits.engine_queue_depth_max;
     engine_config.durability = config.durability;
@@ -281,11 +267,20 @@ fn start_engine(config: &Config) -> Result<(Sequencer, clearing_service::Recover
     };
     let expected = genesis.clone();
     let engine_error = |reason: String| GatewayError::Engine { path: config.data_dir.clone(), reason };
-    // Clearing and the market recover from the same seq (see clearing_service::recover).
+    // The market, clearing and the feed recover from the same seq (see clearing_service::recover).
     let mut recovery = clearing_service::recover(&config.data_dir, config.fees, genesis.day)
         .map_err(|e| engine_error(e.to_string()))?;
+    for skipped in &recovery.skipped {
+        tracing::warn!(snapshot = %skipped, "skipped a clearing snapshot that does not decode");
+    }
+    let mut feed_log = FeedLog::restore(recovery.publisher.as_deref()).map_err(engine_error)?;
     engine_config.start_at = Some(recovery.start_at);
-    let hook = clearing_service::replay_hook(&mut recovery.clearing, &recovery.archive, recovery.start_at);
+    let hook = clearing_service::replay_hook(
+        &mut recovery.clearing,
+        &recovery.archive,
+        recovery.start_at,
+        |_, events, data| feed_log.record(events, data, |_| {}),
+    );
     let sequencer = Sequencer::start(engine_config, move || genesis, hook).map_err(|e| engine_error(e.to_string()))?;
     let found = sequencer.initial.config();
     if (found.clocks, found.fees, found.clock_defaults) != (expected.clocks, expected.fees, expected.clock_defaults) {
@@ -304,7 +299,7 @@ fn start_engine(config: &Config) -> Result<(Sequencer, clearing_service::Recover
         day = %sequencer.initial.day(),
         "market recovered"
     );
-    Ok((sequencer, recovery))
+    Ok((sequencer, recovery, feed_log))
 }
 
 fn now() -> EngineTime {
@@ -358,15 +353,44 @@ async fn ws(State(shared): State<Arc<Shared>>, upgrade: WebSocketUpgrade) -> Res
     configure(upgrade, &limits).on_upgrade(move |socket| session::serve(socket, shared, permit))
 }
 
-async fn feed(State(shared): State<Arc<Shared>>, upgrade: WebSocketUpgrade) -> Response {
+/// `/feed`, or `/feed?from_seq=N` to resume (protocol section 9).
+async fn feed(
+    State(shared): State<Arc<Shared>>,
+    RawQuery(query): RawQuery,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    // The query first: a bad `from_seq` is named whatever else is wrong with the request.
+    let from_seq = match from_seq(query.as_deref()) {
+        Ok(from_seq) => from_seq,
+        Err(message) => return (StatusCode::BAD_REQUEST, message).into_response(),
+    };
+    let upgrade = match upgrade {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => return rejection.into_response(),
+    };
     let Ok(permit) = shared.subscriber_slots.clone().try_acquire_owned() else {
         return full(&shared, "feed subscribers");
     };
     let limits = shared.limits.clone();
     configure(upgrade, &limits).on_upgrade(move |socket| async move {
         let runtime = shared.feed_runtime.clone();
-        runtime.spawn(subscriber::serve(socket, shared, permit));
+        runtime.spawn(subscriber::serve(socket, shared, permit, from_seq));
     })
+}
+
+/// The `from_seq` of a `/feed` query: absent, or a non-negative integer.
+fn from_seq(query: Option<&str>) -> Result<Option<u64>, String> {
+    let mut found = None;
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if key == "from_seq" {
+            let seq = value
+                .parse::<u64>()
+                .map_err(|_| format!("from_seq must be a non-negative integer, not {value:?}\n"))?;
+            found = Some(seq);
+        }
+    }
+    Ok(found)
 }
 
 /// `seq` is the feed's: the last public event published (what a snapshot taken now would say).
@@ -376,11 +400,9 @@ async fn ask_clearing(
     read: impl FnOnce(&huashi_clearing::Clearing) -> serde_json::Value + Send + 'static,
 ) -> Response {
     let (tx, rx) = oneshot::channel();
-    let asked = shared.clearing.as_ref().is_some_and(|clearing| {
-        clearing.ask(Box::new(move |clearing, _archive| {
-            let _ = tx.send(read(clearing));
-        }))
-    });
+    let asked = shared.clearing.ask(Box::new(move |clearing, _archive, _feed| {
+        let _ = tx.send(read(clearing));
+    }));
     match (asked, rx.await) {
         (true, Ok(body)) => ([(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response(),
         _ => (StatusCode::SERVICE_UNAVAILABLE, "clearing is not available, retry").into_response(),
@@ -502,9 +524,10 @@ fn sale_json(t: &TradeRecord, remaining: Option<u32>) -> serde_json::Value {
 
 async fn health(State(shared): State<Arc<Shared>>) -> Response {
     let body = format!(
-        "{{\"status\":\"ok\",\"day\":\"{}\",\"seq\":{}}}",
+        "{{\"status\":\"ok\",\"day\":\"{}\",\"seq\":{},\"command_seq\":{},\"role\":\"single\"}}",
         shared.status.day(),
-        shared.status.feed_seq.load(Ordering::Relaxed)
+        shared.status.feed_seq.load(Ordering::Relaxed),
+        shared.status.seq.load(Ordering::Relaxed),
     );
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }

@@ -5,8 +5,9 @@
 
 use crate::auth::{digests_equal, new_token, token_hash};
 use crate::conn::{self, End, GOING_AWAY, LOGIN_TIMEOUT, SLOW_CONSUMER, TOO_LARGE, TOO_MANY_STRIKES};
-use crate::fanout::{answer, Control, Credential, Outbound, Principal, QueryAnswer, SessionLink, LINK_OPEN, LINK_SLOW};
+use crate::fanout::answer;
 use crate::limits::TokenBucket;
+use crate::messages::{Control, Credential, Outbound, Principal, QueryAnswer, SessionLink, LINK_OPEN, LINK_SLOW};
 use crate::server::Shared;
 use crate::wire::render::{self, DayText, LotJson, Msg, OrderJson};
 use crate::wire::{parse, ReqId, Request};

@@ -1,12 +1,13 @@
-//! A `/feed` subscriber: the fan-out registers it and hands back a snapshot and a receiver of
-//! every later public event (protocol section 9). Events are written in batches, one flush each.
+//! A `/feed` subscriber: the feed (on the clearing thread) hands back a snapshot, or with
+//! `from_seq` the retained events from there (`resumed`), and a receiver of every later public
+//! event (protocol section 9). Events are written in batches, one flush each.
 //! A subscriber that falls more than `feed_backlog_max` events behind, or whose socket does not
 //! take a write within `write_timeout`, is closed (1008 "slow consumer"): the broadcast ring
 //! never waits for it, so it costs the engine and the other subscribers nothing. Whatever a
 //! subscriber sends is read and ignored.
 
 use crate::conn::{self, End, GOING_AWAY, SLOW_CONSUMER, TOO_LARGE};
-use crate::fanout::Control;
+use crate::feed_log::Subscription;
 use crate::server::Shared;
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
 use std::sync::atomic::Ordering;
@@ -17,10 +18,10 @@ use tokio::sync::{broadcast, oneshot, OwnedSemaphorePermit};
 /// Events written before one flush.
 const WRITE_BATCH_MAX: usize = 256;
 
-pub async fn serve(mut socket: WebSocket, shared: Arc<Shared>, permit: OwnedSemaphorePermit) {
+pub async fn serve(mut socket: WebSocket, shared: Arc<Shared>, permit: OwnedSemaphorePermit, from_seq: Option<u64>) {
     let _permit = permit;
     shared.metrics.feed_subscribers.fetch_add(1, Ordering::Relaxed);
-    let end = run(&mut socket, &shared).await;
+    let end = run(&mut socket, &shared, from_seq).await;
     if end == SLOW_CONSUMER || end == End::Stuck {
         shared.metrics.slow_feed_closes.fetch_add(1, Ordering::Relaxed);
     }
@@ -28,20 +29,46 @@ pub async fn serve(mut socket: WebSocket, shared: Arc<Shared>, permit: OwnedSema
     shared.metrics.feed_subscribers.fetch_sub(1, Ordering::Relaxed);
 }
 
-async fn run(socket: &mut WebSocket, shared: &Shared) -> End {
+async fn run(socket: &mut WebSocket, shared: &Shared, from_seq: Option<u64>) -> End {
     let mut shutdown = shared.shutdown.clone();
     if *shutdown.borrow_and_update() {
         return GOING_AWAY;
     }
     let timeout = shared.limits.write_timeout;
     let (reply, subscription) = oneshot::channel();
-    if shared.control.send(Control::Subscribe { reply }).is_err() {
+    let asked = shared.clearing.ask(Box::new(move |_, _, feed| {
+        let _ = reply.send(feed.subscribe(from_seq));
+    }));
+    if !asked {
         return GOING_AWAY;
     }
-    let Ok((snapshot, mut events)) = subscription.await else { return GOING_AWAY };
-    if let Err(end) = conn::send(socket, snapshot, timeout).await {
-        return end;
-    }
+    let Ok(subscription) = subscription.await else { return GOING_AWAY };
+    let mut events = match subscription {
+        Subscription::Snapshot { snapshot, events } => {
+            if let Err(end) = conn::send(socket, snapshot, timeout).await {
+                return end;
+            }
+            events
+        }
+        Subscription::Resumed { from_seq, backlog, events } => {
+            let resumed = Utf8Bytes::from(format!("{{\"type\":\"resumed\",\"from_seq\":{from_seq}}}"));
+            if let Err(end) = conn::send(socket, resumed, timeout).await {
+                return end;
+            }
+            for batch in backlog.chunks(WRITE_BATCH_MAX) {
+                let written = async {
+                    for text in batch {
+                        conn::feed(socket, text.clone()).await?;
+                    }
+                    conn::flush(socket).await
+                };
+                if let Err(end) = conn::within(timeout, written).await {
+                    return end;
+                }
+            }
+            events
+        }
+    };
     loop {
         tokio::select! {
             _ = shutdown.changed() => return GOING_AWAY,

@@ -289,6 +289,8 @@ impl Server {
             commands: field("commands").trim().parse().expect("commands N"),
             last_seq: field("last_seq").trim().parse().expect("last_seq N"),
             state_hash: field("state_hash").trim().to_string(),
+            feed_seq: field("feed_seq").trim().parse().expect("feed_seq N"),
+            clearing_hash: field("clearing_hash").trim().to_string(),
             stdout,
         }
     }
@@ -313,6 +315,13 @@ impl Server {
             genesis.stdout, first.stdout
         );
         assert_eq!(genesis.last_seq, first.last_seq, "{}", genesis.stdout);
+        assert_eq!(
+            (genesis.feed_seq, &genesis.clearing_hash),
+            (first.feed_seq, &first.clearing_hash),
+            "the feed and clearing replayed from genesis differ from their snapshots':\n{}\n{}",
+            genesis.stdout,
+            first.stdout
+        );
         first
     }
 
@@ -346,6 +355,8 @@ impl Server {
         assert_eq!(v["status"], "ok", "GET /health: {v}");
         assert_day(&v["day"]);
         assert!(v["seq"].is_u64(), "GET /health seq must be an integer: {v}");
+        assert!(v["command_seq"].is_u64(), "GET /health command_seq must be an integer: {v}");
+        assert!(v["role"].is_string(), "GET /health role must be a string: {v}");
         v
     }
 }
@@ -362,6 +373,9 @@ pub struct Replay {
     pub commands: u64,
     pub last_seq: u64,
     pub state_hash: String,
+    /// The last public feed seq the directory holds (replayed through clearing and the feed).
+    pub feed_seq: u64,
+    pub clearing_hash: String,
     pub stdout: String,
 }
 
@@ -758,6 +772,17 @@ impl Feed {
         check_snapshot(&snapshot);
         let last_seq = snapshot["seq"].as_u64().unwrap();
         Feed { client, snapshot, last_seq, events: Vec::new() }
+    }
+
+    /// `/feed?from_seq=N`: expects `resumed {from_seq: N}` first (not a snapshot); the events
+    /// that follow are checked to start at `from_seq` and never skip.
+    pub async fn resume(addr: SocketAddr, from_seq: u64) -> Feed {
+        let mut client = Client::connect(addr, &format!("/feed?from_seq={from_seq}")).await;
+        let first = client.next_frame(REPLY_TIMEOUT).await.expect("the feed answers a resume");
+        let Frame::Json(resumed) = first else { panic!("the feed's first frame is not JSON: {first:?}") };
+        assert_eq!(resumed["type"], "resumed", "a resume from seq {from_seq} must answer `resumed`: {resumed}");
+        assert_eq!(resumed["from_seq"], from_seq, "{resumed}");
+        Feed { client, snapshot: resumed, last_seq: from_seq - 1, events: Vec::new() }
     }
 
     /// The next event, checked for `seq` = previous + 1. None on timeout; panics on a gap or if

@@ -535,6 +535,12 @@ impl Market {
         (0..self.clocks.len()).filter_map(|i| self.clock_deadline(i)).min()
     }
 
+    /// When the sequencer must next wake the core with a `Tick`: the next clock timer, or the
+    /// moment held-back market data falls due (see `Market::market_data_due`).
+    pub fn next_wake(&self) -> Option<EngineTime> {
+        self.next_deadline().into_iter().chain(self.market_data_due).min()
+    }
+
     /// Runs every timer due at or before `now`, earliest first (ties: lower clock number first).
     pub(crate) fn advance_clocks(&mut self, now: EngineTime, out: &mut Vec<Event>) {
         loop {

@@ -20,6 +20,11 @@ use crate::types::{ClockId, Code, Day, EngineTime, Fen, LotId, OrderId, Pk};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
+/// Clearing publishes a cell's `stats` and an index's intraday value at most once per this much
+/// engine time (protocol section 10); the core wakes this long after a sale so that the held-back
+/// publications ride on a journaled `Tick`.
+pub const MARKET_DATA_INTERVAL_US: u64 = 1_000_000;
+
 /// What a new market starts with. Kept in the market (and so in every snapshot).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MarketConfig {
@@ -80,6 +85,11 @@ pub struct Market {
     pub(crate) next_order: u64,
     pub(crate) next_trade: u64,
     pub(crate) totals: DayTotals,
+    /// When the public market data (clearing's `stats` and intraday `index`) of sales not yet
+    /// published fall due: one second of engine time after the first such sale. The core keeps it
+    /// only so that the sequencer journals a `Tick` then: clearing publishes by the engine time of
+    /// the outputs it sees, so the feed's events, and their numbers, follow from the journal alone.
+    pub(crate) market_data_due: Option<EngineTime>,
     /// Scratch space for the books' reports; not state.
     #[serde(skip)]
     pub(crate) book_scratch: Vec<crate::core::book::BookEvent>,
@@ -104,6 +114,7 @@ impl Market {
             next_order: 1,
             next_trade: 1,
             totals: DayTotals::default(),
+            market_data_due: None,
             book_scratch: Vec::new(),
             config,
         };
@@ -133,11 +144,18 @@ impl Market {
     pub fn apply(&mut self, command: &Command, now: EngineTime, out: &mut Vec<Event>) -> Applied {
         let now = now.max(self.now);
         self.now = now;
+        if self.market_data_due.is_some_and(|due| due <= now) {
+            self.market_data_due = None;
+        }
+        let first_event = out.len();
         self.advance_clocks(now, out);
         let first_command_event = out.len();
         let result = self.execute(command, now, out);
         if result.is_err() {
             assert_eq!(out.len(), first_command_event, "a rejected {} emitted events", command.action.name());
+        }
+        if self.market_data_due.is_none() && out[first_event..].iter().any(Event::moves_market_data) {
+            self.market_data_due = Some(EngineTime(now.0.saturating_add(MARKET_DATA_INTERVAL_US)));
         }
         Applied { result, first_command_event }
     }

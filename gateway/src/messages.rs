@@ -1,0 +1,132 @@
+//! The messages between the gateway's threads and tasks: what a session is (`Principal`,
+//! `SessionLink`), what the fan-out hands it (`Outbound`, `QueryAnswer`), what sessions ask the
+//! fan-out (`Control`), and the figures other threads read (`Status`). Kept apart from the
+//! threads that exchange them, so that no two of those import each other.
+
+use axum::extract::ws::Utf8Bytes;
+use huashi_engine::command::Actor;
+use huashi_engine::core::credit::Account;
+use huashi_engine::core::lots::Lot;
+use huashi_engine::event::OrderReport;
+use huashi_engine::reject::Reject;
+use huashi_engine::types::{Code, Day, Pk};
+use std::sync::atomic::{AtomicI32, AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+/// Who a session acts as: the market operator, or a registered participant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Principal {
+    Operator,
+    Participant(Pk),
+}
+
+impl Principal {
+    pub fn actor(self) -> Actor {
+        match self {
+            Principal::Operator => Actor::Operator,
+            Principal::Participant(pk) => Actor::Participant(pk),
+        }
+    }
+
+    pub(crate) fn of(actor: Actor) -> Option<Principal> {
+        match actor {
+            Actor::Operator => Some(Principal::Operator),
+            Actor::Participant(pk) => Some(Principal::Participant(pk)),
+            Actor::System => None,
+        }
+    }
+}
+
+/// What the fan-out hands a session.
+#[derive(Debug)]
+pub enum Outbound {
+    /// A private report, rendered once for every session of the participant.
+    Frame(Utf8Bytes),
+    /// The direct reply to this session's request `ticket` (the session splices in its `req_id`).
+    Reply { ticket: u64, body: Utf8Bytes },
+    /// The engine refused request `ticket`.
+    Reject { ticket: u64, reject: Reject },
+    /// A query's answer, in order after every output the query saw.
+    Answer { ticket: u64, answer: QueryAnswer },
+}
+
+/// A query's result, taken from the market on the sequencer thread and rendered by the session.
+#[derive(Debug)]
+pub enum QueryAnswer {
+    Account {
+        participant: String,
+        account: Account,
+    },
+    /// Each lot with whether the viewer may see its reserve.
+    Lots(Vec<(Lot, bool)>),
+    Orders(Vec<OrderReport>),
+    /// A statement from clearing.
+    Statement(Box<huashi_clearing::Statement>),
+    /// Allowed by the market; clearing holds the figures: the fan-out forwards it there.
+    ForwardStatement {
+        participant: Code,
+        day: huashi_engine::types::Day,
+    },
+    /// The query was refused (answered as an `error`).
+    Refused(Reject),
+}
+
+/// Why the fan-out dropped a session (read by the session when its queue ends).
+pub const LINK_OPEN: u8 = 0;
+pub const LINK_SLOW: u8 = 1;
+
+/// A session as the fan-out knows it.
+pub struct SessionLink {
+    pub id: u32,
+    pub tx: mpsc::Sender<Outbound>,
+    pub state: Arc<AtomicU8>,
+}
+
+pub enum Credential {
+    Operator,
+    TokenHash([u8; 32]),
+}
+
+pub struct LoginInfo {
+    pub principal: Principal,
+    pub participant: String,
+    pub roles: Vec<&'static str>,
+    pub day: Day,
+}
+
+pub enum Control {
+    Login {
+        link: SessionLink,
+        credential: Credential,
+        cancel_on_disconnect: bool,
+        reply: oneshot::Sender<Option<LoginInfo>>,
+    },
+    Leave {
+        session: u32,
+    },
+    Answer {
+        session: u32,
+        ticket: u64,
+        answer: QueryAnswer,
+    },
+    /// Answered once everything sent before it has been handled (used at shutdown).
+    Drain {
+        reply: oneshot::Sender<()>,
+    },
+}
+
+/// Figures other threads read: `/health`, `/metrics`, `logged_in.day`.
+pub struct Status {
+    /// The engine seq of the last output routed.
+    pub seq: AtomicU64,
+    /// The feed seq of the last public event published.
+    pub feed_seq: AtomicU64,
+    pub day: AtomicI32,
+}
+
+impl Status {
+    pub fn day(&self) -> Day {
+        Day(self.day.load(Ordering::Relaxed))
+    }
+}
