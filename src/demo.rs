@@ -1,6 +1,6 @@
 //! `huashi demo`: one command that runs a Shanghai flower market a newcomer can watch and join.
 //!
-//! It starts the server in-process (the same [`Gateway`] `huashi serve` runs) and then plays
+//! It starts the server in-process (the same [`Node`] `huashi serve` runs) and then plays
 //! every other part over the real protocol, as outside clients would:
 //!
 //! ```text
@@ -36,7 +36,8 @@ use client::{Reports, Session};
 use futures_util::future::join_all;
 use growers::Grower;
 use huashi_gateway::config::FileConfig;
-use huashi_gateway::{Config, Gateway, ServeArgs};
+use huashi_gateway::{Config, ServeArgs};
+use huashi_node::Node;
 use money::{grouped, Fen};
 use operator::Operator;
 use prices::PriceBoard;
@@ -154,7 +155,7 @@ async fn demo(settings: Settings, config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
-    let gateway = Gateway::start(listener, config).await?;
+    let gateway = Node::start(listener, config).await?;
     let addr = gateway.local_addr();
     let first_day = gateway.day().to_string();
     let (close_server, closed) = oneshot::channel::<()>();

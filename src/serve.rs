@@ -3,7 +3,8 @@
 //! snapshots the market and exits 0.
 
 use anyhow::Context;
-use huashi_gateway::{Config, Gateway};
+use huashi_gateway::Config;
+use huashi_node::Node;
 use std::io::{IsTerminal, Write};
 
 pub use huashi_gateway::ServeArgs;
@@ -28,7 +29,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let data_dir = config.data_dir.clone();
-    let gateway = Gateway::start(listener, config).await?;
+    let gateway = Node::start(listener, config).await?;
     let mut stdout = std::io::stdout().lock();
     writeln!(
         stdout,

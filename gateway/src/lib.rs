@@ -1,20 +1,24 @@
-//! Huashi's gateway: the HTTP + WebSocket server that speaks protocol.md.
+//! Huashi's gateway: the HTTP + WebSocket front that speaks protocol.md, and the threads that
+//! carry the engine's outputs to it. The composition root (`huashi-node`) starts them.
 //!
 //! ```text
 //!  /ws  ──▶ session ──try_submit(Command|Query)──▶ sequencer (engine) ──Output──▶ fan-out thread
 //!            ▲   (login, rate limit, JSON → Action)                                   │
 //!            └──────── bounded per-session queue: replies, private reports ◀──────────┤
-//!  /feed ──▶ subscriber ◀── broadcast ring: public events, rendered once, numbered ◀───┘
+//!                                                                                      ▼
+//!  /feed ──▶ subscriber ◀── broadcast: public events, numbered ◀── Feed ◀── clearing thread
 //! ```
 //!
 //! - [`config`]: `huashi serve` flags + TOML file → a validated [`Config`].
-//! - [`server`]: [`Gateway`] / [`run`]: engine start, the router (`/ws`, `/feed`, `/health`,
-//!   `/metrics`), orderly shutdown.
+//! - [`server`]: [`Frontend`]: the router (`/ws`, `/feed`, `/health`, `/metrics`, `/api/*`) and
+//!   the orderly end of every connection.
 //! - [`session`]: one `/ws` connection: login, rate limit and strikes, requests → engine.
-//! - [`subscriber`]: one `/feed` connection: snapshot, then every public event.
+//! - [`subscriber`]: one `/feed` connection: snapshot (or resume), then every public event.
 //! - [`fanout`]: the thread that routes the engine's outputs: direct replies by ticket, private
-//!   reports by participant, public events to the feed; it owns the session directory.
-//! - [`feed`]: the feed's view of the market (for snapshots) and the public messages.
+//!   reports by participant, every output on to clearing; it owns the session directory.
+//! - [`messages`]: what those threads and tasks send each other, and the shared `Status`.
+//! - [`feed`]: the feed's view of the market (for snapshots) and the public messages;
+//!   [`feed_log`]: their durable numbering and the retained events, run on the clearing thread.
 //! - [`wire`]: JSON ⇄ typed requests, replies and reports; pure and unit-tested.
 //! - [`auth`], [`limits`], [`metrics`], [`conn`], [`sys`]: tokens, token buckets, counters,
 //!   WebSocket endings, OS limits.
@@ -22,10 +26,8 @@
 pub mod auth;
 pub mod config;
 mod conn;
-#[cfg(test)]
-mod end_to_end;
 pub mod error;
-mod fanout;
+pub mod fanout;
 pub mod feed;
 pub mod feed_log;
 pub mod limits;
@@ -40,4 +42,4 @@ pub mod wire;
 
 pub use config::{Config, ServeArgs};
 pub use error::GatewayError;
-pub use server::{run, Gateway};
+pub use server::{Frontend, FrontendParts};

@@ -1,13 +1,11 @@
-//! The server: starts the engine and the fan-out, serves HTTP and WebSocket on one listener, and
-//! shuts down in order — stop accepting, close sessions and subscribers, let the fan-out submit
-//! the last cancel-on-disconnects, stop the sequencer (it snapshots), join the fan-out.
+//! The gateway's front: HTTP and WebSocket on one listener (`/ws`, `/feed`, `/health`,
+//! `/metrics`, `/api/*`, the web app), given the handles of a running engine, fan-out and
+//! clearing (the composition root, `huashi-node`, starts those). Its end is orderly: stop
+//! accepting, close sessions and subscribers, let the fan-out take the last cancel-on-disconnects.
 
-use crate::auth::token_hash;
-use crate::config::{Config, Limits};
+use crate::config::Limits;
 use crate::error::GatewayError;
-use crate::fanout::{FanOut, FanOutConfig};
-use crate::feed::FeedView;
-use crate::feed_log::{Feed, FeedLog};
+use crate::feed_log::Feed;
 use crate::messages::{Control, Status};
 use crate::metrics::{Gauges, Metrics};
 use crate::{session, subscriber};
@@ -19,19 +17,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::serve::ListenerExt;
 use axum::Router;
-use huashi_clearing::service::{self as clearing_service, ClearingHandle};
+use huashi_clearing::service::ClearingHandle;
 use huashi_clearing::{TradeKind, TradeRecord};
-use huashi_engine::core::MarketConfig;
-use huashi_engine::journal::Durability;
-use huashi_engine::sequencer::{Output, Sequencer, SequencerConfig, SequencerHandle};
-use huashi_engine::types::{Day, EngineTime, LotId};
+use huashi_engine::sequencer::{Output, SequencerHandle};
+use huashi_engine::types::LotId;
 use std::collections::BTreeMap;
 use std::future::{Future, IntoFuture};
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch, Semaphore};
 
@@ -77,138 +71,59 @@ impl Drop for FeedRuntime {
     }
 }
 
-/// A started gateway: the engine is recovered and running, the listener bound.
-pub struct Gateway {
-    listener: TcpListener,
-    feed_runtime: FeedRuntime,
+/// What the front needs of the rest of the node.
+pub struct FrontendParts {
+    pub limits: Limits,
+    pub operator_token_hash: [u8; 32],
+    pub engine: SequencerHandle,
+    /// The sequencer's outputs (read only for their backlog, on `/metrics`).
+    pub outputs: crossbeam_channel::Receiver<Output>,
+    pub control: crossbeam_channel::Sender<Control>,
+    pub clearing: ClearingHandle<Feed>,
+    pub status: Arc<Status>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// The HTTP and WebSocket front of a running node.
+pub struct Frontend {
     shared: Arc<Shared>,
-    sequencer: Sequencer,
-    fanout: std::thread::JoinHandle<()>,
-    clearing_thread: std::thread::JoinHandle<()>,
+    feed_runtime: FeedRuntime,
     shutdown: watch::Sender<bool>,
-    local_addr: SocketAddr,
-    data_dir: PathBuf,
-    day: Day,
 }
 
-/// Runs a gateway on `listener` until `shutdown` resolves.
-pub async fn run(
-    listener: TcpListener,
-    config: Config,
-    shutdown: impl Future<Output = ()>,
-) -> Result<(), GatewayError> {
-    Gateway::start(listener, config).await?.serve(shutdown).await
-}
-
-impl Gateway {
-    /// Recovers the data directory, starts the sequencer, the fan-out and the clearing thread.
-    pub async fn start(listener: TcpListener, config: Config) -> Result<Gateway, GatewayError> {
-        let local_addr = listener.local_addr()?;
-        let data_dir = config.data_dir.clone();
-        let started = tokio::task::spawn_blocking({
-            let config = config.clone();
-            move || start_engine(&config)
-        })
-        .await
-        .map_err(|e| GatewayError::Engine { path: data_dir.clone(), reason: e.to_string() })??;
-        let (sequencer, recovery, feed_log) = started;
-        let day = sequencer.initial.day();
-        let (control_tx, control_rx) = crossbeam_channel::unbounded();
-        let status = Arc::new(Status {
-            seq: AtomicU64::new(0),
-            feed_seq: AtomicU64::new(feed_log.last_seq()),
-            day: AtomicI32::new(day.0),
-        });
-        let metrics = Arc::new(Metrics::default());
-        let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        // The public feed runs on the clearing thread, after clearing: its numbering follows
-        // the journal (see feed_log.rs). Its snapshot view starts from the recovered market and
-        // the index values clearing recovered with.
-        let mut view = FeedView::new(&sequencer.initial);
-        for value in recovery.clearing.index_latest().latest {
-            view.apply_market_data(&huashi_clearing::MarketData::Index(value));
-        }
-        let feed = Feed::new(feed_log, view, config.limits.feed_backlog_max, status.clone(), metrics.clone());
-        let (tap_tx, tap_rx) = crossbeam_channel::bounded(clearing_service::CLEARING_QUEUE_MAX);
-        let (clearing, clearing_thread) =
-            clearing_service::start(data_dir.clone(), recovery.clearing, recovery.archive, feed, tap_rx)
-                .map_err(GatewayError::Thread)?;
-        let fanout = FanOut::new(FanOutConfig {
-            outputs: sequencer.outputs.clone(),
-            control: control_rx,
-            engine: sequencer.handle.clone(),
-            initial: sequencer.initial.clone(),
-            seq: sequencer.recovered.last_seq,
-            status: status.clone(),
-            metrics: metrics.clone(),
-            tap: tap_tx,
-            clearing: clearing.clone(),
-            control_tx: control_tx.clone(),
-        });
-        let fanout = std::thread::Builder::new()
-            .name("fan-out".into())
-            .spawn(move || {
-                // Without the fan-out no reply leaves: stop loudly; the journal has every command.
-                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fanout.run())).is_err() {
-                    eprintln!("huashi: the fan-out thread panicked; aborting");
-                    std::process::abort();
-                }
-            })
-            .map_err(GatewayError::Thread)?;
+impl Frontend {
+    pub fn new(parts: FrontendParts) -> Result<Frontend, GatewayError> {
         let feed_runtime = FeedRuntime(Some(
             tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(config.limits.feed_threads)
+                .worker_threads(parts.limits.feed_threads)
                 .thread_name("feed")
                 .enable_all()
                 .build()?,
         ));
+        let (shutdown, shutdown_rx) = watch::channel(false);
         let shared = Arc::new(Shared {
-            clearing: clearing.clone(),
-            engine: sequencer.handle.clone(),
-            control: control_tx,
-            status,
-            metrics,
-            session_slots: Arc::new(Semaphore::new(config.limits.sessions_max)),
-            subscriber_slots: Arc::new(Semaphore::new(config.limits.feed_subscribers_max)),
+            clearing: parts.clearing,
+            engine: parts.engine,
+            control: parts.control,
+            status: parts.status,
+            metrics: parts.metrics,
+            session_slots: Arc::new(Semaphore::new(parts.limits.sessions_max)),
+            subscriber_slots: Arc::new(Semaphore::new(parts.limits.feed_subscribers_max)),
             shutdown: shutdown_rx,
             next_session: AtomicU32::new(1),
-            operator_token_hash: token_hash(config.operator_token.expose()),
-            outputs_backlog: sequencer.outputs.clone(),
+            operator_token_hash: parts.operator_token_hash,
+            outputs_backlog: parts.outputs,
             feed_runtime: feed_runtime.handle(),
-            limits: config.limits,
+            limits: parts.limits,
         });
-        Ok(Gateway {
-            listener,
-            feed_runtime,
-            shared,
-            sequencer,
-            fanout,
-            clearing_thread,
-            shutdown: shutdown_tx,
-            local_addr,
-            data_dir,
-            day,
-        })
+        Ok(Frontend { shared, feed_runtime, shutdown })
     }
 
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
-    }
-
-    /// The trading day the market is in.
-    pub fn day(&self) -> Day {
-        self.day
-    }
-
-    pub fn data_dir(&self) -> &std::path::Path {
-        &self.data_dir
-    }
-
-    /// Serves until `shutdown` resolves, then stops everything in order.
-    pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<(), GatewayError> {
-        let Gateway {
-            listener, feed_runtime, shared, sequencer, fanout, clearing_thread, shutdown: shutdown_tx, ..
-        } = self;
+    /// Serves `listener` until `shutdown` resolves (or the server fails), then closes every
+    /// session and subscriber and lets the fan-out handle what they left (their last
+    /// cancel-on-disconnects). The engine is still running when this returns.
+    pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+        let Frontend { shared, feed_runtime, shutdown: shutdown_tx } = self;
         let listener = listener.tap_io(|tcp| {
             if let Err(error) = tcp.set_nodelay(true) {
                 tracing::debug!(%error, "cannot set TCP_NODELAY");
@@ -239,71 +154,8 @@ impl Gateway {
         if shared.control.send(Control::Drain { reply: drained }).is_ok() {
             let _ = done.await;
         }
-        let stopped = tokio::task::spawn_blocking(move || sequencer.shutdown()).await;
-        let _ = tokio::task::spawn_blocking(move || fanout.join()).await;
-        // The fan-out held clearing's only output sender: clearing drains, snapshots and ends.
-        let _ = tokio::task::spawn_blocking(move || clearing_thread.join()).await;
-        served?;
-        match stopped {
-            Ok(result) => result.map_err(GatewayError::Shutdown),
-            Err(e) => Err(GatewayError::Shutdown(huashi_engine::store::StoreError::Other(e.to_string()))),
-        }
+        served
     }
-}
-
-fn start_engine(config: &Config) -> Result<(Sequencer, clearing_service::Recovery, FeedLog), GatewayError> {
-    let mut engine_config = SequencerConfig::new(&config.data_dir);
-    engine_config.queue_depth_max = config.limits.engine_queue_depth_max;
-    engine_config.durability = config.durability;
-    engine_config.snapshot_every = config.snapshot_every;
-    if config.durability == Durability::None {
-        tracing::warn!("engine.durability = none: replies no longer wait for the journal to reach the disk");
-    }
-    let genesis = MarketConfig {
-        day: Day::containing(now()),
-        clocks: config.clocks,
-        fees: config.fees,
-        clock_defaults: config.clock_defaults,
-    };
-    let expected = genesis.clone();
-    let engine_error = |reason: String| GatewayError::Engine { path: config.data_dir.clone(), reason };
-    // The market, clearing and the feed recover from the same seq (see clearing_service::recover).
-    let mut recovery = clearing_service::recover(&config.data_dir, config.fees, genesis.day)
-        .map_err(|e| engine_error(e.to_string()))?;
-    for skipped in &recovery.skipped {
-        tracing::warn!(snapshot = %skipped, "skipped a clearing snapshot that does not decode");
-    }
-    let mut feed_log = FeedLog::restore(recovery.publisher.as_deref()).map_err(engine_error)?;
-    engine_config.start_at = Some(recovery.start_at);
-    let hook = clearing_service::replay_hook(
-        &mut recovery.clearing,
-        &recovery.archive,
-        recovery.start_at,
-        |_, events, data| feed_log.record(events, data, |_| {}),
-    );
-    let sequencer = Sequencer::start(engine_config, move || genesis, hook).map_err(|e| engine_error(e.to_string()))?;
-    let found = sequencer.initial.config();
-    if (found.clocks, found.fees, found.clock_defaults) != (expected.clocks, expected.fees, expected.clock_defaults) {
-        tracing::warn!(
-            clocks = found.clocks,
-            "the data directory already holds a market: its clocks, fees and clock defaults stand, \
-             the configured ones apply only to a new data directory"
-        );
-    }
-    for skipped in &sequencer.recovered.skipped_snapshots {
-        tracing::warn!(snapshot = %skipped, "skipped a damaged snapshot");
-    }
-    tracing::info!(
-        seq = sequencer.recovered.last_seq,
-        replayed = sequencer.recovered.replayed,
-        day = %sequencer.initial.day(),
-        "market recovered"
-    );
-    Ok((sequencer, recovery, feed_log))
-}
-
-fn now() -> EngineTime {
-    EngineTime(SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64))
 }
 
 /// Waits until every session and subscriber has ended (they hold the slots), or `CLOSE_WAIT`.

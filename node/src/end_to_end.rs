@@ -1,11 +1,11 @@
-//! The gateway started in-process on `127.0.0.1:0`, spoken to over real WebSockets: routing of
+//! A node started in-process on `127.0.0.1:0`, spoken to over real WebSockets: routing of
 //! replies and reports, queries, cancel-on-disconnect, the feed and shutdown. (The protocol-level
 //! suite that runs the `huashi` binary lives in `tests/`.)
 
-use crate::config::Config;
-use crate::server::Gateway;
+use crate::Node;
 use futures_util::{SinkExt, StreamExt};
 use huashi_engine::journal::Durability;
+use huashi_gateway::Config;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -19,7 +19,7 @@ type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 struct Server {
     addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
-    served: tokio::task::JoinHandle<Result<(), crate::GatewayError>>,
+    served: tokio::task::JoinHandle<Result<(), huashi_gateway::GatewayError>>,
     dir: tempfile::TempDir,
 }
 
@@ -30,7 +30,7 @@ impl Server {
         config.durability = Durability::None;
         adjust(&mut config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let gateway = Gateway::start(listener, config).await.unwrap();
+        let gateway = Node::start(listener, config).await.unwrap();
         let addr = gateway.local_addr();
         let (stop, stopped) = oneshot::channel::<()>();
         let served = tokio::spawn(gateway.serve(async move {
@@ -354,7 +354,7 @@ async fn shutdown_closes_sessions_with_1001_and_the_market_survives_a_restart() 
     served.await.unwrap().unwrap();
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let gateway = Gateway::start(listener, Config::for_tests(&data_dir, "op")).await.unwrap();
+    let gateway = Node::start(listener, Config::for_tests(&data_dir, "op")).await.unwrap();
     let addr = gateway.local_addr();
     let (stop, stopped) = oneshot::channel::<()>();
     let served = tokio::spawn(gateway.serve(async move {

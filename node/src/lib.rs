@@ -1,0 +1,164 @@
+//! Huashi's composition root: one market node. It recovers the data directory (the market,
+//! clearing and the feed from one common point), starts the threads and wires their channels, and
+//! owns the order in which they stop. Nothing else in the workspace decides which threads exist.
+//!
+//! ```text
+//!  Frontend (gateway) ──Submission──▶ sequencer ──▶ journal-sync ──Output──▶ fan-out ──▶ clearing
+//!   /ws /feed /api ◀──── replies, private reports ──────────────────────────┘           │
+//!        ▲                                                                               ▼
+//!        └──────────────── public feed (numbered from the journal) ◀──────────────── Feed
+//! ```
+//!
+//! - [`recovery`]: the market, clearing and the feed's numbering brought back to one seq.
+//! - [`Node`]: start (threads and channels) and serve (then stop in order: the front, the
+//!   sequencer with its final snapshot, the fan-out, clearing with its own).
+//!
+//! A batch is durable when the journal has synced it (`huashi_engine::sequencer`); a second way
+//! of making it durable (shipping it to replicas) plugs in as the sequencer's `BatchSink`, here,
+//! without touching the core or the gateway.
+
+pub mod recovery;
+
+#[cfg(test)]
+mod end_to_end;
+
+use huashi_engine::sequencer::Sequencer;
+use huashi_engine::types::Day;
+use huashi_gateway::auth::token_hash;
+use huashi_gateway::fanout::{FanOut, FanOutConfig};
+use huashi_gateway::feed::FeedView;
+use huashi_gateway::feed_log::Feed;
+use huashi_gateway::messages::Status;
+use huashi_gateway::metrics::Metrics;
+use huashi_gateway::{Config, Frontend, FrontendParts, GatewayError};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicI32, AtomicU64};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use tokio::net::TcpListener;
+
+/// A started node: the market recovered, every thread running, the listener bound.
+pub struct Node {
+    listener: TcpListener,
+    frontend: Frontend,
+    sequencer: Sequencer,
+    fanout: JoinHandle<()>,
+    clearing: JoinHandle<()>,
+    local_addr: SocketAddr,
+    data_dir: PathBuf,
+    day: Day,
+}
+
+/// Runs a node on `listener` until `shutdown` resolves.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), GatewayError> {
+    Node::start(listener, config).await?.serve(shutdown).await
+}
+
+impl Node {
+    /// Recovers the data directory and starts the sequencer, the fan-out, clearing (with the
+    /// feed after it) and the front.
+    pub async fn start(listener: TcpListener, config: Config) -> Result<Node, GatewayError> {
+        let local_addr = listener.local_addr()?;
+        let data_dir = config.data_dir.clone();
+        let recovered = tokio::task::spawn_blocking({
+            let config = config.clone();
+            move || recovery::recover(&config)
+        })
+        .await
+        .map_err(|e| GatewayError::Engine { path: data_dir.clone(), reason: e.to_string() })??;
+        let recovery::Recovered { sequencer, clearing, archive, feed_log } = recovered;
+        let day = sequencer.initial.day();
+        let status = Arc::new(Status {
+            seq: AtomicU64::new(0),
+            feed_seq: AtomicU64::new(feed_log.last_seq()),
+            day: AtomicI32::new(day.0),
+        });
+        let metrics = Arc::new(Metrics::default());
+
+        // Clearing, and the public feed right after it on the same thread: the feed's numbering
+        // follows the journal (see huashi_gateway::feed_log). Its snapshot view starts from the
+        // recovered market and the index values clearing recovered with.
+        let mut view = FeedView::new(&sequencer.initial);
+        for value in clearing.index_latest().latest {
+            view.apply_market_data(&huashi_clearing::MarketData::Index(value));
+        }
+        let feed = Feed::new(feed_log, view, config.limits.feed_backlog_max, status.clone(), metrics.clone());
+        let (tap, tapped) = crossbeam_channel::bounded(huashi_clearing::service::CLEARING_QUEUE_MAX);
+        let (clearing_handle, clearing_thread) =
+            huashi_clearing::service::start(data_dir.clone(), clearing, archive, feed, tapped)
+                .map_err(GatewayError::Thread)?;
+
+        // The fan-out: replies and private reports, then every output on to clearing.
+        let (control_tx, control_rx) = crossbeam_channel::unbounded();
+        let fanout = FanOut::new(FanOutConfig {
+            outputs: sequencer.outputs.clone(),
+            control: control_rx,
+            engine: sequencer.handle.clone(),
+            initial: sequencer.initial.clone(),
+            seq: sequencer.recovered.last_seq,
+            status: status.clone(),
+            metrics: metrics.clone(),
+            tap,
+            clearing: clearing_handle.clone(),
+            control_tx: control_tx.clone(),
+        });
+        let fanout = std::thread::Builder::new()
+            .name("fan-out".into())
+            .spawn(move || {
+                // Without the fan-out no reply leaves: stop loudly; the journal has every command.
+                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fanout.run())).is_err() {
+                    eprintln!("huashi: the fan-out thread panicked; aborting");
+                    std::process::abort();
+                }
+            })
+            .map_err(GatewayError::Thread)?;
+
+        let frontend = Frontend::new(FrontendParts {
+            operator_token_hash: token_hash(config.operator_token.expose()),
+            engine: sequencer.handle.clone(),
+            outputs: sequencer.outputs.clone(),
+            control: control_tx,
+            clearing: clearing_handle,
+            status,
+            metrics,
+            limits: config.limits,
+        })?;
+        Ok(Node { listener, frontend, sequencer, fanout, clearing: clearing_thread, local_addr, data_dir, day })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The trading day the market is in.
+    pub fn day(&self) -> Day {
+        self.day
+    }
+
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.data_dir
+    }
+
+    /// Serves until `shutdown` resolves, then stops in order: the front (every connection
+    /// closed, the last cancel-on-disconnects submitted), the sequencer (it drains its queue and
+    /// snapshots), the fan-out (it routes the last outputs), clearing (it snapshots too).
+    pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<(), GatewayError> {
+        let Node { listener, frontend, sequencer, fanout, clearing, .. } = self;
+        let served = frontend.serve(listener, shutdown).await;
+        let stopped = tokio::task::spawn_blocking(move || sequencer.shutdown()).await;
+        let _ = tokio::task::spawn_blocking(move || fanout.join()).await;
+        // The fan-out held clearing's only output sender: clearing drains, snapshots and ends.
+        let _ = tokio::task::spawn_blocking(move || clearing.join()).await;
+        served?;
+        match stopped {
+            Ok(result) => result.map_err(GatewayError::Shutdown),
+            Err(e) => Err(GatewayError::Shutdown(huashi_engine::store::StoreError::Other(e.to_string()))),
+        }
+    }
+}
