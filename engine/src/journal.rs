@@ -8,7 +8,7 @@
 //! The sequencer appends a batch, calls [`Journal::commit`] once, and only then releases the
 //! batch's replies: a command is durable before anything that reports its effect is visible.
 
-mod format;
+pub(crate) mod format;
 mod reader;
 mod recovery;
 
@@ -86,6 +86,9 @@ pub enum JournalError {
     /// Reopening recovers the journal from what is actually on disk.
     #[error("journal refused: an earlier write or sync failed; reopen to recover")]
     Poisoned,
+    /// The batch sink (see `batch_sink`) could not make a batch durable.
+    #[error("batch of seqs {first}..={last} not shipped: {reason}")]
+    NotShipped { first: u64, last: u64, reason: String },
 }
 
 impl JournalError {

@@ -13,8 +13,10 @@
 //!   credit). No I/O, no clock reads, no randomness.
 //! - [`journal`] and [`snapshot`]: durable storage of commands and of whole-market images.
 //! - [`store`]: a data directory: recovery from snapshot + journal replay.
-//! - [`sequencer`]: the writer thread: queue in, journal, apply, events out.
+//! - [`sequencer`]: the writer thread: queue in, journal, apply, events out; [`batch_sink`]: a
+//!   second way a committed batch becomes durable (replication) before its replies leave.
 
+pub mod batch_sink;
 pub mod command;
 pub mod core;
 pub mod event;

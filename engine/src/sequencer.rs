@@ -12,6 +12,7 @@
 //! needs no wall clock, and it snapshots the market every `snapshot_every` commands and on
 //! shutdown.
 
+use crate::batch_sink::SinkHandle;
 use crate::command::{Action, Actor, Command};
 use crate::core::{Market, MarketConfig};
 use crate::event::Event;
@@ -77,6 +78,8 @@ pub struct SequencerConfig {
     pub output_depth_max: usize,
     /// Recover from the snapshot after this seq (see `StoreOptions::start_at`); None: the newest.
     pub start_at: Option<u64>,
+    /// Where each committed batch must also be durable before its replies leave (replication).
+    pub sink: Option<SinkHandle>,
     /// Unit tests: every sync covering this seq or later fails.
     #[cfg(test)]
     fail_syncs_from: Option<u64>,
@@ -93,6 +96,7 @@ impl SequencerConfig {
             batch_max: 1_024,
             output_depth_max: 65_536,
             start_at: None,
+            sink: None,
             #[cfg(test)]
             fail_syncs_from: None,
         }
@@ -176,7 +180,7 @@ impl Sequencer {
         let (stop_tx, stop_rx) = bounded(1);
         let snapshots = Some(SnapshotWriter::start(config.data_dir.clone())?);
         let sync_times = Arc::new(SyncTimes::default());
-        let syncer = Some(Syncer::start(output_tx, Arc::clone(&sync_times))?);
+        let syncer = Some(Syncer::start(output_tx, Arc::clone(&sync_times), config.sink.clone())?);
         let mut writer = Writer {
             snapshots,
             syncer,
@@ -309,6 +313,10 @@ fn timed_sync(sync: &PendingSync, times: &SyncTimes) -> Result<u64, JournalError
 /// already is, or the journal does not sync), then its outputs to release.
 struct SyncJob {
     sync: Option<PendingSync>,
+    /// The batch's journal records as framed on disk, for the sink (empty without one), and the
+    /// seq of the first.
+    records: Vec<u8>,
+    first_seq: u64,
     outputs: Vec<Output>,
     /// The answers of the batch's queries, delivered after its outputs.
     answers: Vec<Deliver>,
@@ -333,7 +341,7 @@ struct Syncer {
 const SYNC_JOBS_QUEUED_MAX: usize = 1;
 
 impl Syncer {
-    fn start(outputs: Sender<Output>, times: Arc<SyncTimes>) -> Result<Syncer, StoreError> {
+    fn start(outputs: Sender<Output>, times: Arc<SyncTimes>, sink: Option<SinkHandle>) -> Result<Syncer, StoreError> {
         let (jobs, jobs_rx) = bounded::<SyncJob>(SYNC_JOBS_QUEUED_MAX);
         let (done_tx, done) = crossbeam_channel::unbounded();
         let thread = std::thread::Builder::new()
@@ -343,6 +351,16 @@ impl Syncer {
                     if let Some(sync) = &job.sync {
                         if let Err(e) = timed_sync(sync, &times) {
                             let _ = done_tx.send(Err(e));
+                            return;
+                        }
+                    }
+                    if let (Some(sink), false) = (&sink, job.records.is_empty()) {
+                        if let Err(reason) = sink.ship(job.first_seq, job.seq, &job.records) {
+                            let _ = done_tx.send(Err(JournalError::NotShipped {
+                                first: job.first_seq,
+                                last: job.seq,
+                                reason,
+                            }));
                             return;
                         }
                     }
@@ -488,6 +506,12 @@ impl Writer {
         let entry = JournalEntry { ts, command };
         entry.encode_into(&mut self.encoded);
         self.journal.append(self.seq, &self.encoded)?;
+        if self.config.sink.is_some() {
+            if batch.records.is_empty() {
+                batch.first_seq = self.seq;
+            }
+            crate::journal::format::encode_record(&mut batch.records, self.seq, &self.encoded);
+        }
         batch.commands += 1;
         self.since_snapshot += 1;
         batch.outputs.push(Output {
@@ -539,7 +563,8 @@ impl Writer {
         }
         let answers: Vec<Deliver> = batch.queries.into_iter().map(|query| query(&self.market)).collect();
         if sync.is_some() || !batch.outputs.is_empty() || !answers.is_empty() {
-            self.hand_over(SyncJob { sync, outputs: batch.outputs, answers, seq: self.seq })?;
+            let (records, first_seq) = (batch.records, batch.first_seq);
+            self.hand_over(SyncJob { sync, records, first_seq, outputs: batch.outputs, answers, seq: self.seq })?;
         }
         self.note_synced()
     }
@@ -602,6 +627,9 @@ const EVENTS_PER_COMMAND_TYPICAL: usize = 4;
 #[derive(Default)]
 struct Batch {
     commands: usize,
+    /// The batch's journal records, framed, when a sink needs them; `first_seq` is the first's.
+    records: Vec<u8>,
+    first_seq: u64,
     outputs: Vec<Output>,
     queries: Vec<Query>,
 }
@@ -679,5 +707,92 @@ mod tests {
         let answer = rx.recv_timeout(Duration::from_secs(2));
         assert!(answer.is_err(), "a query answered {answer:?} from a state whose sync failed");
         assert!(sequencer.shutdown().is_err());
+    }
+
+    /// Records what it is shipped; fails every batch reaching `fail_from`.
+    struct Recorder {
+        shipped: Arc<std::sync::Mutex<Vec<(u64, u64, Vec<u8>)>>>,
+        fail_from: Option<u64>,
+    }
+
+    impl crate::batch_sink::BatchSink for Recorder {
+        fn ship(&mut self, first: u64, last: u64, records: &[u8]) -> Result<(), String> {
+            if self.fail_from.is_some_and(|from| last >= from) {
+                return Err("injected shipping failure".into());
+            }
+            self.shipped.lock().unwrap().push((first, last, records.to_vec()));
+            Ok(())
+        }
+    }
+
+    /// Splits framed records (`len, crc, seq, payload`) back into (seq, payload), checking CRCs.
+    fn unframe(mut bytes: &[u8]) -> Vec<(u64, Vec<u8>)> {
+        let mut records = Vec::new();
+        while !bytes.is_empty() {
+            let len = u32::from_le_bytes(bytes[0..4].try_into().unwrap()) as usize;
+            let crc = u32::from_le_bytes(bytes[4..8].try_into().unwrap());
+            let seq_bytes: [u8; 8] = bytes[8..16].try_into().unwrap();
+            let payload = &bytes[16..16 + len];
+            assert_eq!(crc, crc32c::crc32c_append(crc32c::crc32c(&seq_bytes), payload), "a shipped record's CRC");
+            records.push((u64::from_le_bytes(seq_bytes), payload.to_vec()));
+            bytes = &bytes[16 + len..];
+        }
+        records
+    }
+
+    /// The sink gets every committed record once, in order, exactly as the journal holds it, and
+    /// before the batch's outputs are released.
+    #[test]
+    fn a_batch_sink_receives_the_journal_records_before_the_replies_leave() {
+        let dir = tempfile::tempdir().unwrap();
+        let shipped = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut config = SequencerConfig::new(dir.path());
+        config.sink = Some(SinkHandle::new(Recorder { shipped: Arc::clone(&shipped), fail_from: None }));
+        let genesis = || MarketConfig::new(Day::parse("2026-11-29").unwrap());
+        let sequencer = Sequencer::start(config, genesis, |_, _, _| {}).expect("starts");
+        for n in 1..=20 {
+            sequencer.handle.try_submit(Submission::Command { command: register(n), ticket: n }).unwrap();
+        }
+        for n in 1..=20 {
+            let output = sequencer.outputs.recv_timeout(Duration::from_secs(10)).expect("released");
+            assert_eq!(output.seq, n);
+            let last_shipped = shipped.lock().unwrap().last().map(|(_, last, _)| *last).unwrap_or(0);
+            assert!(last_shipped >= n, "output {n} released before its batch was shipped (shipped to {last_shipped})");
+        }
+        sequencer.shutdown().unwrap();
+        let batches = shipped.lock().unwrap().clone();
+        let mut records = Vec::new();
+        for (first, last, bytes) in &batches {
+            let batch = unframe(bytes);
+            assert_eq!((batch.first().unwrap().0, batch.last().unwrap().0), (*first, *last));
+            records.extend(batch);
+        }
+        let journal: Vec<(u64, Vec<u8>)> = crate::journal::Journal::read_after(&store::journal_dir(dir.path()), 0)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(records, journal, "the sink got the journal's records, once each, in order");
+    }
+
+    /// A batch the sink cannot take is never acknowledged, and the sequencer stops.
+    #[test]
+    fn a_batch_the_sink_refuses_is_never_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let shipped = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut config = SequencerConfig::new(dir.path());
+        config.sink = Some(SinkHandle::new(Recorder { shipped, fail_from: Some(3) }));
+        let genesis = || MarketConfig::new(Day::parse("2026-11-29").unwrap());
+        let sequencer = Sequencer::start(config, genesis, |_, _, _| {}).expect("starts");
+        for n in 1..=2 {
+            sequencer.handle.try_submit(Submission::Command { command: register(n), ticket: n }).unwrap();
+            assert_eq!(sequencer.outputs.recv_timeout(Duration::from_secs(10)).expect("released").seq, n);
+        }
+        sequencer.handle.try_submit(Submission::Command { command: register(3), ticket: 3 }).unwrap();
+        match sequencer.outputs.recv_timeout(Duration::from_secs(10)) {
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {}
+            other => panic!("expected the outputs to end after the refused batch, got {other:?}"),
+        }
+        let error = sequencer.shutdown().expect_err("shutdown reports the refused batch");
+        assert!(error.to_string().contains("injected shipping failure"), "{error}");
     }
 }
