@@ -709,9 +709,12 @@ mod tests {
         assert!(sequencer.shutdown().is_err());
     }
 
+    /// What a `Recorder` was shipped: (first seq, last seq, records) per batch.
+    type Shipped = Arc<std::sync::Mutex<Vec<(u64, u64, Vec<u8>)>>>;
+
     /// Records what it is shipped; fails every batch reaching `fail_from`.
     struct Recorder {
-        shipped: Arc<std::sync::Mutex<Vec<(u64, u64, Vec<u8>)>>>,
+        shipped: Shipped,
         fail_from: Option<u64>,
     }
 
