@@ -78,7 +78,7 @@ fn run(dir: &Path, commands: u64, durability: Durability) -> (f64, Histogram<u64
             id: Code::from_static("buyer"),
             name: "Buyer".into(),
             roles: Roles { buyer: true, ..Roles::default() },
-            credit_limit: Fen(i64::MAX / 4),
+            credit_limit: Fen(huashi_engine::core::limits::CREDIT_LIMIT_MAX),
             token_hash: [1; 32],
         }),
         op(Action::RegisterParticipant {
