@@ -141,10 +141,12 @@ impl Market {
         if start_price.checked_mul(units).is_none() {
             return Err(Reject::price_invalid("start_price × units is too large"));
         }
-        // A lot already queued on this clock moves within its line and takes no new place.
-        let line = &self.clocks[index].supply_line;
+        // The lot on the clock counts too: a halt puts it back at the head of the line. A lot
+        // already queued on this clock moves within its line and takes no new place.
+        let c = &self.clocks[index];
+        let held = c.supply_line.len() as u64 + u64::from(c.lot.is_some());
         let queued_here = u64::from(lot.clock == Some(clock) && lot.status == LotStatus::Queued);
-        check_room("supply_line_lots_max", self.limits.supply_line_lots_max, line.len() as u64 - queued_here, 1)?;
+        check_room("supply_line_lots_max", self.limits.supply_line_lots_max, held - queued_here, 1)?;
         // Re-assigning a queued lot moves it to the end of the new line.
         if let Some(previous) = lot.clock {
             let line = &mut self.clocks[previous.0 as usize - 1].supply_line;

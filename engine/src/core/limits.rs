@@ -30,7 +30,7 @@ pub struct MarketLimits {
     pub participants_max: u64,
     /// Lots one grower may consign in one trading day.
     pub lots_per_grower_day_max: u64,
-    /// Lots waiting on one clock's supply line.
+    /// Lots on one clock's supply line, the one on the clock included.
     pub supply_line_lots_max: u64,
     /// Standing bids one buyer holds at once, over all lots.
     pub standing_bids_per_buyer_max: u64,
