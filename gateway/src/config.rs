@@ -522,6 +522,16 @@ mod tests {
         assert!(bad("listen = \"nowhere\"").contains("--listen"));
         assert!(toml::from_str::<FileConfig>("colour = 1").is_err());
         assert!(bad("[engine]\ndurability = \"sometimes\"").contains("engine.durability"));
+        assert!(bad("[market_limits]\nproducts_max = 0").contains("products_max"));
+        assert!(toml::from_str::<FileConfig>("[market_limits]\nlots_max = 3").is_err());
+    }
+
+    #[test]
+    fn market_limits_seed_only_what_they_name() {
+        let file: FileConfig = toml::from_str("[market_limits]\nproducts_max = 7").unwrap();
+        let config = Config::from_parts(args(Some("op")), file).unwrap();
+        assert_eq!(config.market_limits.products_max, 7);
+        assert_eq!(config.market_limits.participants_max, MarketLimits::default().participants_max);
     }
 
     #[test]
