@@ -587,3 +587,20 @@ fn the_operator_cancels_a_participants_orders() {
         RejectCode::NotFound,
     );
 }
+
+/// Found by `limit_properties`: a buy order amended to a negative price and a huge quantity made
+/// a negative credit hold whose difference with the old one overflowed (a panic in the writer).
+#[test]
+fn amending_to_a_negative_price_is_price_invalid_not_an_overflow() {
+    let mut d = desk();
+    d.set_state(ROSE, BookState::Open);
+    d.buy(d.alice, "a1", 100, 10);
+    for price in [0, -1, i64::MIN] {
+        d.h.rejected(
+            actor(d.alice),
+            Action::AmendOrder { client_order_id: code("a1"), price: Some(Fen(price)), quantity: Some(u64::MAX / 2) },
+            RejectCode::PriceInvalid,
+        );
+    }
+    assert_eq!(d.h.account(d.alice).held(), Fen(reserve(100, 10)));
+}

@@ -3,7 +3,7 @@
 //! the private reports each owner receives.
 
 use crate::command::{Actor, OrderEntry};
-use crate::core::book::{BookEvent, BookReject, BookState, NewOrder, OrderType, TimeInForce};
+use crate::core::book::{BookEvent, BookReject, BookState, NewOrder, OrderType, TimeInForce, QUANTITY_MAX};
 use crate::core::credit::Hold;
 use crate::core::limits::check_room;
 use crate::core::market::Market;
@@ -42,6 +42,11 @@ impl Market {
     /// The credit a buy order of `units` at `price` holds while it rests.
     fn reserve_for(&self, side: Side, order_type: OrderType, price: Option<Fen>, units: u64) -> Result<Hold, Reject> {
         match (side, order_type, price) {
+            // Before the book's own price check: a negative price would make a negative hold,
+            // and the difference of two holds could then overflow (found by limit_properties).
+            (Side::Buy, OrderType::Limit, Some(price)) if price.0 <= 0 => {
+                Err(Reject::price_invalid("price must be positive"))
+            }
             (Side::Buy, OrderType::Limit, Some(price)) => self
                 .config
                 .fees
@@ -99,7 +104,9 @@ impl Market {
             1,
         )?;
         check_room("orders_open_total_max", limits.orders_open_total_max, self.orders.len() as u64, 1)?;
-        if let Some(listing) = self.listings.get(&entry.symbol) {
+        // A price or quantity the book refuses anyway gets the book's own error, not this one.
+        let valid = price.0 > 0 && entry.quantity <= QUANTITY_MAX;
+        if let (Some(listing), true) = (self.listings.get(&entry.symbol), valid) {
             let level = listing.book.quantity_at(entry.side, price);
             check_room("level_quantity_max", limits.level_quantity_max, level, entry.quantity)?;
         }
@@ -229,15 +236,14 @@ impl Market {
         let new_leaves = quantity.unwrap_or(view.leaves);
         if let Some(price) = new_price {
             // What the order adds to the level it will rest at: its growth in place, or all of it
-            // at a new price.
+            // at a new price. Shrinking in place adds nothing and is always allowed, even on a
+            // level over a lowered limit.
             let book = &self.listings[&meta.symbol].book;
             let adding = if price == view.price { new_leaves.saturating_sub(view.leaves) } else { new_leaves };
-            check_room(
-                "level_quantity_max",
-                self.limits.level_quantity_max,
-                book.quantity_at(meta.side, price),
-                adding,
-            )?;
+            if adding > 0 && price.0 > 0 && new_leaves <= QUANTITY_MAX {
+                let level = book.quantity_at(meta.side, price);
+                check_room("level_quantity_max", self.limits.level_quantity_max, level, adding)?;
+            }
         }
         let new_reserved = self.reserve_for(meta.side, meta.order_type, new_price, new_leaves)?;
         let extra = new_reserved.minus(meta.reserved);
