@@ -14,7 +14,7 @@
 mod common;
 
 use common::*;
-use huashi_engine::command::{Action, Actor, Command, Consignment, OrderEntry};
+use huashi_engine::command::{Action, Actor, ClockSettingsPatch, Command, Consignment, OrderEntry};
 use huashi_engine::core::book::{BookState, OrderType, TimeInForce, QUANTITY_MAX};
 use huashi_engine::core::catalogue::{Category, Grade, Unit};
 use huashi_engine::core::limits::{MarketLimits, MarketLimitsPatch, CREDIT_LIMIT_MAX};
@@ -101,7 +101,7 @@ fn command(market: &Market, raw: &RawOp, next_client: &mut u64) -> Command {
     let clock = |k: u64| ClockId((k % 4) as u16);
     let symbol = |k: u64| code(pick(&SYMBOLS, k));
     let participant = |k: u64| code(pick(&IDS, k));
-    let action = match raw[0] % 24 {
+    let action = match raw[0] % 27 {
         0 | 1 => Action::RegisterParticipant {
             id: participant(raw[1]),
             name: pick(&["A", "", " ", "a\u{0}b", "r\u{202E}l"], raw[2]).to_string(),
@@ -180,14 +180,27 @@ fn command(market: &Market, raw: &RawOp, next_client: &mut u64) -> Command {
         23 if raw[1].is_multiple_of(3) => Action::StandingBid { lot: lot(raw[2]), max_price: Fen(1), containers: 1 },
         23 if raw[1].is_multiple_of(2) => Action::Tick,
         // Queue more lots than the small supply-line limits allow, on the clocks that exist.
-        _ => Action::AssignLot {
-            lot: lot(raw[2]),
-            clock: ClockId(1 + (raw[3] % 3) as u16),
-            start_price: Fen(i64::MAX / 4),
+        23 => {
+            let lot = lot(raw[2]);
+            let start_price = market.lot(lot).map_or(Fen(1), |l| l.min_price);
+            Action::AssignLot { lot, clock: ClockId(1 + (raw[3] % 3) as u16), start_price }
+        }
+        24 => Action::VoidAward { clock: clock(raw[1]), lot: lot(raw[2]), round: (raw[3] % 4) as u32, buyer: None },
+        25 => Action::WithdrawLot { lot: lot(raw[1]) },
+        _ => Action::ConfigureClock {
+            clock: clock(raw[1]),
+            patch: ClockSettingsPatch {
+                step: Some(pick(&[Fen(1), Fen(i64::MAX), Fen(i64::MAX / 3), Fen(0)], raw[2])),
+                tick_ms: Some(pick(&[1, 10, 60_000], raw[3])),
+                pre_roll_ms: Some(0),
+                pause_ms: Some(pick(&[0, 10], raw[3] >> 8)),
+                restart_ticks: Some(pick(&[0, 10, 1_000_000], raw[4])),
+                multi_buy_ms: Some(pick(&[0, 50], raw[4] >> 8)),
+            },
         },
     };
     let operator_business =
-        matches!(raw[0] % 24, 0..=6 | 9..=11 | 15 | 22) || (raw[0] % 24 == 23 && !raw[1].is_multiple_of(3));
+        matches!(raw[0] % 27, 0..=6 | 9..=11 | 15 | 22 | 24..=26) || (raw[0] % 27 == 23 && !raw[1].is_multiple_of(3));
     let actor = if operator_business && !raw[5].is_multiple_of(7) { Actor::Operator } else { who(raw[5]) };
     Command::new(actor, action)
 }
@@ -347,7 +360,7 @@ proptest! {
 fn generated_streams_hit_the_limits() {
     use rand::{Rng, SeedableRng};
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(12);
-    let ops: Vec<RawOp> = (0..20_000).map(|_| rng.gen()).collect();
+    let ops: Vec<RawOp> = (0..40_000).map(|_| rng.gen()).collect();
     let (rejects, reached) = run(&ops);
     eprintln!("rejects: {rejects:?}\nlimits reached: {reached:?}");
     let all = MarketLimits::default().named().len();
