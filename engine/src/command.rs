@@ -6,6 +6,7 @@
 
 use crate::core::book::{BookState, OrderType, TimeInForce};
 use crate::core::catalogue::{Category, Grade, Unit};
+use crate::core::limits::MarketLimitsPatch;
 use crate::types::{ClockId, Code, Fen, LotId, Pk, Side};
 use serde::{Deserialize, Serialize};
 
@@ -206,6 +207,14 @@ pub enum Action {
     Tick,
     /// After a restart: every clock that was auctioning is halted, as by `halt_clock`.
     HaltAllClocks,
+    // ── v1.1, at the end so old journals keep their variant indices ──
+    /// `set_limits`: only the limits given change.
+    SetLimits(MarketLimitsPatch),
+    /// `cancel_orders`: the operator cancels a participant's open book orders.
+    CancelOrders {
+        participant: Code,
+        symbol: Option<Code>,
+    },
 }
 
 impl Action {
@@ -237,6 +246,8 @@ impl Action {
             Action::EndOfDay => "end_of_day",
             Action::Tick => "tick",
             Action::HaltAllClocks => "halt_all_clocks",
+            Action::SetLimits(_) => "set_limits",
+            Action::CancelOrders { .. } => "cancel_orders",
         }
     }
 }

@@ -6,6 +6,7 @@ use crate::command::{ClockSettings, Roles};
 use crate::core::book::{BookState, DoneReason, OrderType, TimeInForce};
 use crate::core::catalogue::{Category, Grade, Unit};
 use crate::core::clock::ClockPhase;
+use crate::core::limits::MarketLimits;
 use crate::core::lots::Lot;
 use crate::reject::Reject;
 use crate::types::{ClockId, Code, Day, EngineTime, Fen, LotId, OrderId, Pk, Side, TradeId};
@@ -242,6 +243,16 @@ pub enum Event {
         trades: u64,
         turnover: Fen,
         fees: Fen,
+    },
+    // ── v1.1, at the end so the variant indices above stay put ──
+    /// Reply to `set_limits`: every limit as it now stands.
+    LimitsSet(MarketLimits),
+    /// Reply to the operator's `cancel_orders`: how many of `participant`'s orders were
+    /// cancelled (each owner is told by its own `OrderDone`).
+    OrdersCancelled {
+        owner: Pk,
+        participant: Code,
+        count: u32,
     },
 }
 

@@ -8,6 +8,7 @@
 //!
 //! - [`types`]: newtypes for money (`Fen`), quantities, ids, days and engine time.
 //! - [`reject`]: the typed business rejections, one per protocol error code.
+//! - [`text`]: what a text field may hold (no control or bidirectional characters).
 //! - [`command`]: every input to the core, and [`event`]: every output.
 //! - [`core`]: the deterministic state machine (participants, lots, Dutch clocks, order books,
 //!   credit). No I/O, no clock reads, no randomness.
@@ -25,4 +26,5 @@ pub mod reject;
 pub mod sequencer;
 pub mod snapshot;
 pub mod store;
+pub mod text;
 pub mod types;

@@ -20,10 +20,12 @@ pub enum RejectCode {
     Duplicate,
     RateLimited,
     Internal,
+    /// v1.1: after `Internal` so the variant indices of the codes before it stay put.
+    LimitReached,
 }
 
 impl RejectCode {
-    pub const ALL: [RejectCode; 12] = [
+    pub const ALL: [RejectCode; 13] = [
         RejectCode::BadRequest,
         RejectCode::Unauthenticated,
         RejectCode::Forbidden,
@@ -35,6 +37,7 @@ impl RejectCode {
         RejectCode::CreditLimit,
         RejectCode::Duplicate,
         RejectCode::RateLimited,
+        RejectCode::LimitReached,
         RejectCode::Internal,
     ];
 
@@ -53,6 +56,7 @@ impl RejectCode {
             RejectCode::Duplicate => "duplicate",
             RejectCode::RateLimited => "rate_limited",
             RejectCode::Internal => "internal",
+            RejectCode::LimitReached => "limit_reached",
         }
     }
 }
@@ -94,6 +98,9 @@ impl Reject {
     }
     pub fn duplicate(message: impl Into<String>) -> Reject {
         Reject::new(RejectCode::Duplicate, message)
+    }
+    pub fn limit_reached(message: impl Into<String>) -> Reject {
+        Reject::new(RejectCode::LimitReached, message)
     }
 }
 

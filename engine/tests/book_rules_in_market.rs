@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use huashi_engine::command::{Action, Actor, OrderEntry};
-use huashi_engine::core::book::{BookState, DoneReason, TimeInForce};
+use huashi_engine::core::book::{BookState, DoneReason, OrderType, TimeInForce};
 use huashi_engine::event::{Event, Trade};
 use huashi_engine::reject::RejectCode;
 use huashi_engine::types::{Fen, Pk, Side};
@@ -535,11 +535,18 @@ fn cancel_on_disconnect_cancels_every_open_order() {
 }
 
 #[test]
-fn a_suspended_participant_cannot_cancel_but_disconnecting_still_cancels() {
+fn suspension_cancels_open_orders_and_the_suspended_participant_cannot_act() {
+    // Protocol v1.1 section 4: suspending cancels the participant's open orders in the same
+    // command (before v1.1 they stayed and kept trading, and only a disconnect cleared them).
     let mut d = desk();
     d.set_state(ROSE, BookState::Open);
     d.buy(d.alice, "a1", 100, 10);
     d.h.set_active(d.alice, false);
+    let done = d.h.last_events().iter().any(|e| {
+        matches!(e, Event::OrderDone { reason: DoneReason::Cancelled, client_order_id, .. } if *client_order_id == code("a1"))
+    });
+    assert!(done, "suspension cancels a1: {:?}", d.h.last_events());
+    assert_eq!(d.h.account(d.alice).held(), Fen(0));
     d.h.rejected(actor(d.alice), Action::CancelOrder { client_order_id: code("a1") }, RejectCode::Forbidden);
     d.h.rejected(actor(d.alice), Action::CancelAll { symbol: None }, RejectCode::Forbidden);
     d.h.rejected(
@@ -547,8 +554,53 @@ fn a_suspended_participant_cannot_cancel_but_disconnecting_still_cancels() {
         Action::AmendOrder { client_order_id: code("a1"), price: None, quantity: Some(5) },
         RejectCode::Forbidden,
     );
-    assert_eq!(d.h.account(d.alice).held(), Fen(reserve(100, 10)));
+    let order = OrderEntry {
+        client_order_id: code("a2"),
+        symbol: code(ROSE),
+        side: Side::Buy,
+        order_type: OrderType::Limit,
+        price: Some(Fen(100)),
+        quantity: 1,
+        time_in_force: TimeInForce::Gtc,
+        post_only: false,
+    };
+    d.h.rejected(actor(d.alice), Action::NewOrder(order), RejectCode::Forbidden);
     d.h.ok(actor(d.alice), Action::CancelOnDisconnect);
-    assert!(matches!(d.h.last_events().last(), Some(Event::Cancelled { count: 1, .. })));
-    assert_eq!(d.h.account(d.alice).exposure(), Fen(0));
+    assert!(matches!(d.h.last_events().last(), Some(Event::Cancelled { count: 0, .. })));
+}
+
+#[test]
+fn the_operator_cancels_a_participants_orders() {
+    let mut d = desk();
+    d.set_state(ROSE, BookState::Open);
+    d.buy(d.alice, "a1", 100, 10);
+    d.buy(d.alice, "a2", 101, 10);
+    let id = d.h.market.participants().get(d.alice).id;
+    d.h.rejected(actor(d.alice), Action::CancelOrders { participant: id, symbol: None }, RejectCode::Forbidden);
+    d.h.ok(Actor::Operator, Action::CancelOrders { participant: id, symbol: Some(code(ROSE)) });
+    assert!(matches!(d.h.last_events().last(), Some(Event::OrdersCancelled { count: 2, .. })));
+    assert_eq!(d.h.account(d.alice).held(), Fen(0));
+    assert!(d.h.market.open_orders(d.alice).is_empty());
+    d.h.rejected(
+        Actor::Operator,
+        Action::CancelOrders { participant: code("nobody"), symbol: None },
+        RejectCode::NotFound,
+    );
+}
+
+/// Found by `limit_properties`: a buy order amended to a negative price and a huge quantity made
+/// a negative credit hold whose difference with the old one overflowed (a panic in the writer).
+#[test]
+fn amending_to_a_negative_price_is_price_invalid_not_an_overflow() {
+    let mut d = desk();
+    d.set_state(ROSE, BookState::Open);
+    d.buy(d.alice, "a1", 100, 10);
+    for price in [0, -1, i64::MIN] {
+        d.h.rejected(
+            actor(d.alice),
+            Action::AmendOrder { client_order_id: code("a1"), price: Some(Fen(price)), quantity: Some(u64::MAX / 2) },
+            RejectCode::PriceInvalid,
+        );
+    }
+    assert_eq!(d.h.account(d.alice).held(), Fen(reserve(100, 10)));
 }

@@ -6,6 +6,7 @@
 use huashi_engine::command::ClockSettings;
 use huashi_engine::core::auction::{PHASE_MS_MAX, TICK_MS_MAX};
 use huashi_engine::core::fees::FeeSchedule;
+use huashi_engine::core::limits::{MarketLimits, MarketLimitsPatch};
 use huashi_engine::journal::Durability;
 use huashi_engine::types::Fen;
 use rust_decimal::prelude::ToPrimitive;
@@ -51,6 +52,9 @@ pub struct FileConfig {
     pub clock: FileClock,
     #[serde(default)]
     pub limits: FileLimits,
+    /// The core's limits (`set_limits`), seeding a new data directory only.
+    #[serde(default)]
+    pub market_limits: MarketLimitsPatch,
     #[serde(default)]
     pub engine: FileEngine,
 }
@@ -217,6 +221,8 @@ pub struct Config {
     pub fees: FeeSchedule,
     pub clock_defaults: ClockSettings,
     pub limits: Limits,
+    /// The core's limits for a new data directory; an existing market keeps its own.
+    pub market_limits: MarketLimits,
     /// Whether the journal is synced before replies go out (always, unless a benchmark asks).
     pub durability: Durability,
     pub snapshot_every: u64,
@@ -284,6 +290,9 @@ impl Config {
             fees: fees(&file.fees)?,
             clock_defaults: clock_defaults(&file.clock)?,
             limits: limits(&file.limits)?,
+            market_limits: MarketLimits::default()
+                .patched(&file.market_limits)
+                .map_err(|reject| ConfigError::invalid("market_limits", reject.message))?,
             durability: match file.engine.durability.as_deref() {
                 None | Some("fsync") => Durability::Fsync,
                 Some("none") => Durability::None,
@@ -309,6 +318,7 @@ impl Config {
             fees: FeeSchedule::default(),
             clock_defaults: ClockSettings::default(),
             limits: Limits::default(),
+            market_limits: MarketLimits::default(),
             durability: Durability::Fsync,
             snapshot_every: SNAPSHOT_EVERY_DEFAULT,
         }
@@ -512,6 +522,16 @@ mod tests {
         assert!(bad("listen = \"nowhere\"").contains("--listen"));
         assert!(toml::from_str::<FileConfig>("colour = 1").is_err());
         assert!(bad("[engine]\ndurability = \"sometimes\"").contains("engine.durability"));
+        assert!(bad("[market_limits]\nproducts_max = 0").contains("products_max"));
+        assert!(toml::from_str::<FileConfig>("[market_limits]\nlots_max = 3").is_err());
+    }
+
+    #[test]
+    fn market_limits_seed_only_what_they_name() {
+        let file: FileConfig = toml::from_str("[market_limits]\nproducts_max = 7").unwrap();
+        let config = Config::from_parts(args(Some("op")), file).unwrap();
+        assert_eq!(config.market_limits.products_max, 7);
+        assert_eq!(config.market_limits.participants_max, MarketLimits::default().participants_max);
     }
 
     #[test]

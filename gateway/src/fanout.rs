@@ -472,7 +472,13 @@ impl FanOut {
                 }
                 .text(),
             )],
-            Event::Cancelled { owner, count } => vec![(P(*owner), Msg::Cancelled { count: *count }.text())],
+            Event::Cancelled { owner, count } => {
+                vec![(P(*owner), Msg::Cancelled { participant: None, count: *count }.text())]
+            }
+            Event::OrdersCancelled { participant, count, .. } => {
+                to_actor(Msg::Cancelled { participant: Some(*participant), count: *count }).into_iter().collect()
+            }
+            Event::LimitsSet(limits) => to_actor(Msg::LimitsSet(*limits)).into_iter().collect(),
             _ => Vec::new(),
         };
         let mut replied = false;
@@ -507,6 +513,8 @@ fn is_reply(action: &str, event: &Event) -> bool {
             | ("amend_order", Event::OrderAmended(_))
             | ("cancel_all", Event::Cancelled { .. })
             | ("end_of_day", Event::DaySettled { .. })
+            | ("set_limits", Event::LimitsSet(_))
+            | ("cancel_orders", Event::OrdersCancelled { .. })
     )
 }
 
@@ -544,6 +552,7 @@ pub fn answer(market: &Market, principal: Principal, query: &crate::wire::Reques
             Ok(participant) => QueryAnswer::ForwardStatement { participant, day: *day },
             Err(reject) => QueryAnswer::Refused(reject),
         },
+        Request::GetLimits => QueryAnswer::Limits(*market.limits()),
         other => unreachable!("{other:?} is not a query"),
     }
 }

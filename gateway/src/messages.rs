@@ -70,6 +70,7 @@ pub enum QueryAnswer {
     },
     /// The query was refused (answered as an `error`).
     Refused(Reject),
+    Limits(huashi_engine::core::limits::MarketLimits),
 }
 
 /// Why the fan-out dropped a session (read by the session when its queue ends).

@@ -160,6 +160,7 @@ impl Session {
             query @ (Request::GetAccount
             | Request::GetLots { .. }
             | Request::GetOrders
+            | Request::GetLimits
             | Request::GetStatement { .. }) => self.query(socket, req_id, principal, query).await,
             Request::RegisterParticipant { id, name, roles, credit_limit } => {
                 let token = new_token();
@@ -354,6 +355,7 @@ fn render_answer(answer: &QueryAnswer) -> String {
         QueryAnswer::Statement(statement) => render_statement(statement),
         QueryAnswer::ForwardStatement { .. } => unreachable!("the fan-out forwards statements to clearing"),
         QueryAnswer::Refused(reject) => render::error(reject.code, &reject.message),
+        QueryAnswer::Limits(limits) => Msg::Limits(*limits).text(),
     }
 }
 

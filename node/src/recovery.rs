@@ -36,6 +36,7 @@ pub fn recover(config: &Config) -> Result<Recovered, GatewayError> {
         clocks: config.clocks,
         fees: config.fees,
         clock_defaults: config.clock_defaults,
+        limits: config.market_limits,
     };
     let expected = genesis.clone();
     let engine_error = |reason: String| GatewayError::Engine { path: config.data_dir.clone(), reason };
@@ -59,6 +60,14 @@ pub fn recover(config: &Config) -> Result<Recovered, GatewayError> {
             clocks = found.clocks,
             "the data directory already holds a market: its clocks, fees and clock defaults stand, \
              the configured ones apply only to a new data directory"
+        );
+    }
+    if *sequencer.initial.limits() != expected.limits {
+        // The market's limits are its own state (set_limits), like its fees: the file only
+        // seeds a new directory, so a replay and every replica decide the same.
+        tracing::warn!(
+            "the data directory already holds a market: its limits stand and [market_limits] in the config \
+             applies only to a new data directory; change them with set_limits"
         );
     }
     for skipped in &sequencer.recovered.skipped_snapshots {

@@ -72,7 +72,7 @@ fn market_with_running_clock(containers: u32) -> (Market, EngineTime) {
             id: Code::from_static(id),
             name: id.into(),
             roles: Roles { operator: false, grower, buyer },
-            credit_limit: Fen(i64::MAX / 4),
+            credit_limit: Fen(huashi_engine::core::limits::CREDIT_LIMIT_MAX),
             token_hash: [0; 32],
         };
         apply(&mut market, Actor::Operator, action, now);

@@ -71,14 +71,22 @@ fn run(dir: &Path, commands: u64, durability: Durability) -> (f64, Histogram<u64
     let mut config = SequencerConfig::new(dir);
     config.durability = durability;
     config.snapshot_every = u64::MAX;
-    let genesis = || MarketConfig::new(Day::parse("2026-11-29").unwrap());
+    // Two traders send millions of orders in one engine day: lift the per-day order limit so the
+    // bench measures accepted orders, as it did before the limits existed.
+    let genesis = || MarketConfig {
+        limits: huashi_engine::core::limits::MarketLimits {
+            orders_per_participant_day_max: huashi_engine::core::limits::COUNT_CEILING,
+            ..Default::default()
+        },
+        ..MarketConfig::new(Day::parse("2026-11-29").unwrap())
+    };
     let sequencer = Sequencer::start(config, genesis, |_, _, _| {}).unwrap();
     let setup = [
         op(Action::RegisterParticipant {
             id: Code::from_static("buyer"),
             name: "Buyer".into(),
             roles: Roles { buyer: true, ..Roles::default() },
-            credit_limit: Fen(i64::MAX / 4),
+            credit_limit: Fen(huashi_engine::core::limits::CREDIT_LIMIT_MAX),
             token_hash: [1; 32],
         }),
         op(Action::RegisterParticipant {

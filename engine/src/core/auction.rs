@@ -4,6 +4,7 @@
 
 use crate::command::{Actor, ClockSettingsPatch, Consignment};
 use crate::core::clock::{AwardRecord, Clock, ClockPhase, Round, Stop};
+use crate::core::limits::check_room;
 use crate::core::lots::{Lot, LotStatus};
 use crate::core::market::Market;
 use crate::core::participants::Role;
@@ -79,9 +80,13 @@ impl Market {
             if text.len() > max {
                 return Err(Reject::bad_request(format!("{field} is longer than {max} bytes")));
             }
+            crate::text::check_clean(field, text)?;
         }
+        let lots_today = self.participants.get(grower).lots_today;
+        check_room("lots_per_grower_day_max", self.limits.lots_per_grower_day_max, lots_today as u64, 1)?;
         let id = LotId(self.next_lot);
         self.next_lot += 1;
+        self.participants.get_mut(grower).lots_today += 1;
         let lot = Lot {
             id,
             grower,
@@ -136,6 +141,12 @@ impl Market {
         if start_price.checked_mul(units).is_none() {
             return Err(Reject::price_invalid("start_price × units is too large"));
         }
+        // The lot on the clock counts too: a halt puts it back at the head of the line. A lot
+        // already queued on this clock moves within its line and takes no new place.
+        let c = &self.clocks[index];
+        let held = c.supply_line.len() as u64 + u64::from(c.lot.is_some());
+        let queued_here = u64::from(lot.clock == Some(clock) && lot.status == LotStatus::Queued);
+        check_room("supply_line_lots_max", self.limits.supply_line_lots_max, held - queued_here, 1)?;
         // Re-assigning a queued lot moves it to the end of the new line.
         if let Some(previous) = lot.clock {
             let line = &mut self.clocks[previous.0 as usize - 1].supply_line;
@@ -309,7 +320,8 @@ impl Market {
         lot.sold -= record.containers;
         lot.check();
         let (grower, remaining, units) = (lot.grower, lot.remaining, lot.units_per_container as u64);
-        let amount = Fen(record.price.0 * (units * record.containers as u64) as i64);
+        // The award computed this amount with checked arithmetic when it was made.
+        let amount = record.price.checked_mul(units * record.containers as u64).expect("an award's amount fits");
         self.participants.account_mut(record.buyer).unbuy(amount, record.fee);
         self.participants.account_mut(grower).unsell(amount, record.commission);
         self.totals.trades -= 1;
@@ -409,7 +421,11 @@ impl Market {
         }
         let units = lot.units_per_container as u64 * containers as u64;
         let amount = price.checked_mul(units).ok_or_else(|| Reject::quantity_invalid("amount is too large"))?;
-        let fee = self.config.fees.clock_fee(containers);
+        let fee = self
+            .config
+            .fees
+            .checked_clock_fee(containers)
+            .ok_or_else(|| Reject::quantity_invalid("fee is too large"))?;
         let commission = self.config.fees.commission(amount);
         let cost = amount.checked_add(fee).ok_or_else(|| Reject::quantity_invalid("amount is too large"))?;
         self.participants.get(buyer).account.check_fits(cost, "this purchase")?;
@@ -636,7 +652,7 @@ impl Market {
         }
     }
 
-    fn remove_standing_bid(&mut self, lot: LotId, buyer: Pk) -> Option<StandingBid> {
+    pub(crate) fn remove_standing_bid(&mut self, lot: LotId, buyer: Pk) -> Option<StandingBid> {
         let bids = self.standing_bids.get_mut(&lot)?;
         let position = bids.iter().position(|b| b.buyer == buyer)?;
         let bid = bids.remove(position);
@@ -677,6 +693,12 @@ impl Market {
         if max_price.checked_mul(units).is_none() {
             return Err(Reject::price_invalid("max_price × units is too large"));
         }
+        let held = self
+            .standing_bids
+            .iter()
+            .filter(|(lot, bids)| **lot != lot_id && bids.iter().any(|b| b.buyer == buyer))
+            .count();
+        check_room("standing_bids_per_buyer_max", self.limits.standing_bids_per_buyer_max, held as u64, 1)?;
         // A new standing bid replaces the buyer's earlier one on the same lot.
         self.remove_standing_bid(lot_id, buyer);
         let seq = self.next_standing_seq;

@@ -386,6 +386,11 @@ impl OrderBook {
         levels.map(|level| (Fen(level.price), level.qty)).collect()
     }
 
+    /// The open quantity resting at `price` on `side` (0 when there is no level).
+    pub fn quantity_at(&self, side: Side, price: Fen) -> u64 {
+        self.ladder(side).quantity_at(price.0)
+    }
+
     /// How many price levels one side has.
     pub fn level_count(&self, side: Side) -> usize {
         self.ladder(side).level_count()

@@ -30,9 +30,15 @@ impl FeeSchedule {
         Fen(div_round_half_even(amount.0 as i128 * self.commission_ppm as i128, PPM) as i64)
     }
 
-    /// The buyer's fee for `containers` bought at the clock.
+    /// The buyer's fee for `containers` bought at the clock (clearing's view, where the award
+    /// already exists; the core uses `checked_clock_fee`).
     pub fn clock_fee(&self, containers: u32) -> Fen {
         Fen(self.clock_fee_per_container.0 * containers as i64)
+    }
+
+    /// `clock_fee`, or `None` if it overflows: the core refuses the award, never panics.
+    pub fn checked_clock_fee(&self, containers: u32) -> Option<Fen> {
+        self.clock_fee_per_container.0.checked_mul(containers as i64).map(Fen)
     }
 
     /// The buyer's fee on one book purchase of `amount`, rounded half-even to the fen.

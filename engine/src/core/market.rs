@@ -11,6 +11,7 @@ use crate::core::catalogue::{
 use crate::core::clock::Clock;
 use crate::core::fees::FeeSchedule;
 use crate::core::hash::hash_of;
+use crate::core::limits::{check_room, MarketLimits, CREDIT_LIMIT_MAX};
 use crate::core::lots::{Lot, LotStatus};
 use crate::core::participants::{Participants, Role};
 use crate::core::trading::OrderMeta;
@@ -32,11 +33,19 @@ pub struct MarketConfig {
     pub clocks: u16,
     pub fees: FeeSchedule,
     pub clock_defaults: ClockSettings,
+    /// The limits a new market starts with; `set_limits` changes the market's own copy.
+    pub limits: MarketLimits,
 }
 
 impl MarketConfig {
     pub fn new(day: Day) -> MarketConfig {
-        MarketConfig { day, clocks: 4, fees: FeeSchedule::default(), clock_defaults: ClockSettings::default() }
+        MarketConfig {
+            day,
+            clocks: 4,
+            fees: FeeSchedule::default(),
+            clock_defaults: ClockSettings::default(),
+            limits: MarketLimits::default(),
+        }
     }
 }
 
@@ -90,6 +99,8 @@ pub struct Market {
     /// only so that the sequencer journals a `Tick` then: clearing publishes by the engine time of
     /// the outputs it sees, so the feed's events, and their numbers, follow from the journal alone.
     pub(crate) market_data_due: Option<EngineTime>,
+    /// The limits in force (protocol section 4, `set_limits`).
+    pub(crate) limits: MarketLimits,
     /// Scratch space for the books' reports; not state.
     #[serde(skip)]
     pub(crate) book_scratch: Vec<crate::core::book::BookEvent>,
@@ -115,6 +126,7 @@ impl Market {
             next_trade: 1,
             totals: DayTotals::default(),
             market_data_due: None,
+            limits: config.limits,
             book_scratch: Vec::new(),
             config,
         };
@@ -166,6 +178,8 @@ impl Market {
             Action::RegisterParticipant { id, name, roles, credit_limit, token_hash } => {
                 self.participants.authorise(actor, Role::Operator)?;
                 check_limit(*credit_limit)?;
+                crate::text::check_name("name", name)?;
+                check_room("participants_max", self.limits.participants_max, self.participants.len() as u64, 1)?;
                 let pk = self.participants.register(*id, name.clone(), *roles, *credit_limit, *token_hash)?;
                 out.push(Event::ParticipantRegistered {
                     pk,
@@ -190,13 +204,21 @@ impl Market {
                 let pk = self.participants.lookup(participant)?;
                 self.participants.get_mut(pk).active = *active;
                 out.push(Event::ParticipantStatus { pk, id: *participant, active: *active });
+                if !*active {
+                    // Suspension means stop (protocol section 4): what the participant has
+                    // resting would otherwise still trade, and it could not cancel it itself.
+                    self.cancel_owner_orders(pk, None, now, out)?;
+                    self.cancel_standing_bids_of(pk, out);
+                }
                 Ok(())
             }
             Action::DefineProduct { code, name, category, unit } => {
                 self.participants.authorise(actor, Role::Operator)?;
+                crate::text::check_name("name", name)?;
                 if self.products.contains_key(code) {
                     return Err(Reject::duplicate(format!("product {code} is already defined")));
                 }
+                check_room("products_max", self.limits.products_max, self.products.len() as u64, 1)?;
                 self.products
                     .insert(*code, Product { code: *code, name: name.clone(), category: *category, unit: *unit });
                 out.push(Event::ProductDefined { code: *code, name: name.clone(), category: *category, unit: *unit });
@@ -216,6 +238,7 @@ impl Market {
                 if *price_band_pct > 1_000 {
                     return Err(Reject::bad_request("price_band_pct must be at most 1000"));
                 }
+                check_room("instruments_max", self.limits.instruments_max, self.listings.len() as u64, 1)?;
                 self.list(Instrument {
                     symbol: *symbol,
                     product: *product,
@@ -262,6 +285,38 @@ impl Market {
                 self.halt_all_clocks(out);
                 Ok(())
             }
+            Action::SetLimits(patch) => {
+                self.participants.authorise(actor, Role::Operator)?;
+                self.limits = self.limits.patched(patch)?;
+                out.push(Event::LimitsSet(self.limits));
+                Ok(())
+            }
+            Action::CancelOrders { participant, symbol } => {
+                self.participants.authorise(actor, Role::Operator)?;
+                let pk = self.participants.lookup(participant)?;
+                let count = self.cancel_owner_orders(pk, *symbol, now, out)?;
+                out.push(Event::OrdersCancelled { owner: pk, participant: *participant, count });
+                Ok(())
+            }
+        }
+    }
+
+    /// The limits in force (`get_limits`).
+    pub fn limits(&self) -> &MarketLimits {
+        &self.limits
+    }
+
+    /// Cancels every standing bid of `buyer`, lot by lot, telling it each time.
+    fn cancel_standing_bids_of(&mut self, buyer: Pk, out: &mut Vec<Event>) {
+        let lots: Vec<LotId> = self
+            .standing_bids
+            .iter()
+            .filter(|(_, bids)| bids.iter().any(|b| b.buyer == buyer))
+            .map(|(lot, _)| *lot)
+            .collect();
+        for lot in lots {
+            self.remove_standing_bid(lot, buyer);
+            out.push(Event::StandingBidCancelled { buyer, lot });
         }
     }
 
@@ -288,6 +343,8 @@ impl Market {
         self.standing_bids.clear();
         for participant in self.participants.iter_mut() {
             participant.account.settle_day();
+            participant.lots_today = 0;
+            participant.orders_today = 0;
         }
         let day = self.day;
         self.day = day.next();
@@ -376,6 +433,12 @@ impl Market {
                 participant.id
             );
             assert_eq!(participant.account.fee_hold.0, fee, "participant {} fee headroom drifted", participant.id);
+            let open = self.orders.values().filter(|o| o.owner == participant.pk).count();
+            assert_eq!(
+                participant.orders_open as usize, open,
+                "participant {} open order count drifted",
+                participant.id
+            );
         }
     }
 }
@@ -383,6 +446,10 @@ impl Market {
 fn check_limit(limit: Fen) -> Result<(), Reject> {
     if limit.0 < 0 {
         return Err(Reject::bad_request("credit_limit must not be negative"));
+    }
+    // Bounded so that no sum of purchases, sales or fees in a day can overflow (limits.rs).
+    if limit.0 > CREDIT_LIMIT_MAX {
+        return Err(Reject::bad_request(format!("credit_limit must be at most {}", Fen(CREDIT_LIMIT_MAX))));
     }
     Ok(())
 }

@@ -5,7 +5,7 @@
 //! - `auction.rs`: the Dutch clocks' rules (lots on clocks, rounds, bids, standing bids, voids).
 //! - `trading.rs`: the continuous books' rules around `book::OrderBook` (credit, ids, reports).
 //! - `clock.rs`, `book.rs`, `lots.rs`, `credit.rs`, `fees.rs`, `participants.rs`,
-//!   `catalogue.rs`: one concept each.
+//!   `catalogue.rs`, `limits.rs`: one concept each.
 
 pub mod auction;
 pub mod book;
@@ -14,6 +14,7 @@ pub mod clock;
 pub mod credit;
 pub mod fees;
 pub mod hash;
+pub mod limits;
 pub mod lots;
 pub mod market;
 pub mod participants;

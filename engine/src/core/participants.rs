@@ -17,6 +17,11 @@ pub struct Participant {
     pub active: bool,
     pub token_hash: [u8; 32],
     pub account: Account,
+    /// Counts the limits need on every command, kept here so checking them costs nothing:
+    /// lots consigned today, open book orders, book orders accepted today.
+    pub lots_today: u32,
+    pub orders_open: u32,
+    pub orders_today: u32,
 }
 
 /// Which role a request needs.
@@ -64,6 +69,9 @@ impl Participants {
             active: true,
             token_hash,
             account: Account { credit_limit, ..Account::default() },
+            lots_today: 0,
+            orders_open: 0,
+            orders_today: 0,
         });
         self.by_id.insert(id, pk);
         Ok(pk)

@@ -3,8 +3,9 @@
 //! the private reports each owner receives.
 
 use crate::command::{Actor, OrderEntry};
-use crate::core::book::{BookEvent, BookReject, BookState, NewOrder, OrderType, TimeInForce};
+use crate::core::book::{BookEvent, BookReject, BookState, NewOrder, OrderType, TimeInForce, QUANTITY_MAX};
 use crate::core::credit::Hold;
+use crate::core::limits::check_room;
 use crate::core::market::Market;
 use crate::core::participants::Role;
 use crate::event::{Event, Liquidity, OrderReport, Trade};
@@ -41,6 +42,11 @@ impl Market {
     /// The credit a buy order of `units` at `price` holds while it rests.
     fn reserve_for(&self, side: Side, order_type: OrderType, price: Option<Fen>, units: u64) -> Result<Hold, Reject> {
         match (side, order_type, price) {
+            // Before the book's own price check: a negative price would make a negative hold,
+            // and the difference of two holds could then overflow (found by limit_properties).
+            (Side::Buy, OrderType::Limit, Some(price)) if price.0 <= 0 => {
+                Err(Reject::price_invalid("price must be positive"))
+            }
             (Side::Buy, OrderType::Limit, Some(price)) => self
                 .config
                 .fees
@@ -62,6 +68,7 @@ impl Market {
             Side::Sell => Role::Grower,
         };
         let owner = self.participants.authorise(actor, role)?.expect("traders are participants");
+        self.check_order_room(owner, entry)?;
         let key = (owner, entry.client_order_id);
         // The id is claimed up front and given back if the order is rejected: one search of
         // the day's ids (which grow with every order) instead of a lookup now and an insert later.
@@ -73,6 +80,37 @@ impl Market {
             self.client_ids_today.remove(&key);
         }
         placed
+    }
+
+    /// The limits a new order must fit: the day's orders of its owner, and — if it may rest — the
+    /// open orders of its owner and of the market, and the total at its price level. Checked
+    /// before matching, so an order that would partly trade is judged by its whole quantity.
+    fn check_order_room(&self, owner: Pk, entry: &OrderEntry) -> Result<(), Reject> {
+        let limits = &self.limits;
+        let participant = self.participants.get(owner);
+        check_room(
+            "orders_per_participant_day_max",
+            limits.orders_per_participant_day_max,
+            participant.orders_today as u64,
+            1,
+        )?;
+        let (OrderType::Limit, Some(price), true) = (entry.order_type, entry.price, entry.time_in_force.rests()) else {
+            return Ok(());
+        };
+        check_room(
+            "orders_open_per_participant_max",
+            limits.orders_open_per_participant_max,
+            participant.orders_open as u64,
+            1,
+        )?;
+        check_room("orders_open_total_max", limits.orders_open_total_max, self.orders.len() as u64, 1)?;
+        // A price or quantity the book refuses anyway gets the book's own error, not this one.
+        let valid = price.0 > 0 && entry.quantity <= QUANTITY_MAX;
+        if let (Some(listing), true) = (self.listings.get(&entry.symbol), valid) {
+            let level = listing.book.quantity_at(entry.side, price);
+            check_room("level_quantity_max", limits.level_quantity_max, level, entry.quantity)?;
+        }
+        Ok(())
     }
 
     /// `new_order` once its client order id is claimed: the checks that need the book and the
@@ -139,7 +177,10 @@ impl Market {
             accepted_ts: now,
         };
         self.orders.insert(order_id, meta);
-        self.participants.account_mut(owner).reserve(reserved);
+        let participant = self.participants.get_mut(owner);
+        participant.orders_open += 1;
+        participant.orders_today += 1;
+        participant.account.reserve(reserved);
         out.push(Event::OrderAccepted(report(order_id, &meta, entry.quantity, now)));
         self.settle_book_events(entry.symbol, book_events, now, out);
         Ok(())
@@ -193,6 +234,17 @@ impl Market {
         let view = self.listings[&meta.symbol].book.order(id).expect("live orders are on their book");
         let new_price = price.or(meta.price);
         let new_leaves = quantity.unwrap_or(view.leaves);
+        if let Some(price) = new_price {
+            // What the order adds to the level it will rest at: its growth in place, or all of it
+            // at a new price. Shrinking in place adds nothing and is always allowed, even on a
+            // level over a lowered limit.
+            let book = &self.listings[&meta.symbol].book;
+            let adding = if price == view.price { new_leaves.saturating_sub(view.leaves) } else { new_leaves };
+            if adding > 0 && price.0 > 0 && new_leaves <= QUANTITY_MAX {
+                let level = book.quantity_at(meta.side, price);
+                check_room("level_quantity_max", self.limits.level_quantity_max, level, adding)?;
+            }
+        }
         let new_reserved = self.reserve_for(meta.side, meta.order_type, new_price, new_leaves)?;
         let extra = new_reserved.minus(meta.reserved);
         if extra.total().0 > 0 {
@@ -226,6 +278,20 @@ impl Market {
             Actor::Participant(pk) if pk.0 < self.participants.len() as u32 => pk,
             _ => return Err(Reject::forbidden("only a registered participant has orders")),
         };
+        let count = self.cancel_owner_orders(owner, symbol, now, out)?;
+        out.push(Event::Cancelled { owner, count });
+        Ok(())
+    }
+
+    /// Cancels `owner`'s open orders on one book or all, each owner told by `OrderDone`;
+    /// returns how many. Shared by `cancel_all`, `cancel_orders` and suspension.
+    pub(crate) fn cancel_owner_orders(
+        &mut self,
+        owner: Pk,
+        symbol: Option<Code>,
+        now: EngineTime,
+        out: &mut Vec<Event>,
+    ) -> Result<u32, Reject> {
         let symbols: Vec<Code> = match symbol {
             Some(symbol) => {
                 self.listing_mut(symbol)?;
@@ -239,8 +305,8 @@ impl Market {
             count += self.listing_mut(symbol)?.book.cancel_owner(owner, &mut book_events);
             self.settle_book_events(symbol, book_events, now, out);
         }
-        out.push(Event::Cancelled { owner, count: count as u32 });
-        Ok(())
+        // At most the owner's open orders, which `orders_open` counts in a u32.
+        Ok(u32::try_from(count).expect("open orders fit u32"))
     }
 
     pub(crate) fn set_book_state(
@@ -302,7 +368,9 @@ impl Market {
                 } => {
                     let trade_id = TradeId(self.next_trade);
                     self.next_trade += 1;
-                    let amount = Fen(price.0 * quantity as i64);
+                    // Within what the buyer's credit allowed (its limit order's reservation, or the
+                    // market order's checked preview), so it fits: an invariant, not input.
+                    let amount = price.checked_mul(quantity).expect("a fill's amount fits the buyer's credit");
                     let fee = self.config.fees.book_fee(amount);
                     let commission = self.config.fees.commission(amount);
                     let (buyer, buyer_order, buyer_leaves, seller, seller_order) = match maker_side {
@@ -354,7 +422,9 @@ impl Market {
                 }
                 BookEvent::Done { order, owner, reason, .. } => {
                     let meta = self.orders.remove(&order).expect("done orders were live");
-                    self.participants.account_mut(owner).release(meta.reserved);
+                    let participant = self.participants.get_mut(owner);
+                    participant.orders_open -= 1;
+                    participant.account.release(meta.reserved);
                     self.live_client_orders.remove(&(owner, meta.client_order_id));
                     out.push(Event::OrderDone {
                         owner,

@@ -82,6 +82,13 @@ fn scan_segment(
         if is_last && is_zero_from(file, SEGMENT_HEADER_LEN, file_len).map_err(io_err)? {
             rewrite_header(file, path, first_seq, durability)?;
             let truncated_bytes = file_len.saturating_sub(SEGMENT_HEADER_LEN);
+            tracing::warn!(
+                file = %path.display(),
+                offset = 0,
+                bytes_dropped = truncated_bytes,
+                reason = %reason,
+                "journal recovery rewrote a torn segment header and dropped the zeroed bytes after it"
+            );
             return Ok(ScannedSegment { records: 0, end: SEGMENT_HEADER_LEN, truncated_bytes });
         }
         return Err(JournalError::corrupt(path, 0, reason));
@@ -100,9 +107,19 @@ fn scan_segment(
                 return Ok(ScannedSegment { records: next_seq - first_seq, end: file_len, truncated_bytes: 0 });
             }
             Frame::Bad { offset, reason } => {
+                let why = reason.to_string();
                 judge_bad_record(file, path, is_last, offset, reason, next_seq - 1, file_len)?;
                 truncate(file, path, offset, durability)?;
                 let truncated_bytes = file_len - offset;
+                // Never silent: a dropped tail is a crash mid-write, or a disk worth a look.
+                tracing::warn!(
+                    file = %path.display(),
+                    offset,
+                    bytes_dropped = truncated_bytes,
+                    reason = %why,
+                    last_seq = next_seq - 1,
+                    "journal recovery dropped a torn tail"
+                );
                 return Ok(ScannedSegment { records: next_seq - first_seq, end: offset, truncated_bytes });
             }
         }

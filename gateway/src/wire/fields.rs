@@ -85,6 +85,11 @@ impl<'a> Fields<'a> {
         Fields { obj }
     }
 
+    /// The field names present.
+    pub fn keys(&self) -> impl Iterator<Item = &'a str> {
+        self.obj.keys().map(|k| k.as_str())
+    }
+
     fn get(&self, name: &str) -> Option<&'a Value> {
         self.obj.get(name).filter(|v| !v.is_null())
     }
@@ -106,12 +111,23 @@ impl<'a> Fields<'a> {
         Ok(self.opt_str(name)?.expect("present"))
     }
 
-    /// Free text of at most `bytes_max` bytes; absent is empty.
+    /// Free text of at most `bytes_max` bytes, clean (protocol section 2); absent is empty.
     pub fn text(&self, name: &str, bytes_max: usize) -> Result<String, Reject> {
         let text = self.opt_str(name)?.unwrap_or("");
         if text.len() > bytes_max {
             return Err(bad(format!("field `{name}` must be at most {bytes_max} bytes")));
         }
+        huashi_engine::text::check_clean(name, text)?;
+        Ok(text.to_string())
+    }
+
+    /// A display name: required, not empty, at most `bytes_max` bytes, clean.
+    pub fn name(&self, name: &str, bytes_max: usize) -> Result<String, Reject> {
+        let text = self.str(name)?;
+        if text.len() > bytes_max {
+            return Err(bad(format!("field `{name}` must be at most {bytes_max} bytes")));
+        }
+        huashi_engine::text::check_name(name, text)?;
         Ok(text.to_string())
     }
 

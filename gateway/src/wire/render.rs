@@ -12,6 +12,7 @@ use huashi_engine::command::ClockSettings;
 use huashi_engine::core::book::{BookState, DoneReason, OrderType, TimeInForce};
 use huashi_engine::core::clock::ClockPhase;
 use huashi_engine::core::credit::Account;
+use huashi_engine::core::limits::MarketLimits;
 use huashi_engine::core::lots::Lot;
 use huashi_engine::event::{Award, Liquidity, OrderReport};
 use huashi_engine::reject::RejectCode;
@@ -284,8 +285,14 @@ pub enum Msg<'a> {
         ts: u64,
     },
     Cancelled {
+        /// Only in the reply to the operator's `cancel_orders` (whose orders they were).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        participant: Option<Code>,
         count: u32,
     },
+    /// `limits_set` and `limits`: every limit by its `x_max` name.
+    LimitsSet(MarketLimits),
+    Limits(MarketLimits),
     Account {
         participant: &'a str,
         credit_limit: Money,

@@ -8,6 +8,7 @@ use huashi_engine::command::{Action, ClockSettingsPatch, Consignment, OrderEntry
 use huashi_engine::core::auction::{NOTE_BYTES_MAX, ORIGIN_BYTES_MAX, PHOTO_URL_BYTES_MAX};
 use huashi_engine::core::book::{BookState, OrderType, TimeInForce};
 use huashi_engine::core::catalogue::{Category, Grade, Unit};
+use huashi_engine::core::limits::MarketLimitsPatch;
 use huashi_engine::core::lots::LotStatus;
 use huashi_engine::reject::Reject;
 use huashi_engine::types::{ClockId, Code, Day, Fen, LotId, Side};
@@ -15,7 +16,7 @@ use serde_json::Value;
 
 /// Every request type of the protocol, in the order of its sections; the index is a request's
 /// `kind` (metrics count by it).
-pub const REQUEST_TYPES: [&str; 28] = [
+pub const REQUEST_TYPES: [&str; 31] = [
     "login",
     "ping",
     "register_participant",
@@ -44,6 +45,9 @@ pub const REQUEST_TYPES: [&str; 28] = [
     "get_lots",
     "get_orders",
     "end_of_day",
+    "set_limits",
+    "get_limits",
+    "cancel_orders",
 ];
 
 /// The longest login token looked at; longer ones are simply wrong.
@@ -77,6 +81,7 @@ pub enum Request {
         day: Day,
         participant: Option<Code>,
     },
+    GetLimits,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -137,10 +142,7 @@ fn request(kind: &str, f: Fields<'_>) -> Result<Request, Reject> {
         }
         "ping" => Request::Ping,
         "register_participant" => {
-            let name = f.str("name")?;
-            if name.len() > NAME_BYTES_MAX {
-                return Err(Reject::bad_request(format!("field `name` must be at most {NAME_BYTES_MAX} bytes")));
-            }
+            let name = f.name("name", NAME_BYTES_MAX)?;
             let mut roles = Roles::default();
             for role in f.choices("roles", parse_role, ROLES)? {
                 match role {
@@ -151,7 +153,7 @@ fn request(kind: &str, f: Fields<'_>) -> Result<Request, Reject> {
             }
             Request::RegisterParticipant {
                 id: f.code("id", CODE_CHARS_MAX)?,
-                name: name.to_string(),
+                name,
                 roles,
                 credit_limit: f.opt_money("credit_limit")?.unwrap_or(Fen::ZERO),
             }
@@ -165,13 +167,10 @@ fn request(kind: &str, f: Fields<'_>) -> Result<Request, Reject> {
             active: kind == "reinstate_participant",
         }),
         "define_product" => {
-            let name = f.str("name")?;
-            if name.len() > NAME_BYTES_MAX {
-                return Err(Reject::bad_request(format!("field `name` must be at most {NAME_BYTES_MAX} bytes")));
-            }
+            let name = f.name("name", NAME_BYTES_MAX)?;
             command(Action::DefineProduct {
                 code: f.code("code", CODE_CHARS_MAX)?,
-                name: name.to_string(),
+                name,
                 category: f.choice("category", Category::parse, CATEGORIES)?,
                 unit: f.choice("unit", Unit::parse, UNITS)?,
             })
@@ -260,8 +259,51 @@ fn request(kind: &str, f: Fields<'_>) -> Result<Request, Reject> {
         "get_lots" => Request::GetLots { status: f.opt_choice("status", LotStatus::parse, LOT_STATUSES)? },
         "get_orders" => Request::GetOrders,
         "end_of_day" => command(Action::EndOfDay),
+        "set_limits" => command(Action::SetLimits(limits_patch(&f)?)),
+        "get_limits" => Request::GetLimits,
+        "cancel_orders" => command(Action::CancelOrders {
+            participant: f.code("participant", CODE_CHARS_MAX)?,
+            symbol: f.opt_code("symbol", CODE_CHARS_MAX)?,
+        }),
         other => unreachable!("request type {other} is listed but not parsed"),
     })
+}
+
+/// `set_limits`: each limit given is a positive integer (the core checks its ceiling); at
+/// least one must be given, and a name that is no limit is refused rather than ignored.
+fn limits_patch(f: &Fields<'_>) -> Result<MarketLimitsPatch, Reject> {
+    let mut patch = MarketLimitsPatch::default();
+    let slots = [
+        ("participants_max", &mut patch.participants_max),
+        ("lots_per_grower_day_max", &mut patch.lots_per_grower_day_max),
+        ("supply_line_lots_max", &mut patch.supply_line_lots_max),
+        ("standing_bids_per_buyer_max", &mut patch.standing_bids_per_buyer_max),
+        ("orders_open_per_participant_max", &mut patch.orders_open_per_participant_max),
+        ("orders_open_total_max", &mut patch.orders_open_total_max),
+        ("orders_per_participant_day_max", &mut patch.orders_per_participant_day_max),
+        ("level_quantity_max", &mut patch.level_quantity_max),
+        ("products_max", &mut patch.products_max),
+        ("instruments_max", &mut patch.instruments_max),
+    ];
+    let names: Vec<&str> = slots.iter().map(|(name, _)| *name).collect();
+    if let Some(unknown) = f.keys().find(|k| k.ends_with("_max") && !names.contains(k)) {
+        let shown: String = unknown.chars().take(40).collect();
+        return Err(Reject::bad_request(format!("unknown limit {shown:?} (limits: {})", names.join(", "))));
+    }
+    let mut given = 0;
+    for (name, slot) in slots {
+        if let Some(value) = f.opt_count_u64(name)? {
+            if value == 0 {
+                return Err(Reject::bad_request(format!("field `{name}` must be a positive integer")));
+            }
+            *slot = Some(value);
+            given += 1;
+        }
+    }
+    if given == 0 {
+        return Err(Reject::bad_request(format!("set_limits needs at least one of {}", names.join(", "))));
+    }
+    Ok(patch)
 }
 
 /// `clock`: an integer; a number no clock can have is `not_found`, like clock 0.
@@ -402,6 +444,9 @@ mod tests {
             json!({"type": "get_lots"}),
             json!({"type": "get_orders"}),
             json!({"type": "end_of_day"}),
+            json!({"type": "set_limits", "products_max": 5}),
+            json!({"type": "get_limits"}),
+            json!({"type": "cancel_orders", "participant": "b1"}),
         ];
         assert_eq!(cases.len(), REQUEST_TYPES.len());
         for (kind, case) in cases.into_iter().enumerate() {
@@ -531,6 +576,42 @@ mod tests {
             action(json!({"type": "set_book_state", "symbol": "ROSE-A", "state": "pre_open"})),
             Action::SetBookState { symbol: code("ROSE-A"), state: BookState::PreOpen }
         );
+    }
+
+    #[test]
+    fn set_limits_reads_positive_limits_and_refuses_unknown_ones() {
+        let Action::SetLimits(patch) = action(json!({"type": "set_limits", "products_max": 5, "participants_max": 9}))
+        else {
+            panic!()
+        };
+        assert_eq!((patch.products_max, patch.participants_max, patch.instruments_max), (Some(5), Some(9), None));
+        assert!(refused(json!({"type": "set_limits", "products_max": 0})).reject.message.contains("`products_max`"));
+        assert!(refused(json!({"type": "set_limits", "lots_max": 3})).reject.message.contains("\"lots_max\""));
+        assert!(refused(json!({"type": "set_limits"})).reject.message.contains("at least one"));
+        assert_eq!(
+            action(json!({"type": "cancel_orders", "participant": "b1", "symbol": "ROSE-A"})),
+            Action::CancelOrders { participant: code("b1"), symbol: Some(code("ROSE-A")) }
+        );
+    }
+
+    #[test]
+    fn text_fields_refuse_control_and_bidi_characters_and_names_are_not_empty() {
+        let e = refused(json!({"type": "register_participant", "id": "b1", "name": "", "roles": ["buyer"]}));
+        assert!(e.reject.message.contains("`name`") && e.reject.message.contains("empty"), "{}", e.reject.message);
+        let e = refused(json!({"type": "register_participant", "id": "b1", "name": "a\u{0}b", "roles": ["buyer"]}));
+        assert!(e.reject.message.contains("`name`"), "{}", e.reject.message);
+        let e = refused(
+            json!({"type": "define_product", "code": "P", "name": "x\u{202E}y", "category": "other", "unit": "pot"}),
+        );
+        assert!(e.reject.message.contains("`name`"), "{}", e.reject.message);
+        for field in ["origin", "photo_url", "note"] {
+            let mut lot = json!({"type": "consign_lot", "product": "ROSE", "grade": "A1", "units_per_container": 5,
+                "containers": 4, "min_price": "1.00"});
+            lot[field] = json!("evil\u{2067}text");
+            let e = refused(lot);
+            assert_eq!(e.reject.code, RejectCode::BadRequest);
+            assert!(e.reject.message.contains(&format!("`{field}`")), "{}", e.reject.message);
+        }
     }
 
     #[test]

@@ -431,6 +431,8 @@ impl Ladder {
             arena[level.tail].next = idx;
         }
         level.tail = idx;
+        // The market refuses an order that would take a level past `level_quantity_max`, whose
+        // ceiling leaves room for one more order: overflowing here would be our own bug.
         level.qty = level.qty.checked_add(leaves).expect("level quantity overflows u64");
         level.qty
     }
