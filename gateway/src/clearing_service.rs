@@ -126,18 +126,20 @@ impl ClearingHandle {
 
 /// Starts the clearing thread on `outputs` (every engine output, in seq order). `publish` receives
 /// the market data to put on the feed, in the order produced. The thread ends, after a final
-/// snapshot, when the output sender is dropped.
+/// snapshot, when the output sender is dropped. `panic_at_seq` is the `HUASHI_FAULT` test hook:
+/// the thread panics as it takes that output.
 pub fn start(
     data_dir: PathBuf,
     clearing: Clearing,
     archive: Archive,
     outputs: Receiver<Arc<Output>>,
     publish: impl Fn(Vec<MarketData>) + Send + 'static,
+    panic_at_seq: Option<u64>,
 ) -> (ClearingHandle, JoinHandle<()>) {
     let (queries, query_rx) = bounded(CLEARING_QUEUE_MAX);
     let thread = std::thread::Builder::new()
         .name("clearing".into())
-        .spawn(move || run(data_dir, clearing, archive, outputs, query_rx, publish))
+        .spawn(move || run(data_dir, clearing, archive, outputs, query_rx, publish, panic_at_seq))
         .expect("the clearing thread starts");
     (ClearingHandle { queries }, thread)
 }
@@ -153,6 +155,7 @@ fn run(
     outputs: Receiver<Arc<Output>>,
     queries: Receiver<ClearingQuery>,
     publish: impl Fn(Vec<MarketData>),
+    panic_at_seq: Option<u64>,
 ) {
     loop {
         // Wake for held-back publications even when the market is quiet.
@@ -160,6 +163,9 @@ fn run(
             Duration::from_micros(due.0.saturating_sub(engine_now().0)).min(Duration::from_millis(250))
         });
         let take = |clearing: &mut Clearing, output: Arc<Output>| {
+            if panic_at_seq == Some(output.seq) {
+                panic!("injected fault (HUASHI_FAULT): clearing panics taking output seq {}", output.seq);
+            }
             let data = feed(clearing, &archive, output.seq, output.ts, &output.events);
             if !data.is_empty() {
                 publish(data);

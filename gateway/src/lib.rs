@@ -10,6 +10,8 @@
 //! - [`config`]: `huashi serve` flags + TOML file → a validated [`Config`].
 //! - [`server`]: [`Gateway`] / [`run`]: engine start, the router (`/ws`, `/feed`, `/health`,
 //!   `/metrics`), orderly shutdown.
+//! - [`health`]: what `/health` reports (ok, degraded, failed); [`fatal`]: the panic hook and the
+//!   watchdog that end the process when the engine cannot go on.
 //! - [`session`]: one `/ws` connection: login, rate limit and strikes, requests → engine.
 //! - [`subscriber`]: one `/feed` connection: snapshot, then every public event.
 //! - [`fanout`]: the thread that routes the engine's outputs: direct replies by ticket, private
@@ -27,7 +29,9 @@ mod conn;
 mod end_to_end;
 pub mod error;
 mod fanout;
+pub mod fatal;
 pub mod feed;
+pub mod health;
 pub mod limits;
 pub mod metrics;
 pub mod server;

@@ -7,6 +7,8 @@ use crate::clearing_service;
 use crate::config::{Config, Limits};
 use crate::error::GatewayError;
 use crate::fanout::{Control, FanOut, FanOutConfig, Status};
+use crate::fatal;
+use crate::health::{Health, HealthState};
 use crate::metrics::{Gauges, Metrics};
 use crate::{session, subscriber};
 use axum::extract::ws::WebSocketUpgrade;
@@ -44,6 +46,8 @@ pub(crate) struct Shared {
     pub engine: SequencerHandle,
     pub control: crossbeam_channel::Sender<Control>,
     pub status: Arc<Status>,
+    /// What `/health` reports; failed by the watchdog (see `fatal`).
+    pub health: Arc<Health>,
     pub metrics: Arc<Metrics>,
     pub session_slots: Arc<Semaphore>,
     pub subscriber_slots: Arc<Semaphore>,
@@ -132,7 +136,15 @@ impl Gateway {
                         let _ = control.send(Control::MarketData(data));
                     }
                 };
-                Some(clearing_service::start(data_dir.clone(), recovery.clearing, recovery.archive, tap_rx, publish))
+                let panic_at = crate::config::Fault::clearing_panic_at(config.fault);
+                Some(clearing_service::start(
+                    data_dir.clone(),
+                    recovery.clearing,
+                    recovery.archive,
+                    tap_rx,
+                    publish,
+                    panic_at,
+                ))
             }
         };
         let (clearing, clearing_thread) = match clearing {
@@ -161,12 +173,16 @@ impl Gateway {
             .name("fan-out".into())
             .spawn(move || {
                 // Without the fan-out no reply leaves: stop loudly; the journal has every command.
+                // The binary's panic hook has already exited by the time this could run; this is
+                // for a gateway embedded without it, and ends the process the same way.
                 if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fanout.run())).is_err() {
-                    eprintln!("huashi: the fan-out thread panicked; aborting");
-                    std::process::abort();
+                    fatal::exit(fatal::EXIT_PANIC, "the fan-out thread panicked", None);
                 }
             })
             .map_err(GatewayError::Thread)?;
+        let health = Arc::new(Health::default());
+        // A sequencer that stops on its own (a journal write or sync failed) ends the process.
+        fatal::watch_sequencer(sequencer.ended.clone(), health.clone()).map_err(GatewayError::Thread)?;
         let feed_runtime = FeedRuntime(Some(
             tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(config.limits.feed_threads)
@@ -179,6 +195,7 @@ impl Gateway {
             engine: sequencer.handle.clone(),
             control: control_tx,
             status,
+            health,
             metrics,
             session_slots: Arc::new(Semaphore::new(config.limits.sessions_max)),
             subscriber_slots: Arc::new(Semaphore::new(config.limits.feed_subscribers_max)),
@@ -216,6 +233,11 @@ impl Gateway {
         &self.data_dir
     }
 
+    /// What `/health` reports, for whoever watches durability (replication will degrade it).
+    pub fn health(&self) -> Arc<Health> {
+        self.shared.health.clone()
+    }
+
     /// Serves until `shutdown` resolves, then stops everything in order.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<(), GatewayError> {
         let Gateway {
@@ -237,6 +259,8 @@ impl Gateway {
             result = &mut server => Some(result),
         };
         tracing::info!("shutting down");
+        // From here threads end on purpose: the watchdog leaves it to this function to report.
+        shared.health.begin_stopping();
         // Sessions and subscribers close themselves (1001) as soon as they see this.
         let _ = shutdown_tx.send(true);
         let _ = stop_accepting.send(());
@@ -270,6 +294,11 @@ fn start_engine(config: &Config) -> Result<(Sequencer, clearing_service::Recover
     engine_config.queue_depth_max = config.limits.engine_queue_depth_max;
     engine_config.durability = config.durability;
     engine_config.snapshot_every = config.snapshot_every;
+    engine_config.segment_bytes = config.segment_bytes;
+    engine_config.panic_at_seq = crate::config::Fault::sequencer_panic_at(config.fault);
+    if let Some(fault) = config.fault {
+        tracing::warn!(?fault, "HUASHI_FAULT is set: this server will crash on purpose (a testing hook)");
+    }
     if config.durability == Durability::None {
         tracing::warn!("engine.durability = none: replies no longer wait for the journal to reach the disk");
     }
@@ -500,13 +529,23 @@ fn sale_json(t: &TradeRecord, remaining: Option<u32>) -> serde_json::Value {
     }
 }
 
+/// `GET /health`: `200 {"status":"ok",…}`, or `503 {"status":"failed"|"degraded","reason":…}`.
 async fn health(State(shared): State<Arc<Shared>>) -> Response {
+    let json = [(header::CONTENT_TYPE, "application/json")];
+    let (state, reason) = match fatal::panic_cause() {
+        Some(cause) => (HealthState::Failed, Some(cause.to_string())),
+        None => shared.health.read(),
+    };
+    if state != HealthState::Ok {
+        let body = serde_json::json!({"status": state.as_str(), "reason": reason.unwrap_or_default()});
+        return (StatusCode::SERVICE_UNAVAILABLE, json, body.to_string()).into_response();
+    }
     let body = format!(
         "{{\"status\":\"ok\",\"day\":\"{}\",\"seq\":{}}}",
         shared.status.day(),
         shared.status.feed_seq.load(Ordering::Relaxed)
     );
-    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+    (json, body).into_response()
 }
 
 async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
