@@ -492,8 +492,12 @@ impl FanOut {
             self.send(requester, Outbound::Reply { ticket: output.ticket, body: Utf8Bytes::from(body) });
         }
         if let Some(tap) = &self.tap {
-            // Clearing must see every output: it may slow the fan-out, by design.
-            let _ = tap.send(Arc::new(output));
+            // Clearing must see every output: it may slow the fan-out, by design. Its receiver
+            // goes only with its thread, so a failed send means clearing died; the binary's panic
+            // hook has ended the process before, this is for a gateway embedded without it.
+            if tap.send(Arc::new(output)).is_err() {
+                crate::fatal::exit(crate::fatal::EXIT_PANIC, "the clearing thread is gone", None);
+            }
         }
     }
 

@@ -63,7 +63,8 @@ pub(crate) struct Shared {
 #[derive(Default)]
 pub struct Taps {
     /// Receives every engine output, in seq order, after the gateway routed it. Bounded by its
-    /// creator; a full channel slows the fan-out (and so the engine), never loses an output.
+    /// creator; a full channel slows the fan-out (and so the engine), never loses an output; a
+    /// receiver dropped while the gateway runs is fatal (clearing is gone).
     pub outputs: Option<crossbeam_channel::Sender<Arc<Output>>>,
 }
 
