@@ -144,10 +144,29 @@ impl HealthPoller {
         HealthPoller { samples, stop, task }
     }
 
-    /// Stops polling (after a few more polls of the dead server) and checks every poll that
-    /// started after `trigger` (+ the grace): never `ok`; a 503 says `failed` with a reason.
+    /// Waits until some poll (started after `since`, past the grace) matched `seen`, at most
+    /// `EXIT_WAIT_MAX`.
+    async fn wait_for(&self, since: Instant, seen: impl Fn(&Result<(u16, String), String>) -> bool) {
+        let deadline = Instant::now() + EXIT_WAIT_MAX;
+        while Instant::now() < deadline {
+            if self.samples.lock().unwrap().iter().any(|(started, answer)| *started >= since && seen(answer)) {
+                return;
+            }
+            tokio::time::sleep(HEALTH_POLL_EVERY).await;
+        }
+    }
+
+    /// Returns once the server has answered one poll: the polls before the trigger are the
+    /// evidence that the poller sees the server at all.
+    async fn answered_once(&self) {
+        let start = Instant::now() - Duration::from_secs(3600);
+        self.wait_for(start, |answer| matches!(answer, Ok((200, _)))).await;
+    }
+
+    /// Stops polling (once a poll found the server gone) and checks every poll that started
+    /// after `trigger` (+ the grace): never `ok`; a 503 says `failed` with a reason.
     async fn never_ok_after(self, trigger: Instant) {
-        tokio::time::sleep(HEALTH_POLL_EVERY * 3).await;
+        self.wait_for(trigger + HEALTH_GRACE, Result::is_err).await;
         self.stop.store(true, Ordering::Relaxed);
         self.task.await.unwrap();
         let samples = self.samples.lock().unwrap();
@@ -244,7 +263,7 @@ async fn panic_at_trigger(thread: &str) -> (Server, Market, Instant, String) {
     assert_eq!(engine_seq(&server).await, TRIGGER_SEQ - 1);
     server.health().await;
     let poller = HealthPoller::start(&server);
-    tokio::time::sleep(HEALTH_POLL_EVERY * 2).await;
+    poller.answered_once().await;
     let trigger = send_now(&mut m.g, lot_msg("TULIP", "A1", 10, 3, "1.00"), "trigger").await;
     let fatal = exits_fatally(&mut server, trigger);
     poller.never_ok_after(trigger).await;
@@ -357,7 +376,7 @@ async fn a_full_disk_ends_the_process_naming_the_journal_file_and_a_restart_keep
             panic!("CI=true, and the disk-full test cannot make its small filesystem: {reason}")
         }
         Err(reason) => {
-            eprintln!("skipped: a_full_disk…: cannot make a small filesystem: {reason}");
+            eprintln!("skipped: the disk-full test cannot make its small filesystem: {reason}");
             return;
         }
     };
@@ -376,7 +395,7 @@ async fn a_full_disk_ends_the_process_naming_the_journal_file_and_a_restart_keep
     note(format!("filler: {filled} bytes; the disk is full"));
 
     let poller = HealthPoller::start(&server);
-    tokio::time::sleep(HEALTH_POLL_EVERY * 2).await;
+    poller.answered_once().await;
     // Consign until a reply does not come: that command found the disk full.
     let mut trigger = None;
     for n in 0..2_000 {
