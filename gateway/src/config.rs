@@ -1,7 +1,7 @@
 //! Configuration in two steps (style.md): the raw inputs — `huashi serve` flags ([`ServeArgs`]) and
 //! an optional TOML file ([`FileConfig`]) — are validated once into a [`Config`] whose invariants
 //! hold everywhere after. Flags override the file; the environment is read only here (clap's
-//! `env` for `HUASHI_OPERATOR_TOKEN`).
+//! `env` for `HUASHI_OPERATOR_TOKEN`, and for `HUASHI_FAULT`, the testing hook).
 
 use huashi_engine::command::ClockSettings;
 use huashi_engine::core::auction::{PHASE_MS_MAX, TICK_MS_MAX};
