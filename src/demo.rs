@@ -139,6 +139,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         operator_token: Some(settings.operator_token.clone()),
         clocks: Some(4),
         config: None,
+        // HUASHI_FAULT is a hook for `huashi serve` tests only.
+        fault: None,
     };
     let config = Config::from_parts(serve_args, FileConfig::default())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

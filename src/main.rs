@@ -33,6 +33,12 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // A market whose sequencer, journal, clearing or fan-out thread died must not go on looking
+    // alive: any panic logs one line and exits (see huashi_gateway::fatal). The offline commands
+    // keep Rust's default, which already ends them.
+    if matches!(cli.command, Command::Serve(_) | Command::Demo(_)) {
+        huashi_gateway::fatal::install_panic_hook();
+    }
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Replay(args) => replay::run(args),

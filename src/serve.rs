@@ -1,6 +1,7 @@
 //! `huashi serve`: parses the flags, binds the listener and runs the gateway (see the
 //! huashi-gateway crate) until SIGINT or SIGTERM; then it stops accepting, closes every session,
-//! snapshots the market and exits 0.
+//! snapshots the market and exits 0. What is fatal (a panic, a journal that cannot be written)
+//! ends it at once, non-zero: see `huashi_gateway::fatal`.
 
 use anyhow::Context;
 use huashi_gateway::Config;

@@ -180,17 +180,19 @@ impl<P> ClearingHandle<P> {
 }
 
 /// Starts the clearing thread on `outputs` (every engine output, in seq order). The thread ends,
-/// after a final snapshot, when the output sender is dropped.
+/// after a final snapshot, when the output sender is dropped. `panic_at_seq` is the
+/// `HUASHI_FAULT` test hook: the thread panics as it takes that output (it only kills).
 pub fn start<P: Publisher>(
     data_dir: PathBuf,
     clearing: Clearing,
     archive: Archive,
     publisher: P,
     outputs: Receiver<Arc<Output>>,
+    panic_at_seq: Option<u64>,
 ) -> std::io::Result<(ClearingHandle<P>, JoinHandle<()>)> {
     let (questions, question_rx) = bounded(CLEARING_QUEUE_MAX);
     let thread = std::thread::Builder::new().name("clearing".into()).spawn(move || {
-        let mut service = Service { data_dir, clearing, archive, publisher };
+        let mut service = Service { data_dir, clearing, archive, publisher, panic_at_seq };
         service.run(outputs, question_rx)
     })?;
     Ok((ClearingHandle { questions }, thread))
@@ -201,6 +203,7 @@ struct Service<P> {
     clearing: Clearing,
     archive: Archive,
     publisher: P,
+    panic_at_seq: Option<u64>,
 }
 
 impl<P: Publisher> Service<P> {
@@ -232,6 +235,9 @@ impl<P: Publisher> Service<P> {
     }
 
     fn take(&mut self, output: &Output) {
+        if self.panic_at_seq == Some(output.seq) {
+            panic!("injected fault (HUASHI_FAULT): clearing panics taking output seq {}", output.seq);
+        }
         let data = feed(&mut self.clearing, &self.archive, output.seq, output.ts, &output.events);
         self.publisher.publish(output, &data);
         if output.snapshot_taken {

@@ -73,6 +73,13 @@ pub struct RecoveryReport {
 pub enum JournalError {
     #[error("journal I/O error on {path}: {source}")]
     Io { path: PathBuf, source: io::Error },
+    /// Writing records (or the zeros ahead of them) failed: a full disk, an I/O error. Fatal to
+    /// a running market, which must not acknowledge anything more.
+    #[error("journal write failed: {path}: {source}")]
+    Write { path: PathBuf, source: io::Error },
+    /// `fdatasync` (or a directory sync) failed: what reached the disk is unknown.
+    #[error("journal sync failed: {path}: {source}")]
+    Sync { path: PathBuf, source: io::Error },
     #[error("journal corrupt in {file} at byte {offset}: {reason}")]
     Corrupt { file: PathBuf, offset: u64, reason: String },
     #[error("journal record of {bytes} bytes is over record_bytes_max ({max})")]
@@ -94,6 +101,12 @@ pub enum JournalError {
 impl JournalError {
     pub(crate) fn io(path: &Path, source: io::Error) -> JournalError {
         JournalError::Io { path: path.to_path_buf(), source }
+    }
+    pub(crate) fn write(path: &Path, source: io::Error) -> JournalError {
+        JournalError::Write { path: path.to_path_buf(), source }
+    }
+    pub(crate) fn sync(path: &Path, source: io::Error) -> JournalError {
+        JournalError::Sync { path: path.to_path_buf(), source }
     }
     pub(crate) fn corrupt(file: &Path, offset: u64, reason: String) -> JournalError {
         JournalError::Corrupt { file: file.to_path_buf(), offset, reason }
@@ -316,13 +329,12 @@ impl Journal {
             return Ok(());
         };
         if active.allocated > active.end {
-            let io_err = |e| JournalError::io(&active.path, e);
-            active.file.set_len(active.end).map_err(io_err)?;
+            active.file.set_len(active.end).map_err(|e| JournalError::write(&active.path, e))?;
             active.allocated = active.end;
             // A full fsync, not fdatasync: should the shrink be lost, a closed segment would come
             // back with a zero tail, which recovery rightly refuses anywhere but in the last one.
             if self.durability == Durability::Fsync {
-                active.file.sync_all().map_err(io_err)?;
+                active.file.sync_all().map_err(|e| JournalError::sync(&active.path, e))?;
             }
             self.unsynced = false;
         }
@@ -331,11 +343,11 @@ impl Journal {
 
     fn start_segment(&mut self, first_seq: u64) -> Result<(), JournalError> {
         let path = self.dir.join(segment_file_name(first_seq));
-        let io_err = |e| JournalError::io(&path, e);
-        let file = OpenOptions::new().read(true).write(true).create_new(true).open(&path).map_err(io_err)?;
-        file.write_all_at(&encode_segment_header(first_seq), 0).map_err(io_err)?;
+        let write_err = |e| JournalError::write(&path, e);
+        let file = OpenOptions::new().read(true).write(true).create_new(true).open(&path).map_err(write_err)?;
+        file.write_all_at(&encode_segment_header(first_seq), 0).map_err(write_err)?;
         if self.durability == Durability::Fsync {
-            file.sync_data().map_err(io_err)?;
+            file.sync_data().map_err(|e| JournalError::sync(&path, e))?;
             // Without this the new name may vanish in a crash even though its data was synced.
             sync_dir(&self.dir)?;
         }
@@ -360,7 +372,7 @@ impl Journal {
         if end > active.allocated {
             preallocate(active, end, self.segment_bytes)?;
         }
-        active.file.write_all_at(&self.buffer, active.end).map_err(|e| JournalError::io(&active.path, e))?;
+        active.file.write_all_at(&self.buffer, active.end).map_err(|e| JournalError::write(&active.path, e))?;
         active.end = end;
         self.buffer.clear();
         self.unsynced = true;
@@ -373,7 +385,7 @@ impl Journal {
         }
         if self.durability == Durability::Fsync {
             let active = self.active.as_ref().expect("written data implies an open segment");
-            active.file.sync_data().map_err(|e| JournalError::io(&active.path, e))?;
+            active.file.sync_data().map_err(|e| JournalError::sync(&active.path, e))?;
         }
         self.unsynced = false;
         Ok(())
@@ -416,9 +428,9 @@ impl PendingSync {
     pub fn sync(&self) -> Result<u64, JournalError> {
         #[cfg(test)]
         if self.fail {
-            return Err(JournalError::io(&self.path, io::Error::other("injected fdatasync failure")));
+            return Err(JournalError::sync(&self.path, io::Error::other("injected fdatasync failure")));
         }
-        self.file.sync_data().map_err(|e| JournalError::io(&self.path, e))?;
+        self.file.sync_data().map_err(|e| JournalError::sync(&self.path, e))?;
         Ok(self.seq)
     }
 }
@@ -454,7 +466,7 @@ fn preallocate(active: &mut ActiveSegment, needed: u64, segment_bytes: u64) -> R
     let mut at = needed;
     while at < target {
         let n = (target - at).min(ZEROS.len() as u64) as usize;
-        active.file.write_all_at(&ZEROS[..n], at).map_err(|e| JournalError::io(&active.path, e))?;
+        active.file.write_all_at(&ZEROS[..n], at).map_err(|e| JournalError::write(&active.path, e))?;
         at += n as u64;
     }
     active.allocated = target;
@@ -480,7 +492,7 @@ pub(crate) fn create_dir_durably(dir: &Path, sync: bool) -> io::Result<()> {
 }
 
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), JournalError> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| JournalError::io(dir, e))
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| JournalError::sync(dir, e))
 }
 
 fn lock_dir(dir: &Path) -> Result<File, JournalError> {

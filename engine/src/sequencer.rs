@@ -80,6 +80,10 @@ pub struct SequencerConfig {
     pub start_at: Option<u64>,
     /// Where each committed batch must also be durable before its replies leave (replication).
     pub sink: Option<SinkHandle>,
+    /// Tests of what is fatal (`HUASHI_FAULT`): the sequencer thread panics when it stages the
+    /// command that would get this seq, before applying it. It only kills; it never changes what
+    /// the core decides.
+    pub panic_at_seq: Option<u64>,
     /// Unit tests: every sync covering this seq or later fails.
     #[cfg(test)]
     fail_syncs_from: Option<u64>,
@@ -97,6 +101,7 @@ impl SequencerConfig {
             output_depth_max: 65_536,
             start_at: None,
             sink: None,
+            panic_at_seq: None,
             #[cfg(test)]
             fail_syncs_from: None,
         }
@@ -149,6 +154,9 @@ impl SequencerHandle {
     }
 }
 
+/// How the sequencer thread ended, sent once as it ends (see `Sequencer::ended`).
+pub type Ending = Result<(), String>;
+
 /// A running sequencer: the handle to submit, the outputs to consume, and the thread.
 pub struct Sequencer {
     pub handle: SequencerHandle,
@@ -156,6 +164,10 @@ pub struct Sequencer {
     pub recovered: Recovered,
     /// The market as recovered, before the sequencer took it: for the gateway's first snapshot.
     pub initial: Arc<Market>,
+    /// Carries one `Ending` when the thread ends: `Err` with the cause (a journal write or sync
+    /// that failed, naming the file) the moment it stops, so a server can fail at once instead of
+    /// at shutdown. Closed without a message: the thread panicked.
+    pub ended: Receiver<Ending>,
     thread: Option<JoinHandle<Result<(), StoreError>>>,
     stop: Sender<()>,
 }
@@ -198,15 +210,23 @@ impl Sequencer {
         // `initial` is what the first feed snapshot shows: the halt must be durable first.
         writer.wait_synced(u64::MAX)?;
         let initial = Arc::new(writer.market.clone());
+        let (ended_tx, ended) = bounded(1);
         let thread = std::thread::Builder::new()
             .name("sequencer".into())
-            .spawn(move || writer.run(input_rx, stop_rx))
+            .spawn(move || {
+                let result = writer.run(input_rx, stop_rx);
+                // Before the writer (and with it the journal-sync thread) is dropped: the cause
+                // is known now, and nothing after the last synced batch was released.
+                let _ = ended_tx.send(result.as_ref().map(|_| ()).map_err(|e| e.to_string()));
+                result
+            })
             .map_err(|e| StoreError::Other(format!("cannot start the sequencer thread: {e}")))?;
         Ok(Sequencer {
             handle: SequencerHandle { input: input_tx, sync_times },
             outputs: output_rx,
             recovered,
             initial,
+            ended,
             thread: Some(thread),
             stop: stop_tx,
         })
@@ -238,6 +258,10 @@ impl Drop for Sequencer {
 /// I/O) and hands the bytes over; the file write, sync and rename happen here. One snapshot in
 /// flight at most: while one is being written the sequencer simply tries again after later
 /// batches.
+///
+/// A periodic snapshot that cannot be written (a full disk) loses nothing: the journal still
+/// holds every command, and recovery starts from an older snapshot. So it is a warning and the
+/// thread goes on; the next one may succeed once space is freed. Only the journal is fatal.
 struct SnapshotWriter {
     input: Sender<(u64, Vec<u8>)>,
     thread: JoinHandle<Result<(), StoreError>>,
@@ -250,7 +274,9 @@ impl SnapshotWriter {
             .name("snapshots".into())
             .spawn(move || {
                 for (seq, bytes) in rx {
-                    store::write_snapshot_bytes(&data_dir, seq, &bytes)?;
+                    if let Err(error) = store::write_snapshot_bytes(&data_dir, seq, &bytes) {
+                        tracing::warn!(seq, %error, "could not write a market snapshot; recovery will replay more");
+                    }
                 }
                 Ok(())
             })
@@ -498,6 +524,9 @@ impl Writer {
     /// Rejected commands are journaled too: the market's rejections are deterministic, and the
     /// command still moved the engine time and may have run timers on its way.
     fn stage(&mut self, command: Command, ticket: u64, batch: &mut Batch) -> Result<(), StoreError> {
+        if self.config.panic_at_seq == Some(self.seq + 1) {
+            panic!("injected fault (HUASHI_FAULT): the sequencer panics staging seq {}", self.seq + 1);
+        }
         let ts = self.clock.now();
         // Room for the usual few events, so most commands allocate once for them.
         let mut events = Vec::with_capacity(EVENTS_PER_COMMAND_TYPICAL);
@@ -672,6 +701,14 @@ mod tests {
         assert_eq!(syncs, 2, "each released batch was synced once, and timed");
         assert!(buckets.iter().sum::<u64>() <= syncs);
         sequencer.handle.try_submit(Submission::Command { command: register(3), ticket: 3 }).unwrap();
+        // The cause is reported the moment the thread stops, naming the file, not at shutdown.
+        match sequencer.ended.recv_timeout(Duration::from_secs(10)) {
+            Ok(Err(reason)) => {
+                assert!(reason.contains("journal sync failed"), "{reason}");
+                assert!(reason.contains("injected fdatasync failure") && reason.contains(".log"), "{reason}");
+            }
+            other => panic!("expected the sequencer to report the failed sync, got {other:?}"),
+        }
         // The sequencer stops: its outputs channel closes without ever carrying seq 3.
         match sequencer.outputs.recv_timeout(Duration::from_secs(10)) {
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {}
@@ -686,6 +723,35 @@ mod tests {
         }
         let error = sequencer.shutdown().expect_err("shutdown reports the failed sync");
         assert!(error.to_string().contains("injected fdatasync failure"), "{error}");
+    }
+
+    /// `panic_at_seq` (HUASHI_FAULT) kills the thread before the command is applied or
+    /// journaled: what was released before stands, and the thread ends without a report, which
+    /// is how a server tells a panic from a clean stop.
+    #[test]
+    fn an_injected_panic_ends_the_thread_without_a_report_and_journals_nothing_more() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = SequencerConfig::new(dir.path());
+        config.panic_at_seq = Some(3);
+        let genesis = || MarketConfig::new(Day::parse("2026-11-29").unwrap());
+        let sequencer = Sequencer::start(config, genesis, |_, _, _| {}).expect("starts");
+        for n in 1..=2 {
+            sequencer.handle.try_submit(Submission::Command { command: register(n), ticket: n }).unwrap();
+            let output = sequencer.outputs.recv_timeout(Duration::from_secs(10)).expect("released before the panic");
+            assert_eq!(output.seq, n);
+        }
+        sequencer.handle.try_submit(Submission::Command { command: register(3), ticket: 3 }).unwrap();
+        match sequencer.ended.recv_timeout(Duration::from_secs(10)) {
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {}
+            other => panic!("a panicked sequencer sends no ending, got {other:?}"),
+        }
+        let error = sequencer.shutdown().expect_err("shutdown reports the panic");
+        assert!(error.to_string().contains("panicked"), "{error}");
+        let journaled = crate::journal::Journal::read_after(&crate::store::journal_dir(dir.path()), 0)
+            .unwrap()
+            .map(|r| r.unwrap().0)
+            .collect::<Vec<_>>();
+        assert_eq!(journaled, vec![1, 2], "seq 3 was never journaled");
     }
 
     /// A query looks at the market as applied, which its batch's sync has not yet made durable:

@@ -53,12 +53,18 @@ pub fn write_snapshot(dir: &Path, seq: u64, bytes: &[u8]) -> Result<PathBuf, Sna
     remove_temp_files(dir)?;
     let path = dir.join(snapshot_file_name(seq));
     let temp = dir.join(format!("{SNAPSHOT_PREFIX}{seq:020}{TEMP_SUFFIX}"));
-    let mut file = OpenOptions::new().write(true).create(true).truncate(true).open(&temp).map_err(io_err(&temp))?;
-    file.write_all(&encode_header(seq, bytes)).map_err(io_err(&temp))?;
-    file.write_all(bytes).map_err(io_err(&temp))?;
-    // Synced before the rename: otherwise a crash can leave the final name on an empty file.
-    file.sync_data().map_err(io_err(&temp))?;
-    drop(file);
+    let written = (|| {
+        let mut file = OpenOptions::new().write(true).create(true).truncate(true).open(&temp)?;
+        file.write_all(&encode_header(seq, bytes))?;
+        file.write_all(bytes)?;
+        // Synced before the rename: otherwise a crash can leave the final name on an empty file.
+        file.sync_data()
+    })();
+    if let Err(error) = written {
+        // A half-written snapshot on a full disk would hold the space the journal needs.
+        let _ = std::fs::remove_file(&temp);
+        return Err(io_err(&temp)(error));
+    }
     std::fs::rename(&temp, &path).map_err(io_err(&path))?;
     sync_dir(dir)?;
     Ok(path)

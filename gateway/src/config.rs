@@ -1,13 +1,13 @@
 //! Configuration in two steps (style.md): the raw inputs — `huashi serve` flags ([`ServeArgs`]) and
 //! an optional TOML file ([`FileConfig`]) — are validated once into a [`Config`] whose invariants
 //! hold everywhere after. Flags override the file; the environment is read only here (clap's
-//! `env` for `HUASHI_OPERATOR_TOKEN`).
+//! `env` for `HUASHI_OPERATOR_TOKEN`, and for `HUASHI_FAULT`, the testing hook).
 
 use huashi_engine::command::ClockSettings;
 use huashi_engine::core::auction::{PHASE_MS_MAX, TICK_MS_MAX};
 use huashi_engine::core::fees::FeeSchedule;
 use huashi_engine::core::limits::{MarketLimits, MarketLimitsPatch};
-use huashi_engine::journal::Durability;
+use huashi_engine::journal::{Durability, SEGMENT_BYTES_DEFAULT};
 use huashi_engine::types::Fen;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
@@ -37,6 +37,9 @@ pub struct ServeArgs {
     /// TOML file with fees, clock defaults and limits; flags override it.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Testing hook: a fault to inject, e.g. `panic:sequencer:seq=12` (docs/gateway.md).
+    #[arg(long, env = "HUASHI_FAULT", hide = true, value_name = "FAULT")]
+    pub fault: Option<String>,
 }
 
 /// The TOML file, as written. Unknown keys are refused so a typo is not silently ignored.
@@ -67,6 +70,8 @@ pub struct FileEngine {
     pub durability: Option<String>,
     /// Take a snapshot after this many commands.
     pub snapshot_every: Option<u64>,
+    /// Size of a journal segment file, bytes (default 64 MiB).
+    pub segment_bytes: Option<u64>,
 }
 
 /// Decimals in the file may be written as strings (`"0.50"`, exact) or numbers.
@@ -226,6 +231,63 @@ pub struct Config {
     /// Whether the journal is synced before replies go out (always, unless a benchmark asks).
     pub durability: Durability,
     pub snapshot_every: u64,
+    /// Journal segment size: the unit in which the journal grows on disk and is pruned.
+    pub segment_bytes: u64,
+    /// A fault to inject (tests only; `HUASHI_FAULT`).
+    pub fault: Option<Fault>,
+}
+
+/// A fault injected by a test through `HUASHI_FAULT` (read by `huashi serve` only): it kills a
+/// thread at a chosen seq to show what is fatal, and never changes what the core decides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// `panic:sequencer:seq=N`: the sequencer thread panics as it stages command seq N (before
+    /// applying or journaling it).
+    SequencerPanic { seq: u64 },
+    /// `panic:clearing:seq=N`: the clearing thread panics as it takes engine output seq N.
+    ClearingPanic { seq: u64 },
+}
+
+impl Fault {
+    /// The seq at which the sequencer is to panic, if that is the fault.
+    pub fn sequencer_panic_at(fault: Option<Fault>) -> Option<u64> {
+        match fault {
+            Some(Fault::SequencerPanic { seq }) => Some(seq),
+            _ => None,
+        }
+    }
+
+    /// The seq at which clearing is to panic, if that is the fault.
+    pub fn clearing_panic_at(fault: Option<Fault>) -> Option<u64> {
+        match fault {
+            Some(Fault::ClearingPanic { seq }) => Some(seq),
+            _ => None,
+        }
+    }
+}
+
+impl FromStr for Fault {
+    type Err = ConfigError;
+
+    fn from_str(text: &str) -> Result<Fault, ConfigError> {
+        let bad = || {
+            ConfigError::invalid(
+                "HUASHI_FAULT",
+                format!("{text:?} is not panic:sequencer:seq=N or panic:clearing:seq=N (N ≥ 1)"),
+            )
+        };
+        let mut parts = text.trim().split(':');
+        let (Some("panic"), Some(thread), Some(at), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(bad());
+        };
+        let seq = at.strip_prefix("seq=").and_then(|n| n.parse::<u64>().ok()).filter(|&n| n > 0).ok_or_else(bad)?;
+        match thread {
+            "sequencer" => Ok(Fault::SequencerPanic { seq }),
+            "clearing" => Ok(Fault::ClearingPanic { seq }),
+            _ => Err(bad()),
+        }
+    }
 }
 
 pub const LISTEN_DEFAULT: &str = "127.0.0.1:8080";
@@ -233,6 +295,8 @@ pub const DATA_DIR_DEFAULT: &str = "./huashi-data";
 pub const CLOCKS_DEFAULT: u16 = 4;
 pub const CLOCKS_MAX: u16 = 256;
 pub const SNAPSHOT_EVERY_DEFAULT: u64 = 100_000;
+/// The smallest journal segment allowed: a page for the header and room for records.
+pub const SEGMENT_BYTES_MIN: u64 = 4096;
 
 #[derive(thiserror::Error, Debug)]
 #[non_exhaustive]
@@ -305,6 +369,17 @@ impl Config {
                 Some(n) => n,
                 None => SNAPSHOT_EVERY_DEFAULT,
             },
+            segment_bytes: match file.engine.segment_bytes {
+                Some(n) if n < SEGMENT_BYTES_MIN => {
+                    return Err(ConfigError::invalid(
+                        "engine.segment_bytes",
+                        format!("must be at least {SEGMENT_BYTES_MIN}"),
+                    ))
+                }
+                Some(n) => n,
+                None => SEGMENT_BYTES_DEFAULT,
+            },
+            fault: args.fault.as_deref().map(Fault::from_str).transpose()?,
         })
     }
 
@@ -321,6 +396,8 @@ impl Config {
             market_limits: MarketLimits::default(),
             durability: Durability::Fsync,
             snapshot_every: SNAPSHOT_EVERY_DEFAULT,
+            segment_bytes: SEGMENT_BYTES_DEFAULT,
+            fault: None,
         }
     }
 }
@@ -532,6 +609,33 @@ mod tests {
         let config = Config::from_parts(args(Some("op")), file).unwrap();
         assert_eq!(config.market_limits.products_max, 7);
         assert_eq!(config.market_limits.participants_max, MarketLimits::default().participants_max);
+    }
+
+    #[test]
+    fn faults_parse_and_bad_ones_name_huashi_fault() {
+        let with = |fault: &str| {
+            Config::from_parts(ServeArgs { fault: Some(fault.into()), ..args(Some("op")) }, FileConfig::default())
+        };
+        assert_eq!(with("panic:sequencer:seq=12").unwrap().fault, Some(Fault::SequencerPanic { seq: 12 }));
+        assert_eq!(with("panic:clearing:seq=3").unwrap().fault, Some(Fault::ClearingPanic { seq: 3 }));
+        for bad in [
+            "panic:sequencer",
+            "panic:fan-out:seq=1",
+            "panic:clearing:seq=0",
+            "exit:sequencer:seq=1",
+            "panic:sequencer:seq=1:x",
+        ] {
+            let error = with(bad).unwrap_err().to_string();
+            assert!(error.contains("HUASHI_FAULT"), "{bad}: {error}");
+        }
+        assert_eq!(Config::from_parts(args(Some("op")), FileConfig::default()).unwrap().fault, None);
+    }
+
+    #[test]
+    fn segment_bytes_has_a_floor() {
+        let parse = |text: &str| Config::from_parts(args(Some("op")), toml::from_str(text).unwrap());
+        assert_eq!(parse("[engine]\nsegment_bytes = 16384").unwrap().segment_bytes, 16384);
+        assert!(parse("[engine]\nsegment_bytes = 100").unwrap_err().to_string().contains("engine.segment_bytes"));
     }
 
     #[test]

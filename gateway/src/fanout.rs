@@ -333,9 +333,13 @@ impl FanOut {
             let body = format!("{{\"type\":\"ok\",\"action\":\"{}\"}}", output.action);
             self.send(requester, Outbound::Reply { ticket: output.ticket, body: Utf8Bytes::from(body) });
         }
-        // Clearing (and after it the public feed) must see every output: it may slow the
-        // fan-out, by design. It is gone only when the server is stopping.
-        let _ = self.tap.send(Arc::new(output));
+        // Clearing (and after it the public feed) must see every output: it may slow the fan-out,
+        // by design. Its receiver goes only with its thread, so a failed send means clearing
+        // died; the binary's panic hook has ended the process before, this is for a node
+        // embedded without it.
+        if self.tap.send(Arc::new(output)).is_err() {
+            crate::fatal::exit(crate::fatal::EXIT_PANIC, "the clearing thread is gone", None);
+        }
     }
 
     /// Bookkeeping the gateway keeps from events: the directory and the day.

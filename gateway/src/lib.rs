@@ -12,6 +12,8 @@
 //! - [`config`]: `huashi serve` flags + TOML file → a validated [`Config`].
 //! - [`server`]: [`Frontend`]: the router (`/ws`, `/feed`, `/health`, `/metrics`, `/api/*`) and
 //!   the orderly end of every connection.
+//! - [`health`]: what `/health` reports (ok, degraded, failed); [`fatal`]: the panic hook and the
+//!   watchdog that end the process when the engine cannot go on.
 //! - [`session`]: one `/ws` connection: login, rate limit and strikes, requests → engine.
 //! - [`subscriber`]: one `/feed` connection: snapshot (or resume), then every public event.
 //! - [`fanout`]: the thread that routes the engine's outputs: direct replies by ticket, private
@@ -28,8 +30,10 @@ pub mod config;
 mod conn;
 pub mod error;
 pub mod fanout;
+pub mod fatal;
 pub mod feed;
 pub mod feed_log;
+pub mod health;
 pub mod limits;
 pub mod messages;
 pub mod metrics;

@@ -5,7 +5,9 @@
 
 use crate::config::Limits;
 use crate::error::GatewayError;
+use crate::fatal;
 use crate::feed_log::Feed;
+use crate::health::{Health, HealthState};
 use crate::messages::{Control, Status};
 use crate::metrics::{Gauges, Metrics};
 use crate::{session, subscriber};
@@ -42,6 +44,8 @@ pub(crate) struct Shared {
     pub engine: SequencerHandle,
     pub control: crossbeam_channel::Sender<Control>,
     pub status: Arc<Status>,
+    /// What `/health` reports; failed by the watchdog (see `fatal`).
+    pub health: Arc<Health>,
     pub metrics: Arc<Metrics>,
     pub session_slots: Arc<Semaphore>,
     pub subscriber_slots: Arc<Semaphore>,
@@ -81,6 +85,7 @@ pub struct FrontendParts {
     pub control: crossbeam_channel::Sender<Control>,
     pub clearing: ClearingHandle<Feed>,
     pub status: Arc<Status>,
+    pub health: Arc<Health>,
     pub metrics: Arc<Metrics>,
 }
 
@@ -106,6 +111,7 @@ impl Frontend {
             engine: parts.engine,
             control: parts.control,
             status: parts.status,
+            health: parts.health,
             metrics: parts.metrics,
             session_slots: Arc::new(Semaphore::new(parts.limits.sessions_max)),
             subscriber_slots: Arc::new(Semaphore::new(parts.limits.feed_subscribers_max)),
@@ -140,6 +146,8 @@ impl Frontend {
             result = &mut server => Some(result),
         };
         tracing::info!("shutting down");
+        // From here threads end on purpose: the watchdog leaves it to the node to report.
+        shared.health.begin_stopping();
         // Sessions and subscribers close themselves (1001) as soon as they see this.
         let _ = shutdown_tx.send(true);
         let _ = stop_accepting.send(());
@@ -374,14 +382,24 @@ fn sale_json(t: &TradeRecord, remaining: Option<u32>) -> serde_json::Value {
     }
 }
 
+/// `GET /health`: `200 {"status":"ok",…}`, or `503 {"status":"failed"|"degraded","reason":…}`.
 async fn health(State(shared): State<Arc<Shared>>) -> Response {
+    let json = [(header::CONTENT_TYPE, "application/json")];
+    let (state, reason) = match fatal::panic_cause() {
+        Some(cause) => (HealthState::Failed, Some(cause.to_string())),
+        None => shared.health.read(),
+    };
+    if state != HealthState::Ok {
+        let body = serde_json::json!({"status": state.as_str(), "reason": reason.unwrap_or_default()});
+        return (StatusCode::SERVICE_UNAVAILABLE, json, body.to_string()).into_response();
+    }
     let body = format!(
         "{{\"status\":\"ok\",\"day\":\"{}\",\"seq\":{},\"command_seq\":{},\"role\":\"single\"}}",
         shared.status.day(),
         shared.status.feed_seq.load(Ordering::Relaxed),
         shared.status.seq.load(Ordering::Relaxed),
     );
-    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+    (json, body).into_response()
 }
 
 async fn metrics(State(shared): State<Arc<Shared>>) -> Response {

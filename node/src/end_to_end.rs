@@ -18,6 +18,7 @@ type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 struct Server {
     addr: SocketAddr,
+    health: std::sync::Arc<huashi_gateway::health::Health>,
     stop: Option<oneshot::Sender<()>>,
     served: tokio::task::JoinHandle<Result<(), huashi_gateway::GatewayError>>,
     dir: tempfile::TempDir,
@@ -32,11 +33,12 @@ impl Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let gateway = Node::start(listener, config).await.unwrap();
         let addr = gateway.local_addr();
+        let health = gateway.health();
         let (stop, stopped) = oneshot::channel::<()>();
         let served = tokio::spawn(gateway.serve(async move {
             let _ = stopped.await;
         }));
-        Server { addr, stop: Some(stop), served, dir }
+        Server { addr, health, stop: Some(stop), served, dir }
     }
 
     async fn stop(mut self) {
@@ -368,4 +370,43 @@ async fn shutdown_closes_sessions_with_1001_and_the_market_survives_a_restart() 
     stop.send(()).unwrap();
     served.await.unwrap().unwrap();
     drop(kept);
+}
+
+/// `GET path` over a fresh connection: (status, body).
+async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).await.unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+    (head.split_whitespace().nth(1).unwrap().parse().unwrap(), body.to_string())
+}
+
+#[tokio::test]
+async fn health_answers_503_with_the_reason_when_degraded_or_failed_and_failed_is_final() {
+    let server = Server::start(|_| {}).await;
+    let (status, body) = http_get(server.addr, "/health").await;
+    let ok: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!((status, &ok["status"]), (200, &json!("ok")), "{body}");
+    assert!(ok["day"].is_string() && ok["seq"].is_u64(), "{body}");
+
+    server.health.degrade("no follower acknowledged");
+    let (status, body) = http_get(server.addr, "/health").await;
+    assert_eq!(status, 503);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap(),
+        json!({"status": "degraded", "reason": "no follower acknowledged"})
+    );
+    server.health.restore();
+    assert_eq!(http_get(server.addr, "/health").await.0, 200);
+
+    let reason = "the sequencer stopped: journal write failed: /d/journal/x.log: No space left on device (os error 28)";
+    server.health.fail(reason);
+    server.health.restore();
+    let (status, body) = http_get(server.addr, "/health").await;
+    assert_eq!(status, 503);
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap(), json!({"status": "failed", "reason": reason}));
+    server.stop().await;
 }

@@ -26,8 +26,10 @@ use huashi_engine::sequencer::Sequencer;
 use huashi_engine::types::Day;
 use huashi_gateway::auth::token_hash;
 use huashi_gateway::fanout::{FanOut, FanOutConfig};
+use huashi_gateway::fatal;
 use huashi_gateway::feed::FeedView;
 use huashi_gateway::feed_log::Feed;
+use huashi_gateway::health::Health;
 use huashi_gateway::messages::Status;
 use huashi_gateway::metrics::Metrics;
 use huashi_gateway::{Config, Frontend, FrontendParts, GatewayError};
@@ -46,6 +48,7 @@ pub struct Node {
     sequencer: Sequencer,
     fanout: JoinHandle<()>,
     clearing: JoinHandle<()>,
+    health: Arc<Health>,
     local_addr: SocketAddr,
     data_dir: PathBuf,
     day: Day,
@@ -90,8 +93,9 @@ impl Node {
         }
         let feed = Feed::new(feed_log, view, config.limits.feed_backlog_max, status.clone(), metrics.clone());
         let (tap, tapped) = crossbeam_channel::bounded(huashi_clearing::service::CLEARING_QUEUE_MAX);
+        let panic_at = huashi_gateway::config::Fault::clearing_panic_at(config.fault);
         let (clearing_handle, clearing_thread) =
-            huashi_clearing::service::start(data_dir.clone(), clearing, archive, feed, tapped)
+            huashi_clearing::service::start(data_dir.clone(), clearing, archive, feed, tapped, panic_at)
                 .map_err(GatewayError::Thread)?;
 
         // The fan-out: replies and private reports, then every output on to clearing.
@@ -112,12 +116,16 @@ impl Node {
             .name("fan-out".into())
             .spawn(move || {
                 // Without the fan-out no reply leaves: stop loudly; the journal has every command.
+                // The binary's panic hook has already exited by the time this could run; this is
+                // for a node embedded without it, and ends the process the same way.
                 if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fanout.run())).is_err() {
-                    eprintln!("huashi: the fan-out thread panicked; aborting");
-                    std::process::abort();
+                    fatal::exit(fatal::EXIT_PANIC, "the fan-out thread panicked", None);
                 }
             })
             .map_err(GatewayError::Thread)?;
+        // A sequencer that stops on its own (a journal write or sync failed) ends the process.
+        let health = Arc::new(Health::default());
+        fatal::watch_sequencer(sequencer.ended.clone(), health.clone()).map_err(GatewayError::Thread)?;
 
         let frontend = Frontend::new(FrontendParts {
             operator_token_hash: token_hash(config.operator_token.expose()),
@@ -126,10 +134,11 @@ impl Node {
             control: control_tx,
             clearing: clearing_handle,
             status,
+            health: health.clone(),
             metrics,
             limits: config.limits,
         })?;
-        Ok(Node { listener, frontend, sequencer, fanout, clearing: clearing_thread, local_addr, data_dir, day })
+        Ok(Node { listener, frontend, sequencer, fanout, clearing: clearing_thread, health, local_addr, data_dir, day })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -143,6 +152,11 @@ impl Node {
 
     pub fn data_dir(&self) -> &std::path::Path {
         &self.data_dir
+    }
+
+    /// What `/health` reports, for whoever watches durability (replication will degrade it).
+    pub fn health(&self) -> Arc<Health> {
+        self.health.clone()
     }
 
     /// Serves until `shutdown` resolves, then stops in order: the front (every connection

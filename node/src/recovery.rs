@@ -27,6 +27,11 @@ pub fn recover(config: &Config) -> Result<Recovered, GatewayError> {
     engine_config.queue_depth_max = config.limits.engine_queue_depth_max;
     engine_config.durability = config.durability;
     engine_config.snapshot_every = config.snapshot_every;
+    engine_config.segment_bytes = config.segment_bytes;
+    engine_config.panic_at_seq = huashi_gateway::config::Fault::sequencer_panic_at(config.fault);
+    if let Some(fault) = config.fault {
+        tracing::warn!(?fault, "HUASHI_FAULT is set: this server will crash on purpose (a testing hook)");
+    }
     if config.durability == Durability::None {
         tracing::warn!("engine.durability = none: replies no longer wait for the journal to reach the disk");
     }

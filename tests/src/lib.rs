@@ -83,6 +83,9 @@ pub struct ServerOpts {
     pub env: Vec<(String, String)>,
     /// A `--config` TOML file's text (written beside the data directory), if any.
     pub config_toml: Option<String>,
+    /// This data directory (e.g. on a small filesystem the test made) instead of `data` in the
+    /// server's own temporary directory.
+    pub data_dir: Option<PathBuf>,
 }
 
 impl Default for ServerOpts {
@@ -93,6 +96,7 @@ impl Default for ServerOpts {
             extra_args: Vec::new(),
             env: Vec::new(),
             config_toml: None,
+            data_dir: None,
         }
     }
 }
@@ -125,7 +129,7 @@ impl Server {
     /// Starts a server on a fresh data directory.
     pub fn start(opts: ServerOpts) -> Server {
         let dir = tempfile::Builder::new().prefix("huashi-e2e-").tempdir().expect("tempdir");
-        let data_dir = dir.path().join("data");
+        let data_dir = opts.data_dir.clone().unwrap_or_else(|| dir.path().join("data"));
         let log_path = dir.path().join("server-stderr.log");
         let mut server = Server {
             addr: "127.0.0.1:0".parse().unwrap(),
@@ -250,6 +254,23 @@ impl Server {
     /// Starts it again after `kill9` or `stop`, on the same data directory.
     pub fn start_again(&mut self) {
         self.spawn();
+    }
+
+    /// Waits up to `timeout` for the server to exit by itself, checking every 10 ms; returns its
+    /// exit status, or None if it still runs (it is left running).
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let child = self.child.as_mut()?;
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     pub fn is_running(&mut self) -> bool {
@@ -415,25 +436,32 @@ pub fn tail(s: &str, max: usize) -> &str {
 
 /// One `GET` over a fresh connection; returns status and body.
 pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    try_http_get(addr, path).await.unwrap_or_else(|e| panic!("GET {path}: {e}"))
+}
+
+/// Like [`http_get`], but a server that is gone (refused, reset, no complete answer) is an
+/// `Err` instead of a panic.
+pub async fn try_http_get(addr: SocketAddr, path: &str) -> Result<(u16, String), String> {
     let fut = async {
-        let mut stream = TcpStream::connect(addr).await.expect("connect for HTTP");
+        let mut stream = TcpStream::connect(addr).await.map_err(|e| format!("connect: {e}"))?;
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-        stream.write_all(req.as_bytes()).await.expect("write HTTP request");
+        stream.write_all(req.as_bytes()).await.map_err(|e| format!("write request: {e}"))?;
         let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).await.expect("read HTTP response");
-        raw
+        stream.read_to_end(&mut raw).await.map_err(|e| format!("read response: {e}"))?;
+        Ok::<_, String>(raw)
     };
-    let raw = tokio::time::timeout(REPLY_TIMEOUT, fut).await.unwrap_or_else(|_| panic!("GET {path} timed out"));
+    let raw = tokio::time::timeout(REPLY_TIMEOUT, fut).await.map_err(|_| "timed out".to_string())??;
     let text = String::from_utf8_lossy(&raw).to_string();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or_else(|| panic!("GET {path}: no header end in {text:?}"));
-    let status: u16 = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).expect("HTTP status");
+    let (head, body) = text.split_once("\r\n\r\n").ok_or_else(|| format!("no header end in {text:?}"))?;
+    let status: u16 =
+        head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| format!("no status in {head:?}"))?;
     let chunked = head.lines().any(|l| {
         let l = l.to_ascii_lowercase();
         l.starts_with("transfer-encoding:") && l.contains("chunked")
     });
     let body = if chunked { dechunk(body) } else { body.to_string() };
-    (status, body)
+    Ok((status, body))
 }
 
 fn dechunk(mut s: &str) -> String {
