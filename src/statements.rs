@@ -30,7 +30,7 @@ pub fn run(args: StatementsArgs) -> anyhow::Result<()> {
         format!("{day} is not a settled day in {} (try `huashi replay --rebuild-archive`)", args.data_dir.display())
     })?;
     let statements = archive.statements_of_day(day)?;
-    let written = write_statement_csvs(&statements, day, &args.out)?;
+    let written = write_statement_csvs(&statements, day, &summary.fee_schedule, &args.out)?;
     println!(
         "{day}: {} statements, {} trades, turnover {}, market fee income {}",
         statements.len(),

@@ -51,6 +51,8 @@ pub struct DaySummary {
     pub fees: Decimal,
     /// Participants with a statement.
     pub participants: u32,
+    /// The fees in force that day.
+    pub fee_schedule: FeeSchedule,
 }
 
 /// Everything a settled day leaves behind, ready for `Archive::write_day`.
@@ -78,6 +80,8 @@ impl SettledDay {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct DayBook {
     day: Day,
+    /// The fees in force that day.
+    fees: FeeSchedule,
     /// Every sale of the day in order, voided awards marked.
     deals: Vec<Deal>,
     /// Per participant: the sales it is party to (deal number, its side).
@@ -93,9 +97,10 @@ struct DayBook {
 }
 
 impl DayBook {
-    fn new(day: Day) -> DayBook {
+    fn new(day: Day, fees: FeeSchedule) -> DayBook {
         DayBook {
             day,
+            fees,
             deals: Vec::new(),
             parties: BTreeMap::new(),
             lot_deals: BTreeMap::new(),
@@ -117,7 +122,7 @@ impl DayBook {
             .filter(|(deal, _)| !deal.voided)
             .map(|(deal, side)| StatementLine::of(&deal.record, side))
             .collect();
-        Statement::from_lines(*participant, self.day, lines)
+        Statement::from_lines(*participant, self.day, self.fees, lines)
     }
 
     /// Every participant's statement with at least one line, in alphabetical order of id.
@@ -217,6 +222,11 @@ pub struct Clearing {
     index: IndexBook,
     /// Publication bookkeeping; not part of `state_hash` (see `publish.rs`).
     publisher: Publisher,
+    /// Fees set today for the next trading day (`fees_set`).
+    pending_fees: Option<FeeSchedule>,
+    /// The fees in force from each day on where they changed (the first entry: the day clearing
+    /// began): which fees applied on which day.
+    fee_history: BTreeMap<Day, FeeSchedule>,
 }
 
 impl Clearing {
@@ -228,10 +238,12 @@ impl Clearing {
             config,
             last_seq: None,
             products,
-            today: DayBook::new(day),
+            today: DayBook::new(day, config.fees),
             settled: VecDeque::new(),
             index: IndexBook::default(),
             publisher: Publisher::default(),
+            pending_fees: None,
+            fee_history: BTreeMap::from([(day, config.fees)]),
         }
     }
 
@@ -281,6 +293,10 @@ impl Clearing {
                     record.check();
                 }
                 Event::Traded(trade) => self.on_trade(seq, trade),
+                Event::FeesSet { fees, effective_day } => {
+                    assert_eq!(*effective_day, self.today.day.next(), "fees set for a day other than the next");
+                    self.pending_fees = Some(*fees);
+                }
                 Event::DaySettled { day, next_day, trades, turnover, fees } => {
                     let engine = EngineTotals { trades: *trades, turnover: *turnover, fees: *fees };
                     self.on_day_settled(ts, *day, *next_day, engine, &mut out);
@@ -509,7 +525,12 @@ impl Clearing {
         out.extend(closes.into_iter().map(MarketData::Index));
 
         let market = self.market_stats();
-        let book = std::mem::replace(&mut self.today, DayBook::new(next_day));
+        // Fees set during the day (`fees_set`) apply from the next one, as in the core.
+        if let Some(fees) = self.pending_fees.take() {
+            self.config.fees = fees;
+            self.fee_history.insert(next_day, fees);
+        }
+        let book = std::mem::replace(&mut self.today, DayBook::new(next_day, self.config.fees));
         self.settled.push_back(SettledDay {
             summary,
             statements,
@@ -537,6 +558,7 @@ impl Clearing {
             commission,
             fees: buyer_fees + commission,
             participants: statements.len() as u32,
+            fee_schedule: self.today.fees,
         }
     }
 
@@ -598,6 +620,17 @@ impl Clearing {
                 out.push(MarketData::Index(value));
             }
         }
+    }
+
+    /// The fees in force on `day` (those clearing began with for a day before it began).
+    pub fn fees_on(&self, day: Day) -> FeeSchedule {
+        let at_or_before = self.fee_history.range(..=day).next_back();
+        at_or_before.or_else(|| self.fee_history.iter().next()).map_or(self.config.fees, |(_, fees)| *fees)
+    }
+
+    /// The fees set for the next trading day, if any.
+    pub fn pending_fees(&self) -> Option<FeeSchedule> {
+        self.pending_fees
     }
 
     /// A participant's statement for `day`: today's running one, a settled day still in memory,
@@ -675,7 +708,16 @@ impl Clearing {
     /// A hash of the clearing state (FNV-1a over its bincode encoding, like the core's), without
     /// the publication bookkeeping.
     pub fn state_hash(&self) -> u64 {
-        hash_of(&(&self.config, &self.last_seq, &self.products, &self.today, &self.settled, &self.index))
+        hash_of(&(
+            &self.config,
+            &self.last_seq,
+            &self.products,
+            &self.today,
+            &self.settled,
+            &self.index,
+            &self.pending_fees,
+            &self.fee_history,
+        ))
     }
 
     /// Moves the oldest settled day out of memory, for the caller to write to the archive.

@@ -1,10 +1,12 @@
-//! Statement CSVs for the back office: one file per participant (its lines, then its totals) and a
-//! `summary.csv` with one row per participant plus the market's fee income, money with 2 dp.
+//! Statement CSVs for the back office: one file per participant (its lines, then its totals), a
+//! `summary.csv` with one row per participant plus the market's fee income, and `fees.csv` with
+//! the fee schedule that applied that day; money with 2 dp.
 //!
 //! `summary.csv`'s `net` column sums to zero: the participants' nets plus the market's income
 //! (protocol section 8's conservation of money, printed).
 
 use crate::statement::Statement;
+use huashi_engine::core::fees::FeeSchedule;
 use huashi_engine::types::Day;
 use rust_decimal::Decimal;
 use std::fs;
@@ -16,10 +18,16 @@ pub const MARKET_ROW: &str = "(market)";
 
 const LINE_HEADER: &str = "participant,day,kind,ref,product,grade,side,price,units,amount,fee";
 const SUMMARY_HEADER: &str = "participant,bought,sold,fees,commission,net";
+const FEES_HEADER: &str = "day,commission_pct,clock_fee_per_container,book_fee_pct";
 
-/// Writes `statement-<participant>.csv` for each statement and `summary.csv` into `out_dir`
-/// (created if missing); returns the paths written, summary last.
-pub fn write_statement_csvs(statements: &[Statement], day: Day, out_dir: &Path) -> io::Result<Vec<PathBuf>> {
+/// Writes `statement-<participant>.csv` for each statement, `summary.csv` and `fees.csv` (the
+/// day's `fees`) into `out_dir` (created if missing); returns the paths written, those two last.
+pub fn write_statement_csvs(
+    statements: &[Statement],
+    day: Day,
+    fees: &FeeSchedule,
+    out_dir: &Path,
+) -> io::Result<Vec<PathBuf>> {
     fs::create_dir_all(out_dir)?;
     let mut written = Vec::with_capacity(statements.len() + 1);
     for statement in statements {
@@ -31,7 +39,17 @@ pub fn write_statement_csvs(statements: &[Statement], day: Day, out_dir: &Path) 
     let path = out_dir.join("summary.csv");
     fs::write(&path, summary_csv(statements))?;
     written.push(path);
+    let path = out_dir.join("fees.csv");
+    fs::write(&path, fees_csv(day, fees))?;
+    written.push(path);
     Ok(written)
+}
+
+/// The fee schedule of `day`: percentages exact to 4 places, the clock fee per container in CNY.
+pub fn fees_csv(day: Day, fees: &FeeSchedule) -> String {
+    let pct = |ppm: u32| Decimal::new(ppm as i64, 4).normalize().to_string();
+    let clock_fee = money(Decimal::new(fees.clock_fee_per_container.0, 2));
+    format!("{FEES_HEADER}\n{day},{},{clock_fee},{}\n", pct(fees.commission_ppm), pct(fees.book_fee_ppm))
 }
 
 /// One participant's CSV: a header, a row per line, then rows `total_bought`, `total_sold`,

@@ -4,6 +4,7 @@
 
 use crate::trades::{TradeKind, TradeRecord};
 use huashi_engine::core::catalogue::Grade;
+use huashi_engine::core::fees::FeeSchedule;
 use huashi_engine::types::{Code, Day, EngineTime, Side};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -65,15 +66,19 @@ pub struct Statement {
     /// Commission paid on sales.
     pub commission: Decimal,
     pub net: Decimal,
+    /// The fees in force that day (an addition to the protocol's statement): what every line's
+    /// `fee` was computed with.
+    pub fee_schedule: FeeSchedule,
 }
 
 impl Statement {
     /// Totals the lines.
-    pub fn from_lines(participant: Code, day: Day, lines: Vec<StatementLine>) -> Statement {
+    pub fn from_lines(participant: Code, day: Day, fee_schedule: FeeSchedule, lines: Vec<StatementLine>) -> Statement {
         let totals = Totals::of(&lines);
         Statement {
             participant,
             day,
+            fee_schedule,
             lines,
             total_bought: totals.bought,
             total_sold: totals.sold,

@@ -91,8 +91,11 @@ fn statement_csvs_can_be_written_from_the_archive() {
     let day = settled[1].day();
     let statements = archive.statements_of_day(day).unwrap();
     let out = dir.path().join("csv");
-    let files = huashi_clearing::write_statement_csvs(&statements, day, &out).unwrap();
-    assert_eq!(files.len(), statements.len() + 1);
+    let fees = archive.summary(day).unwrap().unwrap().fee_schedule;
+    let files = huashi_clearing::write_statement_csvs(&statements, day, &fees, &out).unwrap();
+    assert_eq!(files.len(), statements.len() + 2);
+    let fees_csv = std::fs::read_to_string(out.join("fees.csv")).unwrap();
+    assert_eq!(fees_csv, format!("day,commission_pct,clock_fee_per_container,book_fee_pct\n{day},5,0.50,0.1\n"));
     // The summary's net column sums to zero: participants' nets plus the market's income.
     let summary = std::fs::read_to_string(out.join("summary.csv")).unwrap();
     let total: i64 = summary

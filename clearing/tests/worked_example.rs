@@ -392,7 +392,7 @@ fn the_worked_day_settles_to_the_fen() {
          B1,2026-11-29,net,,,,,,,-246.82,\n"
     );
     let dir = tempfile::tempdir().unwrap();
-    let files = write_statement_csvs(&settled.statements, day(), dir.path()).unwrap();
+    let files = write_statement_csvs(&settled.statements, day(), &settled.summary.fee_schedule, dir.path()).unwrap();
     let names: Vec<String> = files.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
     assert_eq!(
         names,
@@ -402,7 +402,8 @@ fn the_worked_day_settles_to_the_fen() {
             "statement-B3.csv",
             "statement-G1.csv",
             "statement-G2.csv",
-            "summary.csv"
+            "summary.csv",
+            "fees.csv"
         ]
     );
     assert_eq!(std::fs::read_to_string(dir.path().join("summary.csv")).unwrap(), summary);

@@ -6,6 +6,7 @@
 
 use crate::core::book::{BookState, OrderType, TimeInForce};
 use crate::core::catalogue::{Category, Grade, Unit};
+use crate::core::fees::FeeSchedule;
 use crate::core::limits::MarketLimitsPatch;
 use crate::types::{ClockId, Code, Fen, LotId, Pk, Side};
 use serde::{Deserialize, Serialize};
@@ -215,6 +216,8 @@ pub enum Action {
         participant: Code,
         symbol: Option<Code>,
     },
+    /// `set_fees`: the fees from the next trading day on.
+    SetFees(FeeSchedule),
 }
 
 impl Action {
@@ -248,6 +251,7 @@ impl Action {
             Action::HaltAllClocks => "halt_all_clocks",
             Action::SetLimits(_) => "set_limits",
             Action::CancelOrders { .. } => "cancel_orders",
+            Action::SetFees(_) => "set_fees",
         }
     }
 }

@@ -6,6 +6,7 @@ use crate::command::{ClockSettings, Roles};
 use crate::core::book::{BookState, DoneReason, OrderType, TimeInForce};
 use crate::core::catalogue::{Category, Grade, Unit};
 use crate::core::clock::ClockPhase;
+use crate::core::fees::FeeSchedule;
 use crate::core::limits::MarketLimits;
 use crate::core::lots::Lot;
 use crate::reject::Reject;
@@ -253,6 +254,11 @@ pub enum Event {
         owner: Pk,
         participant: Code,
         count: u32,
+    },
+    /// Reply to `set_fees`: the fees that apply from `effective_day`.
+    FeesSet {
+        fees: FeeSchedule,
+        effective_day: Day,
     },
 }
 

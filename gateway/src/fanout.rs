@@ -15,7 +15,7 @@ use crate::messages::{
     Control, Credential, LoginInfo, Outbound, Principal, QueryAnswer, SessionLink, Status, LINK_SLOW,
 };
 use crate::metrics::Metrics;
-use crate::wire::render::{done_reason, liquidity, DayText, LotJson, Money, Msg, OrderJson};
+use crate::wire::render::{done_reason, liquidity, DayText, FeesJson, LotJson, Money, Msg, OrderJson};
 use axum::extract::ws::Utf8Bytes;
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use huashi_clearing::service::ClearingHandle;
@@ -483,6 +483,11 @@ impl FanOut {
                 to_actor(Msg::Cancelled { participant: Some(*participant), count: *count }).into_iter().collect()
             }
             Event::LimitsSet(limits) => to_actor(Msg::LimitsSet(*limits)).into_iter().collect(),
+            Event::FeesSet { fees, effective_day } => {
+                to_actor(Msg::FeesSet { fees: FeesJson::new(fees), effective_day: DayText(*effective_day) })
+                    .into_iter()
+                    .collect()
+            }
             _ => Vec::new(),
         };
         let mut replied = false;
@@ -519,6 +524,7 @@ fn is_reply(action: &str, event: &Event) -> bool {
             | ("end_of_day", Event::DaySettled { .. })
             | ("set_limits", Event::LimitsSet(_))
             | ("cancel_orders", Event::OrdersCancelled { .. })
+            | ("set_fees", Event::FeesSet { .. })
     )
 }
 
@@ -557,6 +563,7 @@ pub fn answer(market: &Market, principal: Principal, query: &crate::wire::Reques
             Err(reject) => QueryAnswer::Refused(reject),
         },
         Request::GetLimits => QueryAnswer::Limits(*market.limits()),
+        Request::GetFees => QueryAnswer::Fees { current: market.fees(), next: market.next_fees(), day: market.day() },
         other => unreachable!("{other:?} is not a query"),
     }
 }
@@ -599,15 +606,7 @@ fn clearing_statement(clearing: &Clearing, archive: &Archive, participant: Code,
         },
         StatementLookup::NoActivity => None,
     };
-    let statement = found.unwrap_or_else(|| huashi_clearing::Statement {
-        participant,
-        day,
-        lines: Vec::new(),
-        total_bought: rust_decimal::Decimal::ZERO,
-        total_sold: rust_decimal::Decimal::ZERO,
-        fees: rust_decimal::Decimal::ZERO,
-        commission: rust_decimal::Decimal::ZERO,
-        net: rust_decimal::Decimal::ZERO,
-    });
+    let statement = found
+        .unwrap_or_else(|| huashi_clearing::Statement::from_lines(participant, day, clearing.fees_on(day), Vec::new()));
     QueryAnswer::Statement(Box::new(statement))
 }

@@ -71,6 +71,12 @@ pub enum QueryAnswer {
     /// The query was refused (answered as an `error`).
     Refused(Reject),
     Limits(huashi_engine::core::limits::MarketLimits),
+    /// `get_fees`: today's fees, those set for the next trading day, and today.
+    Fees {
+        current: huashi_engine::core::fees::FeeSchedule,
+        next: Option<huashi_engine::core::fees::FeeSchedule>,
+        day: Day,
+    },
 }
 
 /// Why the fan-out dropped a session (read by the session when its queue ends).

@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 /// histograms can be read side by side.
 const LATENCY_BUCKETS_US: [u64; SYNC_BUCKETS_US.len()] = SYNC_BUCKETS_US;
 
-#[derive(Default)]
 pub struct Metrics {
     pub sessions: AtomicI64,
     pub feed_subscribers: AtomicI64,
@@ -28,6 +27,29 @@ pub struct Metrics {
     latency_buckets: [AtomicU64; LATENCY_BUCKETS_US.len()],
     latency_count: AtomicU64,
     latency_sum_us: AtomicU64,
+}
+
+impl Default for Metrics {
+    // By hand: `Default` stops at arrays of 32, and the protocol has more request types.
+    fn default() -> Metrics {
+        Metrics {
+            sessions: AtomicI64::new(0),
+            feed_subscribers: AtomicI64::new(0),
+            requests: std::array::from_fn(|_| AtomicU64::new(0)),
+            rejects: std::array::from_fn(|_| AtomicU64::new(0)),
+            slow_session_closes: AtomicU64::new(0),
+            slow_feed_closes: AtomicU64::new(0),
+            strike_closes: AtomicU64::new(0),
+            oversize_closes: AtomicU64::new(0),
+            refused_connections: AtomicU64::new(0),
+            busy: AtomicU64::new(0),
+            feed_events: AtomicU64::new(0),
+            outputs: AtomicU64::new(0),
+            latency_buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+            latency_count: AtomicU64::new(0),
+            latency_sum_us: AtomicU64::new(0),
+        }
+    }
 }
 
 /// Figures read at scrape time from elsewhere.

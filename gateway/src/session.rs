@@ -161,6 +161,7 @@ impl Session {
             | Request::GetLots { .. }
             | Request::GetOrders
             | Request::GetLimits
+            | Request::GetFees
             | Request::GetStatement { .. }) => self.query(socket, req_id, principal, query).await,
             Request::RegisterParticipant { id, name, roles, credit_limit } => {
                 let token = new_token();
@@ -356,6 +357,12 @@ fn render_answer(answer: &QueryAnswer) -> String {
         QueryAnswer::ForwardStatement { .. } => unreachable!("the fan-out forwards statements to clearing"),
         QueryAnswer::Refused(reject) => render::error(reject.code, &reject.message),
         QueryAnswer::Limits(limits) => Msg::Limits(*limits).text(),
+        QueryAnswer::Fees { current, next, day } => Msg::Fees {
+            current: render::DatedFees { fees: render::FeesJson::new(current), day: render::DayText(*day) },
+            next: next
+                .map(|fees| render::DatedFees { fees: render::FeesJson::new(&fees), day: render::DayText(day.next()) }),
+        }
+        .text(),
     }
 }
 
@@ -385,6 +392,7 @@ fn render_statement(statement: &huashi_clearing::Statement) -> String {
     let body = serde_json::json!({
         "participant": statement.participant,
         "day": statement.day.to_string(),
+        "fee_schedule": render::FeesJson::new(&statement.fee_schedule),
         "lines": lines,
         "total_bought": money(statement.total_bought),
         "total_sold": money(statement.total_sold),

@@ -60,11 +60,22 @@ pub fn recover(config: &Config) -> Result<Recovered, GatewayError> {
     );
     let sequencer = Sequencer::start(engine_config, move || genesis, hook).map_err(|e| engine_error(e.to_string()))?;
     let found = sequencer.initial.config();
-    if (found.clocks, found.fees, found.clock_defaults) != (expected.clocks, expected.fees, expected.clock_defaults) {
+    if (found.clocks, found.clock_defaults) != (expected.clocks, expected.clock_defaults) {
         tracing::warn!(
             clocks = found.clocks,
-            "the data directory already holds a market: its clocks, fees and clock defaults stand, \
+            "the data directory already holds a market: its clocks and clock defaults stand, \
              the configured ones apply only to a new data directory"
+        );
+    }
+    let in_force = sequencer.initial.fees();
+    if in_force != expected.fees {
+        // The market's fees are its own state, journaled (set_fees): the file only seeds a new
+        // directory, so that a replay and every replica charge the same.
+        tracing::warn!(
+            configured = ?expected.fees,
+            in_force = ?in_force,
+            "the data directory already holds a market: its fees stand and [fees] in the config applies \
+             only to a new data directory; change them with set_fees (from the next trading day)"
         );
     }
     if *sequencer.initial.limits() != expected.limits {

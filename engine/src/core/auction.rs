@@ -421,12 +421,9 @@ impl Market {
         }
         let units = lot.units_per_container as u64 * containers as u64;
         let amount = price.checked_mul(units).ok_or_else(|| Reject::quantity_invalid("amount is too large"))?;
-        let fee = self
-            .config
-            .fees
-            .checked_clock_fee(containers)
-            .ok_or_else(|| Reject::quantity_invalid("fee is too large"))?;
-        let commission = self.config.fees.commission(amount);
+        let fee =
+            self.fees.checked_clock_fee(containers).ok_or_else(|| Reject::quantity_invalid("fee is too large"))?;
+        let commission = self.fees.commission(amount);
         let cost = amount.checked_add(fee).ok_or_else(|| Reject::quantity_invalid("amount is too large"))?;
         self.participants.get(buyer).account.check_fits(cost, "this purchase")?;
 

@@ -24,7 +24,25 @@ impl Default for FeeSchedule {
 
 const PPM: i128 = 1_000_000;
 
+/// The highest clock fee per container `set_fees` accepts (10,000.00).
+pub const CLOCK_FEE_MAX: Fen = Fen(1_000_000);
+
 impl FeeSchedule {
+    /// Whether the schedule is one the market can charge: rates of 0–100 %, a clock fee of
+    /// 0–10,000.00 per container. The message names the field.
+    pub fn check(&self) -> Result<(), String> {
+        if self.commission_ppm > PPM as u32 {
+            return Err("commission_pct must be between 0 and 100".into());
+        }
+        if self.book_fee_ppm > PPM as u32 {
+            return Err("book_fee_pct must be between 0 and 100".into());
+        }
+        if self.clock_fee_per_container.0 < 0 || self.clock_fee_per_container > CLOCK_FEE_MAX {
+            return Err("clock_fee_per_container must be between 0.00 and 10000.00".into());
+        }
+        Ok(())
+    }
+
     /// The grower's commission on a sale of `amount`, rounded half-even to the fen.
     pub fn commission(&self, amount: Fen) -> Fen {
         Fen(div_round_half_even(amount.0 as i128 * self.commission_ppm as i128, PPM) as i64)

@@ -101,6 +101,10 @@ pub struct Market {
     pub(crate) market_data_due: Option<EngineTime>,
     /// The limits in force (protocol section 4, `set_limits`).
     pub(crate) limits: MarketLimits,
+    /// The fees in force today: the genesis fees until a `set_fees` takes effect.
+    pub(crate) fees: FeeSchedule,
+    /// Fees set today for the next trading day (`set_fees`); `end_of_day` puts them in force.
+    pub(crate) next_fees: Option<FeeSchedule>,
     /// Scratch space for the books' reports; not state.
     #[serde(skip)]
     pub(crate) book_scratch: Vec<crate::core::book::BookEvent>,
@@ -127,6 +131,8 @@ impl Market {
             totals: DayTotals::default(),
             market_data_due: None,
             limits: config.limits,
+            fees: config.fees,
+            next_fees: None,
             book_scratch: Vec::new(),
             config,
         };
@@ -291,6 +297,13 @@ impl Market {
                 out.push(Event::LimitsSet(self.limits));
                 Ok(())
             }
+            Action::SetFees(fees) => {
+                self.participants.authorise(actor, Role::Operator)?;
+                fees.check().map_err(Reject::bad_request)?;
+                self.next_fees = Some(*fees);
+                out.push(Event::FeesSet { fees: *fees, effective_day: self.day.next() });
+                Ok(())
+            }
             Action::CancelOrders { participant, symbol } => {
                 self.participants.authorise(actor, Role::Operator)?;
                 let pk = self.participants.lookup(participant)?;
@@ -348,6 +361,9 @@ impl Market {
         }
         let day = self.day;
         self.day = day.next();
+        if let Some(next) = self.next_fees.take() {
+            self.fees = next;
+        }
         // The settled day's lots leave memory: clearing has them in its archive.
         self.lots.clear();
         self.client_ids_today.clear();
@@ -375,6 +391,14 @@ impl Market {
     }
     pub fn config(&self) -> &MarketConfig {
         &self.config
+    }
+    /// The fees in force today.
+    pub fn fees(&self) -> FeeSchedule {
+        self.fees
+    }
+    /// The fees `set_fees` set for the next trading day, if any.
+    pub fn next_fees(&self) -> Option<FeeSchedule> {
+        self.next_fees
     }
     pub fn participants(&self) -> &Participants {
         &self.participants

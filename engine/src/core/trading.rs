@@ -47,11 +47,9 @@ impl Market {
             (Side::Buy, OrderType::Limit, Some(price)) if price.0 <= 0 => {
                 Err(Reject::price_invalid("price must be positive"))
             }
-            (Side::Buy, OrderType::Limit, Some(price)) => self
-                .config
-                .fees
-                .buy_hold(price, units)
-                .ok_or_else(|| Reject::price_invalid("price × quantity is too large")),
+            (Side::Buy, OrderType::Limit, Some(price)) => {
+                self.fees.buy_hold(price, units).ok_or_else(|| Reject::price_invalid("price × quantity is too large"))
+            }
             _ => Ok(Hold::NONE),
         }
     }
@@ -137,7 +135,6 @@ impl Market {
             // A market buy never rests: what it would take right now must fit the credit.
             let (units, amount) = listing.book.preview(owner, Side::Buy, None, entry.quantity);
             let bound = self
-                .config
                 .fees
                 .buy_cost_bound(amount, units)
                 .ok_or_else(|| Reject::quantity_invalid("quantity is too large"))?;
@@ -371,8 +368,8 @@ impl Market {
                     // Within what the buyer's credit allowed (its limit order's reservation, or the
                     // market order's checked preview), so it fits: an invariant, not input.
                     let amount = price.checked_mul(quantity).expect("a fill's amount fits the buyer's credit");
-                    let fee = self.config.fees.book_fee(amount);
-                    let commission = self.config.fees.commission(amount);
+                    let fee = self.fees.book_fee(amount);
+                    let commission = self.fees.commission(amount);
                     let (buyer, buyer_order, buyer_leaves, seller, seller_order) = match maker_side {
                         Side::Buy => (maker_owner, maker, maker_leaves, taker_owner, taker),
                         Side::Sell => (taker_owner, taker, taker_leaves, maker_owner, maker),

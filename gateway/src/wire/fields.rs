@@ -155,6 +155,28 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// A percentage of 0–100 as a decimal string, exact to parts per million (4 places).
+    pub fn pct_ppm(&self, name: &str) -> Result<u32, Reject> {
+        self.required(name)?;
+        let Some(Value::String(text)) = self.get(name) else {
+            return Err(bad(format!(
+                "field `{name}` must be a decimal string like \"5\" or \"0.1\", not a JSON number"
+            )));
+        };
+        let shown: String = text.chars().take(20).collect();
+        let pct = rust_decimal::Decimal::from_str_exact(text.trim())
+            .map_err(|_| bad(format!("field `{name}` must be a decimal percentage, not {shown:?}")))?;
+        if pct.is_sign_negative() || pct > rust_decimal::Decimal::ONE_HUNDRED {
+            return Err(bad(format!("field `{name}` must be between 0 and 100")));
+        }
+        let ppm = pct * rust_decimal::Decimal::from(10_000);
+        if !ppm.fract().is_zero() {
+            return Err(bad(format!("field `{name}` has more than 4 decimal places")));
+        }
+        use rust_decimal::prelude::ToPrimitive;
+        ppm.to_u32().ok_or_else(|| bad(format!("field `{name}` must be between 0 and 100")))
+    }
+
     pub fn money(&self, name: &str) -> Result<Fen, Reject> {
         self.required(name)?;
         Ok(self.opt_money(name)?.expect("present"))

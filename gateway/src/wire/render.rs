@@ -12,6 +12,7 @@ use huashi_engine::command::ClockSettings;
 use huashi_engine::core::book::{BookState, DoneReason, OrderType, TimeInForce};
 use huashi_engine::core::clock::ClockPhase;
 use huashi_engine::core::credit::Account;
+use huashi_engine::core::fees::FeeSchedule;
 use huashi_engine::core::limits::MarketLimits;
 use huashi_engine::core::lots::Lot;
 use huashi_engine::event::{Award, Liquidity, OrderReport};
@@ -32,6 +33,42 @@ impl Serialize for Money {
 /// A trading day on the wire: `"2026-11-29"`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DayText(pub Day);
+
+/// A fee schedule on the wire (protocol section 8): percentages and money as decimal strings.
+#[derive(Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct FeesJson {
+    pub commission_pct: String,
+    pub clock_fee_per_container: Money,
+    pub book_fee_pct: String,
+}
+
+impl FeesJson {
+    pub fn new(fees: &FeeSchedule) -> FeesJson {
+        FeesJson {
+            commission_pct: ppm_pct(fees.commission_ppm),
+            clock_fee_per_container: Money(fees.clock_fee_per_container),
+            book_fee_pct: ppm_pct(fees.book_fee_ppm),
+        }
+    }
+}
+
+/// A fee schedule and the day it is (or will be) in force.
+#[derive(Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct DatedFees {
+    #[serde(flatten)]
+    pub fees: FeesJson,
+    pub day: DayText,
+}
+
+/// Parts per million as a percentage with at least 2 decimal places: 50,000 → "5.00",
+/// 1,000 → "0.10", 125 → "0.0125".
+pub fn ppm_pct(ppm: u32) -> String {
+    let mut pct = rust_decimal::Decimal::new(ppm as i64, 4).normalize();
+    if pct.scale() < 2 {
+        pct.rescale(2);
+    }
+    pct.to_string()
+}
 
 impl Serialize for DayText {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -293,6 +330,17 @@ pub enum Msg<'a> {
     /// `limits_set` and `limits`: every limit by its `x_max` name.
     LimitsSet(MarketLimits),
     Limits(MarketLimits),
+    /// The reply to `set_fees`.
+    FeesSet {
+        #[serde(flatten)]
+        fees: FeesJson,
+        effective_day: DayText,
+    },
+    /// The reply to `get_fees`: today's fees, and those set for the next day.
+    Fees {
+        current: DatedFees,
+        next: Option<DatedFees>,
+    },
     Account {
         participant: &'a str,
         credit_limit: Money,

@@ -8,6 +8,7 @@ use huashi_engine::command::{Action, ClockSettingsPatch, Consignment, OrderEntry
 use huashi_engine::core::auction::{NOTE_BYTES_MAX, ORIGIN_BYTES_MAX, PHOTO_URL_BYTES_MAX};
 use huashi_engine::core::book::{BookState, OrderType, TimeInForce};
 use huashi_engine::core::catalogue::{Category, Grade, Unit};
+use huashi_engine::core::fees::FeeSchedule;
 use huashi_engine::core::limits::MarketLimitsPatch;
 use huashi_engine::core::lots::LotStatus;
 use huashi_engine::reject::Reject;
@@ -16,7 +17,7 @@ use serde_json::Value;
 
 /// Every request type of the protocol, in the order of its sections; the index is a request's
 /// `kind` (metrics count by it).
-pub const REQUEST_TYPES: [&str; 31] = [
+pub const REQUEST_TYPES: [&str; 33] = [
     "login",
     "ping",
     "register_participant",
@@ -48,6 +49,8 @@ pub const REQUEST_TYPES: [&str; 31] = [
     "set_limits",
     "get_limits",
     "cancel_orders",
+    "set_fees",
+    "get_fees",
 ];
 
 /// The longest login token looked at; longer ones are simply wrong.
@@ -82,6 +85,7 @@ pub enum Request {
         participant: Option<Code>,
     },
     GetLimits,
+    GetFees,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -261,6 +265,8 @@ fn request(kind: &str, f: Fields<'_>) -> Result<Request, Reject> {
         "end_of_day" => command(Action::EndOfDay),
         "set_limits" => command(Action::SetLimits(limits_patch(&f)?)),
         "get_limits" => Request::GetLimits,
+        "set_fees" => command(Action::SetFees(fee_schedule(&f)?)),
+        "get_fees" => Request::GetFees,
         "cancel_orders" => command(Action::CancelOrders {
             participant: f.code("participant", CODE_CHARS_MAX)?,
             symbol: f.opt_code("symbol", CODE_CHARS_MAX)?,
@@ -271,6 +277,17 @@ fn request(kind: &str, f: Fields<'_>) -> Result<Request, Reject> {
 
 /// `set_limits`: each limit given is a positive integer (the core checks its ceiling); at
 /// least one must be given, and a name that is no limit is refused rather than ignored.
+/// `set_fees`: every field required; the rates exact to 4 places, the clock fee to the fen.
+fn fee_schedule(f: &Fields<'_>) -> Result<FeeSchedule, Reject> {
+    let fees = FeeSchedule {
+        commission_ppm: f.pct_ppm("commission_pct")?,
+        clock_fee_per_container: f.money("clock_fee_per_container")?,
+        book_fee_ppm: f.pct_ppm("book_fee_pct")?,
+    };
+    fees.check().map_err(Reject::bad_request)?;
+    Ok(fees)
+}
+
 fn limits_patch(f: &Fields<'_>) -> Result<MarketLimitsPatch, Reject> {
     let mut patch = MarketLimitsPatch::default();
     let slots = [
@@ -447,11 +464,39 @@ mod tests {
             json!({"type": "set_limits", "products_max": 5}),
             json!({"type": "get_limits"}),
             json!({"type": "cancel_orders", "participant": "b1"}),
+            json!({"type": "set_fees", "commission_pct": "7", "clock_fee_per_container": "0.60", "book_fee_pct": "0.15"}),
+            json!({"type": "get_fees"}),
         ];
         assert_eq!(cases.len(), REQUEST_TYPES.len());
         for (kind, case) in cases.into_iter().enumerate() {
             assert_eq!(ok(case).kind, kind);
         }
+    }
+
+    #[test]
+    fn set_fees_reads_exact_percentages_and_names_what_is_wrong() {
+        let fees = |c: &str, f: &str, b: &str| json!({"type": "set_fees", "commission_pct": c, "clock_fee_per_container": f, "book_fee_pct": b});
+        assert_eq!(
+            action(fees("7", "0.60", "0.0125")),
+            Action::SetFees(FeeSchedule {
+                commission_ppm: 70_000,
+                clock_fee_per_container: Fen(60),
+                book_fee_ppm: 125
+            })
+        );
+        assert!(refused(fees("100.5", "0.60", "0.1"))
+            .reject
+            .message
+            .contains("`commission_pct` must be between 0 and 100"));
+        assert!(refused(fees("5", "0.60", "-1")).reject.message.contains("`book_fee_pct`"));
+        assert!(refused(fees("5.00001", "0.60", "0.1")).reject.message.contains("more than 4 decimal places"));
+        assert!(refused(fees("5", "-0.01", "0.1")).reject.message.contains("clock_fee_per_container"));
+        assert!(refused(fees("5", "0.601", "0.1")).reject.message.contains("clock_fee_per_container"));
+        let number =
+            json!({"type": "set_fees", "commission_pct": 5, "clock_fee_per_container": "0.50", "book_fee_pct": "0.1"});
+        assert!(refused(number).reject.message.contains("not a JSON number"));
+        let missing = json!({"type": "set_fees", "commission_pct": "5", "book_fee_pct": "0.1"});
+        assert!(refused(missing).reject.message.contains("clock_fee_per_container"));
     }
 
     #[test]
