@@ -197,11 +197,15 @@ async fn the_config_seeds_the_limits_of_a_new_market_only() {
     let mut op = server.operator().await;
     let limits = get_limits(&mut op).await;
     assert_eq!((limits["products_max"].as_u64(), limits["participants_max"].as_u64()), (Some(77), Some(500)));
+    // set_limits changes the market, not its seed: a restart with the same file warns of nothing.
+    set_limits(&mut op, json!({"products_max": 78})).await;
+    server.restart();
+    assert!(!server.log().contains("change them with set_limits"), "{}", tail(&server.log(), 3000));
     // An existing market keeps its own limits whatever the file says, and the log says so.
     server.opts.config_toml = Some("[market_limits]\nproducts_max = 99\n".into());
     server.restart();
     let mut op = server.operator().await;
-    assert_eq!(get_limits(&mut op).await["products_max"], 77, "an existing market keeps its limits");
+    assert_eq!(get_limits(&mut op).await["products_max"], 78, "an existing market keeps its limits");
     let log = server.log();
     assert!(log.contains("set_limits"), "a differing config logs a warning naming set_limits:\n{}", tail(&log, 3000));
     // A bad value in the file is refused at start, naming it.

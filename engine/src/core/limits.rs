@@ -5,7 +5,7 @@
 //! A limit that is hit is `limit_reached`, with a message naming it.
 
 use crate::core::book::QUANTITY_MAX;
-use crate::reject::{Reject, RejectCode};
+use crate::reject::Reject;
 use serde::{Deserialize, Serialize};
 
 /// The most money (fen) one credit limit may be: 10 billion CNY. Together with the ceiling of
@@ -156,13 +156,15 @@ pub fn check_room(name: &str, max: u64, held: u64, adding: u64) -> Result<(), Re
     }
 }
 
+/// `limit_reached`, the message naming the limit and its value.
 pub fn limit_reached(name: &str, max: u64) -> Reject {
-    Reject::new(RejectCode::LimitReached, format!("{name} ({max}) reached"))
+    Reject::limit_reached(format!("{name} ({max}) reached"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reject::RejectCode;
 
     #[test]
     fn defaults_are_valid_and_a_patch_changes_only_what_it_names() {
