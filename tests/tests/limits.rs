@@ -9,9 +9,10 @@ use std::time::Duration;
 
 const T: Duration = REPLY_TIMEOUT;
 
-const LIMIT_NAMES: [&str; 10] = [
+const LIMIT_NAMES: [&str; 11] = [
     "participants_max",
     "lots_per_grower_day_max",
+    "lots_per_day_max",
     "supply_line_lots_max",
     "standing_bids_per_buyer_max",
     "orders_open_per_participant_max",
@@ -123,6 +124,9 @@ async fn each_limit_is_reached_over_the_protocol_and_named() {
     let lot1 = consign(&mut g1, lot_msg("ROSE", "A1", 10, 5, "1.00")).await["lot_id"].as_u64().unwrap();
     let lot2 = consign(&mut g1, lot_msg("ROSE", "A1", 10, 5, "1.00")).await["lot_id"].as_u64().unwrap();
     expect_limit(&mut g1, lot_msg("ROSE", "A1", 10, 5, "1.00"), "lots_per_grower_day_max").await;
+    // lots_per_day_max: every grower's lots of the day together.
+    set_limits(&mut op, json!({"lots_per_grower_day_max": 10, "lots_per_day_max": 2})).await;
+    expect_limit(&mut g1, lot_msg("ROSE", "A1", 10, 5, "1.00"), "lots_per_day_max").await;
 
     // supply_line_lots_max: one lot per clock.
     set_limits(&mut op, json!({"supply_line_lots_max": 1})).await;

@@ -30,6 +30,8 @@ pub struct MarketLimits {
     pub participants_max: u64,
     /// Lots one grower may consign in one trading day.
     pub lots_per_grower_day_max: u64,
+    /// Lots in the market in one trading day, every grower's together.
+    pub lots_per_day_max: u64,
     /// Lots on one clock's supply line, the one on the clock included.
     pub supply_line_lots_max: u64,
     /// Standing bids one buyer holds at once, over all lots.
@@ -56,6 +58,7 @@ impl Default for MarketLimits {
         MarketLimits {
             participants_max: 100_000,
             lots_per_grower_day_max: 10_000,
+            lots_per_day_max: 1_000_000,
             supply_line_lots_max: 10_000,
             standing_bids_per_buyer_max: 10_000,
             orders_open_per_participant_max: 10_000,
@@ -75,6 +78,7 @@ impl Default for MarketLimits {
 pub struct MarketLimitsPatch {
     pub participants_max: Option<u64>,
     pub lots_per_grower_day_max: Option<u64>,
+    pub lots_per_day_max: Option<u64>,
     pub supply_line_lots_max: Option<u64>,
     pub standing_bids_per_buyer_max: Option<u64>,
     pub orders_open_per_participant_max: Option<u64>,
@@ -87,10 +91,11 @@ pub struct MarketLimitsPatch {
 
 impl MarketLimits {
     /// The wire names and values, in the order the protocol notes list them.
-    pub fn named(&self) -> [(&'static str, u64); 10] {
+    pub fn named(&self) -> [(&'static str, u64); 11] {
         [
             ("participants_max", self.participants_max),
             ("lots_per_grower_day_max", self.lots_per_grower_day_max),
+            ("lots_per_day_max", self.lots_per_day_max),
             ("supply_line_lots_max", self.supply_line_lots_max),
             ("standing_bids_per_buyer_max", self.standing_bids_per_buyer_max),
             ("orders_open_per_participant_max", self.orders_open_per_participant_max),
@@ -128,6 +133,7 @@ impl MarketLimits {
         let pairs = [
             (&mut next.participants_max, patch.participants_max),
             (&mut next.lots_per_grower_day_max, patch.lots_per_grower_day_max),
+            (&mut next.lots_per_day_max, patch.lots_per_day_max),
             (&mut next.supply_line_lots_max, patch.supply_line_lots_max),
             (&mut next.standing_bids_per_buyer_max, patch.standing_bids_per_buyer_max),
             (&mut next.orders_open_per_participant_max, patch.orders_open_per_participant_max),

@@ -52,8 +52,8 @@ pub const REQUEST_TYPES: [&str; 31] = [
 
 /// The longest login token looked at; longer ones are simply wrong.
 pub const TOKEN_BYTES_MAX: usize = 256;
-/// A participant's or product's display name.
-pub const NAME_BYTES_MAX: usize = 128;
+/// A participant's or product's display name (the core checks the same bound).
+pub const NAME_BYTES_MAX: usize = huashi_engine::text::NAME_BYTES_MAX;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Request {
@@ -276,6 +276,7 @@ fn limits_patch(f: &Fields<'_>) -> Result<MarketLimitsPatch, Reject> {
     let slots = [
         ("participants_max", &mut patch.participants_max),
         ("lots_per_grower_day_max", &mut patch.lots_per_grower_day_max),
+        ("lots_per_day_max", &mut patch.lots_per_day_max),
         ("supply_line_lots_max", &mut patch.supply_line_lots_max),
         ("standing_bids_per_buyer_max", &mut patch.standing_bids_per_buyer_max),
         ("orders_open_per_participant_max", &mut patch.orders_open_per_participant_max),
