@@ -89,6 +89,26 @@ pub struct MarketLimitsPatch {
     pub instruments_max: Option<u64>,
 }
 
+impl MarketLimitsPatch {
+    /// The patch's slot for the limit named `name` (its wire name), if there is such a limit.
+    pub fn slot_mut(&mut self, name: &str) -> Option<&mut Option<u64>> {
+        Some(match name {
+            "participants_max" => &mut self.participants_max,
+            "lots_per_grower_day_max" => &mut self.lots_per_grower_day_max,
+            "lots_per_day_max" => &mut self.lots_per_day_max,
+            "supply_line_lots_max" => &mut self.supply_line_lots_max,
+            "standing_bids_per_buyer_max" => &mut self.standing_bids_per_buyer_max,
+            "orders_open_per_participant_max" => &mut self.orders_open_per_participant_max,
+            "orders_open_total_max" => &mut self.orders_open_total_max,
+            "orders_per_participant_day_max" => &mut self.orders_per_participant_day_max,
+            "level_quantity_max" => &mut self.level_quantity_max,
+            "products_max" => &mut self.products_max,
+            "instruments_max" => &mut self.instruments_max,
+            _ => return None,
+        })
+    }
+}
+
 impl MarketLimits {
     /// The wire names and values, in the order the protocol notes list them.
     pub fn named(&self) -> [(&'static str, u64); 11] {
@@ -189,6 +209,19 @@ mod tests {
         assert!(limits.patched(&zero).unwrap_err().message.contains("supply_line_lots_max"));
         let huge = MarketLimitsPatch { participants_max: Some(PARTICIPANTS_CEILING + 1), ..Default::default() };
         assert!(limits.patched(&huge).unwrap_err().message.contains("participants_max"));
+    }
+
+    #[test]
+    fn every_named_limit_has_a_patch_slot() {
+        let mut patch = MarketLimitsPatch::default();
+        for (name, value) in MarketLimits::default().named() {
+            *patch.slot_mut(name).unwrap_or_else(|| panic!("{name}")) = Some(value);
+        }
+        assert_eq!(
+            MarketLimits { products_max: 1, ..MarketLimits::default() }.patched(&patch),
+            Ok(MarketLimits::default())
+        );
+        assert!(patch.slot_mut("lots_max").is_none());
     }
 
     #[test]
