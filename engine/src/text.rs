@@ -24,10 +24,16 @@ pub fn check_clean(field: &str, text: &str) -> Result<(), Reject> {
     }
 }
 
-/// A name: clean and not empty (nor only spaces).
+/// The longest display name (participant, product), in bytes.
+pub const NAME_BYTES_MAX: usize = 128;
+
+/// A name: clean, not empty (nor only spaces), at most `NAME_BYTES_MAX` bytes.
 pub fn check_name(field: &str, text: &str) -> Result<(), Reject> {
     if text.trim().is_empty() {
         return Err(Reject::bad_request(format!("field `{field}` must not be empty")));
+    }
+    if text.len() > NAME_BYTES_MAX {
+        return Err(Reject::bad_request(format!("field `{field}` must be at most {NAME_BYTES_MAX} bytes")));
     }
     check_clean(field, text)
 }
@@ -53,6 +59,7 @@ mod tests {
     fn names_are_not_empty() {
         assert!(check_name("name", "").unwrap_err().message.contains("must not be empty"));
         assert!(check_name("name", "   ").is_err());
+        assert!(check_name("name", &"x".repeat(NAME_BYTES_MAX + 1)).unwrap_err().message.contains("at most"));
         check_name("name", "Rose").unwrap();
     }
 }

@@ -62,6 +62,7 @@ fn limits_patch(raw: &RawOp) -> MarketLimitsPatch {
     let patch = MarketLimitsPatch {
         participants_max: small_limit(raw[1]).map(|v| v.saturating_add(2)),
         lots_per_grower_day_max: small_limit(raw[1] >> 8).map(|v| v + 3),
+        lots_per_day_max: small_limit(raw[1] >> 32).map(|v| v + 8),
         supply_line_lots_max: small_limit(raw[1] >> 16),
         standing_bids_per_buyer_max: small_limit(raw[1] >> 24),
         orders_open_per_participant_max: small_limit(raw[2]),
@@ -212,6 +213,7 @@ struct Held {
     products: u64,
     instruments: u64,
     orders_total: u64,
+    lots: u64,
     lots_today: BTreeMap<Pk, u64>,
     orders_open: BTreeMap<Pk, u64>,
     orders_today: BTreeMap<Pk, u64>,
@@ -225,6 +227,7 @@ fn held(market: &Market) -> Held {
         participants: market.participants().len() as u64,
         products: market.products().len() as u64,
         instruments: market.listings().len() as u64,
+        lots: market.lots().len() as u64,
         ..Held::default()
     };
     for p in market.participants().iter() {
@@ -260,6 +263,7 @@ fn check_bounded(before: &Held, after: &Held, limits: &MarketLimits, command: &C
     within("products", before.products, after.products, limits.products_max);
     within("instruments", before.instruments, after.instruments, limits.instruments_max);
     within("open orders", before.orders_total, after.orders_total, limits.orders_open_total_max);
+    within("lots today", before.lots, after.lots, limits.lots_per_day_max);
     let maps = [
         ("lots today", &before.lots_today, &after.lots_today, limits.lots_per_grower_day_max),
         ("open orders of one", &before.orders_open, &after.orders_open, limits.orders_open_per_participant_max),

@@ -63,6 +63,7 @@ export const ERRORS = {
   credit_limit: { en: 'Not enough credit', zh: '信用额度不足' },
   duplicate: { en: 'Already used', zh: '重复' },
   rate_limited: { en: 'Too many messages — slow down', zh: '操作过于频繁' },
+  limit_reached: { en: 'The market holds the most it may of this', zh: '已达市场上限' },
   internal: { en: 'Server fault — nothing was done', zh: '服务器故障' },
   // Raised by the app itself, never by the server.
   disconnected: { en: 'Not connected to the market', zh: '未连接' },

@@ -78,9 +78,10 @@ pub fn recover(config: &Config) -> Result<Recovered, GatewayError> {
              only to a new data directory; change them with set_fees (from the next trading day)"
         );
     }
-    if *sequencer.initial.limits() != expected.limits {
+    if found.limits != expected.limits {
         // The market's limits are its own state (set_limits), like its fees: the file only
-        // seeds a new directory, so a replay and every replica decide the same.
+        // seeds a new directory, so a replay and every replica decide the same. Compared with
+        // the directory's own seed, so limits changed by set_limits alone warn about nothing.
         tracing::warn!(
             "the data directory already holds a market: its limits stand and [market_limits] in the config \
              applies only to a new data directory; change them with set_limits"

@@ -9,9 +9,10 @@ use std::time::Duration;
 
 const T: Duration = REPLY_TIMEOUT;
 
-const LIMIT_NAMES: [&str; 10] = [
+const LIMIT_NAMES: [&str; 11] = [
     "participants_max",
     "lots_per_grower_day_max",
+    "lots_per_day_max",
     "supply_line_lots_max",
     "standing_bids_per_buyer_max",
     "orders_open_per_participant_max",
@@ -123,6 +124,9 @@ async fn each_limit_is_reached_over_the_protocol_and_named() {
     let lot1 = consign(&mut g1, lot_msg("ROSE", "A1", 10, 5, "1.00")).await["lot_id"].as_u64().unwrap();
     let lot2 = consign(&mut g1, lot_msg("ROSE", "A1", 10, 5, "1.00")).await["lot_id"].as_u64().unwrap();
     expect_limit(&mut g1, lot_msg("ROSE", "A1", 10, 5, "1.00"), "lots_per_grower_day_max").await;
+    // lots_per_day_max: every grower's lots of the day together.
+    set_limits(&mut op, json!({"lots_per_grower_day_max": 10, "lots_per_day_max": 2})).await;
+    expect_limit(&mut g1, lot_msg("ROSE", "A1", 10, 5, "1.00"), "lots_per_day_max").await;
 
     // supply_line_lots_max: one lot per clock.
     set_limits(&mut op, json!({"supply_line_lots_max": 1})).await;
@@ -197,11 +201,15 @@ async fn the_config_seeds_the_limits_of_a_new_market_only() {
     let mut op = server.operator().await;
     let limits = get_limits(&mut op).await;
     assert_eq!((limits["products_max"].as_u64(), limits["participants_max"].as_u64()), (Some(77), Some(500)));
+    // set_limits changes the market, not its seed: a restart with the same file warns of nothing.
+    set_limits(&mut op, json!({"products_max": 78})).await;
+    server.restart();
+    assert!(!server.log().contains("change them with set_limits"), "{}", tail(&server.log(), 3000));
     // An existing market keeps its own limits whatever the file says, and the log says so.
     server.opts.config_toml = Some("[market_limits]\nproducts_max = 99\n".into());
     server.restart();
     let mut op = server.operator().await;
-    assert_eq!(get_limits(&mut op).await["products_max"], 77, "an existing market keeps its limits");
+    assert_eq!(get_limits(&mut op).await["products_max"], 78, "an existing market keeps its limits");
     let log = server.log();
     assert!(log.contains("set_limits"), "a differing config logs a warning naming set_limits:\n{}", tail(&log, 3000));
     // A bad value in the file is refused at start, naming it.

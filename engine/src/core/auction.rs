@@ -84,6 +84,8 @@ impl Market {
         }
         let lots_today = self.participants.get(grower).lots_today;
         check_room("lots_per_grower_day_max", self.limits.lots_per_grower_day_max, lots_today as u64, 1)?;
+        // The day's lots leave the core at end_of_day, so the map holds exactly today's.
+        check_room("lots_per_day_max", self.limits.lots_per_day_max, self.lots.len() as u64, 1)?;
         let id = LotId(self.next_lot);
         self.next_lot += 1;
         self.participants.get_mut(grower).lots_today += 1;

@@ -5,7 +5,7 @@
 //! A limit that is hit is `limit_reached`, with a message naming it.
 
 use crate::core::book::QUANTITY_MAX;
-use crate::reject::{Reject, RejectCode};
+use crate::reject::Reject;
 use serde::{Deserialize, Serialize};
 
 /// The most money (fen) one credit limit may be: 10 billion CNY. Together with the ceiling of
@@ -30,6 +30,8 @@ pub struct MarketLimits {
     pub participants_max: u64,
     /// Lots one grower may consign in one trading day.
     pub lots_per_grower_day_max: u64,
+    /// Lots in the market in one trading day, every grower's together.
+    pub lots_per_day_max: u64,
     /// Lots on one clock's supply line, the one on the clock included.
     pub supply_line_lots_max: u64,
     /// Standing bids one buyer holds at once, over all lots.
@@ -56,6 +58,7 @@ impl Default for MarketLimits {
         MarketLimits {
             participants_max: 100_000,
             lots_per_grower_day_max: 10_000,
+            lots_per_day_max: 1_000_000,
             supply_line_lots_max: 10_000,
             standing_bids_per_buyer_max: 10_000,
             orders_open_per_participant_max: 10_000,
@@ -75,6 +78,7 @@ impl Default for MarketLimits {
 pub struct MarketLimitsPatch {
     pub participants_max: Option<u64>,
     pub lots_per_grower_day_max: Option<u64>,
+    pub lots_per_day_max: Option<u64>,
     pub supply_line_lots_max: Option<u64>,
     pub standing_bids_per_buyer_max: Option<u64>,
     pub orders_open_per_participant_max: Option<u64>,
@@ -85,12 +89,33 @@ pub struct MarketLimitsPatch {
     pub instruments_max: Option<u64>,
 }
 
+impl MarketLimitsPatch {
+    /// The patch's slot for the limit named `name` (its wire name), if there is such a limit.
+    pub fn slot_mut(&mut self, name: &str) -> Option<&mut Option<u64>> {
+        Some(match name {
+            "participants_max" => &mut self.participants_max,
+            "lots_per_grower_day_max" => &mut self.lots_per_grower_day_max,
+            "lots_per_day_max" => &mut self.lots_per_day_max,
+            "supply_line_lots_max" => &mut self.supply_line_lots_max,
+            "standing_bids_per_buyer_max" => &mut self.standing_bids_per_buyer_max,
+            "orders_open_per_participant_max" => &mut self.orders_open_per_participant_max,
+            "orders_open_total_max" => &mut self.orders_open_total_max,
+            "orders_per_participant_day_max" => &mut self.orders_per_participant_day_max,
+            "level_quantity_max" => &mut self.level_quantity_max,
+            "products_max" => &mut self.products_max,
+            "instruments_max" => &mut self.instruments_max,
+            _ => return None,
+        })
+    }
+}
+
 impl MarketLimits {
     /// The wire names and values, in the order the protocol notes list them.
-    pub fn named(&self) -> [(&'static str, u64); 10] {
+    pub fn named(&self) -> [(&'static str, u64); 11] {
         [
             ("participants_max", self.participants_max),
             ("lots_per_grower_day_max", self.lots_per_grower_day_max),
+            ("lots_per_day_max", self.lots_per_day_max),
             ("supply_line_lots_max", self.supply_line_lots_max),
             ("standing_bids_per_buyer_max", self.standing_bids_per_buyer_max),
             ("orders_open_per_participant_max", self.orders_open_per_participant_max),
@@ -128,6 +153,7 @@ impl MarketLimits {
         let pairs = [
             (&mut next.participants_max, patch.participants_max),
             (&mut next.lots_per_grower_day_max, patch.lots_per_grower_day_max),
+            (&mut next.lots_per_day_max, patch.lots_per_day_max),
             (&mut next.supply_line_lots_max, patch.supply_line_lots_max),
             (&mut next.standing_bids_per_buyer_max, patch.standing_bids_per_buyer_max),
             (&mut next.orders_open_per_participant_max, patch.orders_open_per_participant_max),
@@ -156,13 +182,15 @@ pub fn check_room(name: &str, max: u64, held: u64, adding: u64) -> Result<(), Re
     }
 }
 
+/// `limit_reached`, the message naming the limit and its value.
 pub fn limit_reached(name: &str, max: u64) -> Reject {
-    Reject::new(RejectCode::LimitReached, format!("{name} ({max}) reached"))
+    Reject::limit_reached(format!("{name} ({max}) reached"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reject::RejectCode;
 
     #[test]
     fn defaults_are_valid_and_a_patch_changes_only_what_it_names() {
@@ -181,6 +209,19 @@ mod tests {
         assert!(limits.patched(&zero).unwrap_err().message.contains("supply_line_lots_max"));
         let huge = MarketLimitsPatch { participants_max: Some(PARTICIPANTS_CEILING + 1), ..Default::default() };
         assert!(limits.patched(&huge).unwrap_err().message.contains("participants_max"));
+    }
+
+    #[test]
+    fn every_named_limit_has_a_patch_slot() {
+        let mut patch = MarketLimitsPatch::default();
+        for (name, value) in MarketLimits::default().named() {
+            *patch.slot_mut(name).unwrap_or_else(|| panic!("{name}")) = Some(value);
+        }
+        assert_eq!(
+            MarketLimits { products_max: 1, ..MarketLimits::default() }.patched(&patch),
+            Ok(MarketLimits::default())
+        );
+        assert!(patch.slot_mut("lots_max").is_none());
     }
 
     #[test]

@@ -9,7 +9,7 @@ use huashi_engine::core::auction::{NOTE_BYTES_MAX, ORIGIN_BYTES_MAX, PHOTO_URL_B
 use huashi_engine::core::book::{BookState, OrderType, TimeInForce};
 use huashi_engine::core::catalogue::{Category, Grade, Unit};
 use huashi_engine::core::fees::FeeSchedule;
-use huashi_engine::core::limits::MarketLimitsPatch;
+use huashi_engine::core::limits::{MarketLimits, MarketLimitsPatch};
 use huashi_engine::core::lots::LotStatus;
 use huashi_engine::reject::Reject;
 use huashi_engine::types::{ClockId, Code, Day, Fen, LotId, Side};
@@ -55,8 +55,8 @@ pub const REQUEST_TYPES: [&str; 33] = [
 
 /// The longest login token looked at; longer ones are simply wrong.
 pub const TOKEN_BYTES_MAX: usize = 256;
-/// A participant's or product's display name.
-pub const NAME_BYTES_MAX: usize = 128;
+/// A participant's or product's display name (the core checks the same bound).
+pub const NAME_BYTES_MAX: usize = huashi_engine::text::NAME_BYTES_MAX;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Request {
@@ -289,35 +289,21 @@ fn fee_schedule(f: &Fields<'_>) -> Result<FeeSchedule, Reject> {
 }
 
 fn limits_patch(f: &Fields<'_>) -> Result<MarketLimitsPatch, Reject> {
-    let mut patch = MarketLimitsPatch::default();
-    let slots = [
-        ("participants_max", &mut patch.participants_max),
-        ("lots_per_grower_day_max", &mut patch.lots_per_grower_day_max),
-        ("supply_line_lots_max", &mut patch.supply_line_lots_max),
-        ("standing_bids_per_buyer_max", &mut patch.standing_bids_per_buyer_max),
-        ("orders_open_per_participant_max", &mut patch.orders_open_per_participant_max),
-        ("orders_open_total_max", &mut patch.orders_open_total_max),
-        ("orders_per_participant_day_max", &mut patch.orders_per_participant_day_max),
-        ("level_quantity_max", &mut patch.level_quantity_max),
-        ("products_max", &mut patch.products_max),
-        ("instruments_max", &mut patch.instruments_max),
-    ];
-    let names: Vec<&str> = slots.iter().map(|(name, _)| *name).collect();
+    let names: Vec<&str> = MarketLimits::default().named().iter().map(|(name, _)| *name).collect();
     if let Some(unknown) = f.keys().find(|k| k.ends_with("_max") && !names.contains(k)) {
         let shown: String = unknown.chars().take(40).collect();
         return Err(Reject::bad_request(format!("unknown limit {shown:?} (limits: {})", names.join(", "))));
     }
-    let mut given = 0;
-    for (name, slot) in slots {
+    let mut patch = MarketLimitsPatch::default();
+    for name in &names {
         if let Some(value) = f.opt_count_u64(name)? {
             if value == 0 {
                 return Err(Reject::bad_request(format!("field `{name}` must be a positive integer")));
             }
-            *slot = Some(value);
-            given += 1;
+            *patch.slot_mut(name).expect("every named limit has a slot") = Some(value);
         }
     }
-    if given == 0 {
+    if patch == MarketLimitsPatch::default() {
         return Err(Reject::bad_request(format!("set_limits needs at least one of {}", names.join(", "))));
     }
     Ok(patch)
