@@ -220,39 +220,155 @@ pub enum Action {
     SetFees(FeeSchedule),
 }
 
+/// What an action is, without its fields: the one list of the engine's actions. The protocol's
+/// names, the gateway's request parser and its reply routing all derive from it (a new action
+/// that one of them forgets does not compile).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ActionKind {
+    RegisterParticipant,
+    SetCreditLimit,
+    SuspendParticipant,
+    ReinstateParticipant,
+    DefineProduct,
+    DefineInstrument,
+    ConsignLot,
+    AssignLot,
+    ConfigureClock,
+    StartClock,
+    HaltClock,
+    WithdrawLot,
+    VoidAward,
+    Bid,
+    StandingBid,
+    CancelStandingBid,
+    SetBookState,
+    NewOrder,
+    CancelOrder,
+    AmendOrder,
+    CancelAll,
+    CancelOnDisconnect,
+    EndOfDay,
+    Tick,
+    HaltAllClocks,
+    SetLimits,
+    CancelOrders,
+    SetFees,
+}
+
+impl ActionKind {
+    pub const ALL: [ActionKind; 28] = [
+        ActionKind::RegisterParticipant,
+        ActionKind::SetCreditLimit,
+        ActionKind::SuspendParticipant,
+        ActionKind::ReinstateParticipant,
+        ActionKind::DefineProduct,
+        ActionKind::DefineInstrument,
+        ActionKind::ConsignLot,
+        ActionKind::AssignLot,
+        ActionKind::ConfigureClock,
+        ActionKind::StartClock,
+        ActionKind::HaltClock,
+        ActionKind::WithdrawLot,
+        ActionKind::VoidAward,
+        ActionKind::Bid,
+        ActionKind::StandingBid,
+        ActionKind::CancelStandingBid,
+        ActionKind::SetBookState,
+        ActionKind::NewOrder,
+        ActionKind::CancelOrder,
+        ActionKind::AmendOrder,
+        ActionKind::CancelAll,
+        ActionKind::CancelOnDisconnect,
+        ActionKind::EndOfDay,
+        ActionKind::Tick,
+        ActionKind::HaltAllClocks,
+        ActionKind::SetLimits,
+        ActionKind::CancelOrders,
+        ActionKind::SetFees,
+    ];
+
+    /// The protocol's name (the request's `type`); the engine's own actions have one too, for
+    /// metrics and logs.
+    pub const fn name(self) -> &'static str {
+        match self {
+            ActionKind::RegisterParticipant => "register_participant",
+            ActionKind::SetCreditLimit => "set_credit_limit",
+            ActionKind::SuspendParticipant => "suspend_participant",
+            ActionKind::ReinstateParticipant => "reinstate_participant",
+            ActionKind::DefineProduct => "define_product",
+            ActionKind::DefineInstrument => "define_instrument",
+            ActionKind::ConsignLot => "consign_lot",
+            ActionKind::AssignLot => "assign_lot",
+            ActionKind::ConfigureClock => "configure_clock",
+            ActionKind::StartClock => "start_clock",
+            ActionKind::HaltClock => "halt_clock",
+            ActionKind::WithdrawLot => "withdraw_lot",
+            ActionKind::VoidAward => "void_award",
+            ActionKind::Bid => "bid",
+            ActionKind::StandingBid => "standing_bid",
+            ActionKind::CancelStandingBid => "cancel_standing_bid",
+            ActionKind::SetBookState => "set_book_state",
+            ActionKind::NewOrder => "new_order",
+            ActionKind::CancelOrder => "cancel_order",
+            ActionKind::AmendOrder => "amend_order",
+            ActionKind::CancelAll => "cancel_all",
+            ActionKind::CancelOnDisconnect => "cancel_on_disconnect",
+            ActionKind::EndOfDay => "end_of_day",
+            ActionKind::Tick => "tick",
+            ActionKind::HaltAllClocks => "halt_all_clocks",
+            ActionKind::SetLimits => "set_limits",
+            ActionKind::CancelOrders => "cancel_orders",
+            ActionKind::SetFees => "set_fees",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<ActionKind> {
+        ActionKind::ALL.into_iter().find(|kind| kind.name() == name)
+    }
+
+    /// Actions only the engine issues (timers, recovery, a dropped session), never a request.
+    pub const fn is_engine_own(self) -> bool {
+        matches!(self, ActionKind::Tick | ActionKind::HaltAllClocks | ActionKind::CancelOnDisconnect)
+    }
+}
+
 impl Action {
+    pub fn kind(&self) -> ActionKind {
+        match self {
+            Action::RegisterParticipant { .. } => ActionKind::RegisterParticipant,
+            Action::SetCreditLimit { .. } => ActionKind::SetCreditLimit,
+            Action::SetParticipantActive { active: false, .. } => ActionKind::SuspendParticipant,
+            Action::SetParticipantActive { active: true, .. } => ActionKind::ReinstateParticipant,
+            Action::DefineProduct { .. } => ActionKind::DefineProduct,
+            Action::DefineInstrument { .. } => ActionKind::DefineInstrument,
+            Action::ConsignLot(_) => ActionKind::ConsignLot,
+            Action::AssignLot { .. } => ActionKind::AssignLot,
+            Action::ConfigureClock { .. } => ActionKind::ConfigureClock,
+            Action::StartClock { .. } => ActionKind::StartClock,
+            Action::HaltClock { .. } => ActionKind::HaltClock,
+            Action::WithdrawLot { .. } => ActionKind::WithdrawLot,
+            Action::VoidAward { .. } => ActionKind::VoidAward,
+            Action::Bid { .. } => ActionKind::Bid,
+            Action::StandingBid { .. } => ActionKind::StandingBid,
+            Action::CancelStandingBid { .. } => ActionKind::CancelStandingBid,
+            Action::SetBookState { .. } => ActionKind::SetBookState,
+            Action::NewOrder(_) => ActionKind::NewOrder,
+            Action::CancelOrder { .. } => ActionKind::CancelOrder,
+            Action::AmendOrder { .. } => ActionKind::AmendOrder,
+            Action::CancelAll { .. } => ActionKind::CancelAll,
+            Action::CancelOnDisconnect => ActionKind::CancelOnDisconnect,
+            Action::EndOfDay => ActionKind::EndOfDay,
+            Action::Tick => ActionKind::Tick,
+            Action::HaltAllClocks => ActionKind::HaltAllClocks,
+            Action::SetLimits(_) => ActionKind::SetLimits,
+            Action::CancelOrders { .. } => ActionKind::CancelOrders,
+            Action::SetFees(_) => ActionKind::SetFees,
+        }
+    }
+
     /// The protocol's name for the request, for metrics and logs.
     pub fn name(&self) -> &'static str {
-        match self {
-            Action::RegisterParticipant { .. } => "register_participant",
-            Action::SetCreditLimit { .. } => "set_credit_limit",
-            Action::SetParticipantActive { active: false, .. } => "suspend_participant",
-            Action::SetParticipantActive { active: true, .. } => "reinstate_participant",
-            Action::DefineProduct { .. } => "define_product",
-            Action::DefineInstrument { .. } => "define_instrument",
-            Action::ConsignLot(_) => "consign_lot",
-            Action::AssignLot { .. } => "assign_lot",
-            Action::ConfigureClock { .. } => "configure_clock",
-            Action::StartClock { .. } => "start_clock",
-            Action::HaltClock { .. } => "halt_clock",
-            Action::WithdrawLot { .. } => "withdraw_lot",
-            Action::VoidAward { .. } => "void_award",
-            Action::Bid { .. } => "bid",
-            Action::StandingBid { .. } => "standing_bid",
-            Action::CancelStandingBid { .. } => "cancel_standing_bid",
-            Action::SetBookState { .. } => "set_book_state",
-            Action::NewOrder(_) => "new_order",
-            Action::CancelOrder { .. } => "cancel_order",
-            Action::AmendOrder { .. } => "amend_order",
-            Action::CancelAll { .. } => "cancel_all",
-            Action::CancelOnDisconnect => "cancel_on_disconnect",
-            Action::EndOfDay => "end_of_day",
-            Action::Tick => "tick",
-            Action::HaltAllClocks => "halt_all_clocks",
-            Action::SetLimits(_) => "set_limits",
-            Action::CancelOrders { .. } => "cancel_orders",
-            Action::SetFees(_) => "set_fees",
-        }
+        self.kind().name()
     }
 }
 
@@ -269,5 +385,33 @@ impl Command {
     }
     pub fn tick() -> Command {
         Command { actor: Actor::System, action: Action::Tick }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_action_kind_has_one_name_and_is_found_by_it() {
+        for kind in ActionKind::ALL {
+            assert_eq!(ActionKind::from_name(kind.name()), Some(kind));
+        }
+        let mut names: Vec<&str> = ActionKind::ALL.iter().map(|k| k.name()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), ActionKind::ALL.len(), "action names are unique");
+        assert_eq!(ActionKind::from_name("no_such_action"), None);
+    }
+
+    #[test]
+    fn an_action_s_kind_tells_suspend_from_reinstate() {
+        let participant = Code::from_static("b1");
+        let suspend = Action::SetParticipantActive { participant, active: false };
+        let reinstate = Action::SetParticipantActive { participant, active: true };
+        assert_eq!((suspend.kind(), suspend.name()), (ActionKind::SuspendParticipant, "suspend_participant"));
+        assert_eq!((reinstate.kind(), reinstate.name()), (ActionKind::ReinstateParticipant, "reinstate_participant"));
+        assert_eq!(Action::Tick.kind(), ActionKind::Tick);
+        assert!(ActionKind::Tick.is_engine_own() && !ActionKind::Bid.is_engine_own());
     }
 }

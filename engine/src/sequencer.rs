@@ -13,7 +13,7 @@
 //! shutdown.
 
 use crate::batch_sink::SinkHandle;
-use crate::command::{Action, Actor, Command};
+use crate::command::{Action, ActionKind, Actor, Command};
 use crate::core::{Market, MarketConfig};
 use crate::event::Event;
 use crate::journal::{Durability, Journal, JournalError, PendingSync};
@@ -54,7 +54,7 @@ pub struct Output {
     pub ts: EngineTime,
     pub ticket: u64,
     pub actor: Actor,
-    pub action: &'static str,
+    pub action: ActionKind,
     pub result: Result<(), Reject>,
     pub events: Vec<Event>,
     pub first_command_event: usize,
@@ -548,7 +548,7 @@ impl Writer {
             ts,
             ticket,
             actor: entry.command.actor,
-            action: entry.command.action.name(),
+            action: entry.command.action.kind(),
             result: applied.result,
             events,
             first_command_event: applied.first_command_event,

@@ -150,7 +150,7 @@ fn timers_fire_without_input_and_a_restart_halts_the_clock() {
             break output;
         }
     };
-    assert_eq!(started.action, "tick");
+    assert_eq!(started.action, huashi_engine::command::ActionKind::Tick);
     drop(sequencer); // like a crash after the round started: no snapshot at shutdown matters
 
     let restarted = start(dir.path());

@@ -20,7 +20,7 @@ use axum::extract::ws::Utf8Bytes;
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use huashi_clearing::service::ClearingHandle;
 use huashi_clearing::{Archive, Clearing};
-use huashi_engine::command::{Action, Actor, Command, Roles};
+use huashi_engine::command::{Action, ActionKind, Actor, Command, Roles};
 use huashi_engine::core::clock::ClockPhase;
 use huashi_engine::core::credit::Account;
 use huashi_engine::core::Market;
@@ -134,7 +134,7 @@ impl FanOut {
         while self.halt_pending {
             match self.outputs.recv() {
                 Ok(output) => {
-                    self.halt_pending = output.action != "halt_all_clocks";
+                    self.halt_pending = output.action != ActionKind::HaltAllClocks;
                     self.route(output);
                 }
                 Err(_) => return,
@@ -300,13 +300,23 @@ impl FanOut {
     }
 
     fn route(&mut self, output: Output) {
+        // Clearing (and after it the public feed) must see every output: it may slow the fan-out,
+        // by design. First, before any reply leaves: a client that read its reply and then asks
+        // clearing (a statement, a feed snapshot) finds the output already queued there, and
+        // clearing takes what is queued before it answers. Its receiver goes only with its
+        // thread, so a failed send means clearing died; the binary's panic hook has ended the
+        // process before, this is for a node embedded without it.
+        let output = Arc::new(output);
+        if self.tap.send(Arc::clone(&output)).is_err() {
+            crate::fatal::exit(crate::fatal::EXIT_PANIC, "the clearing thread is gone", None);
+        }
         self.metrics.outputs.fetch_add(1, Ordering::Relaxed);
         self.status.seq.store(output.seq, Ordering::Relaxed);
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64);
         let latency_us = now.saturating_sub(output.ts.0);
         self.metrics.engine_latency(latency_us);
         if latency_us > SLOW_OUTPUT_US {
-            tracing::warn!(seq = output.seq, action = output.action, latency_us, "slow engine output");
+            tracing::warn!(seq = output.seq, action = output.action.name(), latency_us, "slow engine output");
         }
         let requester = (output.ticket >> 32) as u32;
         let actor = Principal::of(output.actor);
@@ -329,16 +339,9 @@ impl FanOut {
         }
         if output.result.is_ok() && !replied && self.sessions.contains_key(&requester) {
             // Every accepted request has a reply event; answer anyway rather than leave it waiting.
-            tracing::warn!(action = output.action, "no reply event for an accepted request");
-            let body = format!("{{\"type\":\"ok\",\"action\":\"{}\"}}", output.action);
+            tracing::warn!(action = output.action.name(), "no reply event for an accepted request");
+            let body = format!("{{\"type\":\"ok\",\"action\":\"{}\"}}", output.action.name());
             self.send(requester, Outbound::Reply { ticket: output.ticket, body: Utf8Bytes::from(body) });
-        }
-        // Clearing (and after it the public feed) must see every output: it may slow the fan-out,
-        // by design. Its receiver goes only with its thread, so a failed send means clearing
-        // died; the binary's panic hook has ended the process before, this is for a node
-        // embedded without it.
-        if self.tap.send(Arc::new(output)).is_err() {
-            crate::fatal::exit(crate::fatal::EXIT_PANIC, "the clearing thread is gone", None);
         }
     }
 
@@ -498,34 +501,37 @@ impl FanOut {
     }
 }
 
-/// Which event of an accepted command is its direct reply (protocol sections 3–8).
-fn is_reply(action: &str, event: &Event) -> bool {
-    matches!(
-        (action, event),
-        ("register_participant", Event::ParticipantRegistered { .. })
-            | ("set_credit_limit", Event::CreditLimitSet { .. })
-            | ("suspend_participant" | "reinstate_participant", Event::ParticipantStatus { .. })
-            | ("define_product", Event::ProductDefined { .. })
-            | ("define_instrument", Event::InstrumentDefined { .. })
-            | ("consign_lot", Event::LotConsigned { .. })
-            | ("assign_lot", Event::LotAssigned { .. })
-            | ("configure_clock", Event::ClockConfigured { .. })
-            | ("start_clock" | "halt_clock", Event::ClockState { .. })
-            | ("withdraw_lot", Event::LotWithdrawn { .. })
-            | ("void_award", Event::AwardVoided { .. })
-            | ("bid", Event::Awarded(_))
-            | ("standing_bid", Event::StandingBidAccepted { .. })
-            | ("cancel_standing_bid", Event::StandingBidCancelled { .. })
-            | ("set_book_state", Event::BookStateChanged { .. })
-            | ("new_order", Event::OrderAccepted(_))
-            | ("cancel_order", Event::OrderDone { .. })
-            | ("amend_order", Event::OrderAmended(_))
-            | ("cancel_all", Event::Cancelled { .. })
-            | ("end_of_day", Event::DaySettled { .. })
-            | ("set_limits", Event::LimitsSet(_))
-            | ("cancel_orders", Event::OrdersCancelled { .. })
-            | ("set_fees", Event::FeesSet { .. })
-    )
+/// Which event of an accepted command is its direct reply (protocol sections 3–8). Exhaustive
+/// over the kinds, so a new action cannot go without a reply.
+fn is_reply(action: ActionKind, event: &Event) -> bool {
+    use ActionKind as A;
+    match action {
+        A::RegisterParticipant => matches!(event, Event::ParticipantRegistered { .. }),
+        A::SetCreditLimit => matches!(event, Event::CreditLimitSet { .. }),
+        A::SuspendParticipant | A::ReinstateParticipant => matches!(event, Event::ParticipantStatus { .. }),
+        A::DefineProduct => matches!(event, Event::ProductDefined { .. }),
+        A::DefineInstrument => matches!(event, Event::InstrumentDefined { .. }),
+        A::ConsignLot => matches!(event, Event::LotConsigned { .. }),
+        A::AssignLot => matches!(event, Event::LotAssigned { .. }),
+        A::ConfigureClock => matches!(event, Event::ClockConfigured { .. }),
+        A::StartClock | A::HaltClock => matches!(event, Event::ClockState { .. }),
+        A::WithdrawLot => matches!(event, Event::LotWithdrawn { .. }),
+        A::VoidAward => matches!(event, Event::AwardVoided { .. }),
+        A::Bid => matches!(event, Event::Awarded(_)),
+        A::StandingBid => matches!(event, Event::StandingBidAccepted { .. }),
+        A::CancelStandingBid => matches!(event, Event::StandingBidCancelled { .. }),
+        A::SetBookState => matches!(event, Event::BookStateChanged { .. }),
+        A::NewOrder => matches!(event, Event::OrderAccepted(_)),
+        A::CancelOrder => matches!(event, Event::OrderDone { .. }),
+        A::AmendOrder => matches!(event, Event::OrderAmended(_)),
+        A::CancelAll => matches!(event, Event::Cancelled { .. }),
+        A::EndOfDay => matches!(event, Event::DaySettled { .. }),
+        A::SetLimits => matches!(event, Event::LimitsSet(_)),
+        A::CancelOrders => matches!(event, Event::OrdersCancelled { .. }),
+        A::SetFees => matches!(event, Event::FeesSet { .. }),
+        // The engine's own: no one is waiting for a reply.
+        A::Tick | A::HaltAllClocks | A::CancelOnDisconnect => false,
+    }
 }
 
 /// Answers a query from the market (runs on the sequencer thread; keep it a copy, no rendering).

@@ -4,7 +4,7 @@
 
 use super::fields::{Fields, ReqId, CLIENT_ORDER_ID_CHARS_MAX, CODE_CHARS_MAX};
 use crate::config::Secret;
-use huashi_engine::command::{Action, ClockSettingsPatch, Consignment, OrderEntry, Roles};
+use huashi_engine::command::{Action, ActionKind, ClockSettingsPatch, Consignment, OrderEntry, Roles};
 use huashi_engine::core::auction::{NOTE_BYTES_MAX, ORIGIN_BYTES_MAX, PHOTO_URL_BYTES_MAX};
 use huashi_engine::core::book::{BookState, OrderType, TimeInForce};
 use huashi_engine::core::catalogue::{Category, Grade, Unit};
@@ -15,43 +15,86 @@ use huashi_engine::reject::Reject;
 use huashi_engine::types::{ClockId, Code, Day, Fen, LotId, Side};
 use serde_json::Value;
 
-/// Every request type of the protocol, in the order of its sections; the index is a request's
-/// `kind` (metrics count by it).
-pub const REQUEST_TYPES: [&str; 33] = [
-    "login",
-    "ping",
-    "register_participant",
-    "set_credit_limit",
-    "suspend_participant",
-    "reinstate_participant",
-    "define_product",
-    "define_instrument",
-    "consign_lot",
-    "assign_lot",
-    "configure_clock",
-    "start_clock",
-    "halt_clock",
-    "withdraw_lot",
-    "void_award",
-    "bid",
-    "standing_bid",
-    "cancel_standing_bid",
-    "set_book_state",
-    "new_order",
-    "cancel_order",
-    "amend_order",
-    "cancel_all",
-    "get_account",
-    "get_statement",
-    "get_lots",
-    "get_orders",
-    "end_of_day",
-    "set_limits",
-    "get_limits",
-    "cancel_orders",
-    "set_fees",
-    "get_fees",
+/// What a request is: the session's own messages, an action for the engine, or a query.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RequestKind {
+    Login,
+    Ping,
+    Action(ActionKind),
+    GetAccount,
+    GetStatement,
+    GetLots,
+    GetOrders,
+    GetLimits,
+    GetFees,
+}
+
+impl RequestKind {
+    /// The request's `type` on the wire; an action's is the engine's name for it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            RequestKind::Login => "login",
+            RequestKind::Ping => "ping",
+            RequestKind::Action(kind) => kind.name(),
+            RequestKind::GetAccount => "get_account",
+            RequestKind::GetStatement => "get_statement",
+            RequestKind::GetLots => "get_lots",
+            RequestKind::GetOrders => "get_orders",
+            RequestKind::GetLimits => "get_limits",
+            RequestKind::GetFees => "get_fees",
+        }
+    }
+}
+
+/// Every request of the protocol, in the order of its sections (new ones at the end); the index
+/// is a request's `kind` (metrics count by it). Every action but the engine's own is here once
+/// (a unit test holds that), and `request()` parses each kind in an exhaustive `match`.
+pub const REQUEST_KINDS: [RequestKind; 33] = [
+    RequestKind::Login,
+    RequestKind::Ping,
+    RequestKind::Action(ActionKind::RegisterParticipant),
+    RequestKind::Action(ActionKind::SetCreditLimit),
+    RequestKind::Action(ActionKind::SuspendParticipant),
+    RequestKind::Action(ActionKind::ReinstateParticipant),
+    RequestKind::Action(ActionKind::DefineProduct),
+    RequestKind::Action(ActionKind::DefineInstrument),
+    RequestKind::Action(ActionKind::ConsignLot),
+    RequestKind::Action(ActionKind::AssignLot),
+    RequestKind::Action(ActionKind::ConfigureClock),
+    RequestKind::Action(ActionKind::StartClock),
+    RequestKind::Action(ActionKind::HaltClock),
+    RequestKind::Action(ActionKind::WithdrawLot),
+    RequestKind::Action(ActionKind::VoidAward),
+    RequestKind::Action(ActionKind::Bid),
+    RequestKind::Action(ActionKind::StandingBid),
+    RequestKind::Action(ActionKind::CancelStandingBid),
+    RequestKind::Action(ActionKind::SetBookState),
+    RequestKind::Action(ActionKind::NewOrder),
+    RequestKind::Action(ActionKind::CancelOrder),
+    RequestKind::Action(ActionKind::AmendOrder),
+    RequestKind::Action(ActionKind::CancelAll),
+    RequestKind::GetAccount,
+    RequestKind::GetStatement,
+    RequestKind::GetLots,
+    RequestKind::GetOrders,
+    RequestKind::Action(ActionKind::EndOfDay),
+    RequestKind::Action(ActionKind::SetLimits),
+    RequestKind::GetLimits,
+    RequestKind::Action(ActionKind::CancelOrders),
+    RequestKind::Action(ActionKind::SetFees),
+    RequestKind::GetFees,
 ];
+
+/// The wire names of `REQUEST_KINDS`, in the same order.
+pub const REQUEST_TYPES: [&str; REQUEST_KINDS.len()] = {
+    let mut names = [""; REQUEST_KINDS.len()];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = REQUEST_KINDS[i].name();
+        i += 1;
+    }
+    names
+};
 
 /// The longest login token looked at; longer ones are simply wrong.
 pub const TOKEN_BYTES_MAX: usize = 256;
@@ -120,7 +163,7 @@ pub fn parse(text: &str) -> Result<Parsed, Refused> {
         let shown: String = kind_name.chars().take(40).collect();
         return Err(refuse(req_id, format!("unknown type {shown:?}")));
     };
-    match request(kind_name, Fields::new(&obj)) {
+    match request(REQUEST_KINDS[kind], Fields::new(&obj)) {
         Ok(request) => Ok(Parsed { req_id, kind, request }),
         Err(reject) => Err(Refused { req_id, reject }),
     }
@@ -136,16 +179,18 @@ const TIMES_IN_FORCE: &str = "gtc, day, ioc, fok";
 const BOOK_STATES: &str = "closed, pre_open, open";
 const LOT_STATUSES: &str = "consigned, queued, on_clock, sold, partly_sold, unsold, withdrawn";
 
-fn request(kind: &str, f: Fields<'_>) -> Result<Request, Reject> {
+fn request(kind: RequestKind, f: Fields<'_>) -> Result<Request, Reject> {
     let command = Request::Command;
+    use ActionKind as A;
+    use RequestKind as R;
     Ok(match kind {
-        "login" => {
+        R::Login => {
             let token = f.str("token")?;
             let token = Secret::new(if token.len() > TOKEN_BYTES_MAX { "" } else { token });
             Request::Login { token, cancel_on_disconnect: f.opt_bool("cancel_on_disconnect")?.unwrap_or(false) }
         }
-        "ping" => Request::Ping,
-        "register_participant" => {
+        R::Ping => Request::Ping,
+        R::Action(A::RegisterParticipant) => {
             let name = f.name("name", NAME_BYTES_MAX)?;
             let mut roles = Roles::default();
             for role in f.choices("roles", parse_role, ROLES)? {
@@ -162,15 +207,17 @@ fn request(kind: &str, f: Fields<'_>) -> Result<Request, Reject> {
                 credit_limit: f.opt_money("credit_limit")?.unwrap_or(Fen::ZERO),
             }
         }
-        "set_credit_limit" => command(Action::SetCreditLimit {
+        R::Action(A::SetCreditLimit) => command(Action::SetCreditLimit {
             participant: f.code("participant", CODE_CHARS_MAX)?,
             limit: f.money("limit")?,
         }),
-        "suspend_participant" | "reinstate_participant" => command(Action::SetParticipantActive {
-            participant: f.code("participant", CODE_CHARS_MAX)?,
-            active: kind == "reinstate_participant",
-        }),
-        "define_product" => {
+        R::Action(A::SuspendParticipant) | R::Action(A::ReinstateParticipant) => {
+            command(Action::SetParticipantActive {
+                participant: f.code("participant", CODE_CHARS_MAX)?,
+                active: kind == R::Action(A::ReinstateParticipant),
+            })
+        }
+        R::Action(A::DefineProduct) => {
             let name = f.name("name", NAME_BYTES_MAX)?;
             command(Action::DefineProduct {
                 code: f.code("code", CODE_CHARS_MAX)?,
@@ -179,13 +226,13 @@ fn request(kind: &str, f: Fields<'_>) -> Result<Request, Reject> {
                 unit: f.choice("unit", Unit::parse, UNITS)?,
             })
         }
-        "define_instrument" => command(Action::DefineInstrument {
+        R::Action(A::DefineInstrument) => command(Action::DefineInstrument {
             symbol: f.code("symbol", CODE_CHARS_MAX)?,
             product: f.code("product", CODE_CHARS_MAX)?,
             tick_size: f.money("tick_size")?,
             price_band_pct: f.opt_int_u32("price_band_pct")?.unwrap_or(0),
         }),
-        "consign_lot" => command(Action::ConsignLot(Box::new(Consignment {
+        R::Action(A::ConsignLot) => command(Action::ConsignLot(Box::new(Consignment {
             product: f.code("product", CODE_CHARS_MAX)?,
             grade: f.choice("grade", Grade::parse, GRADES)?,
             units_per_container: f.count_u32("units_per_container")?,
@@ -196,10 +243,10 @@ fn request(kind: &str, f: Fields<'_>) -> Result<Request, Reject> {
             photo_url: f.text("photo_url", PHOTO_URL_BYTES_MAX)?,
             note: f.text("note", NOTE_BYTES_MAX)?,
         }))),
-        "assign_lot" => {
+        R::Action(A::AssignLot) => {
             command(Action::AssignLot { lot: lot_id(&f)?, clock: clock(&f)?, start_price: f.money("start_price")? })
         }
-        "configure_clock" => command(Action::ConfigureClock {
+        R::Action(A::ConfigureClock) => command(Action::ConfigureClock {
             clock: clock(&f)?,
             patch: ClockSettingsPatch {
                 step: f.opt_money("step")?,
@@ -210,32 +257,32 @@ fn request(kind: &str, f: Fields<'_>) -> Result<Request, Reject> {
                 multi_buy_ms: f.opt_int_u32("multi_buy_ms")?,
             },
         }),
-        "start_clock" => command(Action::StartClock { clock: clock(&f)? }),
-        "halt_clock" => command(Action::HaltClock { clock: clock(&f)? }),
-        "withdraw_lot" => command(Action::WithdrawLot { lot: lot_id(&f)? }),
-        "void_award" => command(Action::VoidAward {
+        R::Action(A::StartClock) => command(Action::StartClock { clock: clock(&f)? }),
+        R::Action(A::HaltClock) => command(Action::HaltClock { clock: clock(&f)? }),
+        R::Action(A::WithdrawLot) => command(Action::WithdrawLot { lot: lot_id(&f)? }),
+        R::Action(A::VoidAward) => command(Action::VoidAward {
             clock: clock(&f)?,
             lot: lot_id(&f)?,
             round: f.int_u32("round")?,
             buyer: f.opt_code("buyer", CODE_CHARS_MAX)?,
         }),
-        "bid" => command(Action::Bid {
+        R::Action(A::Bid) => command(Action::Bid {
             clock: clock(&f)?,
             lot: lot_id(&f)?,
             round: f.int_u32("round")?,
             containers: f.count_u32("containers")?,
         }),
-        "standing_bid" => command(Action::StandingBid {
+        R::Action(A::StandingBid) => command(Action::StandingBid {
             lot: lot_id(&f)?,
             max_price: f.money("max_price")?,
             containers: f.count_u32("containers")?,
         }),
-        "cancel_standing_bid" => command(Action::CancelStandingBid { lot: lot_id(&f)? }),
-        "set_book_state" => command(Action::SetBookState {
+        R::Action(A::CancelStandingBid) => command(Action::CancelStandingBid { lot: lot_id(&f)? }),
+        R::Action(A::SetBookState) => command(Action::SetBookState {
             symbol: f.code("symbol", CODE_CHARS_MAX)?,
             state: f.choice("state", parse_book_state, BOOK_STATES)?,
         }),
-        "new_order" => command(Action::NewOrder(OrderEntry {
+        R::Action(A::NewOrder) => command(Action::NewOrder(OrderEntry {
             client_order_id: f.code("client_order_id", CLIENT_ORDER_ID_CHARS_MAX)?,
             symbol: f.code("symbol", CODE_CHARS_MAX)?,
             side: f.choice("side", parse_side, SIDES)?,
@@ -245,33 +292,36 @@ fn request(kind: &str, f: Fields<'_>) -> Result<Request, Reject> {
             time_in_force: f.choice("time_in_force", parse_time_in_force, TIMES_IN_FORCE)?,
             post_only: f.opt_bool("post_only")?.unwrap_or(false),
         })),
-        "cancel_order" => {
+        R::Action(A::CancelOrder) => {
             command(Action::CancelOrder { client_order_id: f.code("client_order_id", CLIENT_ORDER_ID_CHARS_MAX)? })
         }
-        "amend_order" => command(Action::AmendOrder {
+        R::Action(A::AmendOrder) => command(Action::AmendOrder {
             client_order_id: f.code("client_order_id", CLIENT_ORDER_ID_CHARS_MAX)?,
             price: f.opt_money("price")?,
             quantity: f.opt_count_u64("quantity")?,
         }),
-        "cancel_all" => command(Action::CancelAll { symbol: f.opt_code("symbol", CODE_CHARS_MAX)? }),
-        "get_account" => Request::GetAccount,
-        "get_statement" => Request::GetStatement {
+        R::Action(A::CancelAll) => command(Action::CancelAll { symbol: f.opt_code("symbol", CODE_CHARS_MAX)? }),
+        R::GetAccount => Request::GetAccount,
+        R::GetStatement => Request::GetStatement {
             day: Day::parse(f.str("day")?)
                 .ok_or_else(|| Reject::bad_request("field `day` must be a date like \"2026-11-29\""))?,
             participant: f.opt_code("participant", CODE_CHARS_MAX)?,
         },
-        "get_lots" => Request::GetLots { status: f.opt_choice("status", LotStatus::parse, LOT_STATUSES)? },
-        "get_orders" => Request::GetOrders,
-        "end_of_day" => command(Action::EndOfDay),
-        "set_limits" => command(Action::SetLimits(limits_patch(&f)?)),
-        "get_limits" => Request::GetLimits,
-        "set_fees" => command(Action::SetFees(fee_schedule(&f)?)),
-        "get_fees" => Request::GetFees,
-        "cancel_orders" => command(Action::CancelOrders {
+        R::GetLots => Request::GetLots { status: f.opt_choice("status", LotStatus::parse, LOT_STATUSES)? },
+        R::GetOrders => Request::GetOrders,
+        R::Action(A::EndOfDay) => command(Action::EndOfDay),
+        R::Action(A::SetLimits) => command(Action::SetLimits(limits_patch(&f)?)),
+        R::GetLimits => Request::GetLimits,
+        R::Action(A::SetFees) => command(Action::SetFees(fee_schedule(&f)?)),
+        R::GetFees => Request::GetFees,
+        R::Action(A::CancelOrders) => command(Action::CancelOrders {
             participant: f.code("participant", CODE_CHARS_MAX)?,
             symbol: f.opt_code("symbol", CODE_CHARS_MAX)?,
         }),
-        other => unreachable!("request type {other} is listed but not parsed"),
+        // The engine's own actions are never requests (not in REQUEST_KINDS).
+        R::Action(A::Tick | A::HaltAllClocks | A::CancelOnDisconnect) => {
+            unreachable!("{} is the engine's own action, not a request", kind.name())
+        }
     })
 }
 
@@ -457,6 +507,19 @@ mod tests {
         for (kind, case) in cases.into_iter().enumerate() {
             assert_eq!(ok(case).kind, kind);
         }
+    }
+
+    #[test]
+    fn every_action_but_the_engine_s_own_is_a_request_once() {
+        for action in ActionKind::ALL {
+            let listed = REQUEST_KINDS.iter().filter(|k| **k == RequestKind::Action(action)).count();
+            let expected = usize::from(!action.is_engine_own());
+            assert_eq!(listed, expected, "{} is listed {listed} times in REQUEST_KINDS", action.name());
+        }
+        let mut names = REQUEST_TYPES.to_vec();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), REQUEST_TYPES.len(), "request names are unique");
     }
 
     #[test]
