@@ -8,10 +8,10 @@ use crate::core::limits::check_room;
 use crate::core::lots::{Lot, LotStatus};
 use crate::core::market::Market;
 use crate::core::participants::Role;
+use crate::core::standing_bid::StandingBid;
 use crate::event::{Award, Event};
 use crate::reject::Reject;
 use crate::types::{ClockId, Code, EngineTime, Fen, LotId, Pk};
-use serde::{Deserialize, Serialize};
 
 /// Limits on what a consignment may carry, so one message cannot bloat the state.
 pub const ORIGIN_BYTES_MAX: usize = 64;
@@ -20,18 +20,6 @@ pub const NOTE_BYTES_MAX: usize = 512;
 /// A clock tick longer than a minute is a typo, not a setting.
 pub const TICK_MS_MAX: u32 = 60_000;
 pub const PHASE_MS_MAX: u32 = 600_000;
-
-/// A buyer's instruction to buy a lot when the clock price reaches `max_price`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StandingBid {
-    pub buyer: Pk,
-    pub max_price: Fen,
-    pub containers: u32,
-    /// Placement order: breaks ties between equal `max_price`s.
-    pub seq: u64,
-    /// When it was placed: it cannot trigger at a tick before that.
-    pub placed_at: EngineTime,
-}
 
 impl Market {
     fn clock_index(&self, clock: ClockId) -> Result<usize, Reject> {

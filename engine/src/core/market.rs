@@ -3,7 +3,6 @@
 //! `trading.rs` for books) after first advancing the clocks' timers to the command's engine time.
 
 use crate::command::{Action, Actor, ClockSettings, Command};
-use crate::core::auction::StandingBid;
 use crate::core::book::{BookState, OrderBook};
 use crate::core::catalogue::{
     Instrument, Product, DEFAULT_BAND_PCT, DEFAULT_INSTRUMENTS, DEFAULT_PRODUCTS, DEFAULT_TICK,
@@ -13,8 +12,9 @@ use crate::core::fees::FeeSchedule;
 use crate::core::hash::hash_of;
 use crate::core::limits::{check_room, MarketLimits, CREDIT_LIMIT_MAX};
 use crate::core::lots::{Lot, LotStatus};
+use crate::core::order_meta::OrderMeta;
 use crate::core::participants::{Participants, Role};
-use crate::core::trading::OrderMeta;
+use crate::core::standing_bid::StandingBid;
 use crate::event::Event;
 use crate::reject::Reject;
 use crate::types::{ClockId, Code, Day, EngineTime, Fen, LotId, OrderId, Pk};

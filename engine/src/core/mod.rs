@@ -5,7 +5,9 @@
 //! - `auction.rs`: the Dutch clocks' rules (lots on clocks, rounds, bids, standing bids, voids).
 //! - `trading.rs`: the continuous books' rules around `book::OrderBook` (credit, ids, reports).
 //! - `clock.rs`, `book.rs`, `lots.rs`, `credit.rs`, `fees.rs`, `participants.rs`,
-//!   `catalogue.rs`, `limits.rs`: one concept each.
+//!   `catalogue.rs`, `limits.rs`, `standing_bid.rs`, `order_meta.rs`: one concept each. The rule
+//!   files (`auction.rs`, `trading.rs`) use the market; the market uses only the concepts, so no
+//!   two files import each other.
 
 pub mod auction;
 pub mod book;
@@ -17,8 +19,10 @@ pub mod hash;
 pub mod limits;
 pub mod lots;
 pub mod market;
+pub mod order_meta;
 pub mod participants;
 pub mod reference_book;
+pub mod standing_bid;
 pub mod trading;
 
 pub use market::{Applied, Market, MarketConfig};

@@ -3,32 +3,15 @@
 //! the private reports each owner receives.
 
 use crate::command::{Actor, OrderEntry};
-use crate::core::book::{BookEvent, BookReject, BookState, NewOrder, OrderType, TimeInForce, QUANTITY_MAX};
+use crate::core::book::{BookEvent, BookReject, BookState, NewOrder, OrderType, QUANTITY_MAX};
 use crate::core::credit::Hold;
 use crate::core::limits::check_room;
 use crate::core::market::Market;
+use crate::core::order_meta::OrderMeta;
 use crate::core::participants::Role;
 use crate::event::{Event, Liquidity, OrderReport, Trade};
 use crate::reject::Reject;
 use crate::types::{Code, EngineTime, Fen, OrderId, Pk, Side, TradeId};
-use serde::{Deserialize, Serialize};
-
-/// What the market keeps about a live book order beside the book itself.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OrderMeta {
-    pub owner: Pk,
-    pub client_order_id: Code,
-    pub symbol: Code,
-    pub side: Side,
-    pub order_type: OrderType,
-    pub price: Option<Fen>,
-    pub time_in_force: TimeInForce,
-    pub post_only: bool,
-    /// Credit held for the open quantity (buy orders only).
-    pub reserved: Hold,
-    /// When the order was accepted: `get_orders` reports it.
-    pub accepted_ts: EngineTime,
-}
 
 fn book_reject(reject: BookReject, field_hint: &str) -> Reject {
     Reject::new(reject.code(), format!("{}{field_hint}", reject.message()))
