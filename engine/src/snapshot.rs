@@ -14,7 +14,9 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 const SNAPSHOT_MAGIC: [u8; 8] = *b"HUASHIS\n";
-const SNAPSHOT_VERSION: u32 = 1;
+/// 2: the market keeps its fees, limits and when market data falls due; clearing's snapshots
+/// carry its fee history and the feed's numbering. A version-1 snapshot is refused by name.
+const SNAPSHOT_VERSION: u32 = 2;
 const SNAPSHOT_HEADER_LEN: usize = 36;
 const SNAPSHOT_PREFIX: &str = "snapshot-";
 const SNAPSHOT_SUFFIX: &str = ".bin";
