@@ -157,11 +157,11 @@ async fn demo(settings: Settings, config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
-    let gateway = Node::start(listener, config).await?;
-    let addr = gateway.local_addr();
-    let first_day = gateway.day().to_string();
+    let node = Node::start(listener, config).await?;
+    let addr = node.local_addr();
+    let first_day = node.day().to_string();
     let (close_server, closed) = oneshot::channel::<()>();
-    let mut server = tokio::spawn(gateway.serve(async move {
+    let mut server = tokio::spawn(node.serve(async move {
         let _ = closed.await;
     }));
     say(&format!("huashi demo: market open at http://{addr}/"));

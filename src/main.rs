@@ -1,5 +1,6 @@
-//! The `huashi` command line: `serve` runs a market, `replay` rebuilds and verifies one from its
-//! data directory. Each subcommand lives in its own module; this file only dispatches.
+//! The `huashi` command line: `serve` runs a market (a `huashi-node`), `demo` a simulated one,
+//! `replay` rebuilds and verifies one from its data directory, `statements` and `index` read its
+//! archive. Each subcommand lives in its own module; this file only dispatches.
 
 mod demo;
 mod index;

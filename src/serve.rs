@@ -1,5 +1,5 @@
-//! `huashi serve`: parses the flags, binds the listener and runs the gateway (see the
-//! huashi-gateway crate) until SIGINT or SIGTERM; then it stops accepting, closes every session,
+//! `huashi serve`: parses the flags, binds the listener and runs a market node (see the
+//! huashi-node crate) until SIGINT or SIGTERM; then it stops accepting, closes every session,
 //! snapshots the market and exits 0. What is fatal (a panic, a journal that cannot be written)
 //! ends it at once, non-zero: see `huashi_gateway::fatal`.
 
@@ -30,18 +30,18 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let data_dir = config.data_dir.clone();
-    let gateway = Node::start(listener, config).await?;
+    let node = Node::start(listener, config).await?;
     let mut stdout = std::io::stdout().lock();
     writeln!(
         stdout,
         "huashi listening on http://{} day {} data {}",
-        gateway.local_addr(),
-        gateway.day(),
+        node.local_addr(),
+        node.day(),
         data_dir.display()
     )?;
     stdout.flush()?;
     drop(stdout);
-    gateway.serve(stop_signal()).await?;
+    node.serve(stop_signal()).await?;
     tracing::info!("stopped");
     Ok(())
 }
