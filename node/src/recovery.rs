@@ -68,9 +68,11 @@ pub fn recover(config: &Config) -> Result<Recovered, GatewayError> {
         );
     }
     let in_force = sequencer.initial.fees();
-    if in_force != expected.fees {
+    if found.fees != expected.fees {
         // The market's fees are its own state, journaled (set_fees): the file only seeds a new
-        // directory, so that a replay and every replica charge the same.
+        // directory, so that a replay and every replica charge the same. Compared with the
+        // directory's own seed, like the limits: fees changed by set_fees alone (no [fees] in the
+        // file, or the file that seeded it) warn about nothing.
         tracing::warn!(
             configured = ?expected.fees,
             in_force = ?in_force,
