@@ -18,11 +18,15 @@ use huashi_engine::sequencer::{Submission, SubmitError};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
 
 /// Outbound messages written before one flush.
 const WRITE_BATCH_MAX: usize = 64;
+/// How long a condemned session waits for the replies to what it already submitted. Shorter
+/// than the shutdown's wait for sessions (`server::CLOSE_WAIT`), so a stopping server still
+/// answers before it lets go; the engine answers in milliseconds unless it is stuck.
+const SETTLE_WAIT: Duration = Duration::from_secs(3);
 
 /// A request waiting for the engine: what to echo in its reply.
 struct Pending {
@@ -70,6 +74,7 @@ pub async fn serve(mut socket: WebSocket, shared: Arc<Shared>, permit: OwnedSema
         strikes: TokenBucket::per_window(limits.strikes_max, limits.strike_window, now),
     };
     let end = session.run(&mut socket).await;
+    let end = session.settle(&mut socket, end).await;
     if session.announced {
         let _ = shared.control.send(Control::Leave { session: session.id });
     }
@@ -119,6 +124,38 @@ impl Session {
                 return end;
             }
         }
+    }
+
+    /// Before the session is closed as `end` says, delivers the replies to every request already
+    /// submitted to the engine (protocol section 2): the client learns the fate of each order it
+    /// sent, then gets the close frame. Nothing more is read from the socket, so a message that
+    /// arrives after the session is condemned is never submitted. Not for a peer that is gone or
+    /// stuck, nor for a slow consumer (its queue overflowed: the replies are already lost).
+    async fn settle(&mut self, socket: &mut WebSocket, end: End) -> End {
+        if !matches!(end, End::Close(..)) || end == SLOW_CONSUMER || self.pending.is_empty() {
+            return end;
+        }
+        let deadline = tokio::time::Instant::now() + SETTLE_WAIT;
+        while !self.pending.is_empty() {
+            match tokio::time::timeout_at(deadline, next_outbound(&mut self.outbound)).await {
+                Ok(Some(first)) => {
+                    if let Err(stuck) = self.write_batch(socket, first).await {
+                        return stuck;
+                    }
+                }
+                Ok(None) if self.link_state.load(Ordering::Acquire) == LINK_SLOW => return SLOW_CONSUMER,
+                Ok(None) => return end,
+                Err(_) => {
+                    tracing::warn!(
+                        session = self.id,
+                        unanswered = self.pending.len(),
+                        "closing a session before the engine answered all it had taken"
+                    );
+                    return end;
+                }
+            }
+        }
+        end
     }
 
     /// One text frame from the client.
