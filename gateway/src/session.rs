@@ -4,7 +4,9 @@
 //! fan-out through the session's bounded queue; a batch of them is written, then flushed once.
 
 use crate::auth::{digests_equal, new_token, token_hash};
-use crate::conn::{self, End, GOING_AWAY, LOGIN_TIMEOUT, SLOW_CONSUMER, TOO_LARGE, TOO_MANY_STRIKES};
+use crate::conn::{
+    self, Due, End, Liveness, GOING_AWAY, IDLE_TIMEOUT, LOGIN_TIMEOUT, SLOW_CONSUMER, TOO_LARGE, TOO_MANY_STRIKES,
+};
 use crate::fanout::answer;
 use crate::limits::TokenBucket;
 use crate::messages::{Control, Credential, Outbound, Principal, QueryAnswer, SessionLink, LINK_OPEN, LINK_SLOW};
@@ -98,27 +100,38 @@ impl Session {
         }
         let login_deadline = tokio::time::sleep(self.shared.limits.login_timeout);
         tokio::pin!(login_deadline);
+        // A session that answers nothing, not even a ping, for `idle_timeout` is a dead peer or
+        // a squatter on a slot.
+        let limits = &self.shared.limits;
+        let mut liveness = Liveness::new(limits.ping_interval, limits.idle_timeout);
         loop {
             let result = tokio::select! {
                 _ = shutdown.changed() => return GOING_AWAY,
                 _ = &mut login_deadline, if self.principal.is_none() => return LOGIN_TIMEOUT,
+                due = liveness.due() => match due {
+                    Due::Ping => conn::ping(socket, self.shared.limits.write_timeout).await,
+                    Due::Close => return IDLE_TIMEOUT,
+                },
                 outbound = next_outbound(&mut self.outbound) => match outbound {
                     Some(first) => self.write_batch(socket, first).await,
                     None if self.link_state.load(Ordering::Acquire) == LINK_SLOW => return SLOW_CONSUMER,
                     None => return GOING_AWAY,
                 },
-                frame = socket.recv() => match frame {
-                    None => return End::Gone,
-                    Some(Err(error)) => return if conn::is_too_large(error) { TOO_LARGE } else { End::Gone },
-                    Some(Ok(Message::Text(text))) => self.on_text(socket, text.as_str()).await,
-                    Some(Ok(Message::Binary(_))) => {
-                        let reject = Reject::bad_request("binary frames are not accepted: send JSON text frames");
-                        self.refuse(socket, None, reject).await
+                frame = socket.recv() => {
+                    liveness.heard();
+                    match frame {
+                        None => return End::Gone,
+                        Some(Err(error)) => return if conn::is_too_large(error) { TOO_LARGE } else { End::Gone },
+                        Some(Ok(Message::Text(text))) => self.on_text(socket, text.as_str()).await,
+                        Some(Ok(Message::Binary(_))) => {
+                            let reject = Reject::bad_request("binary frames are not accepted: send JSON text frames");
+                            self.refuse(socket, None, reject).await
+                        }
+                        Some(Ok(Message::Close(_))) => return End::Gone,
+                        // tungstenite answers pings itself; each still costs a message of the rate.
+                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => self.control_frame(),
                     }
-                    Some(Ok(Message::Close(_))) => return End::Gone,
-                    // tungstenite answers pings itself.
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => Ok(()),
-                },
+                }
             };
             if let Err(end) = result {
                 return end;
@@ -156,6 +169,18 @@ impl Session {
             }
         }
         end
+    }
+
+    /// A ping or pong from the client: within the rate it is free, past it a strike (answering a
+    /// ping flood with error messages would only add to what the flood costs).
+    fn control_frame(&mut self) -> Result<(), End> {
+        let now = Instant::now();
+        if self.rate.take(now) || self.strikes.take(now) {
+            Ok(())
+        } else {
+            tracing::info!(session = self.id, "closing a session that floods control frames");
+            Err(TOO_MANY_STRIKES)
+        }
     }
 
     /// One text frame from the client.

@@ -5,10 +5,58 @@
 use huashi_tests::*;
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
-use std::time::Duration;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::tungstenite::Message;
 
 const T: Duration = Duration::from_secs(15);
+const SILENT: usize = 2_000;
+const SLOWLORIS: usize = 200;
+/// Source addresses the sockets are spread over (127.0.0.10 ..), as many clients would be.
+const ADDRESSES: usize = 50;
+/// Long enough for the buyer to log in and win a lot while every bad connection is still
+/// open, short enough for the test to see them all timed out.
+const HEADER_TIMEOUT_MS: u64 = 15_000;
+
+/// The server's open file descriptors.
+fn open_fds(server: &Server) -> usize {
+    let pid = server.pid().expect("server running");
+    std::fs::read_dir(format!("/proc/{pid}/fd")).expect("/proc/PID/fd").count()
+}
+
+/// Room in this process for thousands of sockets.
+fn raise_open_files_limit() {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit { rlim_cur: limit.rlim_max, rlim_max: limit.rlim_max };
+            libc::setrlimit(libc::RLIMIT_NOFILE, &raised);
+        }
+    }
+}
+
+/// A TCP connection to `server` from 127.0.0.`host`.
+async fn connect_from(host: u8, server: SocketAddr) -> TcpStream {
+    let socket = TcpSocket::new_v4().expect("socket");
+    socket.bind(SocketAddr::from((Ipv4Addr::new(127, 0, 0, host), 0))).expect("bind 127.0.0.N");
+    tokio::time::timeout(T, socket.connect(server)).await.expect("connect in time").expect("connect")
+}
+
+/// Reads until the server closes the connection (what it sends first, if anything, is kept).
+async fn until_closed(stream: &mut TcpStream, deadline: tokio::time::Instant) -> Result<Vec<u8>, String> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 512];
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Err(_) => return Err(format!("still open; it sent {:?}", String::from_utf8_lossy(&got))),
+            Ok(Ok(0)) | Ok(Err(_)) => return Ok(got),
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_past_the_rate_limit_is_answered_for_every_accepted_order_before_the_close() {
@@ -68,4 +116,163 @@ async fn a_burst_past_the_rate_limit_is_answered_for_every_accepted_order_before
     assert!(unacknowledged.is_empty(), "orders the engine took but never acknowledged: {unacknowledged:?}");
     let missing: Vec<&String> = acknowledged.keys().filter(|coid| !open.contains(*coid)).collect();
     assert!(missing.is_empty(), "acknowledged orders the engine does not hold: {missing:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_and_slowloris_connections_time_out_while_a_buyer_wins_a_lot() {
+    raise_open_files_limit();
+    let config = format!("[limits]\nheader_timeout_ms = {HEADER_TIMEOUT_MS}\n");
+    let server = Server::start(ServerOpts { config_toml: Some(config), ..ServerOpts::default() });
+    let mut op = server.operator().await;
+    let tg = register(&mut op, "g1", &["grower"], None).await;
+    let tb = register(&mut op, "b1", &["buyer"], Some("1000.00")).await;
+    let mut grower = server.session(&tg).await;
+    let mut feed = server.feed().await;
+    let before = open_fds(&server);
+
+    let opened = Instant::now();
+    let mut silent = Vec::with_capacity(SILENT);
+    for i in 0..SILENT {
+        silent.push(connect_from(10 + (i % ADDRESSES) as u8, server.addr).await);
+    }
+    // Half a request line, then a byte every 200 ms: it never completes a header.
+    let mut slowloris = Vec::with_capacity(SLOWLORIS);
+    for i in 0..SLOWLORIS {
+        let mut stream = connect_from(10 + (i % ADDRESSES) as u8, server.addr).await;
+        slowloris.push(tokio::spawn(async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_millis(HEADER_TIMEOUT_MS) + T;
+            if stream.write_all(b"GET /health HTTP/1.1\r\nX-Slow: ").await.is_err() {
+                return Ok(());
+            }
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(deadline) => return Err("still open".to_string()),
+                    _ = tokio::time::sleep(Duration::from_millis(200)) => {
+                        if stream.write_all(b"a").await.is_err() {
+                            return Ok(());
+                        }
+                    }
+                    read = stream.read_u8() => return match read {
+                        // The server may say why (408) before it closes.
+                        Ok(_) => until_closed(&mut stream, deadline).await.map(|_| ()),
+                        Err(_) => Ok(()),
+                    },
+                }
+            }
+        }));
+    }
+    // The server has accepted them all (each is a descriptor there).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while open_fds(&server) < before + SILENT + SLOWLORIS && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let held = open_fds(&server);
+    note(format!(
+        "{} bad connections opened in {:?}; server fds {before} -> {held}",
+        SILENT + SLOWLORIS,
+        opened.elapsed()
+    ));
+    assert!(held >= before + SILENT + SLOWLORIS, "the server holds every bad connection: {before} -> {held}");
+
+    // Meanwhile a buyer logs in and wins a lot at the clock.
+    let mut buyer = server.session(&tb).await;
+    let lot = consign(&mut grower, lot_msg("ROSE", "A1", 10, 5, "1.00")).await;
+    let lot_id = lot["lot_id"].as_u64().unwrap();
+    configure_fast_clock(&mut op, 1).await;
+    op.request(json!({"type": "assign_lot", "lot_id": lot_id, "clock": 1, "start_price": "9.00"})).await;
+    op.request(json!({"type": "start_clock", "clock": 1})).await;
+    let round = feed.next_matching(|v| v["type"] == "clock_started" && v["lot_id"] == lot_id, T).await;
+    let round = round.expect("clock_started for the lot")["round"].as_u64().unwrap();
+    let award =
+        buyer.request(json!({"type": "bid", "clock": 1, "lot_id": lot_id, "round": round, "containers": 5})).await;
+    assert_eq!(award["type"], "award", "{award}");
+    let won_after = opened.elapsed();
+    note(format!("the buyer won lot {lot_id} {won_after:?} after the bad connections started"));
+    // (Else this would show nothing: the bad connections were all still held when it was won.)
+    let during = open_fds(&server);
+    assert!(during > held, "the bad connections were still open when the lot was won: {held} -> {during}");
+    // Every bad connection is closed by the server's header timeout.
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(HEADER_TIMEOUT_MS) + T;
+    for (i, stream) in silent.iter_mut().enumerate() {
+        if let Err(e) = until_closed(stream, deadline).await {
+            panic!("silent connection {i} was not closed: {e}");
+        }
+    }
+    for (i, task) in slowloris.into_iter().enumerate() {
+        if let Err(e) = task.await.expect("slowloris task") {
+            panic!("slowloris connection {i} was not closed: {e}");
+        }
+    }
+    note(format!("all bad connections closed {:?} after they opened", opened.elapsed()));
+    drop(silent);
+    // The buyer leaves too: it came after the count started.
+    buyer.close().await;
+
+    // The server let go of every descriptor they took.
+    let deadline = Instant::now() + T;
+    while open_fds(&server) > before && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let after = open_fds(&server);
+    assert!(after <= before, "server fds: {before} before, {after} after the bad connections closed");
+    // And the market still serves.
+    op.ping().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_past_the_per_address_bound_are_refused_and_others_still_served() {
+    let config = "[limits]\nconnections_per_address_max = 5\n".to_string();
+    let server = Server::start(ServerOpts { config_toml: Some(config), ..ServerOpts::default() });
+    let mut held = Vec::new();
+    for _ in 0..5 {
+        held.push(connect_from(77, server.addr).await);
+    }
+    let mut refused = connect_from(77, server.addr).await;
+    let said = until_closed(&mut refused, tokio::time::Instant::now() + T).await.expect("refused at once");
+    let said = String::from_utf8_lossy(&said);
+    assert!(said.starts_with("HTTP/1.1 503"), "the sixth connection from one address is told why: {said:?}");
+    // Other addresses are not affected.
+    let mut op = server.operator().await;
+    op.ping().await;
+    let (status, _) = http_get(server.addr, "/health").await;
+    assert_eq!(status, 200);
+    // A place freed is a place again.
+    drop(held.pop());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut again = connect_from(77, server.addr).await;
+    again.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").await.unwrap();
+    let answer = until_closed(&mut again, tokio::time::Instant::now() + T).await.expect("answered");
+    assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answer));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_that_answers_no_ping_is_closed_and_a_live_quiet_one_is_not() {
+    let config = "[limits]\nping_interval_ms = 300\nidle_timeout_ms = 1500\n".to_string();
+    let server = Server::start(ServerOpts { config_toml: Some(config), ..ServerOpts::default() });
+    // A reader that never reads (a raw handshake, then nothing): it answers no ping.
+    let mut dead = connect_from(1, server.addr).await;
+    let handshake = "GET /feed HTTP/1.1\r\nhost: x\r\nupgrade: websocket\r\nconnection: upgrade\r\n\
+                     sec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+    dead.write_all(handshake.as_bytes()).await.unwrap();
+    // Live but quiet: the harness reads in the background, so its pongs go out.
+    let mut live_feed = server.feed().await;
+    let mut live = server.operator().await;
+    tokio::time::sleep(Duration::from_millis(3_000)).await;
+
+    // Everything the server sent the dead reader: the switch, the snapshot, pings, then a close
+    // frame with 1008 (0x03f0) "idle timeout", and the end of the connection.
+    let sent = until_closed(&mut dead, tokio::time::Instant::now() + T).await.expect("the dead reader is closed");
+    assert!(sent.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&sent[..sent.len().min(200)]));
+    let close: &[u8] = b"\x03\xf0idle timeout";
+    assert!(
+        sent.windows(close.len()).any(|w| w == close),
+        "a feed reader that answers no ping is closed with 1008 idle timeout: {}",
+        String::from_utf8_lossy(&sent[sent.len().saturating_sub(100)..])
+    );
+    live.ping().await;
+    assert!(
+        live_feed.client.ended.is_none()
+            && live_feed.client.drain_now().iter().all(|f| !matches!(f, Frame::Close(..) | Frame::Ended(_))),
+        "a live feed reader that only answers pings stays"
+    );
 }
