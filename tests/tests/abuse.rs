@@ -276,3 +276,15 @@ async fn a_websocket_that_answers_no_ping_is_closed_and_a_live_quiet_one_is_not(
         "a live feed reader that only answers pings stays"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_keep_alive_connection_is_closed_by_the_header_timeout() {
+    let config = "[limits]\nheader_timeout_ms = 1000\n".to_string();
+    let server = Server::start(ServerOpts { config_toml: Some(config), ..ServerOpts::default() });
+    let mut stream = connect_from(1, server.addr).await;
+    // One request kept alive (HTTP/1.1's default), then silence.
+    stream.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
+    let got = until_closed(&mut stream, tokio::time::Instant::now() + T).await.expect("closed after the timeout");
+    let got = String::from_utf8_lossy(&got);
+    assert!(got.starts_with("HTTP/1.1 200"), "the request is answered first: {got}");
+}
