@@ -34,6 +34,9 @@ use tokio::sync::{oneshot, watch, Semaphore};
 
 /// How long shutdown waits for sessions and subscribers to say goodbye.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
+/// How long, on shutdown, HTTP requests in progress may take to finish (they are short reads);
+/// a connection still sending its header (slowloris) is not worth waiting for longer.
+const HTTP_CLOSE_WAIT: Duration = Duration::from_secs(2);
 /// The pause after a failed accept (typically out of file descriptors) before the next one.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(50);
 /// What a connection over the gate's bounds is told before it is closed.
@@ -163,7 +166,7 @@ impl Frontend {
 /// `connections_per_address_max` per client address) and served by hyper's HTTP/1 with a
 /// header timeout that also closes idle keep-alive connections; a WebSocket upgrade leaves the
 /// gate for the session and subscriber slots. On `stop`, idle connections close at once and
-/// requests in progress finish (graceful shutdown), up to `CLOSE_WAIT`.
+/// requests in progress finish (graceful shutdown), up to `HTTP_CLOSE_WAIT`.
 async fn accept_loop(
     listener: TcpListener,
     app: Router,
@@ -226,7 +229,8 @@ async fn accept_loop(
     }
     drop(listener);
     drop(stopping);
-    if tokio::time::timeout(CLOSE_WAIT, async { while connections.join_next().await.is_some() {} }).await.is_err() {
+    let all_done = async { while connections.join_next().await.is_some() {} };
+    if tokio::time::timeout(HTTP_CLOSE_WAIT, all_done).await.is_err() {
         tracing::warn!(open = gate.open(), "some HTTP connections did not finish in time");
         connections.abort_all();
     }

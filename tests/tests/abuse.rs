@@ -288,3 +288,59 @@ async fn an_idle_keep_alive_connection_is_closed_by_the_header_timeout() {
     let got = String::from_utf8_lossy(&got);
     assert!(got.starts_with("HTTP/1.1 200"), "the request is answered first: {got}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_answers_what_was_accepted_then_closes_1001_despite_a_slowloris() {
+    let mut server = Server::start(ServerOpts::default());
+    let mut op = server.operator().await;
+    let token = register(&mut op, "b1", &["buyer"], Some("100000.00")).await;
+    let r = op.request(json!({"type": "set_book_state", "symbol": "ROSE-A", "state": "open"})).await;
+    assert_eq!(r["type"], "book_state", "{r}");
+    let mut buyer = server.session(&token).await;
+    // A connection stuck in its request header must not hold the shutdown up.
+    let mut slow = connect_from(1, server.addr).await;
+    slow.write_all(b"GET /health HT").await.unwrap();
+
+    // Orders within the rate, sent without waiting, and the server told to stop among them.
+    for i in 0..100 {
+        let order = json!({"type": "new_order", "req_id": i, "client_order_id": format!("o{i}"),
+            "symbol": "ROSE-A", "side": "buy", "order_type": "limit", "price": "1.00", "quantity": 1,
+            "time_in_force": "gtc"});
+        if buyer.try_send(Message::text(order.to_string())).await.is_err() {
+            break;
+        }
+        if i == 50 {
+            // SAFETY: kill only signals the child this test started.
+            unsafe { libc::kill(server.pid().unwrap() as libc::pid_t, libc::SIGTERM) };
+        }
+    }
+    let mut acknowledged = HashSet::new();
+    let close = loop {
+        match buyer.next_frame(T).await {
+            Some(Frame::Json(v)) if v["type"] == "order_accepted" && !v["req_id"].is_null() => {
+                acknowledged.insert(v["client_order_id"].as_str().unwrap().to_string());
+            }
+            Some(Frame::Json(_)) => {}
+            Some(Frame::Close(code, _)) => break code,
+            Some(other) => panic!("the session must end with a close frame, not {other:?}"),
+            None => panic!("no close within {T:?}"),
+        }
+    };
+    assert_eq!(close, Some(1001), "shutdown closes with 1001");
+    let closed = Instant::now();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.is_running() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!server.is_running(), "the server stops on SIGTERM with a slowloris connection open");
+    server.stop(); // reaps it
+    note(format!("the server exited {:?} after the close", closed.elapsed()));
+    note(format!("acknowledged {} orders before the 1001 close", acknowledged.len()));
+
+    server.start_again();
+    let mut again = server.session(&token).await;
+    let open: HashSet<String> =
+        get_orders(&mut again).await.iter().map(|o| o["client_order_id"].as_str().unwrap().to_string()).collect();
+    let unacknowledged: Vec<&String> = open.difference(&acknowledged).collect();
+    assert!(unacknowledged.is_empty(), "orders accepted but never acknowledged before shutdown: {unacknowledged:?}");
+}
