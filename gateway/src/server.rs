@@ -4,6 +4,7 @@
 //! accepting, close sessions and subscribers, let the fan-out take the last cancel-on-disconnects.
 
 use crate::config::Limits;
+use crate::conn::WriteDeadline;
 use crate::error::GatewayError;
 use crate::feed_log::Feed;
 use crate::limits::ConnectionGate;
@@ -210,7 +211,8 @@ async fn accept_loop(
             tracing::debug!(%error, "cannot set TCP_NODELAY");
         }
         let service = TowerToHyperService::new(app.clone());
-        let connection = http.serve_connection(TokioIo::new(tcp), service).with_upgrades();
+        let io = TokioIo::new(WriteDeadline::new(tcp, limits.write_timeout));
+        let connection = http.serve_connection(io, service).with_upgrades();
         let mut stopped = stopped.clone();
         connections.spawn(async move {
             let _pass = pass;

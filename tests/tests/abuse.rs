@@ -344,3 +344,32 @@ async fn shutdown_answers_what_was_accepted_then_closes_1001_despite_a_slowloris
     let unacknowledged: Vec<&String> = open.difference(&acknowledged).collect();
     assert!(unacknowledged.is_empty(), "orders accepted but never acknowledged before shutdown: {unacknowledged:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_its_http_answers_is_dropped_by_the_write_timeout() {
+    // A header timeout far beyond the wait below: only the write timeout can end it.
+    let config = "[limits]\nheader_timeout_ms = 120000\nwrite_timeout_ms = 1000\n".to_string();
+    let server = Server::start(ServerOpts { config_toml: Some(config), ..ServerOpts::default() });
+    let before = open_fds(&server);
+    let stream = connect_from(1, server.addr).await;
+    // Pipelined requests, never a read: the answers fill both socket buffers, then the server's
+    // writes block, then it gives up and closes; this side's writes then fail.
+    let (_read_half, mut write_half) = stream.into_split();
+    let request = b"GET /api/market HTTP/1.1\r\nhost: x\r\n\r\n".repeat(100);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut sent = 0usize;
+    let ended = loop {
+        match tokio::time::timeout_at(deadline, write_half.write_all(&request)).await {
+            Err(_) => break false,
+            Ok(Err(_)) => break true,
+            Ok(Ok(())) => sent += 100,
+        }
+    };
+    note(format!("{sent} requests sent before the server dropped the connection"));
+    assert!(ended, "a client that never reads is dropped by the write timeout");
+    let deadline = Instant::now() + T;
+    while open_fds(&server) > before && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(open_fds(&server) <= before, "the server let go of the connection");
+}
