@@ -373,3 +373,34 @@ async fn a_client_that_never_reads_its_http_answers_is_dropped_by_the_write_time
     }
     assert!(open_fds(&server) <= before, "the server let go of the connection");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_sent_a_byte_at_a_time_does_not_hold_a_connection() {
+    let config = "[limits]\nheader_timeout_ms = 1000\n".to_string();
+    let server = Server::start(ServerOpts { config_toml: Some(config), ..ServerOpts::default() });
+    let before = open_fds(&server);
+    let mut stream = connect_from(1, server.addr).await;
+    stream.write_all(b"POST /health HTTP/1.1\r\nhost: x\r\ncontent-length: 100000\r\n\r\n").await.unwrap();
+    let deadline = tokio::time::Instant::now() + T;
+    let mut closed = false;
+    while tokio::time::Instant::now() < deadline {
+        if stream.write_all(b"a").await.is_err() {
+            closed = true;
+            break;
+        }
+        let mut buf = [0u8; 1024];
+        match tokio::time::timeout(Duration::from_millis(200), stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                closed = true;
+                break;
+            }
+            _ => {}
+        }
+    }
+    assert!(closed, "a slow body must not keep a connection open");
+    let deadline = Instant::now() + T;
+    while open_fds(&server) > before && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(open_fds(&server) <= before, "the server let go of the connection");
+}
