@@ -136,6 +136,11 @@ pub struct FileLimits {
     pub login_timeout_ms: Option<u64>,
     pub engine_queue_depth_max: Option<usize>,
     pub feed_threads: Option<usize>,
+    pub connections_max: Option<usize>,
+    pub connections_per_address_max: Option<usize>,
+    pub header_timeout_ms: Option<u64>,
+    pub idle_timeout_ms: Option<u64>,
+    pub ping_interval_ms: Option<u64>,
 }
 
 /// A secret that never prints: `Debug` and `Display` show `***`.
@@ -190,6 +195,21 @@ pub struct Limits {
     /// Threads of the feed's own runtime: writing one event to thousands of subscribers then
     /// competes with trading sessions for CPU as threads, not as tasks in the same queues.
     pub feed_threads: usize,
+    /// TCP connections not yet upgraded to a WebSocket (HTTP requests, handshakes, idle or
+    /// half-sent ones), in total and per client address; past either, a new connection is
+    /// refused at once. Upgraded sockets count against `sessions_max` and
+    /// `feed_subscribers_max` instead.
+    pub connections_max: usize,
+    pub connections_per_address_max: usize,
+    /// A request's header must arrive complete within this time of the connection opening, or
+    /// of the previous response on a keep-alive connection; otherwise the connection is closed.
+    pub header_timeout: Duration,
+    /// A `/ws` session or `/feed` subscriber that sends nothing (no message, no ping, no pong)
+    /// for this long is closed (1008).
+    pub idle_timeout: Duration,
+    /// How often the server pings `/feed` readers (protocol section 9), so a live reader always
+    /// answers within `idle_timeout`.
+    pub ping_interval: Duration,
 }
 
 impl Default for Limits {
@@ -211,6 +231,11 @@ impl Default for Limits {
             login_timeout: Duration::from_secs(30),
             engine_queue_depth_max: 65_536,
             feed_threads: std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
+            connections_max: 8_192,
+            connections_per_address_max: 2_048,
+            header_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(60),
+            ping_interval: Duration::from_secs(20),
         }
     }
 }
@@ -510,10 +535,19 @@ fn limits(file: &FileLimits) -> Result<Limits, ConfigError> {
     positive(file.write_buffer_bytes_max, "limits.write_buffer_bytes_max", &mut limits.write_buffer_bytes_max)?;
     positive(file.engine_queue_depth_max, "limits.engine_queue_depth_max", &mut limits.engine_queue_depth_max)?;
     positive(file.feed_threads, "limits.feed_threads", &mut limits.feed_threads)?;
+    positive(file.connections_max, "limits.connections_max", &mut limits.connections_max)?;
+    positive(
+        file.connections_per_address_max,
+        "limits.connections_per_address_max",
+        &mut limits.connections_per_address_max,
+    )?;
     for (field, value, slot) in [
         ("limits.strike_window_ms", file.strike_window_ms, &mut limits.strike_window),
         ("limits.write_timeout_ms", file.write_timeout_ms, &mut limits.write_timeout),
         ("limits.login_timeout_ms", file.login_timeout_ms, &mut limits.login_timeout),
+        ("limits.header_timeout_ms", file.header_timeout_ms, &mut limits.header_timeout),
+        ("limits.idle_timeout_ms", file.idle_timeout_ms, &mut limits.idle_timeout),
+        ("limits.ping_interval_ms", file.ping_interval_ms, &mut limits.ping_interval),
     ] {
         if let Some(ms) = value {
             if ms == 0 {
@@ -521,6 +555,10 @@ fn limits(file: &FileLimits) -> Result<Limits, ConfigError> {
             }
             *slot = Duration::from_millis(ms);
         }
+    }
+    // A live feed reader answers only the server's pings: it must be asked before it is dropped.
+    if limits.idle_timeout <= limits.ping_interval {
+        return Err(ConfigError::invalid("limits.idle_timeout_ms", "must exceed ping_interval_ms"));
     }
     // A write buffer must hold at least one frame beyond its flush threshold (tungstenite's rule).
     if limits.write_buffer_bytes_max <= limits.write_buffer_bytes + limits.frame_bytes_max {
@@ -596,6 +634,9 @@ mod tests {
         assert!(bad("[clock]\nstep = \"0.001\"").contains("clock.step"));
         assert!(bad("[clock]\ntick_ms = 0").contains("clock.tick_ms"));
         assert!(bad("[limits]\nsessions_max = 0").contains("limits.sessions_max"));
+        assert!(bad("[limits]\nheader_timeout_ms = 0").contains("limits.header_timeout_ms"));
+        assert!(bad("[limits]\nconnections_per_address_max = 0").contains("limits.connections_per_address_max"));
+        assert!(bad("[limits]\nidle_timeout_ms = 20000").contains("limits.idle_timeout_ms"));
         assert!(bad("listen = \"nowhere\"").contains("--listen"));
         assert!(toml::from_str::<FileConfig>("colour = 1").is_err());
         assert!(bad("[engine]\ndurability = \"sometimes\"").contains("engine.durability"));

@@ -4,10 +4,12 @@
 //! accepting, close sessions and subscribers, let the fan-out take the last cancel-on-disconnects.
 
 use crate::config::Limits;
+use crate::conn::WriteDeadline;
 use crate::error::GatewayError;
 use crate::fatal;
 use crate::feed_log::Feed;
 use crate::health::{Health, HealthState};
+use crate::limits::ConnectionGate;
 use crate::messages::{Control, Status};
 use crate::metrics::{Gauges, Metrics};
 use crate::{session, subscriber};
@@ -17,14 +19,16 @@ use axum::extract::{RawQuery, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use axum::Router;
 use huashi_clearing::service::ClearingHandle;
 use huashi_clearing::{TradeKind, TradeRecord};
 use huashi_engine::sequencer::{Output, SequencerHandle};
 use huashi_engine::types::LotId;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use std::collections::BTreeMap;
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,6 +37,14 @@ use tokio::sync::{oneshot, watch, Semaphore};
 
 /// How long shutdown waits for sessions and subscribers to say goodbye.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
+/// How long, on shutdown, HTTP requests in progress may take to finish (they are short reads);
+/// a connection still sending its header (slowloris) is not worth waiting for longer.
+const HTTP_CLOSE_WAIT: Duration = Duration::from_secs(2);
+/// The pause after a failed accept (typically out of file descriptors) before the next one.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(50);
+/// What a connection over the gate's bounds is told before it is closed.
+const REFUSED_RESPONSE: &[u8] =
+    b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 34\r\nconnection: close\r\n\r\ntoo many connections, retry later\n";
 /// The latest sales `GET /api/trades` lists: enough to seed the market page's lists.
 const TRADES_LISTED_MAX: usize = 200;
 
@@ -130,17 +142,10 @@ impl Frontend {
     /// cancel-on-disconnects). The engine is still running when this returns.
     pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
         let Frontend { shared, feed_runtime, shutdown: shutdown_tx } = self;
-        let listener = listener.tap_io(|tcp| {
-            if let Err(error) = tcp.set_nodelay(true) {
-                tracing::debug!(%error, "cannot set TCP_NODELAY");
-            }
-        });
         let app = router(shared.clone());
         let (stop_accepting, stop) = oneshot::channel::<()>();
-        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-            let _ = stop.await;
-        });
-        let mut server = tokio::spawn(server.into_future());
+        let server = accept_loop(listener, app, shared.clone(), stop);
+        let mut server = tokio::spawn(server);
         let served = tokio::select! {
             _ = shutdown => None,
             result = &mut server => Some(result),
@@ -164,6 +169,82 @@ impl Frontend {
         }
         served
     }
+}
+
+/// Accepts connections until `stop`, each under the connection gate (`connections_max`, and
+/// `connections_per_address_max` per client address) and served by hyper's HTTP/1 with a
+/// header timeout that also closes idle keep-alive connections; a WebSocket upgrade leaves the
+/// gate for the session and subscriber slots. On `stop`, idle connections close at once and
+/// requests in progress finish (graceful shutdown), up to `HTTP_CLOSE_WAIT`.
+async fn accept_loop(
+    listener: TcpListener,
+    app: Router,
+    shared: Arc<Shared>,
+    mut stop: oneshot::Receiver<()>,
+) -> std::io::Result<()> {
+    let limits = &shared.limits;
+    let gate = ConnectionGate::new(limits.connections_max, limits.connections_per_address_max);
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout).keep_alive(true);
+    // Dropped on stop: every connection task then shuts its connection down gracefully.
+    let (stopping, stopped) = watch::channel(());
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        let (tcp, peer) = tokio::select! {
+            _ = &mut stop => break,
+            // Reap finished connection tasks so the set stays as large as what is open.
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of descriptors or memory, or the peer gave up during the handshake:
+                    // pause briefly rather than spin, and keep serving.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(ACCEPT_PAUSE).await;
+                    continue;
+                }
+            },
+        };
+        let pass = match gate.admit(peer.ip()) {
+            Ok(pass) => pass,
+            Err(refused) => {
+                shared.metrics.refused_connections.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(%peer, ?refused, "connection refused: too many open");
+                // Best effort, never waiting: the socket is closed right after.
+                let _ = tcp.try_write(REFUSED_RESPONSE);
+                continue;
+            }
+        };
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY");
+        }
+        let service = TowerToHyperService::new(app.clone());
+        let io = TokioIo::new(WriteDeadline::new(tcp, limits.write_timeout));
+        let connection = http.serve_connection(io, service).with_upgrades();
+        let mut stopped = stopped.clone();
+        connections.spawn(async move {
+            let _pass = pass;
+            tokio::pin!(connection);
+            tokio::select! {
+                result = connection.as_mut() => {
+                    if let Err(error) = result {
+                        tracing::debug!(%peer, %error, "connection ended");
+                    }
+                    return;
+                }
+                _ = stopped.changed() => connection.as_mut().graceful_shutdown(),
+            }
+            let _ = connection.await;
+        });
+    }
+    drop(listener);
+    drop(stopping);
+    let all_done = async { while connections.join_next().await.is_some() {} };
+    if tokio::time::timeout(HTTP_CLOSE_WAIT, all_done).await.is_err() {
+        tracing::warn!(open = gate.open(), "some HTTP connections did not finish in time");
+        connections.abort_all();
+    }
+    Ok(())
 }
 
 /// Waits until every session and subscriber has ended (they hold the slots), or `CLOSE_WAIT`.

@@ -4,7 +4,9 @@
 //! fan-out through the session's bounded queue; a batch of them is written, then flushed once.
 
 use crate::auth::{digests_equal, new_token, token_hash};
-use crate::conn::{self, End, GOING_AWAY, LOGIN_TIMEOUT, SLOW_CONSUMER, TOO_LARGE, TOO_MANY_STRIKES};
+use crate::conn::{
+    self, Due, End, Liveness, GOING_AWAY, IDLE_TIMEOUT, LOGIN_TIMEOUT, SLOW_CONSUMER, TOO_LARGE, TOO_MANY_STRIKES,
+};
 use crate::fanout::answer;
 use crate::limits::TokenBucket;
 use crate::messages::{Control, Credential, Outbound, Principal, QueryAnswer, SessionLink, LINK_OPEN, LINK_SLOW};
@@ -18,11 +20,15 @@ use huashi_engine::sequencer::{Submission, SubmitError};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
 
 /// Outbound messages written before one flush.
 const WRITE_BATCH_MAX: usize = 64;
+/// How long a condemned session waits for the replies to what it already submitted. Shorter
+/// than the shutdown's wait for sessions (`server::CLOSE_WAIT`), so a stopping server still
+/// answers before it lets go; the engine answers in milliseconds unless it is stuck.
+const SETTLE_WAIT: Duration = Duration::from_secs(3);
 
 /// A request waiting for the engine: what to echo in its reply.
 struct Pending {
@@ -70,6 +76,7 @@ pub async fn serve(mut socket: WebSocket, shared: Arc<Shared>, permit: OwnedSema
         strikes: TokenBucket::per_window(limits.strikes_max, limits.strike_window, now),
     };
     let end = session.run(&mut socket).await;
+    let end = session.settle(&mut socket, end).await;
     if session.announced {
         let _ = shared.control.send(Control::Leave { session: session.id });
     }
@@ -93,31 +100,86 @@ impl Session {
         }
         let login_deadline = tokio::time::sleep(self.shared.limits.login_timeout);
         tokio::pin!(login_deadline);
+        // A session that answers nothing, not even a ping, for `idle_timeout` is a dead peer or
+        // a squatter on a slot.
+        let limits = &self.shared.limits;
+        let mut liveness = Liveness::new(limits.ping_interval, limits.idle_timeout);
         loop {
             let result = tokio::select! {
                 _ = shutdown.changed() => return GOING_AWAY,
                 _ = &mut login_deadline, if self.principal.is_none() => return LOGIN_TIMEOUT,
+                due = liveness.due() => match due {
+                    Due::Ping => conn::ping(socket, self.shared.limits.write_timeout).await,
+                    Due::Close => return IDLE_TIMEOUT,
+                },
                 outbound = next_outbound(&mut self.outbound) => match outbound {
                     Some(first) => self.write_batch(socket, first).await,
                     None if self.link_state.load(Ordering::Acquire) == LINK_SLOW => return SLOW_CONSUMER,
                     None => return GOING_AWAY,
                 },
-                frame = socket.recv() => match frame {
-                    None => return End::Gone,
-                    Some(Err(error)) => return if conn::is_too_large(error) { TOO_LARGE } else { End::Gone },
-                    Some(Ok(Message::Text(text))) => self.on_text(socket, text.as_str()).await,
-                    Some(Ok(Message::Binary(_))) => {
-                        let reject = Reject::bad_request("binary frames are not accepted: send JSON text frames");
-                        self.refuse(socket, None, reject).await
+                frame = socket.recv() => {
+                    liveness.heard();
+                    match frame {
+                        None => return End::Gone,
+                        Some(Err(error)) => return if conn::is_too_large(error) { TOO_LARGE } else { End::Gone },
+                        Some(Ok(Message::Text(text))) => self.on_text(socket, text.as_str()).await,
+                        Some(Ok(Message::Binary(_))) => {
+                            let reject = Reject::bad_request("binary frames are not accepted: send JSON text frames");
+                            self.refuse(socket, None, reject).await
+                        }
+                        Some(Ok(Message::Close(_))) => return End::Gone,
+                        // tungstenite answers pings itself; each still costs a message of the rate.
+                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => self.control_frame(),
                     }
-                    Some(Ok(Message::Close(_))) => return End::Gone,
-                    // tungstenite answers pings itself.
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => Ok(()),
-                },
+                }
             };
             if let Err(end) = result {
                 return end;
             }
+        }
+    }
+
+    /// Before the session is closed as `end` says, delivers the replies to every request already
+    /// submitted to the engine (protocol section 2): the client learns the fate of each order it
+    /// sent, then gets the close frame. Nothing more is read from the socket, so a message that
+    /// arrives after the session is condemned is never submitted. Not for a peer that is gone or
+    /// stuck, nor for a slow consumer (its queue overflowed: the replies are already lost).
+    async fn settle(&mut self, socket: &mut WebSocket, end: End) -> End {
+        if !matches!(end, End::Close(..)) || end == SLOW_CONSUMER || self.pending.is_empty() {
+            return end;
+        }
+        let deadline = tokio::time::Instant::now() + SETTLE_WAIT;
+        while !self.pending.is_empty() {
+            match tokio::time::timeout_at(deadline, next_outbound(&mut self.outbound)).await {
+                Ok(Some(first)) => {
+                    if let Err(stuck) = self.write_batch(socket, first).await {
+                        return stuck;
+                    }
+                }
+                Ok(None) if self.link_state.load(Ordering::Acquire) == LINK_SLOW => return SLOW_CONSUMER,
+                Ok(None) => return end,
+                Err(_) => {
+                    tracing::warn!(
+                        session = self.id,
+                        unanswered = self.pending.len(),
+                        "closing a session before the engine answered all it had taken"
+                    );
+                    return end;
+                }
+            }
+        }
+        end
+    }
+
+    /// A ping or pong from the client: within the rate it is free, past it a strike (answering a
+    /// ping flood with error messages would only add to what the flood costs).
+    fn control_frame(&mut self) -> Result<(), End> {
+        let now = Instant::now();
+        if self.rate.take(now) || self.strikes.take(now) {
+            Ok(())
+        } else {
+            tracing::info!(session = self.id, "closing a session that floods control frames");
+            Err(TOO_MANY_STRIKES)
         }
     }
 

@@ -4,14 +4,19 @@
 //! A subscriber that falls more than `feed_backlog_max` events behind, or whose socket does not
 //! take a write within `write_timeout`, is closed (1008 "slow consumer"): the broadcast ring
 //! never waits for it, so it costs the engine and the other subscribers nothing. Whatever a
-//! subscriber sends is read and ignored.
+//! subscriber sends is read and ignored, but counted: past the session rate (`rate_per_second`,
+//! `rate_burst`) each frame, pings and pongs included, is a strike, and too many close it
+//! (1008). The server pings a quiet reader every `ping_interval`; one that answers nothing for
+//! `idle_timeout` is closed (1008, protocol section 9).
 
-use crate::conn::{self, End, GOING_AWAY, SLOW_CONSUMER, TOO_LARGE};
+use crate::conn::{self, Due, End, Liveness, GOING_AWAY, IDLE_TIMEOUT, SLOW_CONSUMER, TOO_LARGE, TOO_MANY_STRIKES};
 use crate::feed_log::Subscription;
+use crate::limits::TokenBucket;
 use crate::server::Shared;
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Instant;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::{broadcast, oneshot, OwnedSemaphorePermit};
 
@@ -69,13 +74,32 @@ async fn run(socket: &mut WebSocket, shared: &Shared, from_seq: Option<u64>) -> 
             events
         }
     };
+    let limits = &shared.limits;
+    let mut liveness = Liveness::new(limits.ping_interval, limits.idle_timeout);
+    let now = Instant::now();
+    let mut rate = TokenBucket::new(limits.rate_burst, limits.rate_per_second as f64, now);
+    let mut strikes = TokenBucket::per_window(limits.strikes_max, limits.strike_window, now);
     loop {
         tokio::select! {
             _ = shutdown.changed() => return GOING_AWAY,
+            due = liveness.due() => match due {
+                Due::Ping => {
+                    if let Err(end) = conn::ping(socket, timeout).await {
+                        return end;
+                    }
+                }
+                Due::Close => return IDLE_TIMEOUT,
+            },
             frame = socket.recv() => match frame {
                 None | Some(Ok(Message::Close(_))) => return End::Gone,
                 Some(Err(error)) => return if conn::is_too_large(error) { TOO_LARGE } else { End::Gone },
-                Some(Ok(_)) => {}
+                Some(Ok(_)) => {
+                    liveness.heard();
+                    let now = Instant::now();
+                    if !rate.take(now) && !strikes.take(now) {
+                        return TOO_MANY_STRIKES;
+                    }
+                }
             },
             event = events.recv() => {
                 let first = match event {
