@@ -604,3 +604,34 @@ fn amending_to_a_negative_price_is_price_invalid_not_an_overflow() {
     }
     assert_eq!(d.h.account(d.alice).held(), Fen(reserve(100, 10)));
 }
+
+/// `set_fees` raises the book fee from the next day: a buy order resting across `end_of_day`
+/// then holds the fee at the new rate, so its fills (charged at the new rate) never cost more
+/// than it held; one whose owner's credit cannot take the higher hold is cancelled.
+#[test]
+fn a_resting_buy_holds_the_new_book_fee_after_the_fees_change() {
+    use huashi_engine::core::fees::FeeSchedule;
+    let mut d = desk();
+    let tight = d.h.buyer("tight", reserve(10_000, 10));
+    d.set_state(ROSE, BookState::Open);
+    d.buy(d.alice, "a1", 10_000, 10);
+    d.buy(tight, "t1", 10_000, 10);
+    assert_eq!(d.h.account(d.alice).reserved.0 + d.h.account(d.alice).fee_hold.0, reserve(10_000, 10));
+    let fees = FeeSchedule { book_fee_ppm: 2_000, ..FeeSchedule::default() };
+    d.h.ok(op(), Action::SetFees(fees));
+    d.set_state(ROSE, BookState::Closed);
+    d.h.ok(op(), Action::EndOfDay);
+    // 0.2 % of 100.00 is 20 fen a unit: alice's hold grows, tight's order is cancelled.
+    let alice = d.h.account(d.alice);
+    assert_eq!(alice.reserved.0 + alice.fee_hold.0, (10_000 + 20) * 10);
+    assert_eq!(done(d.h.last_events()), vec![(tight, "t1".to_string(), DoneReason::Cancelled)]);
+    assert_eq!(d.h.account(tight).reserved.0 + d.h.account(tight).fee_hold.0, 0);
+    // Day 2: a partial fill is charged at the new rate and releases what it held.
+    d.set_state(ROSE, BookState::Open);
+    d.sell(d.grower, "s1", 10_000, 3);
+    let trade = trades(d.h.last_events())[0];
+    assert_eq!((trade.quantity, trade.fee), (3, Fen(60)));
+    let alice = d.h.account(d.alice);
+    assert_eq!(alice.reserved.0 + alice.fee_hold.0, (10_000 + 20) * 7);
+    d.h.market.check_invariants();
+}

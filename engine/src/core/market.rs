@@ -95,7 +95,7 @@ pub struct Market {
     pub(crate) next_trade: u64,
     pub(crate) totals: DayTotals,
     /// When the public market data (clearing's `stats` and intraday `index`) of sales not yet
-    /// published fall due: one second of engine time after the first such sale. The core keeps it
+    /// published fall due: one second of engine time after the latest sale. The core keeps it
     /// only so that the sequencer journals a `Tick` then: clearing publishes by the engine time of
     /// the outputs it sees, so the feed's events, and their numbers, follow from the journal alone.
     pub(crate) market_data_due: Option<EngineTime>,
@@ -172,7 +172,9 @@ impl Market {
         if result.is_err() {
             assert_eq!(out.len(), first_command_event, "a rejected {} emitted events", command.action.name());
         }
-        if self.market_data_due.is_none() && out[first_event..].iter().any(Event::moves_market_data) {
+        // A second after the latest sale: clearing holds each cell back for a second after its own
+        // last publication, which is never later than that.
+        if out[first_event..].iter().any(Event::moves_market_data) {
             self.market_data_due = Some(EngineTime(now.0.saturating_add(MARKET_DATA_INTERVAL_US)));
         }
         Applied { result, first_command_event }
@@ -363,6 +365,8 @@ impl Market {
         self.day = day.next();
         if let Some(next) = self.next_fees.take() {
             self.fees = next;
+            // Resting buy orders hold credit for the book fee at the old rate: hold it at the new.
+            self.rehold_at_new_fees(now, out);
         }
         // The settled day's lots leave memory: clearing has them in its archive.
         self.lots.clear();

@@ -422,6 +422,47 @@ impl Market {
         }
     }
 
+    /// New fees are in force (`end_of_day` after a `set_fees`): every resting buy order holds
+    /// credit for the book fee at the new rate, or, when its owner's credit cannot take a higher
+    /// hold, is cancelled (the owner is told `order_done {reason:"cancelled"}`), so no fill can
+    /// cost more than was held and no buyer goes past its limit.
+    pub(crate) fn rehold_at_new_fees(&mut self, now: EngineTime, out: &mut Vec<Event>) {
+        let buys: Vec<OrderId> = self
+            .orders
+            .iter()
+            .filter(|(_, m)| m.side == Side::Buy && m.reserved != Hold::NONE)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in buys {
+            let meta = self.orders[&id];
+            let leaves = self.listings[&meta.symbol].book.order(id).map_or(0, |v| v.leaves);
+            let fits = self.reserve_for(meta.side, meta.order_type, meta.price, leaves).ok().filter(|held| {
+                let more = held.minus(meta.reserved);
+                let account = &self.participants.get(meta.owner).account;
+                more.total().0 <= 0 || account.check_fits(more.total(), "the order's new hold").is_ok()
+            });
+            match fits {
+                Some(held) => {
+                    let change = held.minus(meta.reserved);
+                    let account = self.participants.account_mut(meta.owner);
+                    account
+                        .release(Hold { principal: Fen(0.max(-change.principal.0)), fee: Fen(0.max(-change.fee.0)) });
+                    account.reserve(Hold { principal: Fen(0.max(change.principal.0)), fee: Fen(0.max(change.fee.0)) });
+                    self.orders.get_mut(&id).expect("live").reserved = held;
+                }
+                None => {
+                    let mut book_events = self.take_scratch();
+                    let listing = self.listings.get_mut(&meta.symbol).expect("listed");
+                    if listing.book.cancel(id, &mut book_events).is_ok() {
+                        self.settle_book_events(meta.symbol, book_events, now, out);
+                    } else {
+                        self.book_scratch = book_events;
+                    }
+                }
+            }
+        }
+    }
+
     /// After a fill, a buy order holds credit only for what is still open.
     fn rereserve(&mut self, order: OrderId, leaves: u64) {
         let meta = self.orders[&order];
