@@ -34,13 +34,26 @@ pub fn panic_cause() -> Option<&'static str> {
     PANIC_CAUSE.get().map(String::as_str)
 }
 
+/// The threads of the async runtimes (`serve`'s, the feed's, `demo`'s), where a panic ends one
+/// connection's task, not the market: tokio contains it. Every other thread (the sequencer,
+/// journal-sync, snapshots, the fan-out, clearing, the watchdog) is the market, and its panic is
+/// fatal.
+const CONTAINED_THREADS: [&str; 3] = ["gateway", "feed", "demo"];
+
 /// Installs the panic hook: one line on stderr, `huashi: fatal: thread 'NAME' panicked at
 /// FILE:LINE:COL: MESSAGE; exiting`, a backtrace if `RUST_BACKTRACE` asks for one (symbolising
 /// it delays the exit), and exit status [`EXIT_PANIC`].
 pub fn install_panic_hook() {
-    std::panic::set_hook(Box::new(|info| {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
         let thread = std::thread::current();
         let name = thread.name().unwrap_or("unnamed");
+        if CONTAINED_THREADS.contains(&name) {
+            // A connection task on the async runtimes: tokio ends that task (its socket closes)
+            // and every other participant goes on being served; the market is untouched.
+            default(info);
+            return;
+        }
         let message = info.payload_as_str().unwrap_or("(a panic without a message)");
         let location = info.location().map_or_else(|| "an unknown place".to_string(), |l| l.to_string());
         let cause = format!("thread '{name}' panicked at {location}: {message}");
