@@ -308,15 +308,9 @@ impl Clearing {
         out
     }
 
-    /// The publications that have fallen due by `now` without a new output (a quiet market):
-    /// the caller may call this on a timer, at `next_publish_due()`.
-    pub fn publish_due(&mut self, now: EngineTime) -> Vec<MarketData> {
-        let mut out = Vec::new();
-        self.publish_due_into(now, &mut out);
-        out
-    }
-
-    /// When the earliest held-back publication may go out, if one is waiting.
+    /// When the earliest held-back publication may go out, if one is waiting. Clearing never
+    /// publishes on a timer of its own: the core journals a tick by then (`market_data_due`), and
+    /// that output's engine time publishes it, so the feed follows from the journal alone.
     pub fn next_publish_due(&self) -> Option<EngineTime> {
         self.publisher.next_due()
     }

@@ -1,10 +1,11 @@
 //! Throttling of the public market data by engine time: a cell's `stats` and an index's intraday
 //! value go out at most once a second each. A change is published at once if the last publication
-//! of the same thing was a second or more ago; otherwise it waits (pending) until an output or a
-//! `publish_due` call reaches that second. The day's close always goes out.
+//! of the same thing was a second or more ago; otherwise it waits (pending) until an output reaches
+//! that second (the core journals a tick a second after the latest sale, so one always does). The
+//! day's close always goes out.
 //!
-//! This is publication bookkeeping, not market state: it is saved with the rest of clearing but
-//! left out of `state_hash`, so a replay that publishes at other moments still hashes the same.
+//! It is saved with the rest of clearing and, since it sees only outputs, replays the same; it is
+//! left out of `state_hash`, which is about money and statistics.
 
 use crate::index::{IndexCode, IndexValue};
 use crate::stats::CellKey;

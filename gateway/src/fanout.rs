@@ -21,7 +21,6 @@ use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use huashi_clearing::service::ClearingHandle;
 use huashi_clearing::{Archive, Clearing};
 use huashi_engine::command::{Action, ActionKind, Actor, Command, Roles};
-use huashi_engine::core::clock::ClockPhase;
 use huashi_engine::core::credit::Account;
 use huashi_engine::core::Market;
 use huashi_engine::event::Event;
@@ -95,8 +94,6 @@ pub struct FanOut {
     tap: Sender<Arc<Output>>,
     clearing: ClearingHandle<Feed>,
     control_tx: Sender<Control>,
-    /// The recovered market had clocks auctioning: the sequencer is about to halt them.
-    halt_pending: bool,
 }
 
 /// An output this long after its stamp is worth a log line (a slow journal sync, a stall).
@@ -123,23 +120,14 @@ impl FanOut {
             tap: config.tap,
             clearing: config.clearing,
             control_tx: config.control_tx,
-            halt_pending: config.initial.clocks().iter().any(|c| c.phase != ClockPhase::Idle),
         }
     }
 
     /// Runs until the sequencer stops (its outputs channel closes).
     pub fn run(mut self) {
-        // The sequencer's first command halts the clocks that were auctioning when the server
-        // stopped; no one may see the market (a snapshot, a login) before that.
-        while self.halt_pending {
-            match self.outputs.recv() {
-                Ok(output) => {
-                    self.halt_pending = output.action != ActionKind::HaltAllClocks;
-                    self.route(output);
-                }
-                Err(_) => return,
-            }
-        }
+        // After a restart the sequencer's first output halts the clocks that were auctioning;
+        // `initial` is the market after it, and every control message (a login) is handled only
+        // after the outputs already queued (`drain_outputs`), so no one sees the market before.
         loop {
             crossbeam_channel::select! {
                 recv(self.outputs) -> output => match output {
