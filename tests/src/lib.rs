@@ -1,7 +1,8 @@
 //! The end-to-end harness: start the real `huashi` binary and speak protocol.md to it, as an
 //! outside client would.
 //!
-//! - [`Server`] runs `huashi serve` on `127.0.0.1:0` in a temporary data directory, parses the
+//! - [`Server`] runs `huashi serve` (or `huashi follow`, clustered with `--nats`/`--hall`, issue
+//!   13) on `127.0.0.1:0` in a temporary data directory, parses the
 //!   one "listening" line from its stdout, sends its stderr (the log) to a file beside the data
 //!   directory, and kills the child on drop. It can be stopped, `kill -9`ed and restarted on the
 //!   same data directory, and runs `huashi replay` over that directory.
@@ -13,6 +14,7 @@
 //!   decimals, integer quantities and timestamps) and exact money arithmetic in fen.
 
 pub mod ledger;
+pub mod nats;
 
 use futures_util::stream::{SplitSink, StreamExt};
 use futures_util::SinkExt;
@@ -86,6 +88,15 @@ pub struct ServerOpts {
     /// This data directory (e.g. on a small filesystem the test made) instead of `data` in the
     /// server's own temporary directory.
     pub data_dir: Option<PathBuf>,
+    /// `serve` (the default) or `follow` (docs/cluster-spec).
+    pub subcommand: String,
+    /// `--nats URL[,URL...]`: a clustered node.
+    pub nats: Option<String>,
+    /// `--hall NAME`.
+    pub hall: Option<String>,
+    /// `[cluster] lease_ttl_ms = N`, appended to the `--config` TOML (so `config_toml` must not
+    /// have a `[cluster]` table of its own when this is set).
+    pub lease_ttl_ms: Option<u64>,
 }
 
 impl Default for ServerOpts {
@@ -97,6 +108,10 @@ impl Default for ServerOpts {
             env: Vec::new(),
             config_toml: None,
             data_dir: None,
+            subcommand: "serve".to_string(),
+            nats: None,
+            hall: None,
+            lease_ttl_ms: None,
         }
     }
 }
@@ -109,6 +124,37 @@ impl ServerOpts {
     pub fn env(mut self, key: &str, value: &str) -> ServerOpts {
         self.env.push((key.to_string(), value.to_string()));
         self
+    }
+    /// A clustered node of `hall` on the NATS servers `urls` (`--nats`, `--hall`).
+    pub fn cluster(mut self, urls: &str, hall: &str) -> ServerOpts {
+        self.nats = Some(urls.to_string());
+        self.hall = Some(hall.to_string());
+        self
+    }
+    /// `huashi follow` instead of `huashi serve`.
+    pub fn follow(mut self) -> ServerOpts {
+        self.subcommand = "follow".to_string();
+        self
+    }
+    /// `huashi serve`.
+    pub fn serve(mut self) -> ServerOpts {
+        self.subcommand = "serve".to_string();
+        self
+    }
+    /// `[cluster] lease_ttl_ms` in the config file.
+    pub fn lease_ttl_ms(mut self, ms: u64) -> ServerOpts {
+        self.lease_ttl_ms = Some(ms);
+        self
+    }
+
+    /// The `--config` file's text: `config_toml` plus the `[cluster]` table, if any.
+    fn config_text(&self) -> Option<String> {
+        let mut text = self.config_toml.clone();
+        if let Some(ms) = self.lease_ttl_ms {
+            let t = text.get_or_insert_with(String::new);
+            t.push_str(&format!("\n[cluster]\nlease_ttl_ms = {ms}\n"));
+        }
+        text
     }
 }
 
@@ -152,7 +198,7 @@ impl Server {
         assert!(self.child.is_none(), "the server is already running");
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log_path).expect("open server log");
         let mut cmd = Command::new(huashi_bin());
-        cmd.arg("serve")
+        cmd.arg(&self.opts.subcommand)
             .arg("--listen")
             .arg("127.0.0.1:0")
             .arg("--data-dir")
@@ -162,10 +208,16 @@ impl Server {
         if let Some(n) = self.opts.clocks {
             cmd.arg("--clocks").arg(n.to_string());
         }
-        if let Some(text) = &self.opts.config_toml {
+        if let Some(text) = self.opts.config_text() {
             let path = self.log_path.with_file_name("config.toml");
             std::fs::write(&path, text).expect("write config.toml");
             cmd.arg("--config").arg(path);
+        }
+        if let Some(urls) = &self.opts.nats {
+            cmd.arg("--nats").arg(urls);
+        }
+        if let Some(hall) = &self.opts.hall {
+            cmd.arg("--hall").arg(hall);
         }
         cmd.args(&self.opts.extra_args);
         cmd.env_remove("HUASHI_OPERATOR_TOKEN");
@@ -173,7 +225,8 @@ impl Server {
             cmd.env(k, v);
         }
         cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::from(log));
-        let mut child = cmd.spawn().expect("spawn huashi serve");
+        let sub = self.opts.subcommand.clone();
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn huashi {sub}: {e}"));
         let stdout = child.stdout.take().expect("child stdout");
         let (tx, rx) = std::sync::mpsc::channel::<String>();
         // Keep draining stdout for the child's whole life so it never blocks on a full pipe.
@@ -200,14 +253,14 @@ impl Server {
                 let _ = child.kill();
                 let _ = child.wait();
                 panic!(
-                    "huashi serve printed no listening line within {START_TIMEOUT:?}; its log:\n{}",
+                    "huashi {sub} printed no listening line within {START_TIMEOUT:?}; its log:\n{}",
                     tail(&read_lossy(&self.log_path), 4000)
                 );
             }
         };
         let (addr, day) = parse_listening_line(&line).unwrap_or_else(|| {
             let _ = child.kill();
-            panic!("unexpected first stdout line from huashi serve: {line:?} (want `huashi listening on http://ADDR day YYYY-MM-DD data DIR`)")
+            panic!("unexpected first stdout line from huashi {sub}: {line:?} (want `huashi listening on http://ADDR day YYYY-MM-DD data DIR`)")
         });
         assert!(addr.ip().is_loopback(), "the server must listen on 127.0.0.1 only, got {addr}");
         self.addr = addr;
@@ -243,6 +296,13 @@ impl Server {
             }
             let _ = child.wait();
         }
+    }
+
+    /// Sends `sig` (e.g. `libc::SIGSTOP`, `libc::SIGCONT`) to the running server.
+    pub fn signal(&self, sig: libc::c_int) {
+        let pid = self.pid().expect("the server runs");
+        let rc = unsafe { libc::kill(pid as libc::pid_t, sig) };
+        assert_eq!(rc, 0, "kill({pid}, {sig}): {}", std::io::Error::last_os_error());
     }
 
     /// Stops the server if it runs and starts it again on the same data directory (new port).
