@@ -13,6 +13,7 @@
 //! - The rest are checkers for the wire types of protocol section 1 (money strings with two
 //!   decimals, integer quantities and timestamps) and exact money arithmetic in fen.
 
+pub mod kill_model;
 pub mod ledger;
 pub mod nats;
 

@@ -96,7 +96,12 @@ pub struct NatsCluster {
     nodes: Vec<NatsNode>,
     // Held for its Drop: store directories, configs and logs go with the cluster.
     dir: tempfile::TempDir,
+    // One cluster at a time per test binary: three NATS servers and three huashi nodes per test
+    // already fill a 2-core machine, and lease timing suffers when tests pile up.
+    _turn: std::sync::MutexGuard<'static, ()>,
 }
+
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Free loopback ports, all bound at once so that they differ (then released for the servers).
 fn free_ports(n: usize) -> Vec<u16> {
@@ -109,6 +114,8 @@ impl NatsCluster {
     /// Starts `n` nodes and waits (bounded) until every one sees the same JetStream meta leader.
     pub fn start(n: usize) -> NatsCluster {
         assert!(n >= 1);
+        // A test that failed while holding the turn poisons the lock; the turn is still free.
+        let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let bin = nats_server_bin().expect("nats-server (see cluster_or_skip)");
         let dir = tempfile::Builder::new().prefix("huashi-nats-").tempdir().expect("tempdir");
         let ports = free_ports(3 * n);
@@ -142,7 +149,7 @@ impl NatsCluster {
                 child: None,
             });
         }
-        let mut cluster = NatsCluster { nodes, dir };
+        let mut cluster = NatsCluster { nodes, dir, _turn: turn };
         for i in 0..n {
             cluster.spawn(i, &bin);
         }
