@@ -9,7 +9,7 @@
 use super::follower::{self, Progress};
 use super::shipper::{LeaseState, PublishFailure, Publisher};
 use super::stream;
-use async_nats::jetstream::kv::{Operation, Store, UpdateErrorKind};
+use async_nats::jetstream::kv::{CreateErrorKind, Operation, Store, UpdateErrorKind};
 use async_nats::jetstream::stream::Stream;
 use huashi_engine::sequencer::{SequencerHandle, Submission};
 use huashi_gateway::fatal;
@@ -20,10 +20,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 
-/// What a lease entry holds.
+/// What a lease entry holds: the leader's URL, and which process it is (a node that renewed
+/// but never got the answer finds its own entry, and keeps leading).
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Holder {
     url: String,
+    node: u64,
 }
 
 pub struct Steward {
@@ -38,6 +40,8 @@ pub struct Steward {
     pub engine: SequencerHandle,
     pub replica: Arc<Replica>,
     pub health: Arc<Health>,
+    /// This process, as its lease entries name it.
+    pub node: u64,
 }
 
 impl Steward {
@@ -69,7 +73,7 @@ impl Steward {
     }
 
     fn holder(&self) -> bytes::Bytes {
-        serde_json::to_vec(&Holder { url: self.url.clone() }).expect("serialises").into()
+        serde_json::to_vec(&Holder { url: self.url.clone(), node: self.node }).expect("serialises").into()
     }
 
     /// A follower's round: who leads, and if nobody does and this node is caught up, take over.
@@ -159,8 +163,18 @@ impl Steward {
             }
             Err(error) if error.kind() == UpdateErrorKind::WrongLastRevision => match self.kv.entry(&self.hall).await {
                 Ok(Some(entry)) if entry.operation == Operation::Put => {
-                    let holder = serde_json::from_slice::<Holder>(&entry.value).map(|h| h.url).unwrap_or_default();
-                    self.lease.depose(&format!("hall {}'s lease is held by {holder}", self.hall));
+                    match serde_json::from_slice::<Holder>(&entry.value) {
+                        // A renewal that was stored but whose answer was lost: still this node's.
+                        Ok(holder) if holder.node == self.node => {
+                            *revision = entry.revision;
+                            self.lease.held_until(asked + self.ttl * 3 / 4);
+                            tracing::info!(revision, "found this node's own renewal; leading on");
+                        }
+                        Ok(holder) => {
+                            self.lease.depose(&format!("hall {}'s lease is held by {}", self.hall, holder.url))
+                        }
+                        Err(_) => self.lease.depose(&format!("hall {}'s lease is held by another node", self.hall)),
+                    }
                 }
                 Ok(_) => match self.kv.create(&self.hall, self.holder()).await {
                     Ok(term) => {
@@ -169,7 +183,12 @@ impl Steward {
                         self.lease.set_term(term);
                         self.lease.held_until(asked + self.ttl * 3 / 4);
                     }
-                    Err(error) => self.lease.depose(&format!("the lease lapsed and was taken: {error}")),
+                    Err(error) if error.kind() == CreateErrorKind::AlreadyExists => {
+                        self.lease.depose(&format!("hall {}'s lease lapsed and another node took it", self.hall))
+                    }
+                    // NATS without a quorum: the lease stays lapsed, the shipper holds every
+                    // batch, and the next round tries again.
+                    Err(error) => tracing::warn!(%error, "cannot take the lapsed lease again yet"),
                 },
                 Err(error) => tracing::warn!(%error, "cannot read the hall's lease"),
             },

@@ -188,6 +188,7 @@ impl Hall {
             engine: engine.clone(),
             replica: replica.clone(),
             health,
+            node: node_id(),
         };
         let lease = tokio::spawn(steward.run());
         let watch = tokio::spawn(watch(self.stream, self.config.subject(), engine, status, replica));
@@ -271,6 +272,12 @@ async fn lease_bucket(js: &Context, replicas: usize, ttl: Duration) -> Result<kv
     .await
     .map_err(|e| format!("cannot open the lease bucket {name}: {e}"))?;
     js.get_key_value(LEASE_BUCKET).await.map_err(|e| format!("cannot open the lease bucket {LEASE_BUCKET}: {e}"))
+}
+
+/// A number naming this process among a hall's nodes (its lease entries carry it).
+fn node_id() -> u64 {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    nanos ^ (u64::from(std::process::id()) << 32)
 }
 
 fn bincode_market(market: &Market) -> Vec<u8> {
