@@ -145,6 +145,21 @@ impl Hall {
         }
     }
 
+    /// The hall's stream (benchmarks and tools read it directly).
+    pub fn stream(&self) -> &Stream {
+        &self.stream
+    }
+
+    /// Leads without a lease, in `term`, from the stream's end: for benchmarks of the shipping
+    /// path alone, never for a market (nothing fences another writer but the stream itself).
+    pub async fn lead_unleased(&self, term: u64) -> Result<(), String> {
+        let stream_seq = stream::last_stream_seq(&self.stream).await?;
+        self.lease.set_term(term);
+        self.lease.held_until(std::time::Instant::now() + Duration::from_secs(365 * 24 * 3600));
+        let mut publisher = self.publisher.lock().await;
+        publisher.take_over(term, stream_seq, 0).await.map_err(|e| format!("{e:?}"))
+    }
+
     /// The sequencer's sink on this node.
     pub fn sink(&self, health: Arc<Health>) -> SinkHandle {
         SinkHandle::new(Shipper {
