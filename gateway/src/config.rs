@@ -802,4 +802,41 @@ mod tests {
         let config = Config::for_tests("/tmp/x", "hunter2");
         assert!(!format!("{config:?}").contains("hunter2"));
     }
+
+    fn clustered(args: ServeArgs, file: &str) -> Result<Option<ClusterConfig>, String> {
+        let file: FileConfig = toml::from_str(file).map_err(|e| e.to_string())?;
+        Config::from_parts(args, file).map(|c| c.cluster).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_cluster_from_flags_or_file_with_every_mistake_named() {
+        assert_eq!(clustered(args(Some("op")), ""), Ok(None), "alone without --nats");
+        let flags = ServeArgs {
+            nats: Some("nats://127.0.0.1:4222, nats://127.0.0.1:4223".into()),
+            hall: Some("sh-1".into()),
+            ..args(Some("op"))
+        };
+        let cluster = clustered(flags, "").unwrap().expect("clustered");
+        assert_eq!(cluster.nats, vec!["nats://127.0.0.1:4222", "nats://127.0.0.1:4223"]);
+        assert_eq!((cluster.stream_name(), cluster.subject()), ("HUASHI_SH_1".into(), "huashi.sh-1.journal".into()));
+        assert_eq!(cluster.lease_ttl, std::time::Duration::from_millis(LEASE_TTL_MS_DEFAULT));
+        assert!(!cluster.join_only);
+        let file = "[cluster]\nnats = \"nats://a:4222\"\nhall = \"kunming\"\nlease_ttl_ms = 1500\nadvertise = \"http://10.0.0.5:8080\"\n[engine]\ndurability = \"replicated\"";
+        let cluster = clustered(args(Some("op")), file).unwrap().expect("clustered");
+        assert_eq!((cluster.hall.as_str(), cluster.lease_ttl.as_millis()), ("kunming", 1500));
+        assert_eq!(cluster.advertise.as_deref(), Some("http://10.0.0.5:8080"));
+
+        let error = |flags: ServeArgs, file: &str| clustered(flags, file).unwrap_err();
+        let nats =
+            |hall: &str| ServeArgs { nats: Some("nats://a:4222".into()), hall: Some(hall.into()), ..args(Some("op")) };
+        assert!(error(ServeArgs { hall: Some("sh".into()), ..args(Some("op")) }, "").contains("--hall"));
+        assert!(error(ServeArgs { nats: Some("nats://a:4222".into()), ..args(Some("op")) }, "").contains("--hall"));
+        assert!(error(nats("a b"), "").contains("letters, digits"));
+        assert!(error(nats(&"x".repeat(33)), "").contains("--hall"));
+        assert!(error(ServeArgs { nats: Some(" , ".into()), ..nats("sh") }, "").contains("--nats"));
+        assert!(error(args(Some("op")), "[engine]\ndurability = \"replicated\"").contains("needs --nats"));
+        assert!(error(nats("sh"), "[engine]\ndurability = \"none\"").contains("a clustered node is always"));
+        assert!(error(ServeArgs { lease_ttl_ms: Some(100), ..nats("sh") }, "").contains("--lease-ttl-ms"));
+        assert!(error(ServeArgs { advertise: Some("10.0.0.5:8080".into()), ..nats("sh") }, "").contains("--advertise"));
+    }
 }
