@@ -70,11 +70,22 @@ impl Hall {
             })
             .await
             .map_err(|e| format!("cannot open the stream {}: {e}", config.stream_name()))?;
-        let kv = lease_bucket(&js, replicas, config.lease_ttl).await?;
+        let (kv, bucket_ttl) = lease_bucket(&js, replicas, config.lease_ttl).await?;
+        let mut config = config.clone();
+        if bucket_ttl != config.lease_ttl {
+            // The bucket's max_age is what expires a lease: renewing on another rhythm would
+            // let it lapse between renewals. The first node to make the bucket set it.
+            tracing::warn!(
+                configured_ms = config.lease_ttl.as_millis() as u64,
+                bucket_ms = bucket_ttl.as_millis() as u64,
+                "the lease bucket {LEASE_BUCKET} expires leases after its own max_age: using it"
+            );
+            config.lease_ttl = bucket_ttl;
+        }
         let publisher = Publisher::new(js.clone(), config.subject(), max_payload);
         tracing::info!(stream = %config.stream_name(), replicas, hall = %config.hall, "connected to the hall's NATS cluster");
         Ok(Hall {
-            config: config.clone(),
+            config,
             stream,
             kv,
             publisher: Arc::new(tokio::sync::Mutex::new(publisher)),
@@ -269,24 +280,30 @@ async fn watch(stream: Stream, subject: String, engine: SequencerHandle, status:
 
 /// The lease bucket, made by hand: `create_key_value` cannot read nats-server 2.9's answer, and
 /// a bucket is just a stream with these settings (`max_age` = the lease's TTL).
-async fn lease_bucket(js: &Context, replicas: usize, ttl: Duration) -> Result<kv::Store, String> {
+async fn lease_bucket(js: &Context, replicas: usize, ttl: Duration) -> Result<(kv::Store, Duration), String> {
     let name = format!("KV_{LEASE_BUCKET}");
-    js.get_or_create_stream(jetstream::stream::Config {
-        name: name.clone(),
-        subjects: vec![format!("$KV.{LEASE_BUCKET}.>")],
-        max_messages_per_subject: 1,
-        max_age: ttl,
-        discard: jetstream::stream::DiscardPolicy::New,
-        allow_rollup: true,
-        deny_delete: true,
-        allow_direct: true,
-        num_replicas: replicas,
-        storage: jetstream::stream::StorageType::File,
-        ..Default::default()
-    })
-    .await
-    .map_err(|e| format!("cannot open the lease bucket {name}: {e}"))?;
-    js.get_key_value(LEASE_BUCKET).await.map_err(|e| format!("cannot open the lease bucket {LEASE_BUCKET}: {e}"))
+    let mut stream = js
+        .get_or_create_stream(jetstream::stream::Config {
+            name: name.clone(),
+            subjects: vec![format!("$KV.{LEASE_BUCKET}.>")],
+            max_messages_per_subject: 1,
+            max_age: ttl,
+            discard: jetstream::stream::DiscardPolicy::New,
+            allow_rollup: true,
+            deny_delete: true,
+            allow_direct: true,
+            num_replicas: replicas,
+            storage: jetstream::stream::StorageType::File,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| format!("cannot open the lease bucket {name}: {e}"))?;
+    let max_age = stream.info().await.map_err(|e| format!("cannot read the lease bucket {name}: {e}"))?.config.max_age;
+    let store = js
+        .get_key_value(LEASE_BUCKET)
+        .await
+        .map_err(|e| format!("cannot open the lease bucket {LEASE_BUCKET}: {e}"))?;
+    Ok((store, if max_age.is_zero() { ttl } else { max_age }))
 }
 
 /// A number naming this process among a hall's nodes (its lease entries carry it).
