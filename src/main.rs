@@ -23,8 +23,10 @@ struct Cli {
 enum Command {
     /// Run the market: HTTP + WebSocket on --listen, state in --data-dir.
     Serve(serve::ServeArgs),
-    /// Join a replicated hall as a follower (same flags as serve; --nats and --hall required):
-    /// serves readers, and takes over when the leader's lease lapses (docs/cluster.md).
+    /// Join a replicated hall as a follower; it takes over when the leader's lease lapses.
+    ///
+    /// The same flags as serve, --nats and --hall required. A follower serves /feed, /api/*, the
+    /// web app and reads over /ws; see docs/cluster.md.
     Follow(serve::ServeArgs),
     /// Rebuild the state from a data directory and print its commands, last seq and state hash.
     Replay(replay::ReplayArgs),
