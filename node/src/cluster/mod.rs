@@ -54,8 +54,10 @@ impl Hall {
             .await
             .map_err(|e| format!("cannot reach NATS at {urls}: {e}"))?;
         let info = client.server_info();
-        // R3 on a cluster (JetStream's own Raft keeps the copies), R1 on a lone server.
-        let replicas = if info.cluster.is_some() { 3 } else { 1 };
+        // min(3, cluster size): JetStream's own Raft keeps the copies; R1 on a lone server. The
+        // cluster's size is the servers it advertises to clients (this one included); it only
+        // matters the first time, when the stream is made.
+        let replicas = if info.cluster.is_some() { info.connect_urls.len().clamp(1, 3) } else { 1 };
         let max_payload = info.max_payload;
         let mut js = jetstream::new(client);
         js.set_timeout(Duration::from_secs(2));
