@@ -141,6 +141,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         config: None,
         // HUASHI_FAULT is a hook for `huashi serve` tests only.
         fault: None,
+        // The demo runs alone.
+        ..ServeArgs::default()
     };
     let config = Config::from_parts(serve_args, FileConfig::default())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -1,4 +1,4 @@
-//! `huashi serve`: parses the flags, binds the listener and runs a market node (see the
+//! `huashi serve` (and `huashi follow`, its clustered twin): parses the flags, binds the listener and runs a market node (see the
 //! huashi-node crate) until SIGINT or SIGTERM; then it stops accepting, closes every session,
 //! snapshots the market and exits 0. What is fatal (a panic, a journal that cannot be written)
 //! ends it at once, non-zero: see `huashi_gateway::fatal`.
@@ -12,7 +12,21 @@ pub use huashi_gateway::ServeArgs;
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     init_logs("info");
-    let config = Config::load(args)?;
+    start(Config::load(args)?)
+}
+
+/// `huashi follow`: a node of a replicated hall that waits for the hall's leader and follows it.
+pub fn follow(args: ServeArgs) -> anyhow::Result<()> {
+    init_logs("info");
+    let mut config = Config::load(args)?;
+    match &mut config.cluster {
+        Some(cluster) => cluster.join_only = true,
+        None => anyhow::bail!("follow needs --nats URL[,URL…] and --hall NAME (docs/cluster.md)"),
+    }
+    start(config)
+}
+
+fn start(config: Config) -> anyhow::Result<()> {
     match huashi_gateway::sys::raise_open_files_limit() {
         Ok(limit) => tracing::debug!(limit, "open files"),
         Err(error) => tracing::warn!(%error, "cannot raise the open files limit"),

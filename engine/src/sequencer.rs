@@ -36,7 +36,11 @@ pub type Query = Box<dyn FnOnce(&Market) -> Deliver + Send>;
 /// Sends a query's answer (through whatever channel the query captured).
 pub type Deliver = Box<dyn FnOnce() + Send>;
 
-/// What the gateway puts on the queue.
+/// A look at the market that also needs the seq it belongs to (a state hash for `/health`):
+/// run like a `Query`, with the last seq applied.
+pub type Inspection = Box<dyn FnOnce(u64, &Market) -> Deliver + Send>;
+
+/// What the gateway (and, on a follower, the replication consumer) puts on the queue.
 pub enum Submission {
     /// `ticket` is the submitter's own tag, returned on the command's `Output`.
     Command {
@@ -44,6 +48,17 @@ pub enum Submission {
         ticket: u64,
     },
     Query(Query),
+    Inspect(Inspection),
+    /// A follower's: journal records the leader committed, framed as the journal frames them
+    /// (see `batch_sink::ShippedRecords`). Each is checked, journaled byte for byte and applied
+    /// at its own engine time, exactly as a replay would.
+    Replicated(Vec<u8>),
+    /// A follower takes over: from here on the sequencer stamps and journals commands itself.
+    /// It first runs the restart rule (clocks that were auctioning are halted, journaled), as a
+    /// market does after a restart; `then` runs once that is durable.
+    Lead {
+        then: Deliver,
+    },
 }
 
 /// One applied command: its seq and time, the verdict, and every event (timers that fell due on
@@ -84,6 +99,9 @@ pub struct SequencerConfig {
     /// command that would get this seq, before applying it. It only kills; it never changes what
     /// the core decides.
     pub panic_at_seq: Option<u64>,
+    /// A follower's sequencer applies only what it is sent as `Submission::Replicated`: it
+    /// stamps nothing, runs no timers of its own and takes no commands, until `Submission::Lead`.
+    pub follower: bool,
     /// Unit tests: every sync covering this seq or later fails.
     #[cfg(test)]
     fail_syncs_from: Option<u64>,
@@ -102,6 +120,7 @@ impl SequencerConfig {
             start_at: None,
             sink: None,
             panic_at_seq: None,
+            follower: false,
             #[cfg(test)]
             fail_syncs_from: None,
         }
@@ -202,11 +221,15 @@ impl Sequencer {
             market,
             journal,
             clock: EngineClock::default(),
+            market_time: EngineTime(0),
             encoded: Vec::new(),
             config,
         };
-        // Clocks that were auctioning are halted before anyone can see the market.
-        writer.halt_interrupted_clocks()?;
+        // Clocks that were auctioning are halted before anyone can see the market. A follower's
+        // journal is the leader's, so it halts nothing of its own until it leads.
+        if !writer.config.follower {
+            writer.halt_interrupted_clocks()?;
+        }
         // `initial` is what the first feed snapshot shows: the halt must be durable first.
         writer.wait_synced(u64::MAX)?;
         let initial = Arc::new(writer.market.clone());
@@ -420,6 +443,8 @@ struct Writer {
     seq: u64,
     since_snapshot: u64,
     clock: EngineClock,
+    /// The latest engine time applied (a follower's come from the leader's records).
+    market_time: EngineTime,
     encoded: Vec<u8>,
 }
 
@@ -468,8 +493,9 @@ impl Writer {
                     break;
                 }
             }
-            // A timer that fell due with no command to carry it gets a journaled Tick.
-            if batch.commands == 0 {
+            // A timer that fell due with no command to carry it gets a journaled Tick (a
+            // follower gets the leader's).
+            if batch.commands == 0 && !self.config.follower {
                 if let Some(deadline) = self.market.next_wake() {
                     if deadline <= self.clock.now() {
                         self.stage(Command::tick(), 0, &mut batch)?;
@@ -502,6 +528,9 @@ impl Writer {
 
     /// How long to wait for input before the core's next timer falls due.
     fn until_deadline(&mut self) -> Duration {
+        if self.config.follower {
+            return IDLE_WAKE;
+        }
         let now = self.clock.now();
         match self.market.next_wake() {
             Some(deadline) if deadline <= now => Duration::ZERO,
@@ -512,12 +541,70 @@ impl Writer {
 
     fn take(&mut self, submission: Submission, batch: &mut Batch) -> Result<(), StoreError> {
         match submission {
+            Submission::Command { command, ticket } if self.config.follower => {
+                // The gateway refuses commands on a follower before they get here; one that
+                // slipped through is dropped rather than fork the leader's history.
+                tracing::error!(ticket, action = ?command.action.kind(), "a follower was sent a command; dropped");
+                Ok(())
+            }
             Submission::Command { command, ticket } => self.stage(command, ticket, batch),
             Submission::Query(query) => {
                 batch.queries.push(query);
                 Ok(())
             }
+            Submission::Inspect(inspection) => {
+                batch.inspections.push(inspection);
+                Ok(())
+            }
+            Submission::Replicated(records) => self.stage_replicated(&records, batch),
+            Submission::Lead { then } => {
+                self.commit(std::mem::take(batch))?;
+                self.config.follower = false;
+                // The engine time never runs backwards past what the old leader stamped.
+                self.clock.last = self.clock.last.max(self.market_time.0);
+                self.halt_interrupted_clocks()?;
+                batch.answers.push(then);
+                Ok(())
+            }
         }
+    }
+
+    /// A follower's: applies and journals records the leader committed, checking each one's CRC
+    /// and that the seqs follow on from the journal's with no gap.
+    fn stage_replicated(&mut self, records: &[u8], batch: &mut Batch) -> Result<(), StoreError> {
+        if !self.config.follower {
+            return Err(StoreError::Other("a leader was sent replicated records".into()));
+        }
+        for record in crate::batch_sink::ShippedRecords::new(records) {
+            let (seq, payload) = record.map_err(StoreError::Other)?;
+            if seq != self.seq + 1 {
+                return Err(StoreError::Other(format!(
+                    "replicated record {seq} does not follow the journal's last, {}",
+                    self.seq
+                )));
+            }
+            let entry =
+                JournalEntry::decode(payload).map_err(|e| StoreError::BadRecord { seq, reason: e.to_string() })?;
+            let mut events = Vec::with_capacity(EVENTS_PER_COMMAND_TYPICAL);
+            let applied = self.market.apply(&entry.command, entry.ts, &mut events);
+            self.market_time = self.market_time.max(entry.ts);
+            self.seq = seq;
+            self.journal.append(seq, payload)?;
+            batch.commands += 1;
+            self.since_snapshot += 1;
+            batch.outputs.push(Output {
+                seq,
+                ts: entry.ts,
+                ticket: 0,
+                actor: entry.command.actor,
+                action: entry.command.action.kind(),
+                result: applied.result,
+                events,
+                first_command_event: applied.first_command_event,
+                snapshot_taken: false,
+            });
+        }
+        Ok(())
     }
 
     /// Applies one command and journals it (buffered); its output waits for the batch's sync.
@@ -590,7 +677,9 @@ impl Writer {
                 last.snapshot_taken = true;
             }
         }
-        let answers: Vec<Deliver> = batch.queries.into_iter().map(|query| query(&self.market)).collect();
+        let mut answers: Vec<Deliver> = batch.queries.into_iter().map(|query| query(&self.market)).collect();
+        answers.extend(batch.inspections.into_iter().map(|inspect| inspect(self.seq, &self.market)));
+        answers.extend(batch.answers);
         if sync.is_some() || !batch.outputs.is_empty() || !answers.is_empty() {
             let (records, first_seq) = (batch.records, batch.first_seq);
             self.hand_over(SyncJob { sync, records, first_seq, outputs: batch.outputs, answers, seq: self.seq })?;
@@ -661,6 +750,9 @@ struct Batch {
     first_seq: u64,
     outputs: Vec<Output>,
     queries: Vec<Query>,
+    inspections: Vec<Inspection>,
+    /// Run once the batch is durable, after its outputs (e.g. `Submission::Lead`'s `then`).
+    answers: Vec<Deliver>,
 }
 
 #[cfg(test)]
@@ -863,5 +955,81 @@ mod tests {
         }
         let error = sequencer.shutdown().expect_err("shutdown reports the refused batch");
         assert!(error.to_string().contains("injected shipping failure"), "{error}");
+    }
+
+    /// The state hash after everything released so far.
+    fn hash_of(sequencer: &Sequencer) -> (u64, u64) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let inspection: Inspection = Box::new(move |seq, market: &Market| {
+            let hash = market.state_hash();
+            Box::new(move || tx.send((seq, hash)).unwrap())
+        });
+        sequencer.handle.try_submit(Submission::Inspect(inspection)).unwrap();
+        rx.recv_timeout(Duration::from_secs(10)).expect("an inspection is answered")
+    }
+
+    /// A follower sent the leader's shipped batches has the leader's journal byte for byte and
+    /// its state; damaged or out-of-order batches stop it; once it leads, it stamps its own.
+    #[test]
+    fn a_follower_applies_shipped_batches_then_leads() {
+        let (leader_dir, follower_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let shipped = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut config = SequencerConfig::new(leader_dir.path());
+        config.sink = Some(SinkHandle::new(Recorder { shipped: Arc::clone(&shipped), fail_from: None }));
+        let genesis = || MarketConfig::new(Day::parse("2026-11-29").unwrap());
+        let leader = Sequencer::start(config, genesis, |_, _, _| {}).expect("starts");
+        for n in 1..=30 {
+            leader.handle.try_submit(Submission::Command { command: register(n), ticket: n }).unwrap();
+        }
+        for _ in 1..=30 {
+            leader.outputs.recv_timeout(Duration::from_secs(10)).expect("released");
+        }
+        let leader_hash = hash_of(&leader);
+        leader.shutdown().unwrap();
+
+        let mut config = SequencerConfig::new(follower_dir.path());
+        config.follower = true;
+        let follower = Sequencer::start(config, genesis, |_, _, _| {}).expect("starts");
+        for (_, _, records) in shipped.lock().unwrap().iter() {
+            follower.handle.try_submit(Submission::Replicated(records.clone())).unwrap();
+        }
+        for n in 1..=30 {
+            let output = follower.outputs.recv_timeout(Duration::from_secs(10)).expect("applied");
+            assert_eq!((output.seq, output.ticket), (n, 0));
+        }
+        assert_eq!(hash_of(&follower), leader_hash, "the follower is the leader's market");
+        // A command sent to a follower is dropped, not journaled.
+        follower.handle.try_submit(Submission::Command { command: register(99), ticket: 99 }).unwrap();
+        let (led_tx, led_rx) = std::sync::mpsc::channel();
+        follower.handle.try_submit(Submission::Lead { then: Box::new(move || led_tx.send(()).unwrap()) }).unwrap();
+        led_rx.recv_timeout(Duration::from_secs(10)).expect("it leads");
+        follower.handle.try_submit(Submission::Command { command: register(31), ticket: 31 }).unwrap();
+        let output = follower.outputs.recv_timeout(Duration::from_secs(10)).expect("its own command");
+        assert_eq!((output.seq, output.ticket), (31, 31));
+        follower.shutdown().unwrap();
+        let read = |dir: &std::path::Path| -> Vec<(u64, Vec<u8>)> {
+            crate::journal::Journal::read_after(&store::journal_dir(dir), 0).unwrap().map(Result::unwrap).collect()
+        };
+        let (led, followed) = (read(leader_dir.path()), read(follower_dir.path()));
+        assert_eq!(followed[..30], led[..], "the follower's journal is the leader's, byte for byte");
+        assert_eq!(followed.len(), 31);
+
+        // A gap or a damaged record stops a follower before it applies anything of the batch.
+        for damage in ["gap", "crc"] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut config = SequencerConfig::new(dir.path());
+            config.follower = true;
+            let follower = Sequencer::start(config, genesis, |_, _, _| {}).expect("starts");
+            let mut records = shipped.lock().unwrap()[0].2.clone();
+            match damage {
+                // Every record but the first: seq 2 cannot follow an empty journal.
+                "gap" => records = crate::batch_sink::ShippedRecords::split(&records, 1)[1..].concat(),
+                _ => *records.last_mut().unwrap() ^= 1,
+            }
+            follower.handle.try_submit(Submission::Replicated(records)).unwrap();
+            let reason = follower.ended.recv_timeout(Duration::from_secs(10)).expect("it stops").unwrap_err();
+            assert!(reason.contains("does not follow") || reason.contains("CRC"), "{damage}: {reason}");
+            assert!(follower.shutdown().is_err());
+        }
     }
 }

@@ -214,6 +214,22 @@ pub fn genesis_market(data_dir: &Path) -> Result<Option<Market>, StoreError> {
     Ok(load_genesis(data_dir)?.0)
 }
 
+/// The genesis snapshot's bytes as written (a serialised `Market`), if the directory has one:
+/// what a leader ships so its followers start from the very same market.
+pub fn genesis_bytes(data_dir: &Path) -> Result<Option<Vec<u8>>, StoreError> {
+    Ok(scan_snapshots(&genesis_dir(data_dir))?.latest.map(|(_, bytes)| bytes))
+}
+
+/// Writes a genesis received from a leader into a new data directory, after checking that it
+/// is a market; recovery then starts from it as from its own.
+pub fn write_genesis(data_dir: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    bincode::deserialize::<Market>(bytes).map_err(|e| StoreError::BadSnapshot { seq: 0, reason: e.to_string() })?;
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| StoreError::Other(format!("cannot create {}: {e}", data_dir.display())))?;
+    write_snapshot(&genesis_dir(data_dir), 0, bytes)?;
+    Ok(())
+}
+
 fn load_genesis(data_dir: &Path) -> Result<(Option<Market>, Recovered), StoreError> {
     let scan = scan_snapshots(&genesis_dir(data_dir))?;
     let market = match scan.latest {

@@ -37,6 +37,19 @@ pub struct ServeArgs {
     /// TOML file with fees, clock defaults and limits; flags override it.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// NATS servers of the hall's JetStream cluster, comma separated: run as a replica set
+    /// (docs/cluster.md). Without it the market runs alone.
+    #[arg(long, value_name = "URL[,URL…]")]
+    pub nats: Option<String>,
+    /// The hall this node belongs to (with --nats): its stream is HUASHI_<HALL>.
+    #[arg(long, value_name = "NAME")]
+    pub hall: Option<String>,
+    /// The URL other nodes and clients reach this node at [default: http://<listen address>].
+    #[arg(long, value_name = "URL")]
+    pub advertise: Option<String>,
+    /// How long a leader's lease lasts unrenewed, ms [default: 3000].
+    #[arg(long, value_name = "MS")]
+    pub lease_ttl_ms: Option<u64>,
     /// Testing hook: a fault to inject, e.g. `panic:sequencer:seq=12` (docs/gateway.md).
     #[arg(long, env = "HUASHI_FAULT", hide = true, value_name = "FAULT")]
     pub fault: Option<String>,
@@ -60,6 +73,18 @@ pub struct FileConfig {
     pub market_limits: MarketLimitsPatch,
     #[serde(default)]
     pub engine: FileEngine,
+    #[serde(default)]
+    pub cluster: FileCluster,
+}
+
+/// `[cluster]`: the hall's NATS JetStream cluster (see `ServeArgs`' flags of the same names).
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FileCluster {
+    pub nats: Option<String>,
+    pub hall: Option<String>,
+    pub advertise: Option<String>,
+    pub lease_ttl_ms: Option<u64>,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -260,6 +285,93 @@ pub struct Config {
     pub segment_bytes: u64,
     /// A fault to inject (tests only; `HUASHI_FAULT`).
     pub fault: Option<Fault>,
+    /// Run as one node of a replicated hall; `None`: alone.
+    pub cluster: Option<ClusterConfig>,
+}
+
+/// One node of a hall replicated through NATS JetStream (docs/cluster.md).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterConfig {
+    /// NATS server URLs.
+    pub nats: Vec<String>,
+    /// The hall's name: letters, digits, `-` and `_`, at most 32.
+    pub hall: String,
+    /// This node's URL as others see it; `None`: `http://` + the bound address.
+    pub advertise: Option<String>,
+    pub lease_ttl: std::time::Duration,
+    /// `huashi follow`: never publishes a new hall's genesis, waits for the leader's.
+    pub join_only: bool,
+}
+
+pub const LEASE_TTL_MS_DEFAULT: u64 = 3_000;
+const LEASE_TTL_MS_MIN: u64 = 500;
+pub const HALL_NAME_MAX: usize = 32;
+
+impl ClusterConfig {
+    /// The JetStream stream the hall's journal goes to.
+    pub fn stream_name(&self) -> String {
+        format!("HUASHI_{}", self.hall.to_ascii_uppercase().replace('-', "_"))
+    }
+
+    /// The subject the leader publishes the journal on.
+    pub fn subject(&self) -> String {
+        format!("huashi.{}.journal", self.hall)
+    }
+}
+
+fn cluster(
+    args: &ServeArgs,
+    file: &FileCluster,
+    durability: Option<&str>,
+) -> Result<Option<ClusterConfig>, ConfigError> {
+    let nats = args.nats.clone().or_else(|| file.nats.clone());
+    let hall = args.hall.clone().or_else(|| file.hall.clone());
+    let Some(nats) = nats else {
+        if hall.is_some() {
+            return Err(ConfigError::invalid("--hall", "needs --nats (the hall's NATS servers)"));
+        }
+        if durability == Some("replicated") {
+            return Err(ConfigError::invalid("engine.durability", "\"replicated\" needs --nats (a cluster)"));
+        }
+        return Ok(None);
+    };
+    let nats: Vec<String> = nats.split(',').map(str::trim).filter(|url| !url.is_empty()).map(String::from).collect();
+    if nats.is_empty() {
+        return Err(ConfigError::invalid("--nats", "names no server"));
+    }
+    let hall = hall.ok_or_else(|| ConfigError::invalid("--hall", "is required with --nats"))?;
+    if hall.is_empty()
+        || hall.len() > HALL_NAME_MAX
+        || !hall.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(ConfigError::invalid(
+            "--hall",
+            format!("{hall:?}: 1 to {HALL_NAME_MAX} letters, digits, '-' or '_'"),
+        ));
+    }
+    if let Some(durability) = durability.filter(|d| *d != "replicated") {
+        return Err(ConfigError::invalid(
+            "engine.durability",
+            format!("{durability:?}: a clustered node is always \"replicated\" (local fdatasync and the stream's acknowledgement)"),
+        ));
+    }
+    let lease_ttl_ms = args.lease_ttl_ms.or(file.lease_ttl_ms).unwrap_or(LEASE_TTL_MS_DEFAULT);
+    if lease_ttl_ms < LEASE_TTL_MS_MIN {
+        return Err(ConfigError::invalid("--lease-ttl-ms", format!("must be at least {LEASE_TTL_MS_MIN}")));
+    }
+    let advertise = args.advertise.clone().or_else(|| file.advertise.clone());
+    if let Some(url) = &advertise {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(ConfigError::invalid("--advertise", format!("{url:?} is not an http:// or https:// URL")));
+        }
+    }
+    Ok(Some(ClusterConfig {
+        nats,
+        hall,
+        advertise,
+        lease_ttl: std::time::Duration::from_millis(lease_ttl_ms),
+        join_only: false,
+    }))
 }
 
 /// A fault injected by a test through `HUASHI_FAULT` (read by `huashi serve` only): it kills a
@@ -354,6 +466,7 @@ impl Config {
 
     /// Validates flags over a parsed file.
     pub fn from_parts(args: ServeArgs, file: FileConfig) -> Result<Config, ConfigError> {
+        let cluster = cluster(&args, &file.cluster, file.engine.durability.as_deref())?;
         let listen_text = args.listen.or(file.listen).unwrap_or_else(|| LISTEN_DEFAULT.to_string());
         let listen = SocketAddr::from_str(&listen_text).map_err(|_| {
             ConfigError::invalid("--listen", format!("{listen_text:?} is not an address like 127.0.0.1:8080"))
@@ -382,11 +495,15 @@ impl Config {
             market_limits: MarketLimits::default()
                 .patched(&file.market_limits)
                 .map_err(|reject| ConfigError::invalid("market_limits", reject.message))?,
+            cluster,
             durability: match file.engine.durability.as_deref() {
-                None | Some("fsync") => Durability::Fsync,
+                None | Some("fsync") | Some("replicated") => Durability::Fsync,
                 Some("none") => Durability::None,
                 Some(other) => {
-                    return Err(ConfigError::invalid("engine.durability", format!("{other:?} is not fsync or none")))
+                    return Err(ConfigError::invalid(
+                        "engine.durability",
+                        format!("{other:?} is not fsync, replicated or none"),
+                    ))
                 }
             },
             snapshot_every: match file.engine.snapshot_every {
@@ -423,6 +540,7 @@ impl Config {
             snapshot_every: SNAPSHOT_EVERY_DEFAULT,
             segment_bytes: SEGMENT_BYTES_DEFAULT,
             fault: None,
+            cluster: None,
         }
     }
 }
@@ -683,5 +801,42 @@ mod tests {
     fn secrets_never_print() {
         let config = Config::for_tests("/tmp/x", "hunter2");
         assert!(!format!("{config:?}").contains("hunter2"));
+    }
+
+    fn clustered(args: ServeArgs, file: &str) -> Result<Option<ClusterConfig>, String> {
+        let file: FileConfig = toml::from_str(file).map_err(|e| e.to_string())?;
+        Config::from_parts(args, file).map(|c| c.cluster).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_cluster_from_flags_or_file_with_every_mistake_named() {
+        assert_eq!(clustered(args(Some("op")), ""), Ok(None), "alone without --nats");
+        let flags = ServeArgs {
+            nats: Some("nats://127.0.0.1:4222, nats://127.0.0.1:4223".into()),
+            hall: Some("sh-1".into()),
+            ..args(Some("op"))
+        };
+        let cluster = clustered(flags, "").unwrap().expect("clustered");
+        assert_eq!(cluster.nats, vec!["nats://127.0.0.1:4222", "nats://127.0.0.1:4223"]);
+        assert_eq!((cluster.stream_name(), cluster.subject()), ("HUASHI_SH_1".into(), "huashi.sh-1.journal".into()));
+        assert_eq!(cluster.lease_ttl, std::time::Duration::from_millis(LEASE_TTL_MS_DEFAULT));
+        assert!(!cluster.join_only);
+        let file = "[cluster]\nnats = \"nats://a:4222\"\nhall = \"kunming\"\nlease_ttl_ms = 1500\nadvertise = \"http://10.0.0.5:8080\"\n[engine]\ndurability = \"replicated\"";
+        let cluster = clustered(args(Some("op")), file).unwrap().expect("clustered");
+        assert_eq!((cluster.hall.as_str(), cluster.lease_ttl.as_millis()), ("kunming", 1500));
+        assert_eq!(cluster.advertise.as_deref(), Some("http://10.0.0.5:8080"));
+
+        let error = |flags: ServeArgs, file: &str| clustered(flags, file).unwrap_err();
+        let nats =
+            |hall: &str| ServeArgs { nats: Some("nats://a:4222".into()), hall: Some(hall.into()), ..args(Some("op")) };
+        assert!(error(ServeArgs { hall: Some("sh".into()), ..args(Some("op")) }, "").contains("--hall"));
+        assert!(error(ServeArgs { nats: Some("nats://a:4222".into()), ..args(Some("op")) }, "").contains("--hall"));
+        assert!(error(nats("a b"), "").contains("letters, digits"));
+        assert!(error(nats(&"x".repeat(33)), "").contains("--hall"));
+        assert!(error(ServeArgs { nats: Some(" , ".into()), ..nats("sh") }, "").contains("--nats"));
+        assert!(error(args(Some("op")), "[engine]\ndurability = \"replicated\"").contains("needs --nats"));
+        assert!(error(nats("sh"), "[engine]\ndurability = \"none\"").contains("a clustered node is always"));
+        assert!(error(ServeArgs { lease_ttl_ms: Some(100), ..nats("sh") }, "").contains("--lease-ttl-ms"));
+        assert!(error(ServeArgs { advertise: Some("10.0.0.5:8080".into()), ..nats("sh") }, "").contains("--advertise"));
     }
 }

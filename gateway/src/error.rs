@@ -12,6 +12,8 @@ pub enum GatewayError {
     Thread(std::io::Error),
     #[error("the engine failed while stopping: {0}")]
     Shutdown(huashi_engine::store::StoreError),
+    #[error("cluster: {0}")]
+    Cluster(String),
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }

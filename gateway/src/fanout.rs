@@ -78,6 +78,8 @@ pub struct FanOutConfig {
     pub clearing: ClearingHandle<Feed>,
     /// Where clearing's statement answers come back.
     pub control_tx: Sender<Control>,
+    /// A follower submits nothing (cancel-on-disconnect is the leader's).
+    pub replica: Arc<crate::replica::Replica>,
 }
 
 pub struct FanOut {
@@ -86,6 +88,7 @@ pub struct FanOut {
     engine: SequencerHandle,
     status: Arc<Status>,
     metrics: Arc<Metrics>,
+    replica: Arc<crate::replica::Replica>,
     sessions: HashMap<u32, Registered>,
     members: HashMap<Principal, Vec<u32>>,
     directory: Directory,
@@ -112,6 +115,7 @@ impl FanOut {
             engine: config.engine,
             status: config.status,
             metrics: config.metrics,
+            replica: config.replica,
             sessions: HashMap::new(),
             members: HashMap::new(),
             directory: Directory::new(&config.initial),
@@ -234,6 +238,10 @@ impl FanOut {
     }
 
     fn submit_cancel(&mut self, pk: Pk) {
+        if self.replica.role() == crate::replica::Role::Follower {
+            // Orders live on the leader, whose own sessions' disconnects cancel them.
+            return;
+        }
         let command = Command::new(Actor::Participant(pk), Action::CancelOnDisconnect);
         match self.engine.try_submit(Submission::Command { command, ticket: 0 }) {
             Ok(()) | Err(SubmitError::Stopped) => {}
@@ -300,11 +308,15 @@ impl FanOut {
         }
         self.metrics.outputs.fetch_add(1, Ordering::Relaxed);
         self.status.seq.store(output.seq, Ordering::Relaxed);
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64);
-        let latency_us = now.saturating_sub(output.ts.0);
-        self.metrics.engine_latency(latency_us);
-        if latency_us > SLOW_OUTPUT_US {
-            tracing::warn!(seq = output.seq, action = output.action.name(), latency_us, "slow engine output");
+        // A follower's outputs were stamped by the leader, maybe long ago (catching up): their
+        // latency is replication's, which `/health`'s lag shows.
+        if self.replica.role() != crate::replica::Role::Follower {
+            let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64);
+            let latency_us = now.saturating_sub(output.ts.0);
+            self.metrics.engine_latency(latency_us);
+            if latency_us > SLOW_OUTPUT_US {
+                tracing::warn!(seq = output.seq, action = output.action.name(), latency_us, "slow engine output");
+            }
         }
         let requester = (output.ticket >> 32) as u32;
         let actor = Principal::of(output.actor);

@@ -24,6 +24,9 @@ pub const EXIT_PANIC: i32 = 101;
 /// Exit status after a fatal engine failure: in practice a journal that cannot be written or
 /// synced (sysexits' `EX_IOERR`).
 pub const EXIT_FATAL: i32 = 74;
+/// A replicated hall's leader that lost its lease or had a publish fenced: another node leads;
+/// this one acknowledged nothing that is not in the stream and stops (EX_TEMPFAIL).
+pub const EXIT_DEPOSED: i32 = 75;
 
 /// The first panic's cause, set by the hook before anything slow (a backtrace): from then on
 /// `/health` answers failed. Process-wide, as the hook is: a panic anywhere ends this process.

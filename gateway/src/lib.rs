@@ -37,6 +37,7 @@ pub mod health;
 pub mod limits;
 pub mod messages;
 pub mod metrics;
+pub mod replica;
 pub mod server;
 mod session;
 mod subscriber;

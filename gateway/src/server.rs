@@ -12,6 +12,7 @@ use crate::health::{Health, HealthState};
 use crate::limits::ConnectionGate;
 use crate::messages::{Control, Status};
 use crate::metrics::{Gauges, Metrics};
+use crate::replica::Replica;
 use crate::{session, subscriber};
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;
@@ -59,6 +60,7 @@ pub(crate) struct Shared {
     /// What `/health` reports; failed by the watchdog (see `fatal`).
     pub health: Arc<Health>,
     pub metrics: Arc<Metrics>,
+    pub replica: Arc<Replica>,
     pub session_slots: Arc<Semaphore>,
     pub subscriber_slots: Arc<Semaphore>,
     pub shutdown: watch::Receiver<bool>,
@@ -99,6 +101,8 @@ pub struct FrontendParts {
     pub status: Arc<Status>,
     pub health: Arc<Health>,
     pub metrics: Arc<Metrics>,
+    /// Leader, follower or alone (protocol §13).
+    pub replica: Arc<Replica>,
 }
 
 /// The HTTP and WebSocket front of a running node.
@@ -124,6 +128,7 @@ impl Frontend {
             control: parts.control,
             status: parts.status,
             health: parts.health,
+            replica: parts.replica,
             metrics: parts.metrics,
             session_slots: Arc::new(Semaphore::new(parts.limits.sessions_max)),
             subscriber_slots: Arc::new(Semaphore::new(parts.limits.feed_subscribers_max)),
@@ -471,14 +476,20 @@ async fn health(State(shared): State<Arc<Shared>>) -> Response {
         None => shared.health.read(),
     };
     if state != HealthState::Ok {
-        let body = serde_json::json!({"status": state.as_str(), "reason": reason.unwrap_or_default()});
+        let mut body = serde_json::json!({"status": state.as_str(), "reason": reason.unwrap_or_default()});
+        if shared.replica.role() != crate::replica::Role::Single {
+            // Clients of a degraded or failing node still learn where the leader is.
+            body["role"] = shared.replica.role().as_str().into();
+            body["leader"] = shared.replica.leader().into();
+        }
         return (StatusCode::SERVICE_UNAVAILABLE, json, body.to_string()).into_response();
     }
     let body = format!(
-        "{{\"status\":\"ok\",\"day\":\"{}\",\"seq\":{},\"command_seq\":{},\"role\":\"single\"}}",
+        "{{\"status\":\"ok\",\"day\":\"{}\",\"seq\":{},\"command_seq\":{},{}}}",
         shared.status.day(),
         shared.status.feed_seq.load(Ordering::Relaxed),
         shared.status.seq.load(Ordering::Relaxed),
+        shared.replica.health_fields(),
     );
     (json, body).into_response()
 }

@@ -225,6 +225,13 @@ impl Session {
             | Request::GetLimits
             | Request::GetFees
             | Request::GetStatement { .. }) => self.query(socket, req_id, principal, query).await,
+            // A follower serves reads; what would change the market goes to the leader.
+            Request::RegisterParticipant { .. } | Request::Command(_)
+                if self.shared.replica.role() == crate::replica::Role::Follower =>
+            {
+                let refusal = self.shared.replica.refusal();
+                self.answer_error(socket, req_id, Reject::invalid_state(refusal)).await
+            }
             Request::RegisterParticipant { id, name, roles, credit_limit } => {
                 let token = new_token();
                 let action =

@@ -17,6 +17,7 @@
 //! of making it durable (shipping it to replicas) plugs in as the sequencer's `BatchSink`, here,
 //! without touching the core or the gateway.
 
+pub mod cluster;
 pub mod recovery;
 
 #[cfg(test)]
@@ -32,6 +33,7 @@ use huashi_gateway::feed_log::Feed;
 use huashi_gateway::health::Health;
 use huashi_gateway::messages::Status;
 use huashi_gateway::metrics::Metrics;
+use huashi_gateway::replica::{Replica, Role};
 use huashi_gateway::{Config, Frontend, FrontendParts, GatewayError};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -52,6 +54,8 @@ pub struct Node {
     local_addr: SocketAddr,
     data_dir: PathBuf,
     day: Day,
+    /// A clustered node's replication tasks (follow, lease, hash and lag).
+    cluster: Option<cluster::Running>,
 }
 
 /// Runs a node on `listener` until `shutdown` resolves.
@@ -69,9 +73,21 @@ impl Node {
     pub async fn start(listener: TcpListener, config: Config) -> Result<Node, GatewayError> {
         let local_addr = listener.local_addr()?;
         let data_dir = config.data_dir.clone();
+        let health = Arc::new(Health::default());
+        // A clustered node first agrees with its hall on where the market began; its
+        // sequencer then starts as a follower, shipping through the hall once it leads.
+        let hall = match &config.cluster {
+            Some(cluster) => {
+                let hall = cluster::Hall::connect(cluster).await.map_err(GatewayError::Cluster)?;
+                hall.agree_on_genesis(&data_dir, || recovery::genesis(&config)).await.map_err(GatewayError::Cluster)?;
+                Some(hall)
+            }
+            None => None,
+        };
+        let sink = hall.as_ref().map(|hall| hall.sink(health.clone()));
         let recovered = tokio::task::spawn_blocking({
             let config = config.clone();
-            move || recovery::recover(&config)
+            move || recovery::recover(&config, sink)
         })
         .await
         .map_err(|e| GatewayError::Engine { path: data_dir.clone(), reason: e.to_string() })??;
@@ -83,6 +99,10 @@ impl Node {
             day: AtomicI32::new(day.0),
         });
         let metrics = Arc::new(Metrics::default());
+        let replica = Arc::new(match &config.cluster {
+            Some(cluster) => Replica::new(Role::Follower, &cluster.hall),
+            None => Replica::default(),
+        });
 
         // Clearing, and the public feed right after it on the same thread: the feed's numbering
         // follows the journal (see huashi_gateway::feed_log). Its snapshot view starts from the
@@ -111,6 +131,7 @@ impl Node {
             tap,
             clearing: clearing_handle.clone(),
             control_tx: control_tx.clone(),
+            replica: replica.clone(),
         });
         let fanout = std::thread::Builder::new()
             .name("fan-out".into())
@@ -124,7 +145,6 @@ impl Node {
             })
             .map_err(GatewayError::Thread)?;
         // A sequencer that stops on its own (a journal write or sync failed) ends the process.
-        let health = Arc::new(Health::default());
         fatal::watch_sequencer(sequencer.ended.clone(), health.clone()).map_err(GatewayError::Thread)?;
 
         let frontend = Frontend::new(FrontendParts {
@@ -133,12 +153,43 @@ impl Node {
             outputs: sequencer.outputs.clone(),
             control: control_tx,
             clearing: clearing_handle,
-            status,
+            status: status.clone(),
             health: health.clone(),
             metrics,
             limits: config.limits,
+            replica: replica.clone(),
         })?;
-        Ok(Node { listener, frontend, sequencer, fanout, clearing: clearing_thread, health, local_addr, data_dir, day })
+        let cluster = match hall {
+            Some(hall) => {
+                let url = match &hall.config.advertise {
+                    Some(url) => url.clone(),
+                    None => format!("http://{local_addr}"),
+                };
+                let parts = cluster::NodeParts {
+                    data_dir: data_dir.clone(),
+                    last_seq: sequencer.recovered.last_seq,
+                    url,
+                    engine: sequencer.handle.clone(),
+                    status,
+                    replica,
+                    health: health.clone(),
+                };
+                Some(hall.start(parts).await.map_err(GatewayError::Cluster)?)
+            }
+            None => None,
+        };
+        Ok(Node {
+            listener,
+            frontend,
+            sequencer,
+            fanout,
+            clearing: clearing_thread,
+            health,
+            local_addr,
+            data_dir,
+            day,
+            cluster,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -163,8 +214,10 @@ impl Node {
     /// closed, the last cancel-on-disconnects submitted), the sequencer (it drains its queue and
     /// snapshots), the fan-out (it routes the last outputs), clearing (it snapshots too).
     pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<(), GatewayError> {
-        let Node { listener, frontend, sequencer, fanout, clearing, .. } = self;
+        let Node { listener, frontend, sequencer, fanout, clearing, cluster, .. } = self;
         let served = frontend.serve(listener, shutdown).await;
+        // A follower stops following before its sequencer stops; a leader's lease lapses.
+        drop(cluster);
         let stopped = tokio::task::spawn_blocking(move || sequencer.shutdown()).await;
         let _ = tokio::task::spawn_blocking(move || fanout.join()).await;
         // The fan-out held clearing's only output sender: clearing drains, snapshots and ends.

@@ -4,6 +4,7 @@
 
 use huashi_clearing::service as clearing_service;
 use huashi_clearing::{Archive, Clearing};
+use huashi_engine::batch_sink::SinkHandle;
 use huashi_engine::core::MarketConfig;
 use huashi_engine::journal::Durability;
 use huashi_engine::sequencer::{Sequencer, SequencerConfig};
@@ -21,28 +22,24 @@ pub struct Recovered {
 }
 
 /// Recovers `config.data_dir` (or creates a new market there from the config) and starts the
-/// sequencer.
-pub fn recover(config: &Config) -> Result<Recovered, GatewayError> {
+/// sequencer. With `replicated` (a clustered node's sink) the sequencer starts as a follower:
+/// it takes the hall's records until it leads, and then ships its own batches there.
+pub fn recover(config: &Config, replicated: Option<SinkHandle>) -> Result<Recovered, GatewayError> {
     let mut engine_config = SequencerConfig::new(&config.data_dir);
     engine_config.queue_depth_max = config.limits.engine_queue_depth_max;
     engine_config.durability = config.durability;
     engine_config.snapshot_every = config.snapshot_every;
     engine_config.segment_bytes = config.segment_bytes;
     engine_config.panic_at_seq = huashi_gateway::config::Fault::sequencer_panic_at(config.fault);
+    engine_config.follower = replicated.is_some();
+    engine_config.sink = replicated;
     if let Some(fault) = config.fault {
         tracing::warn!(?fault, "HUASHI_FAULT is set: this server will crash on purpose (a testing hook)");
     }
     if config.durability == Durability::None {
         tracing::warn!("engine.durability = none: replies no longer wait for the journal to reach the disk");
     }
-    // The config decides only what a new market starts with; an existing one keeps its own.
-    let genesis = MarketConfig {
-        day: Day::containing(wall_clock()),
-        clocks: config.clocks,
-        fees: config.fees,
-        clock_defaults: config.clock_defaults,
-        limits: config.market_limits,
-    };
+    let genesis = genesis(config);
     let expected = genesis.clone();
     let engine_error = |reason: String| GatewayError::Engine { path: config.data_dir.clone(), reason };
     let mut recovery = clearing_service::recover(&config.data_dir, config.fees, genesis.day)
@@ -100,6 +97,17 @@ pub fn recover(config: &Config) -> Result<Recovered, GatewayError> {
         "market recovered"
     );
     Ok(Recovered { sequencer, clearing: recovery.clearing, archive: recovery.archive, feed_log })
+}
+
+/// What a new market starts with: the config decides only that; an existing one keeps its own.
+pub fn genesis(config: &Config) -> MarketConfig {
+    MarketConfig {
+        day: Day::containing(wall_clock()),
+        clocks: config.clocks,
+        fees: config.fees,
+        clock_defaults: config.clock_defaults,
+        limits: config.market_limits,
+    }
 }
 
 /// Only for the day a new market is born on; after that, time comes from the journal.

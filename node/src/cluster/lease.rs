@@ -1,0 +1,203 @@
+//! Who leads the hall: a lease in the JetStream key-value bucket `huashi_leaders` (key = the
+//! hall, value = the leader's URL), whose stream expires an entry `ttl` after it was written.
+//! The leader renews it every `ttl / 4` with a compare-and-set on its revision; a follower that
+//! finds it gone and has applied the whole stream takes it with a create (a compare-and-set on
+//! "no entry"), publishes its term record (the term is the lease's revision at creation) and
+//! leads. The lease decides who may try; the stream's expected-seq check (see `shipper`)
+//! decides what is history, so two nodes that both believe they lead still cannot fork it.
+
+use super::follower::{self, Progress};
+use super::shipper::{LeaseState, PublishFailure, Publisher};
+use super::stream;
+use async_nats::jetstream::kv::{CreateErrorKind, Operation, Store, UpdateErrorKind};
+use async_nats::jetstream::stream::Stream;
+use huashi_engine::sequencer::{SequencerHandle, Submission};
+use huashi_gateway::fatal;
+use huashi_gateway::health::Health;
+use huashi_gateway::replica::{Replica, Role};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::task::JoinHandle;
+
+/// What a lease entry holds: the leader's URL, and which process it is (a node that renewed
+/// but never got the answer finds its own entry, and keeps leading).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Holder {
+    url: String,
+    node: u64,
+}
+
+pub struct Steward {
+    pub kv: Store,
+    pub stream: Stream,
+    pub hall: String,
+    pub url: String,
+    pub ttl: Duration,
+    pub lease: Arc<LeaseState>,
+    pub publisher: Arc<tokio::sync::Mutex<Publisher>>,
+    pub progress: Arc<Progress>,
+    pub engine: SequencerHandle,
+    pub replica: Arc<Replica>,
+    pub health: Arc<Health>,
+    /// This process, as its lease entries name it.
+    pub node: u64,
+}
+
+impl Steward {
+    /// Follows the stream, and takes over when the lease is free; as leader, keeps it renewed.
+    /// Never returns: a deposed leader ends the process.
+    pub async fn run(self) {
+        let mut following = Some(self.follow());
+        let mut revision = 0;
+        loop {
+            match self.replica.role() {
+                Role::Leader => self.renew(&mut revision).await,
+                _ => {
+                    if let Some(taken) = self.watch(&mut following).await {
+                        revision = taken;
+                    }
+                }
+            }
+            tokio::time::sleep(self.ttl / 4).await;
+        }
+    }
+
+    /// Starts the consumer; a consumer that stops (a gap in the stream) ends the process.
+    fn follow(&self) -> JoinHandle<()> {
+        let (stream, engine, progress) = (self.stream.clone(), self.engine.clone(), self.progress.clone());
+        tokio::spawn(async move {
+            let reason = follower::follow(stream, engine, progress).await;
+            fatal::exit(fatal::EXIT_FATAL, &format!("cannot follow the hall's stream: {reason}"), None)
+        })
+    }
+
+    fn holder(&self) -> bytes::Bytes {
+        serde_json::to_vec(&Holder { url: self.url.clone(), node: self.node }).expect("serialises").into()
+    }
+
+    /// A follower's round: who leads, and if nobody does and this node is caught up, take over.
+    /// Returns the lease's revision if it did.
+    async fn watch(&self, following: &mut Option<JoinHandle<()>>) -> Option<u64> {
+        match self.kv.entry(&self.hall).await {
+            Ok(Some(entry)) if entry.operation == Operation::Put => {
+                let url = serde_json::from_slice::<Holder>(&entry.value).ok().map(|h| h.url);
+                self.replica.set_leader(url);
+                return None;
+            }
+            Ok(_) => self.replica.set_leader(None),
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the hall's lease");
+                return None;
+            }
+        }
+        if !self.caught_up().await {
+            return None;
+        }
+        let asked = Instant::now();
+        let term = self.kv.create(&self.hall, self.holder()).await.ok()?;
+        self.lease.set_term(term);
+        self.lease.held_until(asked + self.ttl * 3 / 4);
+        tracing::info!(hall = %self.hall, term, "took the hall's lease; taking over");
+        let mut revision = term;
+        loop {
+            if let Some(consumer) = following.take() {
+                consumer.abort();
+                let _ = consumer.await;
+            }
+            let (stream_seq, command_seq) =
+                (self.progress.stream_seq.load(Ordering::Acquire), self.progress.command_seq.load(Ordering::Acquire));
+            match self.publisher.lock().await.take_over(term, stream_seq, command_seq).await {
+                Ok(()) => break,
+                Err(PublishFailure::Fenced(reason)) => {
+                    // The old leader published after this node caught up: apply that first.
+                    tracing::info!(%reason, "the stream moved on while taking over; catching up first");
+                    *following = Some(self.follow());
+                }
+                Err(PublishFailure::Unavailable(reason)) => {
+                    tracing::warn!(%reason, "cannot publish the term record yet")
+                }
+            }
+            tokio::time::sleep(self.ttl / 8).await;
+            self.renew(&mut revision).await;
+            while following.is_some() && !self.caught_up().await {
+                tokio::time::sleep(self.ttl / 8).await;
+                self.renew(&mut revision).await;
+            }
+        }
+        // The term record is in: no older term can publish. Now the sequencer leads.
+        let (led, leading) = tokio::sync::oneshot::channel();
+        let then: huashi_engine::sequencer::Deliver = Box::new(move || {
+            let _ = led.send(());
+        });
+        if self.engine.try_submit(Submission::Lead { then }).is_err() || leading.await.is_err() {
+            fatal::exit(fatal::EXIT_FATAL, "the sequencer stopped while taking over", None);
+        }
+        self.replica.set_leader(Some(self.url.clone()));
+        self.replica.set_lag(0);
+        self.replica.set_role(Role::Leader);
+        tracing::info!(hall = %self.hall, term, seq = self.progress.command_seq.load(Ordering::Acquire), "leading");
+        Some(revision)
+    }
+
+    /// Is every message in the stream handled?
+    async fn caught_up(&self) -> bool {
+        match stream::last_stream_seq(&self.stream).await {
+            Ok(last) => self.progress.stream_seq.load(Ordering::Acquire) >= last,
+            Err(_) => false,
+        }
+    }
+
+    /// The leader's round: renew the lease; if it lapsed and nobody took it, take it again (a
+    /// new term); if somebody did, stop.
+    async fn renew(&self, revision: &mut u64) {
+        let asked = Instant::now();
+        match self.kv.update(&self.hall, self.holder(), *revision).await {
+            Ok(next) => {
+                *revision = next;
+                let lapsed = !self.lease.is_held();
+                self.lease.held_until(asked + self.ttl * 3 / 4);
+                if lapsed {
+                    self.health.restore();
+                }
+            }
+            Err(error) if error.kind() == UpdateErrorKind::WrongLastRevision => match self.kv.entry(&self.hall).await {
+                Ok(Some(entry)) if entry.operation == Operation::Put => {
+                    match serde_json::from_slice::<Holder>(&entry.value) {
+                        // A renewal that was stored but whose answer was lost: still this node's.
+                        Ok(holder) if holder.node == self.node => {
+                            *revision = entry.revision;
+                            self.lease.held_until(asked + self.ttl * 3 / 4);
+                            tracing::info!(revision, "found this node's own renewal; leading on");
+                        }
+                        Ok(holder) => {
+                            self.lease.depose(&format!("hall {}'s lease is held by {}", self.hall, holder.url))
+                        }
+                        Err(_) => self.lease.depose(&format!("hall {}'s lease is held by another node", self.hall)),
+                    }
+                }
+                Ok(_) => match self.kv.create(&self.hall, self.holder()).await {
+                    Ok(term) => {
+                        tracing::warn!(term, "the lease lapsed and nobody took it: leading on in a new term");
+                        *revision = term;
+                        self.lease.set_term(term);
+                        self.lease.held_until(asked + self.ttl * 3 / 4);
+                    }
+                    Err(error) if error.kind() == CreateErrorKind::AlreadyExists => {
+                        self.lease.depose(&format!("hall {}'s lease lapsed and another node took it", self.hall))
+                    }
+                    // NATS without a quorum: the lease stays lapsed, the shipper holds every
+                    // batch, and the next round tries again.
+                    Err(error) => tracing::warn!(%error, "cannot take the lapsed lease again yet"),
+                },
+                Err(error) => tracing::warn!(%error, "cannot read the hall's lease"),
+            },
+            Err(error) => {
+                tracing::warn!(%error, "cannot renew the hall's lease");
+                if !self.lease.is_held() {
+                    self.health.degrade(&format!("cannot renew the leader's lease: {error}"));
+                }
+            }
+        }
+    }
+}
