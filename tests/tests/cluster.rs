@@ -54,6 +54,23 @@ async fn publish(
     tokio::time::timeout(timeout, fut).await.map_err(|_| "no acknowledgement in time".to_string())?
 }
 
+/// Publishes (the same message each time) until the stream acknowledges it or `within` passes.
+async fn publish_within(
+    js: &async_nats::jetstream::Context,
+    subject: &str,
+    msg: impl Fn() -> (async_nats::HeaderMap, Vec<u8>),
+    within: Duration,
+) -> Result<u64, String> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match publish(js, subject, msg(), Duration::from_secs(3)).await {
+            Ok(seq) => return Ok(seq),
+            Err(e) if tokio::time::Instant::now() > deadline => return Err(e),
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
 fn batch(term: u64, seqs: std::ops::RangeInclusive<u64>) -> (async_nats::HeaderMap, Vec<u8>) {
     let (first, last) = (*seqs.start(), *seqs.end());
     let payload: Vec<u8> = seqs.flat_map(|s| encode_record(s, format!("command {s}").as_bytes())).collect();
@@ -93,14 +110,9 @@ async fn the_harness_nats_cluster_keeps_a_stream_through_node_loss() {
     publish(&js, &subject, batch(1, 1..=3), t).await.unwrap();
 
     nats.kill(0);
-    let mut stored = false;
-    for _ in 0..10 {
-        if publish(&js, &subject, batch(1, 4..=5), Duration::from_secs(3)).await.is_ok() {
-            stored = true;
-            break;
-        }
-    }
-    assert!(stored, "with one of three nodes down the stream still takes writes");
+    // The stream's Raft group may have to elect a new leader first (some seconds).
+    let stored = publish_within(&js, &subject, || batch(1, 4..=5), Duration::from_secs(40)).await;
+    assert!(stored.is_ok(), "with one of three nodes down the stream still takes writes: {stored:?}");
 
     nats.kill(1);
     let refused = publish(&js, &subject, batch(1, 6..=6), Duration::from_secs(3)).await;
@@ -110,14 +122,8 @@ async fn the_harness_nats_cluster_keeps_a_stream_through_node_loss() {
     // proposed it): the writer must retry the same message, which the id de-duplicates, and
     // never reuse its seqs for something else.
     nats.restart(1);
-    let mut stored = false;
-    for _ in 0..20 {
-        if publish(&js, &subject, batch(1, 6..=6), Duration::from_secs(3)).await.is_ok() {
-            stored = true;
-            break;
-        }
-    }
-    assert!(stored, "with a node back the stream takes writes again");
+    let stored = publish_within(&js, &subject, || batch(1, 6..=6), Duration::from_secs(40)).await;
+    assert!(stored.is_ok(), "with a node back the stream takes writes again: {stored:?}");
     publish(&js, &subject, batch(1, 7..=7), t).await.unwrap();
     let history = read_stream(&nats.urls(), hall).await;
     assert_eq!(history.command_seqs, (1..=7).collect::<Vec<u64>>(), "{:?}", history.messages);
