@@ -8,9 +8,13 @@
 //   face can draw `price(t)` in engine time.
 //
 // Both sockets go to the page's own server; `?server=HOST:PORT` points them elsewhere and
-// `?api=HOST:PORT` does the same for the JSON endpoints (development only).
+// `?api=HOST:PORT` does the same for the JSON endpoints (development only). One exception: when
+// that server is a follower of a replicated hall (`/health` `role: "follower"`, protocol §13), it
+// refuses commands, so the session goes to the leader `/health` names (`sessionTarget`), and
+// asks again after every lost connection, since a failover moves the leader. Reads stay local.
 
-const params = new URLSearchParams(location.search);
+// `location` is absent when the unit tests import this module under node.
+const params = new URLSearchParams(globalThis.location?.search ?? '');
 
 export function wsUrl(path) {
   const server = params.get('server');
@@ -26,6 +30,29 @@ export function apiUrl(path) {
   if (!api) return path;
   const base = /^https?:\/\//.test(api) ? api : `http://${api}`;
   return base.replace(/\/+$/, '') + path;
+}
+
+/**
+ * Where the trading session goes, from what `/health` answered (`health`, null if it could not be
+ * read) and the page's own `/ws` URL: `{url, node, leader}`, `node` being the http URL shown to
+ * the user and `leader` whether it is another node, the leader of this one. A single node, a
+ * leader, or a server whose health is unknown (an older server, or `?server=` during development)
+ * takes the session itself; a follower sends it to its leader (`http://h:p` → `ws://h:p/ws`).
+ * Null when a follower names no leader: a failover is under way and there is nowhere to trade yet.
+ */
+export function sessionTarget(health, ownWsUrl) {
+  if (health?.role !== 'follower') {
+    return { url: ownWsUrl, node: ownWsUrl.replace(/^ws/, 'http').replace(/\/ws$/, ''), leader: false };
+  }
+  let leader;
+  try {
+    leader = new URL(health.leader);
+  } catch {
+    return null; // no leader named (null), or nothing a browser could reach
+  }
+  if (leader.protocol !== 'http:' && leader.protocol !== 'https:') return null;
+  const node = leader.origin + leader.pathname.replace(/\/+$/, '');
+  return { url: node.replace(/^http/, 'ws') + '/ws', node, leader: true };
 }
 
 /** GET a JSON endpoint; null when it is missing (404), fails or answers something else. */
@@ -97,7 +124,8 @@ export const serverClock = {
 const REQUEST_TIMEOUT_MS = 10_000;
 const PING_EVERY_MS = [500, 1000, 2000, 3000, 5000]; // then every 10 s
 
-/** The trading session on `/ws`. Emits every frame by type, plus 'status' and 'login'. */
+/** The trading session on `/ws`. Emits every frame by type, plus 'status', 'login', 'logout'
+ *  and 'target' (where it trades, before each connection). */
 export class Session extends Emitter {
   constructor() {
     super();
@@ -110,6 +138,8 @@ export class Session extends Emitter {
     this.retries = 0;
     this.pingTimer = null;
     this.reconnectTimer = null;
+    this.target = null; // {url, node, leader}: where the session trades (see `sessionTarget`)
+    this.attempts = 0; // bumped by every open and logout: an older open that wakes up gives way
   }
 
   hasRole(role) {
@@ -129,6 +159,7 @@ export class Session extends Emitter {
   }
 
   logout(quiet = false) {
+    this.attempts++;
     clearTimeout(this.reconnectTimer);
     clearTimeout(this.pingTimer);
     this.token = null;
@@ -146,11 +177,29 @@ export class Session extends Emitter {
     }
   }
 
-  open() {
+  /** Finds where commands are taken (`sessionTarget`: asked anew on every connection, as a
+   *  failover moves the leader), connects there and logs in. */
+  async open() {
+    const attempt = ++this.attempts;
+    const target = sessionTarget(await fetchJson('/health'), wsUrl('/ws'));
+    if (attempt !== this.attempts || !this.token) {
+      // Logged out, or logged in again, while `/health` was asked: that call owns the session now.
+      throw { type: 'error', code: 'cancelled', message: 'superseded by another login or a logout' };
+    }
+    if (!target) {
+      this.reconnectOrGoOffline();
+      throw { type: 'error', code: 'disconnected', message: 'this server follows a leader it cannot name yet (a failover is under way); try again in a few seconds' };
+    }
+    this.target = target;
+    this.emit('target', target);
+    return this.connect(target.url);
+  }
+
+  connect(url) {
     return new Promise((resolve, reject) => {
       let ws;
       try {
-        ws = new WebSocket(wsUrl('/ws'));
+        ws = new WebSocket(url);
       } catch (error) {
         reject({ type: 'error', code: 'disconnected', message: String(error) });
         return;
@@ -192,7 +241,7 @@ export class Session extends Emitter {
         this.failPending('disconnected', `connection closed (${event.code}${event.reason ? ` ${event.reason}` : ''})`);
         if (!settled) {
           settled = true;
-          reject({ type: 'error', code: 'disconnected', message: `cannot reach ${wsUrl('/ws')} (${event.code})` });
+          reject({ type: 'error', code: 'disconnected', message: `cannot reach ${url} (${event.code})` });
         }
         this.reconnectOrGoOffline();
       };
@@ -285,7 +334,18 @@ export class Session extends Emitter {
         this.emit('ok', pending.msg.type);
       }
     }
+    if (frame.type === 'error' && frame.code === 'invalid_state') this.recheckTarget();
     if (frame.type !== 'pong') this.emit(frame.type, frame);
+  }
+
+  /** A request refused with `invalid_state` may mean the node no longer leads (a deposed leader
+   *  that follows on keeps its connections): when `/health` now names another place to trade,
+   *  the session closes and reconnects there. */
+  async recheckTarget() {
+    const ws = this.ws;
+    if (!ws || !this.target) return;
+    const target = sessionTarget(await fetchJson('/health'), wsUrl('/ws'));
+    if (target && target.url !== this.target.url && this.ws === ws) ws.close(1000, 'the leader moved');
   }
 }
 
