@@ -66,6 +66,17 @@ export async function fetchJson(path) {
   }
 }
 
+/** `GET /health`'s answer, also a 503's (a degraded follower still names its leader); null when
+ *  there is none (an unreachable server, or none at all: `?server=` during development). */
+async function fetchHealth() {
+  try {
+    const response = await fetch(apiUrl('/health'), { cache: 'no-store', headers: { accept: 'application/json' } });
+    return await response.json();
+  } catch {
+    return null;
+  }
+}
+
 /** A tiny listener registry: `on(type, fn)`, `emit(type, value)`; type '*' hears everything. */
 class Emitter {
   constructor() {
@@ -181,7 +192,7 @@ export class Session extends Emitter {
    *  failover moves the leader), connects there and logs in. */
   async open() {
     const attempt = ++this.attempts;
-    const target = sessionTarget(await fetchJson('/health'), wsUrl('/ws'));
+    const target = sessionTarget(await fetchHealth(), wsUrl('/ws'));
     if (attempt !== this.attempts || !this.token) {
       // Logged out, or logged in again, while `/health` was asked: that call owns the session now.
       throw { type: 'error', code: 'cancelled', message: 'superseded by another login or a logout' };
@@ -334,19 +345,9 @@ export class Session extends Emitter {
         this.emit('ok', pending.msg.type);
       }
     }
-    if (frame.type === 'error' && frame.code === 'invalid_state') this.recheckTarget();
     if (frame.type !== 'pong') this.emit(frame.type, frame);
   }
 
-  /** A request refused with `invalid_state` may mean the node no longer leads (a deposed leader
-   *  that follows on keeps its connections): when `/health` now names another place to trade,
-   *  the session closes and reconnects there. */
-  async recheckTarget() {
-    const ws = this.ws;
-    if (!ws || !this.target) return;
-    const target = sessionTarget(await fetchJson('/health'), wsUrl('/ws'));
-    if (target && target.url !== this.target.url && this.ws === ws) ws.close(1000, 'the leader moved');
-  }
 }
 
 /** The public feed on `/feed`. Emits 'snapshot', every event type, and 'status'. */
