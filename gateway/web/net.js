@@ -247,16 +247,25 @@ export class Session extends Emitter {
       ws.onmessage = (event) => this.receive(event.data);
       ws.onclose = (event) => {
         if (this.ws !== ws) return;
-        this.ws = null;
-        clearTimeout(this.pingTimer);
-        this.failPending('disconnected', `connection closed (${event.code}${event.reason ? ` ${event.reason}` : ''})`);
         if (!settled) {
           settled = true;
           reject({ type: 'error', code: 'disconnected', message: `cannot reach ${url} (${event.code})` });
         }
-        this.reconnectOrGoOffline();
+        this.lost(ws, `connection closed (${event.code}${event.reason ? ` ${event.reason}` : ''})`);
       };
     });
+  }
+
+  /** The connection `ws` is gone (closed, or silent past a ping's timeout): what waits on it
+   *  fails, and a logged-in session reconnects (asking `/health` where to, see `open`). */
+  lost(ws, why) {
+    if (this.ws !== ws) return;
+    this.ws = null;
+    ws.onclose = null;
+    ws.close();
+    clearTimeout(this.pingTimer);
+    this.failPending('disconnected', why);
+    this.reconnectOrGoOffline();
   }
 
   /** After a lost or refused connection: a session that was logged in, with a token still worth
@@ -291,9 +300,12 @@ export class Session extends Emitter {
     const delay = PING_EVERY_MS[count] ?? 10_000;
     this.pingTimer = setTimeout(() => {
       const sent = serverClock.localUs();
+      const ws = this.ws;
       this.request({ type: 'ping' }).then(
         (pong) => serverClock.fromPong(sent, serverClock.localUs(), pong.ts),
-        () => {},
+        // A socket that stays open but answers nothing is a server that stopped (a paused or
+        // frozen leader keeps its TCP connections): as good as closed, so move on.
+        (error) => error.code === 'timeout' && this.lost(ws, 'no answer to ping'),
       );
       this.schedulePing(count + 1);
     }, delay);
