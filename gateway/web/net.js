@@ -359,7 +359,6 @@ export class Session extends Emitter {
     }
     if (frame.type !== 'pong') this.emit(frame.type, frame);
   }
-
 }
 
 /** The public feed on `/feed`. Emits 'snapshot', every event type, and 'status'. */
