@@ -471,6 +471,13 @@ impl Config {
         let listen = SocketAddr::from_str(&listen_text).map_err(|_| {
             ConfigError::invalid("--listen", format!("{listen_text:?} is not an address like 127.0.0.1:8080"))
         })?;
+        if cluster.as_ref().is_some_and(|c| c.advertise.is_none()) && listen.ip().is_unspecified() {
+            // Other nodes and the web app go to the URL a leader advertises: 0.0.0.0 is nowhere.
+            return Err(ConfigError::invalid(
+                "--advertise",
+                format!("is required when listening on {listen}: the URL other nodes and browsers reach this node at"),
+            ));
+        }
         let data_dir = args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from(DATA_DIR_DEFAULT));
         if data_dir.as_os_str().is_empty() {
             return Err(ConfigError::invalid("--data-dir", "must not be empty"));
@@ -838,5 +845,7 @@ mod tests {
         assert!(error(nats("sh"), "[engine]\ndurability = \"none\"").contains("a clustered node is always"));
         assert!(error(ServeArgs { lease_ttl_ms: Some(100), ..nats("sh") }, "").contains("--lease-ttl-ms"));
         assert!(error(ServeArgs { advertise: Some("10.0.0.5:8080".into()), ..nats("sh") }, "").contains("--advertise"));
+        let anywhere = ServeArgs { listen: Some("0.0.0.0:8080".into()), ..nats("sh") };
+        assert!(error(anywhere, "").contains("--advertise: is required when listening on 0.0.0.0:8080"));
     }
 }

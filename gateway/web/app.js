@@ -78,6 +78,17 @@ function connectionBadge(el, status) {
   setText(el.querySelector('.conn-state'), status);
 }
 
+/** Where the session trades: named in the top bar when that is not this page's server (a
+ *  follower's page trades on the hall's leader), and in the badge's tooltip always. */
+function showTradingNode(target) {
+  const badge = $('[data-testid=session-status]');
+  const label = $('[data-testid=session-node]');
+  badge.title = `Trading session (/ws) on ${target.node}${target.leader ? ', the leader of this server' : ''}`;
+  label.dataset.node = target.node;
+  label.hidden = !target.leader;
+  setText(label, target.leader ? `on leader ${target.node.replace(/^https?:\/\//, '')}` : '');
+}
+
 function start() {
   $('#login-form').addEventListener('submit', (event) => {
     event.preventDefault();
@@ -97,6 +108,7 @@ function start() {
   session.on('login', showLoggedIn);
   session.on('logout', showLoggedOut);
   session.on('status', (status) => connectionBadge($('[data-testid=session-status]'), status));
+  session.on('target', showTradingNode);
   session.on('error', showError);
   session.on('ok', (type) => clearErrorFor(type === 'ping' ? null : type));
   session.on('participant_status', (m) => {

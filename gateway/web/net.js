@@ -8,9 +8,13 @@
 //   face can draw `price(t)` in engine time.
 //
 // Both sockets go to the page's own server; `?server=HOST:PORT` points them elsewhere and
-// `?api=HOST:PORT` does the same for the JSON endpoints (development only).
+// `?api=HOST:PORT` does the same for the JSON endpoints (development only). One exception: when
+// that server is a follower of a replicated hall (`/health` `role: "follower"`, protocol §13), it
+// refuses commands, so the session goes to the leader `/health` names (`sessionTarget`), and
+// asks again after every lost connection, since a failover moves the leader. Reads stay local.
 
-const params = new URLSearchParams(location.search);
+// `location` is absent when the unit tests import this module under node.
+const params = new URLSearchParams(globalThis.location?.search ?? '');
 
 export function wsUrl(path) {
   const server = params.get('server');
@@ -28,11 +32,45 @@ export function apiUrl(path) {
   return base.replace(/\/+$/, '') + path;
 }
 
+/**
+ * Where the trading session goes, from what `/health` answered (`health`, null if it could not be
+ * read) and the page's own `/ws` URL: `{url, node, leader}`, `node` being the http URL shown to
+ * the user and `leader` whether it is another node, the leader of this one. A single node, a
+ * leader, or a server whose health is unknown (an older server, or `?server=` during development)
+ * takes the session itself; a follower sends it to its leader (`http://h:p` → `ws://h:p/ws`).
+ * Null when a follower names no leader: a failover is under way and there is nowhere to trade yet.
+ */
+export function sessionTarget(health, ownWsUrl) {
+  if (health?.role !== 'follower') {
+    return { url: ownWsUrl, node: ownWsUrl.replace(/^ws/, 'http').replace(/\/ws$/, ''), leader: false };
+  }
+  let leader;
+  try {
+    leader = new URL(health.leader);
+  } catch {
+    return null; // no leader named (null), or nothing a browser could reach
+  }
+  if (leader.protocol !== 'http:' && leader.protocol !== 'https:') return null;
+  const node = leader.origin + leader.pathname.replace(/\/+$/, '');
+  return { url: node.replace(/^http/, 'ws') + '/ws', node, leader: true };
+}
+
 /** GET a JSON endpoint; null when it is missing (404), fails or answers something else. */
 export async function fetchJson(path) {
   try {
     const response = await fetch(apiUrl(path), { cache: 'no-store', headers: { accept: 'application/json' } });
     if (!response.ok) return null;
+    return await response.json();
+  } catch {
+    return null;
+  }
+}
+
+/** `GET /health`'s answer, also a 503's (a degraded follower still names its leader); null when
+ *  there is none (an unreachable server, or none at all: `?server=` during development). */
+async function fetchHealth() {
+  try {
+    const response = await fetch(apiUrl('/health'), { cache: 'no-store', headers: { accept: 'application/json' } });
     return await response.json();
   } catch {
     return null;
@@ -97,7 +135,8 @@ export const serverClock = {
 const REQUEST_TIMEOUT_MS = 10_000;
 const PING_EVERY_MS = [500, 1000, 2000, 3000, 5000]; // then every 10 s
 
-/** The trading session on `/ws`. Emits every frame by type, plus 'status' and 'login'. */
+/** The trading session on `/ws`. Emits every frame by type, plus 'status', 'login', 'logout'
+ *  and 'target' (where it trades, before each connection). */
 export class Session extends Emitter {
   constructor() {
     super();
@@ -110,6 +149,8 @@ export class Session extends Emitter {
     this.retries = 0;
     this.pingTimer = null;
     this.reconnectTimer = null;
+    this.target = null; // {url, node, leader}: where the session trades (see `sessionTarget`)
+    this.attempts = 0; // bumped by every open and logout: an older open that wakes up gives way
   }
 
   hasRole(role) {
@@ -129,6 +170,7 @@ export class Session extends Emitter {
   }
 
   logout(quiet = false) {
+    this.attempts++;
     clearTimeout(this.reconnectTimer);
     clearTimeout(this.pingTimer);
     this.token = null;
@@ -146,11 +188,29 @@ export class Session extends Emitter {
     }
   }
 
-  open() {
+  /** Finds where commands are taken (`sessionTarget`: asked anew on every connection, as a
+   *  failover moves the leader), connects there and logs in. */
+  async open() {
+    const attempt = ++this.attempts;
+    const target = sessionTarget(await fetchHealth(), wsUrl('/ws'));
+    if (attempt !== this.attempts || !this.token) {
+      // Logged out, or logged in again, while `/health` was asked: that call owns the session now.
+      throw { type: 'error', code: 'cancelled', message: 'superseded by another login or a logout' };
+    }
+    if (!target) {
+      this.reconnectOrGoOffline();
+      throw { type: 'error', code: 'disconnected', message: 'this server follows a leader it cannot name yet (a failover is under way); try again in a few seconds' };
+    }
+    this.target = target;
+    this.emit('target', target);
+    return this.connect(target.url);
+  }
+
+  connect(url) {
     return new Promise((resolve, reject) => {
       let ws;
       try {
-        ws = new WebSocket(wsUrl('/ws'));
+        ws = new WebSocket(url);
       } catch (error) {
         reject({ type: 'error', code: 'disconnected', message: String(error) });
         return;
@@ -187,16 +247,25 @@ export class Session extends Emitter {
       ws.onmessage = (event) => this.receive(event.data);
       ws.onclose = (event) => {
         if (this.ws !== ws) return;
-        this.ws = null;
-        clearTimeout(this.pingTimer);
-        this.failPending('disconnected', `connection closed (${event.code}${event.reason ? ` ${event.reason}` : ''})`);
         if (!settled) {
           settled = true;
-          reject({ type: 'error', code: 'disconnected', message: `cannot reach ${wsUrl('/ws')} (${event.code})` });
+          reject({ type: 'error', code: 'disconnected', message: `cannot reach ${url} (${event.code})` });
         }
-        this.reconnectOrGoOffline();
+        this.lost(ws, `connection closed (${event.code}${event.reason ? ` ${event.reason}` : ''})`);
       };
     });
+  }
+
+  /** The connection `ws` is gone (closed, or silent past a ping's timeout): what waits on it
+   *  fails, and a logged-in session reconnects (asking `/health` where to, see `open`). */
+  lost(ws, why) {
+    if (this.ws !== ws) return;
+    this.ws = null;
+    ws.onclose = null;
+    ws.close();
+    clearTimeout(this.pingTimer);
+    this.failPending('disconnected', why);
+    this.reconnectOrGoOffline();
   }
 
   /** After a lost or refused connection: a session that was logged in, with a token still worth
@@ -231,9 +300,12 @@ export class Session extends Emitter {
     const delay = PING_EVERY_MS[count] ?? 10_000;
     this.pingTimer = setTimeout(() => {
       const sent = serverClock.localUs();
+      const ws = this.ws;
       this.request({ type: 'ping' }).then(
         (pong) => serverClock.fromPong(sent, serverClock.localUs(), pong.ts),
-        () => {},
+        // A socket that stays open but answers nothing is a server that stopped (a paused or
+        // frozen leader keeps its TCP connections): as good as closed, so move on.
+        (error) => error.code === 'timeout' && this.lost(ws, 'no answer to ping'),
       );
       this.schedulePing(count + 1);
     }, delay);
