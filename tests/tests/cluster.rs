@@ -830,7 +830,8 @@ async fn losing_nats_servers_stops_acknowledgements_and_loses_nothing() {
     };
     assert_eq!(degraded["status"], "degraded", "{degraded}");
     assert!(degraded["reason"].as_str().is_some_and(|r| !r.is_empty()), "a degraded /health says why: {degraded}");
-    let early = g1.c.reply_to(&pending_req, Duration::from_secs(2)).await;
+    // An outage of a few lease TTLs: the lease lapses for sure, as in a real quorum loss.
+    let early = g1.c.reply_to(&pending_req, Duration::from_secs(4)).await;
     if let Ok(v) = &early {
         assert_ne!(v["type"], "order_accepted", "acknowledged with two of three NATS servers down: {v}");
     }
@@ -839,11 +840,13 @@ async fn losing_nats_servers_stops_acknowledgements_and_loses_nothing() {
 
     // One back: the waiting command is acknowledged (or, by a new leader, sent again).
     hall.nats.restart(1);
+    let back = tokio::time::Instant::now();
     let answer = match early {
         Ok(v) => Ok(v),
         Err(_) => g1.c.reply_to(&pending_req, Duration::from_secs(30)).await,
     };
     g1.settle(&mut hall, answer, &pending, msg).await;
+    note(format!("{pending} acknowledged {:?} after NATS had a quorum again", back.elapsed()));
     acked.push(pending);
     for _ in 0..2 {
         let (coid, msg) = sell(&mut next);
