@@ -555,52 +555,114 @@ pub async fn wait_role(node: &Server, role: &str, leader_url: Option<&str>, time
 /// A follower whose hash differs at the same `hash_seq` is a divergence: it fails at once.
 /// Returns the leader's final `/health`.
 pub async fn wait_same_state(leader: &Server, followers: &[&Server], timeout: Duration) -> Value {
+    match try_wait_same_state(leader, followers, timeout).await {
+        Ok(v) => v,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// What [`try_wait_same_state`] found instead of agreement.
+#[derive(Debug)]
+pub enum Disagreement {
+    /// The leader is gone or follows now, or a follower leads: ask who leads, then wait again.
+    LeadershipMoved(String),
+    /// No agreement within the time.
+    Timeout(String),
+}
+
+impl std::fmt::Display for Disagreement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Disagreement::LeadershipMoved(why) => write!(f, "leadership moved: {why}"),
+            Disagreement::Timeout(why) => write!(f, "{why}"),
+        }
+    }
+}
+
+/// [`wait_same_state`] that reports a change of leader instead of failing on it (a divergence
+/// still fails at once).
+pub async fn try_wait_same_state(
+    leader: &Server,
+    followers: &[&Server],
+    timeout: Duration,
+) -> Result<Value, Disagreement> {
     let deadline = tokio::time::Instant::now() + timeout;
     let mut steady: Option<(u64, tokio::time::Instant)> = None;
     loop {
-        let lh = cluster_health(leader).await;
-        assert_eq!(lh["role"], "leader", "{lh}");
-        let seq = lh["command_seq"].as_u64().unwrap();
-        let mut why = String::new();
-        match steady {
-            Some((s, since)) if s == seq => {
-                if since.elapsed() < Duration::from_millis(1200) {
-                    why = format!("the leader's command_seq {seq} is new");
-                }
+        // A leader may say `503 degraded` for a moment (a NATS server just came back and its
+        // Raft groups elect leaders): that is not yet agreement, nor a failure.
+        let why = match health_of(leader).await {
+            Err(e) => {
+                return Err(Disagreement::LeadershipMoved(format!("the leader {} does not answer: {e}", leader.addr)))
             }
-            _ => {
-                steady = Some((seq, tokio::time::Instant::now()));
-                why = format!("the leader moved to command_seq {seq}");
+            Ok((_, v)) if v["role"] != "leader" => {
+                return Err(Disagreement::LeadershipMoved(format!("{} does not lead any more: {v}", leader.addr)))
             }
-        }
-        if why.is_empty() && lh["hash_seq"].as_u64() != Some(seq) {
-            why = format!("the leader's hash is at {} of {seq}", lh["hash_seq"]);
-        }
+            Ok((200, _)) => String::new(),
+            other => format!("the leader is not healthy: {other:?}"),
+        };
+        let why = if !why.is_empty() {
+            why
+        } else {
+            agreement(leader, followers, &mut steady).await?.map_or(String::new(), |why| why)
+        };
         if why.is_empty() {
-            for f in followers {
-                let fh = cluster_health(f).await;
-                assert_eq!(fh["role"], "follower", "{}: {fh}", f.addr);
-                if fh["hash_seq"] == lh["hash_seq"] {
-                    assert_eq!(
-                        fh["state_hash"], lh["state_hash"],
-                        "follower {} and the leader {} differ at hash_seq {}:\nfollower {fh}\nleader {lh}",
-                        f.addr, leader.addr, lh["hash_seq"]
-                    );
-                    assert_eq!(fh["command_seq"], seq, "{fh} vs {lh}");
-                    assert_eq!(fh["lag"], 0, "a caught-up follower has no lag: {fh}");
-                } else {
-                    why = format!(
-                        "follower {} is at hash_seq {} command_seq {} of {seq}",
-                        f.addr, fh["hash_seq"], fh["command_seq"]
-                    );
-                    break;
-                }
-            }
+            return Ok(cluster_health(leader).await);
         }
-        if why.is_empty() {
-            return lh;
+        if tokio::time::Instant::now() > deadline {
+            return Err(Disagreement::Timeout(format!("the nodes do not agree within {timeout:?}: {why}")));
         }
-        assert!(tokio::time::Instant::now() < deadline, "the nodes do not agree within {timeout:?}: {why}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// One look at the leader and its followers: None when they agree, else why not yet.
+async fn agreement(
+    leader: &Server,
+    followers: &[&Server],
+    steady: &mut Option<(u64, tokio::time::Instant)>,
+) -> Result<Option<String>, Disagreement> {
+    let lh = cluster_health(leader).await;
+    let seq = lh["command_seq"].as_u64().unwrap();
+    match *steady {
+        Some((s, since)) if s == seq => {
+            if since.elapsed() < Duration::from_millis(1200) {
+                return Ok(Some(format!("the leader's command_seq {seq} is new")));
+            }
+        }
+        _ => {
+            *steady = Some((seq, tokio::time::Instant::now()));
+            return Ok(Some(format!("the leader moved to command_seq {seq}")));
+        }
+    }
+    if lh["hash_seq"].as_u64() != Some(seq) {
+        return Ok(Some(format!("the leader's hash is at {} of {seq}", lh["hash_seq"])));
+    }
+    for f in followers {
+        let fh = match health_of(f).await {
+            Ok((200, v)) => v,
+            Ok((_, v)) => return Ok(Some(format!("follower {} is not healthy: {v}", f.addr))),
+            Err(e) => return Err(Disagreement::LeadershipMoved(format!("follower {} does not answer: {e}", f.addr))),
+        };
+        if fh["role"] == "leader" {
+            return Err(Disagreement::LeadershipMoved(format!("{} leads now: {fh}", f.addr)));
+        }
+        let fh = cluster_health(f).await;
+        assert_eq!(fh["role"], "follower", "{}: {fh}", f.addr);
+        if fh["hash_seq"] == lh["hash_seq"] {
+            assert_eq!(
+                fh["state_hash"], lh["state_hash"],
+                "follower {} and the leader {} differ at hash_seq {}:\nfollower {fh}\nleader {lh}",
+                f.addr, leader.addr, lh["hash_seq"]
+            );
+            assert_eq!(fh["command_seq"], seq, "{fh} vs {lh}");
+            assert_eq!(fh["lag"], 0, "a caught-up follower has no lag: {fh}");
+        } else {
+            return Ok(Some(format!(
+                "follower {} is at hash_seq {} command_seq {} lag {} of {seq}",
+                f.addr, fh["hash_seq"], fh["command_seq"], fh["lag"]
+            )));
+        }
+    }
+    Ok(None)
 }

@@ -180,6 +180,51 @@ impl Hall {
         wait_for_leader(&live, JOIN_T).await
     }
 
+    /// What a supervisor does (docs/cluster.md): a node that exited is started again as a
+    /// follower (here on a fresh directory). Only a deposed leader (exit 75) may have exited.
+    fn supervise(&mut self) {
+        for i in 0..self.nodes.len() {
+            let Some(status) = self.nodes[i].wait_exit(Duration::ZERO) else { continue };
+            let log = self.nodes[i].log();
+            let last: Vec<&str> = log.lines().rev().take(12).collect::<Vec<_>>().into_iter().rev().collect();
+            note(format!("node {i} exited ({status}); the end of its log:\n{}", last.join("\n")));
+            assert_eq!(status.code(), Some(75), "node {i} ended, but not as a deposed leader: {status}");
+            self.nodes[i] = Server::start(self.opts.clone().follow());
+        }
+    }
+
+    /// Waits until the hall agrees (see `wait_same_state`) under whichever node leads, following
+    /// a change of leader (a deposed node restarted by `supervise`). Returns the leader's index
+    /// and `/health`.
+    async fn agree(&mut self) -> (usize, serde_json::Value) {
+        let deadline = tokio::time::Instant::now() + JOIN_T;
+        loop {
+            self.supervise();
+            let leader = self.leader_index().await;
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match try_wait_same_state(&self.nodes[leader], &self.others(leader), left).await {
+                Ok(h) => return (leader, h),
+                Err(Disagreement::LeadershipMoved(why)) if tokio::time::Instant::now() < deadline => {
+                    note(format!("waiting for agreement: {why}"));
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => {
+                    // What the stream holds, to tell a stuck node from a bad stream (read_stream
+                    // itself fails on a gap or a duplicate).
+                    let history = read_stream(&self.nats.urls(), HALL).await;
+                    let msgs: Vec<String> = history
+                        .messages
+                        .iter()
+                        .map(|m| {
+                            format!("{} {} {} {:?}..{:?}", m.stream_seq, m.kind, m.msg_id, m.first_seq, m.last_seq)
+                        })
+                        .collect();
+                    panic!("{e}\nthe stream: {}", msgs.join("; "));
+                }
+            }
+        }
+    }
+
     fn others(&self, i: usize) -> Vec<&Server> {
         self.nodes.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, s)| s).collect()
     }
@@ -718,8 +763,15 @@ struct Desk {
 impl Desk {
     /// Sends `msg` (a `new_order` with `coid`) until some leader acknowledges it (bounded).
     async fn acknowledged(&mut self, hall: &mut Hall, coid: &str, msg: serde_json::Value, timeout: Duration) {
-        let req = self.c.send_request(msg.clone()).await;
-        let answer = self.c.reply_to(&req, timeout).await;
+        // The desk's node may have been deposed while the desk was idle: a send that fails is
+        // an unanswered command like any other.
+        let mut stamped = msg.clone();
+        stamped["req_id"] = json!(format!("desk-{coid}"));
+        let sent = self.c.try_send(tokio_tungstenite::tungstenite::Message::text(stamped.to_string())).await;
+        let answer = match sent {
+            Ok(()) => self.c.reply_to(&stamped["req_id"], timeout).await,
+            Err(e) => Err(format!("sending: {e}")),
+        };
         self.settle(hall, answer, coid, msg).await;
     }
 
@@ -739,16 +791,14 @@ impl Desk {
         // The node we spoke to is not leading any more: it must have exited as deposed. Its
         // supervisor starts it again as a follower (docs/cluster.md): here on a fresh directory.
         let old = self.at;
-        let exited = hall.nodes[old].wait_exit(Duration::from_secs(10));
-        if let Some(status) = exited {
-            let log = hall.nodes[old].log();
-            let last: Vec<&str> = log.lines().rev().take(12).collect::<Vec<_>>().into_iter().rev().collect();
-            note(format!("node {old} exited ({status}); the end of its log:\n{}", last.join("\n")));
-            assert_eq!(status.code(), Some(75), "node {old} ended, but not as a deposed leader: {status}");
-            hall.nodes[old] = Server::start(hall.opts.clone().follow());
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while hall.nodes[old].is_running() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        let exited = !hall.nodes[old].is_running();
+        hall.supervise();
         self.at = hall.leader_index().await;
-        assert!(exited.is_some() || self.at != old, "node {old} still leads but did not acknowledge {coid}");
+        assert!(exited || self.at != old, "node {old} still leads but did not acknowledge {coid}");
         self.moved += 1;
         note(format!("{coid}: node {} leads now; looking for it there", self.at));
         self.c = hall.nodes[self.at].session(&self.token).await;
@@ -849,10 +899,9 @@ async fn losing_nats_servers_stops_acknowledgements_and_loses_nothing() {
         g1.acknowledged(&mut hall, &coid, msg, Duration::from_secs(30)).await;
         acked.push(coid);
     }
-    let leader = g1.at;
-    let h = cluster_health(&hall.nodes[leader]).await;
-    assert_eq!(h["role"], "leader", "{h}");
     note(format!("the desk followed {} takeover(s)", g1.moved));
+    let (leader, lh) = hall.agree().await;
+    g1.c = hall.nodes[leader].session(&g1.token).await;
 
     // Nothing acknowledged is missing: not from the leader's book, not from the stream.
     let open: Vec<String> =
@@ -860,12 +909,55 @@ async fn losing_nats_servers_stops_acknowledgements_and_loses_nothing() {
     for coid in &acked {
         assert!(open.contains(coid), "acknowledged order {coid} is missing after the NATS outage: {open:?}");
     }
-    let other = 1 - leader;
-    let lh = wait_same_state(&hall.nodes[leader], &[&hall.nodes[other]], JOIN_T).await;
     let stream = read_stream(&hall.nats.urls(), HALL).await;
     assert_eq!(stream.last_command_seq(), lh["command_seq"].as_u64().unwrap(), "the stream ends at the leader's seq");
     drop(g1);
     let (a, b) = hall.nodes.split_at_mut(1);
     let (l, f) = if leader == 0 { (&mut a[0], &mut b[0]) } else { (&mut b[0], &mut a[0]) };
     stop_and_compare_replays(l, &mut [f]);
+}
+
+/// A rolling restart of the NATS servers (as for an upgrade): each in turn is killed while
+/// trading goes on and started again. Every huashi node loses the server it was connected to at
+/// some point; after each step every follower has caught up with the leader (same state hash at
+/// the same seq), and in the end the stream and every directory hold one history.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn followers_keep_up_through_a_rolling_restart_of_the_nats_servers() {
+    let Some(nats) = cluster_or_skip(3) else { return };
+    let mut hall = Hall::start(nats, 2, 1, 1500).await;
+    let mut op = hall.nodes[0].operator().await;
+    let token = register(&mut op, "g1", &["grower"], None).await;
+    ok(&mut op, json!({"type": "set_book_state", "symbol": "ROSE-A", "state": "open"}), "book_state").await;
+    drop(op);
+    let c = hall.nodes[0].session(&token).await;
+    let mut g1 = Desk { token, at: 0, c, moved: 0 };
+    let mut acked = Vec::new();
+    for step in 0..hall.nats.len() {
+        hall.nats.kill(step);
+        for k in 0..2 {
+            let coid = format!("r{step}x{k}");
+            let msg = order(&coid, "sell", &money(200 + 10 * step as i64 + k), 5, "gtc");
+            g1.acknowledged(&mut hall, &coid, msg, Duration::from_secs(30)).await;
+            acked.push(coid);
+        }
+        hall.nats.restart(step);
+        let (_, lh) = hall.agree().await;
+        note(format!("NATS server {step} restarted: every follower at command {}", lh["command_seq"]));
+    }
+    note(format!("the desk followed {} takeover(s)", g1.moved));
+    let (leader, lh) = hall.agree().await;
+    let mut reader = hall.nodes[leader].session(&g1.token).await;
+    let open: Vec<String> =
+        get_orders(&mut reader).await.iter().map(|o| o["client_order_id"].as_str().unwrap().to_string()).collect();
+    for coid in &acked {
+        assert!(open.contains(coid), "acknowledged order {coid} is missing after the rolling restart: {open:?}");
+    }
+    drop(reader);
+    let stream = read_stream(&hall.nats.urls(), HALL).await;
+    assert_eq!(stream.last_command_seq(), lh["command_seq"].as_u64().unwrap(), "the stream ends at the leader's seq");
+    drop(g1);
+    let mut nodes = std::mem::take(&mut hall.nodes);
+    let mut first = nodes.remove(leader);
+    let mut rest: Vec<&mut Server> = nodes.iter_mut().collect();
+    stop_and_compare_replays(&mut first, &mut rest);
 }
