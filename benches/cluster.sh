@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Three nats-server processes with JetStream on loopback, clustered, for the replicated benches
+# (README "Performance", "Replicated (issue 13)").
+#
+#   benches/cluster.sh start DIR [BASE]   # client ports BASE+1..3 (default 24220: 24221-24223),
+#                                         # routes BASE+2001..3, monitoring BASE+4001..3
+#   benches/cluster.sh stop DIR           # kills the three servers started into DIR
+#   benches/cluster.sh urls [BASE]        # prints nats://127.0.0.1:24221,... for --nats / BENCH_NATS
+#
+# Each server keeps its store under DIR/sN and its pid in DIR/sN.pid; `start` wipes DIR's stores
+# first, so every run begins with empty streams.
+set -euo pipefail
+NATS_SERVER=${NATS_SERVER:-$(command -v nats-server || echo /usr/sbin/nats-server)}
+cmd=${1:?usage: cluster.sh start|stop|urls ...}
+
+urls() {
+  local base=$1
+  echo "nats://127.0.0.1:$((base + 1)),nats://127.0.0.1:$((base + 2)),nats://127.0.0.1:$((base + 3))"
+}
+
+case "$cmd" in
+start)
+  dir=${2:?cluster.sh start DIR [BASE]}
+  base=${3:-24220}
+  "$0" stop "$dir" 2>/dev/null || true
+  mkdir -p "$dir"
+  routes="nats-route://127.0.0.1:$((base + 2001)), nats-route://127.0.0.1:$((base + 2002)), nats-route://127.0.0.1:$((base + 2003))"
+  for n in 1 2 3; do
+    rm -rf "$dir/s$n"
+    cat >"$dir/n$n.conf" <<CONF
+server_name: n$n
+listen: 127.0.0.1:$((base + n))
+http: 127.0.0.1:$((base + 4000 + n))
+jetstream { store_dir: "$dir/s$n" }
+cluster { name: hc, listen: 127.0.0.1:$((base + 2000 + n)), routes: [$routes] }
+CONF
+    "$NATS_SERVER" -c "$dir/n$n.conf" >"$dir/n$n.log" 2>&1 &
+    echo $! >"$dir/s$n.pid"
+  done
+  # Ready when every server answers /healthz with JetStream on (the meta leader is elected).
+  for _ in $(seq 1 100); do
+    ok=0
+    for n in 1 2 3; do
+      curl -fs "http://127.0.0.1:$((base + 4000 + n))/healthz?js-enabled-only=true" >/dev/null && ok=$((ok + 1))
+    done
+    [ "$ok" = 3 ] && break
+    sleep 0.1
+  done
+  # The JetStream meta group needs a leader before streams can be created.
+  sleep 1
+  urls "$base"
+  ;;
+stop)
+  dir=${2:?cluster.sh stop DIR}
+  for n in 1 2 3; do
+    if [ -f "$dir/s$n.pid" ]; then
+      kill "$(cat "$dir/s$n.pid")" 2>/dev/null || true
+      rm -f "$dir/s$n.pid"
+    fi
+  done
+  ;;
+urls)
+  urls "${2:-24220}"
+  ;;
+*)
+  echo "usage: cluster.sh start DIR [BASE] | stop DIR | urls [BASE]" >&2
+  exit 2
+  ;;
+esac
