@@ -472,9 +472,11 @@ async fn run(args: Args) -> Result<(), Error> {
     let mut req_id = 0u64;
     let deadline = Instant::now() + Duration::from_secs(60 + args.rounds as u64 * (window_ms / 1000 + 5));
     while rounds < args.rounds && Instant::now() < deadline {
-        let Ok(Some(Ok(Message::Text(text)))) = timeout(Duration::from_secs(30), control.next()).await else {
+        let Ok(Some(Ok(message))) = timeout(Duration::from_secs(30), control.next()).await else {
             return Err("the control feed stopped".into());
         };
+        // The server pings idle connections (tungstenite answers them): skip anything not text.
+        let Message::Text(text) = message else { continue };
         let event: Value = serde_json::from_str(text.as_str())?;
         if event["type"] != "clock_started" || event["clock"] != json!(clock) {
             continue;
