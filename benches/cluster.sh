@@ -37,27 +37,46 @@ CONF
     "$NATS_SERVER" -c "$dir/n$n.conf" >"$dir/n$n.log" 2>&1 &
     echo $! >"$dir/s$n.pid"
   done
-  # Ready when every server answers /healthz with JetStream on (the meta leader is elected).
-  for _ in $(seq 1 100); do
-    ok=0
+  # Ready when the JetStream meta group has a leader that sees both other servers current: until
+  # then an R3 stream cannot be placed ("no suitable peers for placement").
+  ready=0
+  for _ in $(seq 1 300); do
+    current=0
     for n in 1 2 3; do
-      curl -fs "http://127.0.0.1:$((base + 4000 + n))/healthz?js-enabled-only=true" >/dev/null && ok=$((ok + 1))
+      c=$(curl -fs "http://127.0.0.1:$((base + 4000 + n))/jsz" 2>/dev/null | grep -c '"current": *true' || true)
+      current=$((current + c))
     done
-    [ "$ok" = 3 ] && break
+    if [ "$current" -ge 2 ]; then ready=1; break; fi
     sleep 0.1
   done
-  # The JetStream meta group needs a leader before streams can be created.
-  sleep 1
+  if [ "$ready" != 1 ]; then
+    echo "cluster.sh: the JetStream cluster in $dir did not form in 30 s (see $dir/n*.log)" >&2
+    "$0" stop "$dir"
+    exit 1
+  fi
   urls "$base"
   ;;
 stop)
   dir=${2:?cluster.sh stop DIR}
+  pids=()
   for n in 1 2 3; do
     if [ -f "$dir/s$n.pid" ]; then
-      kill "$(cat "$dir/s$n.pid")" 2>/dev/null || true
+      pids+=("$(cat "$dir/s$n.pid")")
       rm -f "$dir/s$n.pid"
     fi
   done
+  [ ${#pids[@]} = 0 ] && exit 0
+  kill "${pids[@]}" 2>/dev/null || true
+  # Wait for them to let go of their ports (a JetStream server takes a moment), then insist.
+  for _ in $(seq 1 100); do
+    alive=0
+    for pid in "${pids[@]}"; do
+      if kill -0 "$pid" 2>/dev/null && ! grep -q '^State:.*Z' "/proc/$pid/status" 2>/dev/null; then alive=1; fi
+    done
+    [ "$alive" = 0 ] && exit 0
+    sleep 0.1
+  done
+  kill -9 "${pids[@]}" 2>/dev/null || true
   ;;
 urls)
   urls "${2:-24220}"

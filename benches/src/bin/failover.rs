@@ -107,6 +107,8 @@ fn one_run(args: &Args, run: usize, runtime: &tokio::runtime::Runtime) -> Result
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
     let nats_dir = dir.join("nats");
+    // Made first, so that whatever fails below, the servers started so far are stopped.
+    let mut procs = Procs { nodes: Vec::new(), nats_dir: nats_dir.clone(), cluster_sh: args.cluster_sh.clone() };
     let started = Command::new(&args.cluster_sh)
         .arg("start")
         .arg(&nats_dir)
@@ -117,7 +119,6 @@ fn one_run(args: &Args, run: usize, runtime: &tokio::runtime::Runtime) -> Result
         return Err("cluster.sh start failed".into());
     }
     let urls = String::from_utf8(started.stdout)?.trim().to_string();
-    let mut procs = Procs { nodes: Vec::new(), nats_dir, cluster_sh: args.cluster_sh.clone() };
     let hall = format!("failover{run}");
     let http: Vec<String> = (1..=3).map(|n| format!("127.0.0.1:{}", args.http_base + n)).collect();
     for (n, listen) in http.iter().enumerate() {
@@ -159,8 +160,10 @@ fn one_run(args: &Args, run: usize, runtime: &tokio::runtime::Runtime) -> Result
         for follower in &http[1..] {
             probes.push(Operator::login(follower).await?);
         }
-        // Renewals run every ttl/4: let one pass so the kill lands anywhere in a lease.
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Renewals run every ttl/4: a random wait over one renewal period, so the kill lands
+        // anywhere between two renewals rather than always at the same point.
+        let period = args.lease_ttl_ms.unwrap_or(3000) / 4;
+        tokio::time::sleep(Duration::from_millis(rand::random::<u64>() % period.max(1))).await;
         procs.nodes[0].kill()?; // SIGKILL
         let killed = Instant::now();
         let _ = procs.nodes[0].wait();
