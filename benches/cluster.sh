@@ -6,6 +6,12 @@
 #                                         # routes BASE+2001..3, monitoring BASE+4001..3
 #   benches/cluster.sh stop DIR           # kills the three servers started into DIR
 #   benches/cluster.sh urls [BASE]        # prints nats://127.0.0.1:24221,... for --nats / BENCH_NATS
+#   benches/cluster.sh hall DIR NAME [BASE] [HTTP_BASE] [huashi flags...]
+#                                         # a leader (huashi serve) on 127.0.0.1:HTTP_BASE+1 (default
+#                                         # 24281) and two followers (huashi follow) on +2, +3, all with
+#                                         # operator token "op", data and logs in DIR/nN; waits until
+#                                         # the followers have caught up; prints the leader's pid
+#   benches/cluster.sh hall-stop DIR      # stops them (SIGTERM)
 #
 # Each server keeps its store under DIR/sN and its pid in DIR/sN.pid; `start` wipes DIR's stores
 # first, so every run begins with empty streams.
@@ -81,8 +87,51 @@ stop)
 urls)
   urls "${2:-24220}"
   ;;
+hall)
+  dir=${2:?cluster.sh hall DIR NAME [BASE] [HTTP_BASE]}
+  hall=${3:?cluster.sh hall DIR NAME [BASE] [HTTP_BASE]}
+  base=${4:-24220}
+  http=${5:-24280}
+  shift $(($# < 5 ? $# : 5))
+  HUASHI=${HUASHI:-target/release/huashi}
+  "$0" hall-stop "$dir" 2>/dev/null || true
+  mkdir -p "$dir"
+  for n in 1 2 3; do
+    rm -rf "$dir/n$n"
+    role=follow
+    [ "$n" = 1 ] && role=serve
+    "$HUASHI" "$role" --nats "$(urls "$base")" --hall "$hall" --listen "127.0.0.1:$((http + n))" \
+      --data-dir "$dir/n$n" --operator-token op "$@" >"$dir/n$n.out" 2>"$dir/n$n.log" &
+    echo $! >"$dir/n$n.pid"
+    # The leader publishes the hall's genesis before the followers join.
+    for _ in $(seq 1 100); do
+      [ -s "$dir/n$n.out" ] && break
+      sleep 0.1
+    done
+  done
+  for _ in $(seq 1 100); do
+    caught=0
+    for n in 2 3; do
+      curl -fs "http://127.0.0.1:$((http + n))/health" | grep -q '"role":"follower".*"lag":0' && caught=$((caught + 1))
+    done
+    [ "$caught" = 2 ] && break
+    sleep 0.1
+  done
+  cat "$dir/n1.pid"
+  ;;
+hall-stop)
+  dir=${2:?cluster.sh hall-stop DIR}
+  for n in 1 2 3; do
+    if [ -f "$dir/n$n.pid" ]; then
+      pid=$(cat "$dir/n$n.pid")
+      rm -f "$dir/n$n.pid"
+      kill "$pid" 2>/dev/null || true
+      for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    fi
+  done
+  ;;
 *)
-  echo "usage: cluster.sh start DIR [BASE] | stop DIR | urls [BASE]" >&2
+  echo "usage: cluster.sh start DIR [BASE] | stop DIR | urls [BASE] | hall DIR NAME [BASE] [HTTP_BASE] | hall-stop DIR" >&2
   exit 2
   ;;
 esac

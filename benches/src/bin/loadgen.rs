@@ -71,6 +71,10 @@ struct Args {
     /// Nodes whose `/feed` the subscribers read, in turn (repeat the flag); default: `--url`.
     #[arg(long = "feed-url")]
     feed_urls: Vec<String>,
+    /// Server processes whose CPU time (user + system, from /proc) to report for the bidding
+    /// phase alone, after every connection is up (repeat the flag; e.g. every node of a hall).
+    #[arg(long = "cpu-pid")]
+    cpu_pids: Vec<u32>,
 }
 
 /// Requests per second one loadgen session sends while setting up (the server allows 100/s).
@@ -130,6 +134,18 @@ impl Session {
         Ok(reply)
     }
 }
+
+/// A process's CPU time so far (user + system), in clock ticks, from /proc.
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces), from its closing parenthesis.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
+/// Clock ticks per second (`getconf CLK_TCK`; 100 on Linux).
+const CLOCK_TICKS: f64 = 100.0;
 
 /// The server's resident memory, from /proc.
 fn rss_kb(pid: u32) -> Option<u64> {
@@ -422,6 +438,7 @@ async fn run(args: Args) -> Result<(), Error> {
         started.elapsed().as_secs_f64()
     );
 
+    let cpu_before: Vec<Option<u64>> = args.cpu_pids.iter().map(|&pid| cpu_ticks(pid)).collect();
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut subscribers = JoinSet::new();
     for (i, ws) in feeds.into_iter().enumerate() {
@@ -503,6 +520,7 @@ async fn run(args: Args) -> Result<(), Error> {
     sleep(Duration::from_millis(500)).await;
     let _ = stop_tx.send(true);
     let _ = timeout(Duration::from_secs(10), async { while subscribers.join_next().await.is_some() {} }).await;
+    let cpu_after: Vec<Option<u64>> = args.cpu_pids.iter().map(|&pid| cpu_ticks(pid)).collect();
     let _ = op.call(json!({"type": "halt_clock", "clock": clock})).await;
     grower_reader.abort();
 
@@ -569,6 +587,22 @@ async fn run(args: Args) -> Result<(), Error> {
             format!("{mismatches} MISMATCHES")
         }
     );
+    if !args.cpu_pids.is_empty() {
+        let mut total = 0.0;
+        let mut line = String::from("server CPU while bidding (connections up, setup excluded):");
+        for (i, pid) in args.cpu_pids.iter().enumerate() {
+            if let (Some(before), Some(after)) = (cpu_before[i], cpu_after[i]) {
+                let seconds = after.saturating_sub(before) as f64 / CLOCK_TICKS;
+                total += seconds;
+                line.push_str(&format!(" pid {pid} {seconds:.2} s;"));
+            }
+        }
+        let deliveries = stats.feed_deliveries.load(Ordering::Relaxed).max(1) as f64;
+        println!(
+            "{line} total {total:.2} s over {rounds} rounds ({:.1} µs per clock_award delivery, all work included)",
+            total * 1e6 / deliveries
+        );
+    }
     if let (Some(before), Some(buyers), Some(feeds)) = (rss_before, rss_buyers, rss_feeds) {
         let per =
             |after: u64, base: u64, n: usize| after.saturating_sub(base) as f64 * 1024.0 / n.max(1) as f64 / 1000.0;
