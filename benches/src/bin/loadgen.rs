@@ -166,6 +166,8 @@ struct Stats {
     other: AtomicU64,
     feed: Mutex<Option<Histogram<u64>>>,
     feed_deliveries: AtomicU64,
+    /// Every feed message any subscriber received (ticks and state changes as well as awards).
+    feed_messages: AtomicU64,
     feed_gaps: AtomicU64,
     feed_closed: AtomicU64,
     /// Per `--feed-url` (by index): clock_award deliveries, from the engine `ts`.
@@ -309,6 +311,7 @@ async fn subscriber(mut ws: Ws, node: usize, stats: Arc<Stats>, mut stop: watch:
                     continue;
                 };
                 let text = text.as_str();
+                stats.feed_messages.fetch_add(1, Ordering::Relaxed);
                 let seq = number_after(text, "\"seq\":");
                 if let (Some(last), Some(seq)) = (last_seq, seq) {
                     if seq != last + 1 && !text.starts_with("{\"type\":\"snapshot\"") {
@@ -439,6 +442,7 @@ async fn run(args: Args) -> Result<(), Error> {
     );
 
     let cpu_before: Vec<Option<u64>> = args.cpu_pids.iter().map(|&pid| cpu_ticks(pid)).collect();
+    let messages_before = stats.feed_messages.load(Ordering::Relaxed);
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut subscribers = JoinSet::new();
     for (i, ws) in feeds.into_iter().enumerate() {
@@ -521,6 +525,7 @@ async fn run(args: Args) -> Result<(), Error> {
     let _ = stop_tx.send(true);
     let _ = timeout(Duration::from_secs(10), async { while subscribers.join_next().await.is_some() {} }).await;
     let cpu_after: Vec<Option<u64>> = args.cpu_pids.iter().map(|&pid| cpu_ticks(pid)).collect();
+    let messages = stats.feed_messages.load(Ordering::Relaxed) - messages_before;
     let _ = op.call(json!({"type": "halt_clock", "clock": clock})).await;
     grower_reader.abort();
 
@@ -597,10 +602,10 @@ async fn run(args: Args) -> Result<(), Error> {
                 line.push_str(&format!(" pid {pid} {seconds:.2} s;"));
             }
         }
-        let deliveries = stats.feed_deliveries.load(Ordering::Relaxed).max(1) as f64;
         println!(
-            "{line} total {total:.2} s over {rounds} rounds ({:.1} µs per clock_award delivery, all work included)",
-            total * 1e6 / deliveries
+            "{line} total {total:.2} s over {rounds} rounds, {messages} feed messages delivered ({:.1} µs per message, \
+             all work included)",
+            total * 1e6 / messages.max(1) as f64
         );
     }
     if let (Some(before), Some(buyers), Some(feeds)) = (rss_before, rss_buyers, rss_feeds) {
