@@ -14,6 +14,7 @@
 //! (its own directory, its own `fdatasync`) reads the stream as `huashi follow` does; the lag
 //! (leader's last reply minus the follower's last applied command) is sampled every 100 ms, and
 //! the two markets' state hashes must agree at the end. Phase 2 is skipped.
+//! `BENCH_BATCH_MAX=n` sets the sequencer's commands per sync (and per shipped batch).
 
 use hdrhistogram::Histogram;
 use huashi_engine::batch_sink::SinkHandle;
@@ -123,6 +124,11 @@ fn run(dir: &Path, commands: u64, durability: Durability, leader: Option<&Leader
     config.durability = durability;
     config.snapshot_every = u64::MAX;
     config.sink = leader.map(|l| l.sink.clone());
+    // BENCH_BATCH_MAX: commands per journal sync (and per shipped batch); the server's default
+    // otherwise. A replicated batch waits for the sync *and* the stream, so it is worth larger.
+    if let Some(max) = std::env::var("BENCH_BATCH_MAX").ok().and_then(|v| v.parse().ok()) {
+        config.batch_max = max;
+    }
     let sequencer = Sequencer::start(config, genesis, |_, _, _| {}).unwrap();
     let setup = [
         op(Action::RegisterParticipant {
