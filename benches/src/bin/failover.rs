@@ -6,7 +6,8 @@
 //! and that both followers have caught up, logs an operator in on every follower, then kills the
 //! leader with SIGKILL and, every 20 ms on each follower, sends `register_participant` with a
 //! fresh id. A follower answers `invalid_state` until it leads; the first `participant_registered`
-//! ends the run. Everything runs on loopback; logs stay in `--dir`/runN.
+//! ends the run; the other follower must then name the new leader on `/health` and catch up with
+//! it. Everything runs on loopback; logs stay in `--dir`/runN.
 //!
 //! ```text
 //! cargo build --release -p huashi -p huashi-benches
@@ -168,7 +169,21 @@ fn one_run(args: &Args, run: usize, runtime: &tokio::runtime::Runtime) -> Result
         let killed = Instant::now();
         let _ = procs.nodes[0].wait();
         let (elapsed, by) = probe(probes, killed, run).await?;
-        Ok::<_, Error>((elapsed, http[by + 1].clone()))
+        // The other follower now follows the new leader: it names it and catches up with it.
+        let (new, other) = (&http[by + 1], &http[2 - by]);
+        let target = health(new).await?["command_seq"].as_u64().unwrap_or_default();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let h = health(other).await?;
+            if h["leader"] == format!("http://{new}") && h["command_seq"].as_u64().unwrap_or_default() >= target {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(format!("{other} does not follow the new leader {new} 10 s on: {h}").into());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok::<_, Error>((elapsed, new.clone()))
     })
 }
 
