@@ -73,12 +73,14 @@ fn main() {
         std::process::exit(1);
     }
     let ms = |d: &Duration| d.as_secs_f64() * 1e3;
+    let mid = times.len() / 2;
+    let median = if times.len() % 2 == 0 { (ms(&times[mid - 1]) + ms(&times[mid])) / 2.0 } else { ms(&times[mid]) };
     println!(
         "failover, lease TTL {} ms, {} runs: min {:.0} ms, median {:.0} ms, max {:.0} ms",
         args.lease_ttl_ms.unwrap_or(3000),
         times.len(),
         ms(&times[0]),
-        ms(&times[times.len() / 2]),
+        median,
         ms(&times[times.len() - 1])
     );
     if times.len() < args.runs {
