@@ -358,6 +358,34 @@ fn timed_sync(sync: &PendingSync, times: &SyncTimes) -> Result<u64, JournalError
     synced
 }
 
+/// Makes one batch durable: the local sync and, with a sink, the shipping, at the same time (a
+/// batch waits for the slower of the two, not for their sum). Both must succeed before its
+/// outputs are released; a batch shipped but not synced is never acknowledged either (the sync's
+/// failure stops the sequencer).
+fn make_durable(job: &SyncJob, times: &SyncTimes, sink: Option<&SinkHandle>) -> Result<(), JournalError> {
+    let ship = |sink: &SinkHandle| {
+        sink.ship(job.first_seq, job.seq, &job.records).map_err(|reason| JournalError::NotShipped {
+            first: job.first_seq,
+            last: job.seq,
+            reason,
+        })
+    };
+    match (&job.sync, sink.filter(|_| !job.records.is_empty())) {
+        (None, None) => Ok(()),
+        (Some(sync), None) => timed_sync(sync, times).map(drop),
+        (None, Some(sink)) => ship(sink),
+        (Some(sync), Some(sink)) => std::thread::scope(|scope| {
+            let synced = std::thread::Builder::new()
+                .name("journal-sync-ship".into())
+                .spawn_scoped(scope, || timed_sync(sync, times))
+                .map_err(|e| JournalError::NotShipped { first: job.first_seq, last: job.seq, reason: e.to_string() })?;
+            let shipped = ship(sink);
+            let synced = synced.join().unwrap_or(Err(JournalError::Poisoned));
+            synced.and(shipped)
+        }),
+    }
+}
+
 /// One batch handed to the `journal-sync` thread: the sync that makes it durable (none if it
 /// already is, or the journal does not sync), then its outputs to release.
 struct SyncJob {
@@ -397,21 +425,9 @@ impl Syncer {
             .name("journal-sync".into())
             .spawn(move || {
                 for job in jobs_rx {
-                    if let Some(sync) = &job.sync {
-                        if let Err(e) = timed_sync(sync, &times) {
-                            let _ = done_tx.send(Err(e));
-                            return;
-                        }
-                    }
-                    if let (Some(sink), false) = (&sink, job.records.is_empty()) {
-                        if let Err(reason) = sink.ship(job.first_seq, job.seq, &job.records) {
-                            let _ = done_tx.send(Err(JournalError::NotShipped {
-                                first: job.first_seq,
-                                last: job.seq,
-                                reason,
-                            }));
-                            return;
-                        }
+                    if let Err(e) = make_durable(&job, &times, sink.as_ref()) {
+                        let _ = done_tx.send(Err(e));
+                        return;
                     }
                     for output in job.outputs {
                         // The consumer went away: the server is stopping; the state is durable.

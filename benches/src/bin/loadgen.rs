@@ -11,6 +11,12 @@
 //! latency is measured from each `clock_award`'s engine `ts` to its arrival at every subscriber.
 //! With `--server-pid`, the server's RSS is read before and after the idle sessions connect.
 //!
+//! A replicated hall (issue 13): `--url` is the leader (buyers, operator, grower), and
+//! `--feed-url` (repeat it) names the nodes whose `/feed` the subscribers read, taken in turn.
+//! Every node numbers the same events alike, so each `clock_award` (and `clock_started`) must
+//! reach every subscriber with the same `seq` on every node: a mismatch is counted and fails the
+//! run. The report adds each event's time to reach *all* subscribers, and per-node figures.
+//!
 //! ```text
 //! huashi serve --listen 127.0.0.1:8080 --data-dir /tmp/lg --operator-token op &
 //! cargo run --release -p huashi-benches --bin loadgen -- --url ws://127.0.0.1:8080 \
@@ -62,6 +68,13 @@ struct Args {
     /// Read this process's RSS (the server's) to report memory per idle session.
     #[arg(long)]
     server_pid: Option<u32>,
+    /// Nodes whose `/feed` the subscribers read, in turn (repeat the flag); default: `--url`.
+    #[arg(long = "feed-url")]
+    feed_urls: Vec<String>,
+    /// Server processes whose CPU time (user + system, from /proc) to report for the bidding
+    /// phase alone, after every connection is up (repeat the flag; e.g. every node of a hall).
+    #[arg(long = "cpu-pid")]
+    cpu_pids: Vec<u32>,
 }
 
 /// Requests per second one loadgen session sends while setting up (the server allows 100/s).
@@ -122,6 +135,18 @@ impl Session {
     }
 }
 
+/// A process's CPU time so far (user + system), in clock ticks, from /proc.
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces), from its closing parenthesis.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
+/// Clock ticks per second (`getconf CLK_TCK`; 100 on Linux).
+const CLOCK_TICKS: f64 = 100.0;
+
 /// The server's resident memory, from /proc.
 fn rss_kb(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -141,8 +166,39 @@ struct Stats {
     other: AtomicU64,
     feed: Mutex<Option<Histogram<u64>>>,
     feed_deliveries: AtomicU64,
+    /// Every feed message any subscriber received (ticks and state changes as well as awards).
+    feed_messages: AtomicU64,
     feed_gaps: AtomicU64,
     feed_closed: AtomicU64,
+    /// Per `--feed-url` (by index): clock_award deliveries, from the engine `ts`.
+    feed_by_node: Mutex<HashMap<usize, Histogram<u64>>>,
+    /// Every clock_award / clock_started, keyed by its text without the seq: the seq the first
+    /// subscriber saw, how many saw it, and the latest arrival (µs after the engine `ts`).
+    events: Mutex<HashMap<u64, Seen>>,
+    /// Subscribers that saw an event under another seq than the first one did.
+    seq_mismatches: AtomicU64,
+}
+
+struct Seen {
+    seq: u64,
+    award: bool,
+    subscribers: u64,
+    latest_us: u64,
+}
+
+/// A feed message's identity on every node: its text without the `"seq":N` field.
+fn event_key(text: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    match text.find("\"seq\":") {
+        Some(start) => {
+            let digits = text[start + 6..].chars().take_while(char::is_ascii_digit).count();
+            text[..start].hash(&mut hasher);
+            text[start + 6 + digits..].hash(&mut hasher);
+        }
+        None => text.hash(&mut hasher),
+    }
+    hasher.finish()
 }
 
 fn histogram() -> Histogram<u64> {
@@ -237,7 +293,7 @@ fn number_after(text: &str, field: &str) -> Option<u64> {
 }
 
 /// A feed subscriber: checks seq continuity and times every `clock_award` from its engine `ts`.
-async fn subscriber(mut ws: Ws, stats: Arc<Stats>, mut stop: watch::Receiver<bool>) {
+async fn subscriber(mut ws: Ws, node: usize, stats: Arc<Stats>, mut stop: watch::Receiver<bool>) {
     let mut last_seq = None;
     loop {
         tokio::select! {
@@ -255,6 +311,7 @@ async fn subscriber(mut ws: Ws, stats: Arc<Stats>, mut stop: watch::Receiver<boo
                     continue;
                 };
                 let text = text.as_str();
+                stats.feed_messages.fetch_add(1, Ordering::Relaxed);
                 let seq = number_after(text, "\"seq\":");
                 if let (Some(last), Some(seq)) = (last_seq, seq) {
                     if seq != last + 1 && !text.starts_with("{\"type\":\"snapshot\"") {
@@ -262,10 +319,24 @@ async fn subscriber(mut ws: Ws, stats: Arc<Stats>, mut stop: watch::Receiver<boo
                     }
                 }
                 last_seq = seq.or(last_seq);
-                if text.starts_with("{\"type\":\"clock_award\"") {
-                    if let Some(ts) = number_after(text, "\"ts\":") {
-                        record(&stats.feed, now_us().saturating_sub(ts));
-                        stats.feed_deliveries.fetch_add(1, Ordering::Relaxed);
+                let award = text.starts_with("{\"type\":\"clock_award\"");
+                if award || text.starts_with("{\"type\":\"clock_started\"") {
+                    if let (Some(ts), Some(seq)) = (number_after(text, "\"ts\":"), seq) {
+                        let latency = now_us().saturating_sub(ts);
+                        if award {
+                            record(&stats.feed, latency);
+                            stats.feed_deliveries.fetch_add(1, Ordering::Relaxed);
+                            let mut by_node = stats.feed_by_node.lock().expect("not poisoned");
+                            let _ = by_node.entry(node).or_insert_with(histogram).record(latency.max(1));
+                        }
+                        let mut events = stats.events.lock().expect("not poisoned");
+                        let seen = events.entry(event_key(text)).or_insert(Seen { seq, award, subscribers: 0, latest_us: 0 });
+                        if seen.seq != seq {
+                            stats.seq_mismatches.fetch_add(1, Ordering::Relaxed);
+                            eprintln!("seq mismatch: node {node} numbers {seq} what another numbered {}: {text}", seen.seq);
+                        }
+                        seen.subscribers += 1;
+                        seen.latest_us = seen.latest_us.max(latency);
                     }
                 }
             }
@@ -358,7 +429,9 @@ async fn run(args: Args) -> Result<(), Error> {
     let buyers = open_many(args.buyers, |i| tokio::spawn(login_buyer(url.clone(), buyer_tokens[i].clone()))).await?;
     sleep(Duration::from_millis(500)).await;
     let rss_buyers = args.server_pid.and_then(rss_kb);
-    let feeds = open_many(args.subscribers, |_| tokio::spawn(subscribe(url.clone()))).await?;
+    let feed_urls = if args.feed_urls.is_empty() { vec![args.url.clone()] } else { args.feed_urls.clone() };
+    let feeds =
+        open_many(args.subscribers, |i| tokio::spawn(subscribe(feed_urls[i % feed_urls.len()].clone()))).await?;
     sleep(Duration::from_millis(500)).await;
     let rss_feeds = args.server_pid.and_then(rss_kb);
     println!(
@@ -368,10 +441,12 @@ async fn run(args: Args) -> Result<(), Error> {
         started.elapsed().as_secs_f64()
     );
 
+    let cpu_before: Vec<Option<u64>> = args.cpu_pids.iter().map(|&pid| cpu_ticks(pid)).collect();
+    let messages_before = stats.feed_messages.load(Ordering::Relaxed);
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut subscribers = JoinSet::new();
-    for ws in feeds {
-        subscribers.spawn(subscriber(ws, stats.clone(), stop_rx.clone()));
+    for (i, ws) in feeds.into_iter().enumerate() {
+        subscribers.spawn(subscriber(ws, i % feed_urls.len(), stats.clone(), stop_rx.clone()));
     }
     let mut buyer_jobs = Vec::new();
     let mut buyer_tasks = JoinSet::new();
@@ -418,9 +493,11 @@ async fn run(args: Args) -> Result<(), Error> {
     let mut req_id = 0u64;
     let deadline = Instant::now() + Duration::from_secs(60 + args.rounds as u64 * (window_ms / 1000 + 5));
     while rounds < args.rounds && Instant::now() < deadline {
-        let Ok(Some(Ok(Message::Text(text)))) = timeout(Duration::from_secs(30), control.next()).await else {
+        let Ok(Some(Ok(message))) = timeout(Duration::from_secs(30), control.next()).await else {
             return Err("the control feed stopped".into());
         };
+        // The server pings idle connections (tungstenite answers them): skip anything not text.
+        let Message::Text(text) = message else { continue };
         let event: Value = serde_json::from_str(text.as_str())?;
         if event["type"] != "clock_started" || event["clock"] != json!(clock) {
             continue;
@@ -447,6 +524,8 @@ async fn run(args: Args) -> Result<(), Error> {
     sleep(Duration::from_millis(500)).await;
     let _ = stop_tx.send(true);
     let _ = timeout(Duration::from_secs(10), async { while subscribers.join_next().await.is_some() {} }).await;
+    let cpu_after: Vec<Option<u64>> = args.cpu_pids.iter().map(|&pid| cpu_ticks(pid)).collect();
+    let messages = stats.feed_messages.load(Ordering::Relaxed) - messages_before;
     let _ = op.call(json!({"type": "halt_clock", "clock": clock})).await;
     grower_reader.abort();
 
@@ -468,6 +547,67 @@ async fn run(args: Args) -> Result<(), Error> {
         stats.feed_closed.load(Ordering::Relaxed)
     );
     println!("  {}", summary(&stats.feed));
+    if feed_urls.len() > 1 {
+        let by_node = stats.feed_by_node.lock().expect("not poisoned");
+        for (i, url) in feed_urls.iter().enumerate() {
+            let line = by_node.get(&i).map_or("no samples".to_string(), |h| {
+                format!(
+                    "n {} p50 {:.3} ms  p99 {:.3} ms  max {:.3} ms",
+                    h.len(),
+                    h.value_at_quantile(0.5) as f64 / 1e3,
+                    h.value_at_quantile(0.99) as f64 / 1e3,
+                    h.max() as f64 / 1e3
+                )
+            });
+            println!("  via {url}: {line}");
+        }
+    }
+    let (all, partial, mut to_all) = {
+        let events = stats.events.lock().expect("not poisoned");
+        let mut to_all = histogram();
+        let (mut all, mut partial) = (0, 0);
+        for seen in events.values().filter(|seen| seen.award) {
+            if seen.subscribers == args.subscribers as u64 {
+                all += 1;
+                let _ = to_all.record(seen.latest_us.max(1));
+            } else {
+                partial += 1;
+            }
+        }
+        (all, partial, Some(to_all))
+    };
+    let to_all = Mutex::new(to_all.take());
+    println!(
+        "clock_award to all {} subscribers ({all} awards seen by all, {partial} by fewer): {}",
+        args.subscribers,
+        summary(&to_all)
+    );
+    let mismatches = stats.seq_mismatches.load(Ordering::Relaxed);
+    println!(
+        "feed seq agreement over {} nodes: {} (clock_award and clock_started, every subscriber)",
+        feed_urls.len(),
+        if mismatches == 0 {
+            "every subscriber saw the same seq for the same event".to_string()
+        } else {
+            format!("{mismatches} MISMATCHES")
+        }
+    );
+    if !args.cpu_pids.is_empty() {
+        let mut total = 0.0;
+        let mut line = String::from("server CPU while bidding (connections up, setup excluded):");
+        for (i, pid) in args.cpu_pids.iter().enumerate() {
+            if let (Some(before), Some(after)) = (cpu_before[i], cpu_after[i]) {
+                let seconds = after.saturating_sub(before) as f64 / CLOCK_TICKS;
+                total += seconds;
+                line.push_str(&format!(" pid {pid} {seconds:.2} s;"));
+            }
+        }
+        println!(
+            "{line} total {total:.2} s over {rounds} rounds, {messages} feed messages delivered ({:.1} µs per message, \
+             all work included)",
+            total * 1e6 / messages.max(1) as f64
+        );
+    }
     if let (Some(before), Some(buyers), Some(feeds)) = (rss_before, rss_buyers, rss_feeds) {
         let per =
             |after: u64, base: u64, n: usize| after.saturating_sub(base) as f64 * 1024.0 / n.max(1) as f64 / 1000.0;
@@ -481,6 +621,9 @@ async fn run(args: Args) -> Result<(), Error> {
             args.subscribers,
             per(feeds, buyers, args.subscribers)
         );
+    }
+    if mismatches > 0 {
+        return Err(format!("{mismatches} feed deliveries carried another seq than the same event elsewhere").into());
     }
     Ok(())
 }

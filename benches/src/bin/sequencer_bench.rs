@@ -6,19 +6,31 @@
 //! real sequencer with `fdatasync` group commit, measuring commands/s and submit→output latency.
 //! Phase 2 writes `replay_commands` commands (no sync, to build the journal quickly) and times a
 //! cold recovery of the data directory: genesis + replay of the whole journal.
+//!
+//! With `BENCH_NATS=nats://a,nats://b,...` and `BENCH_HALL=name` (a hall whose stream is new or
+//! empty: use a fresh name per run), phase 1 runs replicated instead, as a clustered leader does:
+//! every batch is published to the hall's JetStream stream (`huashi_node::cluster`'s shipper)
+//! after its `fdatasync`, and replies wait for both. A follower sequencer in the same process
+//! (its own directory, its own `fdatasync`) reads the stream as `huashi follow` does; the lag
+//! (leader's last reply minus the follower's last applied command) is sampled every 100 ms, and
+//! the two markets' state hashes must agree at the end. Phase 2 is skipped.
+//! `BENCH_BATCH_MAX=n` sets the sequencer's commands per sync (and per shipped batch).
 
 use hdrhistogram::Histogram;
+use huashi_engine::batch_sink::SinkHandle;
 use huashi_engine::command::{Action, Actor, Command, OrderEntry, Roles};
 use huashi_engine::core::book::{BookState, OrderType, TimeInForce};
 use huashi_engine::core::MarketConfig;
 use huashi_engine::journal::Durability;
-use huashi_engine::sequencer::{Sequencer, SequencerConfig, Submission, SubmitError};
+use huashi_engine::sequencer::{Inspection, Sequencer, SequencerConfig, Submission, SubmitError};
 use huashi_engine::store;
 use huashi_engine::types::{Code, Day, Fen, Pk, Side};
 use rand::{Rng, SeedableRng};
 use std::collections::VecDeque;
 use std::path::Path;
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 fn main() {
     let args: Vec<u64> = std::env::args().skip(1).map(|a| a.parse().expect("counts are integers")).collect();
@@ -31,8 +43,14 @@ fn main() {
     let base = std::env::var("BENCH_DIR").unwrap_or_else(|_| "target/bench-data".into());
     std::fs::create_dir_all(&base).unwrap();
 
+    if let Ok(urls) = std::env::var("BENCH_NATS") {
+        let hall = std::env::var("BENCH_HALL").expect("BENCH_HALL names the hall (a fresh one per run)");
+        replicated(Path::new(&base), commands, &urls, &hall);
+        return;
+    }
+
     let dir = tempfile::tempdir_in(&base).unwrap();
-    let (rate, latency) = run(dir.path(), commands, Durability::Fsync);
+    let (rate, latency) = run(dir.path(), commands, Durability::Fsync, None);
     println!("durable sequencer: {commands} commands, {rate:.0} commands/s (fdatasync group commit)");
     println!(
         "  submit→output latency µs: p50 {} p99 {} p99.9 {} max {}",
@@ -43,7 +61,7 @@ fn main() {
     );
 
     let dir = tempfile::tempdir_in(&base).unwrap();
-    run(dir.path(), replay_commands, Durability::None);
+    run(dir.path(), replay_commands, Durability::None, None);
     replay(dir.path());
     if std::env::var_os("BENCH_KEEP").is_some() {
         println!("kept {}", dir.keep().display());
@@ -66,20 +84,51 @@ fn op(action: Action) -> Command {
     Command::new(Actor::Operator, action)
 }
 
-/// Sets up two traders on an open ROSE-A book, then streams orders and cancels.
-fn run(dir: &Path, commands: u64, durability: Durability) -> (f64, Histogram<u64>) {
-    let mut config = SequencerConfig::new(dir);
-    config.durability = durability;
-    config.snapshot_every = u64::MAX;
-    // Two traders send millions of orders in one engine day: lift the per-day order limit so the
-    // bench measures accepted orders, as it did before the limits existed.
-    let genesis = || MarketConfig {
+/// Two traders send millions of orders in one engine day: lift the per-day order limit so the
+/// bench measures accepted orders, as it did before the limits existed.
+fn genesis() -> MarketConfig {
+    MarketConfig {
         limits: huashi_engine::core::limits::MarketLimits {
             orders_per_participant_day_max: huashi_engine::core::limits::COUNT_CEILING,
             ..Default::default()
         },
         ..MarketConfig::new(Day::parse("2026-11-29").unwrap())
-    };
+    }
+}
+
+/// What a replicated run watches on the leader.
+struct Leader {
+    sink: SinkHandle,
+    /// The seq of the last command whose reply left.
+    acked: Arc<AtomicU64>,
+    /// When the last reply left, and the leader's state hash (seq, hash) at the end.
+    finished: std::sync::Mutex<Option<(Instant, (u64, u64))>>,
+}
+
+/// The market's (seq, state hash) after everything released so far.
+fn hash_of(sequencer: &Sequencer) -> (u64, u64) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let inspection: Inspection = Box::new(move |seq, market| {
+        let hash = market.state_hash();
+        Box::new(move || {
+            let _ = tx.send((seq, hash));
+        })
+    });
+    sequencer.handle.try_submit(Submission::Inspect(inspection)).unwrap_or_else(|_| panic!("cannot inspect"));
+    rx.recv_timeout(Duration::from_secs(30)).expect("an inspection is answered")
+}
+
+/// Sets up two traders on an open ROSE-A book, then streams orders and cancels.
+fn run(dir: &Path, commands: u64, durability: Durability, leader: Option<&Leader>) -> (f64, Histogram<u64>) {
+    let mut config = SequencerConfig::new(dir);
+    config.durability = durability;
+    config.snapshot_every = u64::MAX;
+    config.sink = leader.map(|l| l.sink.clone());
+    // BENCH_BATCH_MAX: commands per journal sync (and per shipped batch); the server's default
+    // otherwise. A replicated batch waits for the sync *and* the stream, so it is worth larger.
+    if let Some(max) = std::env::var("BENCH_BATCH_MAX").ok().and_then(|v| v.parse().ok()) {
+        config.batch_max = max;
+    }
     let sequencer = Sequencer::start(config, genesis, |_, _, _| {}).unwrap();
     let setup = [
         op(Action::RegisterParticipant {
@@ -126,12 +175,124 @@ fn run(dir: &Path, commands: u64, durability: Durability) -> (f64, Histogram<u64
                 histogram.saturating_record(at.elapsed().as_micros() as u64);
                 received += 1;
             }
+            if let Some(leader) = leader {
+                leader.acked.store(output.seq, Ordering::Release);
+            }
         }
         std::thread::yield_now();
     }
     let rate = total as f64 / started.elapsed().as_secs_f64();
+    if let Some(leader) = leader {
+        let done = Instant::now();
+        *leader.finished.lock().unwrap() = Some((done, hash_of(&sequencer)));
+    }
     sequencer.shutdown().unwrap();
     (rate, histogram)
+}
+
+/// Phase 1 replicated through a NATS JetStream hall, with a follower reading the stream.
+fn replicated(base: &Path, commands: u64, urls: &str, hall_name: &str) {
+    use huashi_gateway::config::ClusterConfig;
+    use huashi_node::cluster::{follower, Hall};
+    // The shipper block_on's this runtime's handle on the journal-sync thread; the follower's
+    // consumer runs on it too.
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let cluster = ClusterConfig {
+        nats: urls.split(',').map(str::to_string).collect(),
+        hall: hall_name.to_string(),
+        advertise: None,
+        lease_ttl: Duration::from_secs(3),
+        join_only: false,
+    };
+    let hall = runtime.block_on(Hall::connect(&cluster)).unwrap_or_else(|e| panic!("{e}"));
+    runtime.block_on(hall.lead_unleased(1)).unwrap_or_else(|e| panic!("{e}"));
+    let sink = {
+        let _entered = runtime.enter();
+        hall.sink(Arc::new(huashi_gateway::health::Health::default()))
+    };
+    let leader = Leader { sink, acked: Arc::new(AtomicU64::new(0)), finished: std::sync::Mutex::new(None) };
+
+    let follower_dir = tempfile::tempdir_in(base).unwrap();
+    let mut config = SequencerConfig::new(follower_dir.path());
+    config.follower = true;
+    config.snapshot_every = u64::MAX;
+    let follower = Sequencer::start(config, genesis, |_, _, _| {}).unwrap();
+    let applied = Arc::new(AtomicU64::new(0));
+    let drain = {
+        let (outputs, applied) = (follower.outputs.clone(), applied.clone());
+        std::thread::spawn(move || {
+            while let Ok(output) = outputs.recv() {
+                applied.store(output.seq, Ordering::Release);
+            }
+        })
+    };
+    let progress = Arc::new(follower::Progress::default());
+    let consumer = runtime.spawn(follower::follow(hall.stream().clone(), follower.handle.clone(), progress));
+
+    // Lag samples every 100 ms while the leader runs and until the follower has caught up.
+    let stop = Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let (acked, applied, stop) = (leader.acked.clone(), applied.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut lags = Histogram::<u64>::new_with_bounds(1, 1_000_000_000, 3).unwrap();
+            while !stop.load(Ordering::Acquire) {
+                std::thread::sleep(Duration::from_millis(100));
+                let lag = acked.load(Ordering::Acquire).saturating_sub(applied.load(Ordering::Acquire));
+                lags.saturating_record(lag);
+            }
+            lags
+        })
+    };
+
+    let leader_dir = tempfile::tempdir_in(base).unwrap();
+    let (rate, latency) = run(leader_dir.path(), commands, Durability::Fsync, Some(&leader));
+    let (last_ack, (leader_seq, leader_hash)) = leader.finished.lock().unwrap().take().expect("the run finished");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while applied.load(Ordering::Acquire) < leader_seq {
+        if consumer.is_finished() {
+            let reason = runtime.block_on(consumer).unwrap_or_else(|e| e.to_string());
+            panic!("the follower stopped reading the stream: {reason}");
+        }
+        assert!(Instant::now() < deadline, "the follower did not catch up in 120 s");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let caught_up = last_ack.elapsed();
+    stop.store(true, Ordering::Release);
+    let lags = sampler.join().unwrap();
+    let (follower_seq, follower_hash) = hash_of(&follower);
+
+    println!(
+        "replicated sequencer (hall {hall_name}, {urls}): {commands} commands, {rate:.0} commands/s \
+         (fdatasync group commit + JetStream acknowledgement)"
+    );
+    println!(
+        "  submit→output latency µs: p50 {} p99 {} p99.9 {} max {}",
+        latency.value_at_quantile(0.5),
+        latency.value_at_quantile(0.99),
+        latency.value_at_quantile(0.999),
+        latency.max()
+    );
+    println!(
+        "  follower lag, commands (leader's last reply − follower's last applied, every 100 ms, {} samples): \
+         p50 {} p99 {} max {}",
+        lags.len(),
+        lags.value_at_quantile(0.5),
+        lags.value_at_quantile(0.99),
+        lags.max()
+    );
+    println!("  follower caught up {:.1} ms after the leader's last reply", caught_up.as_secs_f64() * 1e3);
+    println!(
+        "  state hash: leader {leader_hash:016x} at {leader_seq}, follower {follower_hash:016x} at {follower_seq}"
+    );
+    if (leader_seq, leader_hash) != (follower_seq, follower_hash) {
+        eprintln!("FAIL: the follower's market is not the leader's");
+        std::process::exit(1);
+    }
+    consumer.abort();
+    follower.shutdown().unwrap();
+    drain.join().unwrap();
+    drop(hall);
+    runtime.shutdown_timeout(Duration::from_secs(1));
 }
 
 /// New limit orders on both sides around 10.00 (some crossing), and cancels of earlier ones.

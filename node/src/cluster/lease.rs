@@ -57,6 +57,9 @@ impl Steward {
                     if let Some(taken) = self.watch(&mut following).await {
                         revision = taken;
                     }
+                    // Followers look in no fixed phase, so any caught-up one may be the first
+                    // to find the lease free (not always the same).
+                    tokio::time::sleep(jitter(self.node, self.ttl / 8)).await;
                 }
             }
             tokio::time::sleep(self.ttl / 4).await;
@@ -200,4 +203,17 @@ impl Steward {
             }
         }
     }
+}
+
+/// A pseudo-random pause below `max`, different on each call and each node.
+fn jitter(node: u64, max: Duration) -> Duration {
+    use std::sync::atomic::AtomicU64;
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+    let mut x = node ^ CALLS.fetch_add(1, Ordering::Relaxed).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    // splitmix64: enough to spread two followers' rounds apart.
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^= x >> 31;
+    let max_us = max.as_micros().max(1) as u64;
+    Duration::from_micros(x % max_us)
 }

@@ -31,6 +31,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 
+/// How long a node waits for the NATS cluster to be able to hold the hall's stream.
+const STREAM_WAIT_MAX: Duration = Duration::from_secs(30);
+
 /// The key-value bucket holding every hall's lease.
 pub const LEASE_BUCKET: &str = "huashi_leaders";
 
@@ -61,17 +64,27 @@ impl Hall {
         let max_payload = info.max_payload;
         let mut js = jetstream::new(client);
         js.set_timeout(Duration::from_secs(2));
-        let stream = js
-            .get_or_create_stream(jetstream::stream::Config {
-                name: config.stream_name(),
-                subjects: vec![config.subject()],
-                storage: jetstream::stream::StorageType::File,
-                num_replicas: replicas,
-                duplicate_window: Duration::from_secs(120),
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| format!("cannot open the stream {}: {e}", config.stream_name()))?;
+        let stream_config = jetstream::stream::Config {
+            name: config.stream_name(),
+            subjects: vec![config.subject()],
+            storage: jetstream::stream::StorageType::File,
+            num_replicas: replicas,
+            duplicate_window: Duration::from_secs(120),
+            ..Default::default()
+        };
+        // A NATS cluster that is still forming cannot place an R3 stream yet ("no suitable
+        // peers"): a node started with it waits a little rather than exit.
+        let started = std::time::Instant::now();
+        let stream = loop {
+            match js.get_or_create_stream(stream_config.clone()).await {
+                Ok(stream) => break stream,
+                Err(e) if started.elapsed() < STREAM_WAIT_MAX => {
+                    tracing::warn!(error = %e, stream = %config.stream_name(), "cannot open the hall's stream yet; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(e) => return Err(format!("cannot open the stream {}: {e}", config.stream_name())),
+            }
+        };
         let (kv, bucket_ttl) = lease_bucket(&js, replicas, config.lease_ttl).await?;
         let mut config = config.clone();
         if bucket_ttl != config.lease_ttl {
