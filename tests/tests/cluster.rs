@@ -941,8 +941,13 @@ async fn followers_keep_up_through_a_rolling_restart_of_the_nats_servers() {
             acked.push(coid);
         }
         hall.nats.restart(step);
+        let back = tokio::time::Instant::now();
         let (_, lh) = hall.agree().await;
-        note(format!("NATS server {step} restarted: every follower at command {}", lh["command_seq"]));
+        note(format!(
+            "NATS server {step} restarted: every follower at command {} {:?} later",
+            lh["command_seq"],
+            back.elapsed()
+        ));
     }
     note(format!("the desk followed {} takeover(s)", g1.moved));
     let (leader, lh) = hall.agree().await;
