@@ -128,6 +128,18 @@ async fn the_harness_nats_cluster_keeps_a_stream_through_node_loss() {
     let history = read_stream(&nats.urls(), hall).await;
     assert_eq!(history.command_seqs, (1..=7).collect::<Vec<u64>>(), "{:?}", history.messages);
     assert_eq!(history.terms(), vec![1]);
+
+    // The checker catches what a leader must never do: a new term re-publishing a command the
+    // stream already has (a new message id, so JetStream stores it again).
+    publish(&js, &subject, publish_msg("term", "2:term", 2, 8, 7, Vec::new()), t).await.unwrap();
+    publish(&js, &subject, batch(2, 7..=8), t).await.unwrap();
+    let (urls, name) = (nats.urls(), hall.to_string());
+    let checked = tokio::spawn(async move { read_stream(&urls, &name).await }).await;
+    let err = checked.expect_err("a repeated command seq must fail the stream check");
+    assert!(err.is_panic(), "{err}");
+    let msg = err.into_panic();
+    let text = msg.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(text.contains("a duplicate"), "the check names the duplicate: {text}");
 }
 
 // ───────────────────────────── a hall: one leader, its followers ─────────────────────────────
