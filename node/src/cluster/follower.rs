@@ -14,6 +14,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// How long the consumer may deliver nothing before the node checks the stream has not moved on.
+const QUIET_CHECK: Duration = Duration::from_secs(1);
+
 /// How far the consumer has got: read by the lease task (is this node caught up?) and `/health`.
 #[derive(Debug, Default)]
 pub struct Progress {
@@ -44,13 +47,30 @@ pub async fn follow(stream: Stream, engine: SequencerHandle, progress: Arc<Progr
                 continue;
             }
         };
-        while let Some(message) = messages.next().await {
-            let message = match message {
-                Ok(message) => message,
-                Err(error) => {
+        loop {
+            // A consumer whose NATS server went away may neither deliver nor fail: when nothing
+            // came for a while but the stream has moved on, read it again from where this node is.
+            let message = match tokio::time::timeout(QUIET_CHECK, messages.next()).await {
+                Ok(Some(Ok(message))) => message,
+                Ok(None) => break,
+                Ok(Some(Err(error))) => {
                     tracing::warn!(%error, "lost the hall's stream; reading it again");
                     tokio::time::sleep(Duration::from_millis(200)).await;
                     break;
+                }
+                Err(_) => {
+                    let at = progress.stream_seq.load(Ordering::Acquire);
+                    match super::stream::last_stream_seq(&stream).await {
+                        Ok(last) if last > at => {
+                            tracing::warn!(
+                                at,
+                                last,
+                                "the stream's consumer went quiet behind the stream; reading it again"
+                            );
+                            break;
+                        }
+                        _ => continue,
+                    }
                 }
             };
             let stream_seq = match message.info() {

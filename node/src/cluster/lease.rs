@@ -42,6 +42,8 @@ pub struct Steward {
     pub health: Arc<Health>,
     /// This process, as its lease entries name it.
     pub node: u64,
+    /// `/health` was degraded because the lease could not be renewed.
+    pub lease_lapsed: std::sync::atomic::AtomicBool,
 }
 
 impl Steward {
@@ -151,6 +153,21 @@ impl Steward {
         }
     }
 
+    /// The lease is held again (renewed, or taken again): `/health` is ok again if a lapse of
+    /// the lease had degraded it (the shipper says degraded again if the stream still refuses).
+    fn hold(&self, asked: Instant) {
+        self.lease.held_until(asked + self.ttl * 3 / 4);
+        if self.lease_lapsed.swap(false, Ordering::AcqRel) {
+            self.health.restore();
+        }
+    }
+
+    /// Is this lease entry this process's?
+    fn is_mine(&self, entry: &async_nats::jetstream::kv::Entry) -> bool {
+        entry.operation == Operation::Put
+            && serde_json::from_slice::<Holder>(&entry.value).is_ok_and(|holder| holder.node == self.node)
+    }
+
     /// The leader's round: renew the lease; if it lapsed and nobody took it, take it again (a
     /// new term); if somebody did, stop.
     async fn renew(&self, revision: &mut u64) {
@@ -158,11 +175,7 @@ impl Steward {
         match self.kv.update(&self.hall, self.holder(), *revision).await {
             Ok(next) => {
                 *revision = next;
-                let lapsed = !self.lease.is_held();
-                self.lease.held_until(asked + self.ttl * 3 / 4);
-                if lapsed {
-                    self.health.restore();
-                }
+                self.hold(asked);
             }
             Err(error) if error.kind() == UpdateErrorKind::WrongLastRevision => match self.kv.entry(&self.hall).await {
                 Ok(Some(entry)) if entry.operation == Operation::Put => {
@@ -170,7 +183,7 @@ impl Steward {
                         // A renewal that was stored but whose answer was lost: still this node's.
                         Ok(holder) if holder.node == self.node => {
                             *revision = entry.revision;
-                            self.lease.held_until(asked + self.ttl * 3 / 4);
+                            self.hold(asked);
                             tracing::info!(revision, "found this node's own renewal; leading on");
                         }
                         Ok(holder) => {
@@ -184,10 +197,26 @@ impl Steward {
                         tracing::warn!(term, "the lease lapsed and nobody took it: leading on in a new term");
                         *revision = term;
                         self.lease.set_term(term);
-                        self.lease.held_until(asked + self.ttl * 3 / 4);
+                        self.hold(asked);
                     }
+                    // Taken: by another node, or by this one's own earlier create whose answer
+                    // was lost (stored once NATS had its quorum back). The entry says which.
                     Err(error) if error.kind() == CreateErrorKind::AlreadyExists => {
-                        self.lease.depose(&format!("hall {}'s lease lapsed and another node took it", self.hall))
+                        match self.kv.entry(&self.hall).await {
+                            Ok(Some(entry)) if self.is_mine(&entry) => {
+                                tracing::warn!(
+                                    term = entry.revision,
+                                    "found this node's own new lease: leading on in a new term"
+                                );
+                                *revision = entry.revision;
+                                self.lease.set_term(entry.revision);
+                                self.hold(asked);
+                            }
+                            Ok(_) => self
+                                .lease
+                                .depose(&format!("hall {}'s lease lapsed and another node took it", self.hall)),
+                            Err(error) => tracing::warn!(%error, "cannot read the hall's lease"),
+                        }
                     }
                     // NATS without a quorum: the lease stays lapsed, the shipper holds every
                     // batch, and the next round tries again.
@@ -199,6 +228,7 @@ impl Steward {
                 tracing::warn!(%error, "cannot renew the hall's lease");
                 if !self.lease.is_held() {
                     self.health.degrade(&format!("cannot renew the leader's lease: {error}"));
+                    self.lease_lapsed.store(true, Ordering::Release);
                 }
             }
         }

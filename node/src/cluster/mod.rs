@@ -97,7 +97,7 @@ impl Hall {
             );
             config.lease_ttl = bucket_ttl;
         }
-        let publisher = Publisher::new(js.clone(), config.subject(), max_payload);
+        let publisher = Publisher::new(js.clone(), config.stream_name(), config.subject(), max_payload);
         tracing::info!(stream = %config.stream_name(), replicas, hall = %config.hall, "connected to the hall's NATS cluster");
         Ok(Hall {
             config,
@@ -230,6 +230,7 @@ impl Hall {
             replica: replica.clone(),
             health,
             node: node_id(),
+            lease_lapsed: std::sync::atomic::AtomicBool::new(false),
         };
         let lease = tokio::spawn(steward.run());
         let watch = tokio::spawn(watch(self.stream, self.config.subject(), engine, status, replica));

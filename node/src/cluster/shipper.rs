@@ -89,6 +89,7 @@ pub enum PublishFailure {
 pub struct Publisher {
     js: Context,
     subject: String,
+    stream_name: String,
     /// The stream's last seq as this node last saw it: the expected last seq of the next publish.
     stream_seq: u64,
     /// The last command seq in the stream.
@@ -103,10 +104,11 @@ pub struct Publisher {
 const HEADER_ROOM: usize = 1024;
 
 impl Publisher {
-    pub fn new(js: Context, subject: String, max_payload: usize) -> Publisher {
+    pub fn new(js: Context, stream_name: String, subject: String, max_payload: usize) -> Publisher {
         Publisher {
             js,
             subject,
+            stream_name,
             stream_seq: 0,
             command_seq: 0,
             published_term: 0,
@@ -125,11 +127,29 @@ impl Publisher {
                 self.command_seq = self.command_seq.max(kind.last_seq());
                 Ok(())
             }
-            Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => Err(PublishFailure::Fenced(format!(
+            Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => self.own_or_fenced(kind).await,
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    /// A publish refused because the stream moved on: fenced, unless what moved it on is this
+    /// node's own earlier attempt at the same message (one that timed out without a quorum and
+    /// was stored when the quorum came back, while the retry was already on its way).
+    async fn own_or_fenced(&mut self, kind: Kind) -> Result<(), PublishFailure> {
+        let next = self.stream_seq + 1;
+        let stream = self.js.get_stream_no_info(self.stream_name.clone()).await.map_err(unavailable)?;
+        match super::stream::get(&stream, next).await {
+            Ok((found, _)) if found == kind => {
+                tracing::info!(?kind, seq = next, "found this node's own earlier publish in the stream");
+                self.stream_seq = next;
+                self.command_seq = self.command_seq.max(kind.last_seq());
+                Ok(())
+            }
+            Ok(_) => Err(PublishFailure::Fenced(format!(
                 "the stream no longer ends at seq {} (another node has published)",
                 self.stream_seq
             ))),
-            Err(e) => Err(unavailable(e)),
+            Err(reason) => Err(PublishFailure::Unavailable(reason)),
         }
     }
 
@@ -180,13 +200,12 @@ impl Publisher {
                     self.stream_seq = self.stream_seq.max(ack.sequence);
                     self.command_seq = self.command_seq.max(kind.last_seq());
                 }
-                // The first refusal, after every earlier piece was stored: fenced. (A piece after
-                // one that failed is refused too, and goes again with the retry.)
+                // The first refusal, after every earlier piece was stored: fenced, unless the
+                // stream holds this very piece already. (A piece after one that failed is
+                // refused too, and goes again with the retry.)
                 Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => {
-                    return Err(PublishFailure::Fenced(format!(
-                        "the stream no longer ends at seq {} (another node has published)",
-                        self.stream_seq
-                    )))
+                    self.own_or_fenced(kind).await?;
+                    return Err(PublishFailure::Unavailable("a piece was stored by an earlier attempt".into()));
                 }
                 Err(e) => return Err(unavailable(e)),
             }
@@ -246,9 +265,11 @@ impl BatchSink for Shipper {
                 Err(PublishFailure::Unavailable(reason)) => {
                     if !degraded {
                         tracing::warn!(first, last, %reason, "cannot replicate; acknowledging nothing until NATS answers");
-                        self.health.degrade(&format!("cannot replicate: {reason}"));
                         degraded = true;
                     }
+                    // Said again on every attempt: the lease task may have restored health
+                    // (its renewal went through) while the stream still refuses.
+                    self.health.degrade(&format!("cannot replicate: {reason}"));
                     std::thread::sleep(RETRY_EVERY);
                 }
             }

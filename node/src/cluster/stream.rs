@@ -87,7 +87,7 @@ impl Kind {
 }
 
 /// The kind and payload of stream message `seq`.
-pub async fn get(stream: &Stream, seq: u64) -> Result<(Kind, bytes::Bytes), String> {
+pub async fn get<I>(stream: &Stream<I>, seq: u64) -> Result<(Kind, bytes::Bytes), String> {
     let message = stream.get_raw_message(seq).await.map_err(|e| format!("cannot read stream message {seq}: {e}"))?;
     Ok((Kind::parse(Some(&message.headers))?, message.payload))
 }
