@@ -30,7 +30,8 @@ pub struct Replica {
     role: AtomicU8,
     hall: String,
     leader: Mutex<Option<String>>,
-    lag: AtomicU64,
+    /// The stream's last command seq as last sampled (a follower's lag is counted from it).
+    stream_seq: AtomicU64,
     /// (hash_seq, state_hash) once computed.
     hash: Mutex<Option<(u64, u64)>>,
 }
@@ -47,7 +48,7 @@ impl Replica {
             role: AtomicU8::new(role as u8),
             hall: hall.to_string(),
             leader: Mutex::new(None),
-            lag: AtomicU64::new(0),
+            stream_seq: AtomicU64::new(0),
             hash: Mutex::new(None),
         }
     }
@@ -78,12 +79,19 @@ impl Replica {
         *self.leader.lock().unwrap_or_else(PoisonError::into_inner) = url;
     }
 
-    pub fn lag(&self) -> u64 {
-        self.lag.load(Ordering::Relaxed)
+    /// Commands between the stream's end (as last sampled) and `command_seq`, this node's last;
+    /// 0 on the leader. Counted when asked, so a follower that has caught up since the sample
+    /// says 0 at once.
+    pub fn lag(&self, command_seq: u64) -> u64 {
+        match self.role() {
+            Role::Follower => self.stream_seq.load(Ordering::Relaxed).saturating_sub(command_seq),
+            _ => 0,
+        }
     }
 
-    pub fn set_lag(&self, lag: u64) {
-        self.lag.store(lag, Ordering::Relaxed);
+    /// The stream's last command seq, sampled.
+    pub fn set_stream_seq(&self, seq: u64) {
+        self.stream_seq.fetch_max(seq, Ordering::Relaxed);
     }
 
     /// The latest state hash and the command seq it was taken after.
@@ -103,8 +111,9 @@ impl Replica {
         }
     }
 
-    /// The §13 fields of `/health` after `"role"` (none for a market running alone).
-    pub fn health_fields(&self) -> String {
+    /// The §13 fields of `/health` after `"role"` (none for a market running alone);
+    /// `command_seq` is the node's last command routed.
+    pub fn health_fields(&self, command_seq: u64) -> String {
         let role = self.role();
         if role == Role::Single {
             return format!("\"role\":\"{}\"", role.as_str());
@@ -121,7 +130,7 @@ impl Replica {
             "\"role\":\"{}\",\"hall\":{},\"leader\":{leader},\"lag\":{},\"state_hash\":{hash},\"hash_seq\":{hash_seq}",
             role.as_str(),
             serde_json::Value::String(self.hall.clone()),
-            self.lag()
+            self.lag(command_seq)
         )
     }
 }
@@ -132,12 +141,12 @@ mod tests {
 
     #[test]
     fn health_fields_by_role() {
-        assert_eq!(Replica::default().health_fields(), "\"role\":\"single\"");
+        assert_eq!(Replica::default().health_fields(3), "\"role\":\"single\"");
         let replica = Replica::new(Role::Follower, "sh");
         replica.set_leader(Some("http://127.0.0.1:8080".into()));
-        replica.set_lag(7);
+        replica.set_stream_seq(49);
         replica.set_state_hash(42, 0xabc);
-        let json: serde_json::Value = serde_json::from_str(&format!("{{{}}}", replica.health_fields())).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&format!("{{{}}}", replica.health_fields(42))).unwrap();
         assert_eq!(json["role"], "follower");
         assert_eq!(json["leader"], "http://127.0.0.1:8080");
         assert_eq!(json["lag"], 7);

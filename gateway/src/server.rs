@@ -484,12 +484,12 @@ async fn health(State(shared): State<Arc<Shared>>) -> Response {
         }
         return (StatusCode::SERVICE_UNAVAILABLE, json, body.to_string()).into_response();
     }
+    let command_seq = shared.status.seq.load(Ordering::Relaxed);
     let body = format!(
-        "{{\"status\":\"ok\",\"day\":\"{}\",\"seq\":{},\"command_seq\":{},{}}}",
+        "{{\"status\":\"ok\",\"day\":\"{}\",\"seq\":{},\"command_seq\":{command_seq},{}}}",
         shared.status.day(),
         shared.status.feed_seq.load(Ordering::Relaxed),
-        shared.status.seq.load(Ordering::Relaxed),
-        shared.replica.health_fields(),
+        shared.replica.health_fields(command_seq),
     );
     (json, body).into_response()
 }

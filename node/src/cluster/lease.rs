@@ -139,7 +139,6 @@ impl Steward {
             fatal::exit(fatal::EXIT_FATAL, "the sequencer stopped while taking over", None);
         }
         self.replica.set_leader(Some(self.url.clone()));
-        self.replica.set_lag(0);
         self.replica.set_role(Role::Leader);
         tracing::info!(hall = %self.hall, term, seq = self.progress.command_seq.load(Ordering::Acquire), "leading");
         Some(revision)

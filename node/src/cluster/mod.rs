@@ -287,7 +287,7 @@ async fn watch(stream: Stream, subject: String, engine: SequencerHandle, status:
         if replica.role() == Role::Follower {
             if let Ok(last) = stream.get_last_raw_message_by_subject(&subject).await {
                 if let Ok(kind) = stream::Kind::parse(Some(&last.headers)) {
-                    replica.set_lag(kind.last_seq().saturating_sub(status.seq.load(Ordering::Relaxed)));
+                    replica.set_stream_seq(kind.last_seq());
                 }
             }
         }
