@@ -14,7 +14,7 @@
 
 use crate::batch_sink::SinkHandle;
 use crate::command::{Action, ActionKind, Actor, Command};
-use crate::core::{Market, MarketConfig};
+use crate::core::{Applied, Market, MarketConfig};
 use crate::event::Event;
 use crate::journal::{Durability, Journal, JournalError, PendingSync};
 use crate::reject::Reject;
@@ -76,6 +76,23 @@ pub struct Output {
     /// A snapshot of the market right after this command was handed to the snapshot thread (see
     /// `store::snapshot`); it is on disk soon after, or recovery starts from an older one.
     pub snapshot_taken: bool,
+}
+
+impl Output {
+    /// The output of command `seq`, applied at `ts`, before its batch is durable.
+    fn of(seq: u64, ts: EngineTime, ticket: u64, command: &Command, applied: Applied, events: Vec<Event>) -> Output {
+        Output {
+            seq,
+            ts,
+            ticket,
+            actor: command.actor,
+            action: command.action.kind(),
+            result: applied.result,
+            events,
+            first_command_event: applied.first_command_event,
+            snapshot_taken: false,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -608,17 +625,7 @@ impl Writer {
             self.journal.append(seq, payload)?;
             batch.commands += 1;
             self.since_snapshot += 1;
-            batch.outputs.push(Output {
-                seq,
-                ts: entry.ts,
-                ticket: 0,
-                actor: entry.command.actor,
-                action: entry.command.action.kind(),
-                result: applied.result,
-                events,
-                first_command_event: applied.first_command_event,
-                snapshot_taken: false,
-            });
+            batch.outputs.push(Output::of(seq, entry.ts, 0, &entry.command, applied, events));
         }
         Ok(())
     }
@@ -646,17 +653,7 @@ impl Writer {
         }
         batch.commands += 1;
         self.since_snapshot += 1;
-        batch.outputs.push(Output {
-            seq: self.seq,
-            ts,
-            ticket,
-            actor: entry.command.actor,
-            action: entry.command.action.kind(),
-            result: applied.result,
-            events,
-            first_command_event: applied.first_command_event,
-            snapshot_taken: false,
-        });
+        batch.outputs.push(Output::of(self.seq, ts, ticket, &entry.command, applied, events));
         Ok(())
     }
 

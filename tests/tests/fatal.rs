@@ -110,12 +110,16 @@ async fn engine_seq(server: &Server) -> u64 {
 async fn send_now(c: &mut Client, msg: Value, req_id: &str) -> Instant {
     let mut msg = msg;
     msg["req_id"] = json!(req_id);
+    // Taken before the send: whatever was answered before this moment was answered before the
+    // server could have seen the trigger.
+    let sent = Instant::now();
     c.try_send(Message::text(msg.to_string())).await.expect("the server is up when the trigger is sent");
-    Instant::now()
+    sent
 }
 
-/// One `/health` poll: when its request started, and the answer (status, body) or why none came.
-type HealthSample = (Instant, Result<(u16, String), String>);
+/// One `/health` poll: when its request started, when its answer came, and the answer (status,
+/// body) or why none came.
+type HealthSample = (Instant, Instant, Result<(u16, String), String>);
 
 /// `GET /health` every `HEALTH_POLL_EVERY` from a background task, each answer kept with the
 /// moment its request started.
@@ -136,7 +140,7 @@ impl HealthPoller {
                 while !stop.load(Ordering::Relaxed) {
                     let started = Instant::now();
                     let answer = try_http_get(addr, "/health").await;
-                    samples.lock().unwrap().push((started, answer));
+                    samples.lock().unwrap().push((started, Instant::now(), answer));
                     tokio::time::sleep(HEALTH_POLL_EVERY).await;
                 }
             }
@@ -149,7 +153,7 @@ impl HealthPoller {
     async fn wait_for(&self, since: Instant, seen: impl Fn(&Result<(u16, String), String>) -> bool) {
         let deadline = Instant::now() + EXIT_WAIT_MAX;
         while Instant::now() < deadline {
-            if self.samples.lock().unwrap().iter().any(|(started, answer)| *started >= since && seen(answer)) {
+            if self.samples.lock().unwrap().iter().any(|(started, _, answer)| *started >= since && seen(answer)) {
                 return;
             }
             tokio::time::sleep(HEALTH_POLL_EVERY).await;
@@ -171,8 +175,10 @@ impl HealthPoller {
         self.task.await.unwrap();
         let samples = self.samples.lock().unwrap();
         let (mut before, mut grace, mut failed, mut gone) = (0, 0, 0, 0);
-        for (started, answer) in samples.iter() {
-            if *started < trigger {
+        for (started, finished, answer) in samples.iter() {
+            // Answered before the trigger was sent: the server was surely still well. (A poll
+            // that started before it but was answered after may see the failure: not judged.)
+            if *finished < trigger {
                 before += 1;
                 let (status, body) = answer.as_ref().expect("the server answers /health before the trigger");
                 assert_eq!(*status, 200, "before the trigger: {body}");
