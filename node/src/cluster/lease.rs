@@ -84,27 +84,40 @@ impl Steward {
     /// A follower's round: who leads, and if nobody does and this node is caught up, take over.
     /// Returns the lease's revision if it did.
     async fn watch(&self, following: &mut Option<JoinHandle<()>>) -> Option<u64> {
-        match self.kv.entry(&self.hall).await {
+        let (term, mut revision) = match self.kv.entry(&self.hall).await {
+            // This node's own create, whose answer was lost (stored once NATS had its quorum
+            // back): renewed at once, since its age is unknown here, and then taken up.
+            Ok(Some(entry)) if self.is_mine(&entry) => {
+                if !self.caught_up().await {
+                    return None;
+                }
+                let asked = Instant::now();
+                let renewed = self.kv.update(&self.hall, self.holder(), entry.revision).await.ok()?;
+                self.lease.held_until(asked + self.ttl * 3 / 4);
+                (entry.revision, renewed)
+            }
             Ok(Some(entry)) if entry.operation == Operation::Put => {
                 let url = serde_json::from_slice::<Holder>(&entry.value).ok().map(|h| h.url);
                 self.replica.set_leader(url);
                 return None;
             }
-            Ok(_) => self.replica.set_leader(None),
+            Ok(_) => {
+                self.replica.set_leader(None);
+                if !self.caught_up().await {
+                    return None;
+                }
+                let asked = Instant::now();
+                let term = self.kv.create(&self.hall, self.holder()).await.ok()?;
+                self.lease.held_until(asked + self.ttl * 3 / 4);
+                (term, term)
+            }
             Err(error) => {
                 tracing::warn!(%error, "cannot read the hall's lease");
                 return None;
             }
-        }
-        if !self.caught_up().await {
-            return None;
-        }
-        let asked = Instant::now();
-        let term = self.kv.create(&self.hall, self.holder()).await.ok()?;
+        };
         self.lease.set_term(term);
-        self.lease.held_until(asked + self.ttl * 3 / 4);
         tracing::info!(hall = %self.hall, term, "took the hall's lease; taking over");
-        let mut revision = term;
         loop {
             if let Some(consumer) = following.take() {
                 consumer.abort();
