@@ -1,5 +1,5 @@
 //! The server's health as `GET /health` reports it (protocol §1): `ok`, `degraded` (it cannot
-//! make commands durable for now: replication will set it) or `failed` (the engine is gone: the
+//! make commands durable for now: a clustered leader whose stream cannot take batches) or `failed` (the engine is gone: the
 //! process is about to exit). Failed is final: nothing turns it back. Shared by the watchdog
 //! (see `fatal`), the HTTP handler and whoever later watches durability.
 

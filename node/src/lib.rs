@@ -10,12 +10,14 @@
 //! ```
 //!
 //! - [`recovery`]: the market, clearing and the feed's numbering brought back to one seq.
+//! - [`cluster`]: a node of a replicated hall (`--nats`): the stream, the shipper, the follower,
+//!   the lease (docs/cluster.md).
 //! - [`Node`]: start (threads and channels) and serve (then stop in order: the front, the
 //!   sequencer with its final snapshot, the fan-out, clearing with its own).
 //!
-//! A batch is durable when the journal has synced it (`huashi_engine::sequencer`); a second way
-//! of making it durable (shipping it to replicas) plugs in as the sequencer's `BatchSink`, here,
-//! without touching the core or the gateway.
+//! A batch is durable when the journal has synced it (`huashi_engine::sequencer`); on a clustered
+//! node also when the hall's stream holds it: the shipper plugs in as the sequencer's
+//! `BatchSink`, here, without the core or the gateway knowing NATS.
 
 pub mod cluster;
 pub mod recovery;
@@ -205,7 +207,7 @@ impl Node {
         &self.data_dir
     }
 
-    /// What `/health` reports, for whoever watches durability (replication will degrade it).
+    /// What `/health` reports (replication degrades it while the stream cannot take batches).
     pub fn health(&self) -> Arc<Health> {
         self.health.clone()
     }
