@@ -379,27 +379,55 @@ fn timed_sync(sync: &PendingSync, times: &SyncTimes) -> Result<u64, JournalError
 /// batch waits for the slower of the two, not for their sum). Both must succeed before its
 /// outputs are released; a batch shipped but not synced is never acknowledged either (the sync's
 /// failure stops the sequencer).
-fn make_durable(job: &SyncJob, times: &SyncTimes, sink: Option<&SinkHandle>) -> Result<(), JournalError> {
-    let ship = |sink: &SinkHandle| {
-        sink.ship(job.first_seq, job.seq, &job.records).map_err(|reason| JournalError::NotShipped {
-            first: job.first_seq,
-            last: job.seq,
-            reason,
-        })
+fn make_durable(job: &mut SyncJob, times: &SyncTimes, shipper: Option<&Shipping>) -> Result<(), JournalError> {
+    let shipping = match shipper {
+        Some(shipper) if !job.records.is_empty() => {
+            shipper.start_batch(job.first_seq, job.seq, std::mem::take(&mut job.records));
+            Some(shipper)
+        }
+        _ => None,
     };
-    match (&job.sync, sink.filter(|_| !job.records.is_empty())) {
-        (None, None) => Ok(()),
-        (Some(sync), None) => timed_sync(sync, times).map(drop),
-        (None, Some(sink)) => ship(sink),
-        (Some(sync), Some(sink)) => std::thread::scope(|scope| {
-            let synced = std::thread::Builder::new()
-                .name("journal-sync-ship".into())
-                .spawn_scoped(scope, || timed_sync(sync, times))
-                .map_err(|e| JournalError::NotShipped { first: job.first_seq, last: job.seq, reason: e.to_string() })?;
-            let shipped = ship(sink);
-            let synced = synced.join().unwrap_or(Err(JournalError::Poisoned));
-            synced.and(shipped)
-        }),
+    let synced = job.sync.as_ref().map_or(Ok(()), |sync| timed_sync(sync, times).map(drop));
+    let shipped = shipping.map_or(Ok(()), |shipper| {
+        shipper.finish().map_err(|reason| JournalError::NotShipped { first: job.first_seq, last: job.seq, reason })
+    });
+    synced.and(shipped)
+}
+
+/// The `journal-ship` thread: ships each batch the `journal-sync` thread hands it while that one
+/// syncs the same batch, and answers when the sink has it.
+struct Shipping {
+    batches: Sender<(u64, u64, Vec<u8>)>,
+    shipped: Receiver<Result<(), String>>,
+}
+
+impl Shipping {
+    fn start(sink: SinkHandle) -> Result<Shipping, StoreError> {
+        let (batches, batches_rx) = bounded::<(u64, u64, Vec<u8>)>(1);
+        let (shipped_tx, shipped) = bounded(1);
+        std::thread::Builder::new()
+            .name("journal-ship".into())
+            .spawn(move || {
+                // Ends when `journal-sync` drops its sender, or the sink fails (nothing more ships).
+                for (first, last, records) in batches_rx {
+                    let result = sink.ship(first, last, &records);
+                    let failed = result.is_err();
+                    if shipped_tx.send(result).is_err() || failed {
+                        return;
+                    }
+                }
+            })
+            .map_err(|e| StoreError::Other(format!("cannot start the journal ship thread: {e}")))?;
+        Ok(Shipping { batches, shipped })
+    }
+
+    fn start_batch(&self, first: u64, last: u64, records: Vec<u8>) {
+        // A thread that stopped after a failure is reported by `finish`.
+        let _ = self.batches.send((first, last, records));
+    }
+
+    fn finish(&self) -> Result<(), String> {
+        self.shipped.recv().unwrap_or_else(|_| Err("the journal ship thread stopped".into()))
     }
 }
 
@@ -438,11 +466,12 @@ impl Syncer {
     fn start(outputs: Sender<Output>, times: Arc<SyncTimes>, sink: Option<SinkHandle>) -> Result<Syncer, StoreError> {
         let (jobs, jobs_rx) = bounded::<SyncJob>(SYNC_JOBS_QUEUED_MAX);
         let (done_tx, done) = crossbeam_channel::unbounded();
+        let shipping = sink.map(Shipping::start).transpose()?;
         let thread = std::thread::Builder::new()
             .name("journal-sync".into())
             .spawn(move || {
-                for job in jobs_rx {
-                    if let Err(e) = make_durable(&job, &times, sink.as_ref()) {
+                for mut job in jobs_rx {
+                    if let Err(e) = make_durable(&mut job, &times, shipping.as_ref()) {
                         let _ = done_tx.send(Err(e));
                         return;
                     }

@@ -558,3 +558,52 @@ pub async fn set_up(op: &mut Client, model: &mut Model) {
     let r = op.request(json!({"type": "set_book_state", "symbol": "ROSE-A", "state": "open"})).await;
     assert_eq!(r["type"], "book_state", "{r}");
 }
+
+/// Drives the market to a kill point: usually the auctioneer starts the clocks with queued lots
+/// again first (so kills land in running rounds), then a few acknowledged operations, then, four
+/// times in five, one left in flight when the kill comes (`touched` says what it may have done;
+/// it is cleared if it finished in time). Returns whether an operation was in flight, and the
+/// lots on a clock long enough that they must be back in the queue after the kill.
+pub async fn up_to_a_kill(
+    s: &mut Sessions,
+    model: &mut Model,
+    rng: &mut ChaCha8Rng,
+    touched: &mut Touched,
+) -> (bool, BTreeSet<u64>) {
+    let mut clocks = Clocks::default();
+    if rng.gen_bool(0.75) {
+        let with_lots: BTreeSet<u64> =
+            model.lots.values().filter(|l| l.status == "queued").filter_map(|l| l.clock).collect();
+        for clock in with_lots {
+            let r = s.op.request(json!({"type": "start_clock", "clock": clock})).await;
+            assert_eq!(r["type"], "clock_state", "a clock with queued lots starts: {r}");
+        }
+    }
+    for _ in 0..rng.gen_range(1..=6) {
+        let mut scratch = Touched::default();
+        operation(s, model, &mut clocks, rng, &mut scratch).await;
+    }
+    let mut in_flight = false;
+    if !rng.gen_bool(0.2) {
+        let delay = Duration::from_micros(rng.gen_range(0..3_000));
+        let op = operation(s, model, &mut clocks, rng, touched);
+        if tokio::time::timeout(delay, op).await.is_err() {
+            in_flight = true;
+        } else {
+            // It finished in time: acknowledged in full, nothing uncertain.
+            *touched = Touched::default();
+        }
+    }
+    pump_feed(s, &mut clocks, model);
+    let kill_us = now_us();
+    let must_be_queued = clocks
+        .on_clock
+        .values()
+        .filter(|(_, _, until)| *until > kill_us + 300_000)
+        .map(|(lot, _, _)| *lot)
+        // An acknowledged bid can take the last container before the feed's award reaches
+        // the pump: that lot is sold out, not coming back to the queue.
+        .filter(|lot| model.lots.get(lot).is_none_or(|l| l.sold < l.containers))
+        .collect();
+    (in_flight, must_be_queued)
+}

@@ -488,7 +488,7 @@ async fn same_market_everywhere_after_a_scripted_morning() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_follower_takes_over_from_a_killed_leader_and_loses_nothing_acknowledged() {
     use huashi_tests::kill_model::*;
-    use rand::{Rng, SeedableRng};
+    use rand::SeedableRng;
     let Some(nats) = cluster_or_skip(3) else { return };
     let kills = if std::env::var("CI").is_ok_and(|v| v == "true") { 10 } else { 3 };
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0x4841_4c4c_2d31_3300);
@@ -524,36 +524,9 @@ async fn a_follower_takes_over_from_a_killed_leader_and_loses_nothing_acknowledg
             }
             None => (follower, hall.nodes[follower].feed().await),
         });
-        let mut clocks = Clocks::default();
-        if rng.gen_bool(0.75) {
-            let with_lots: std::collections::BTreeSet<u64> =
-                model.lots.values().filter(|l| l.status == "queued").filter_map(|l| l.clock).collect();
-            for clock in with_lots {
-                ok(&mut s.op, json!({"type": "start_clock", "clock": clock}), "clock_state").await;
-            }
-        }
-        for _ in 0..rng.gen_range(1..=6) {
-            let mut scratch = Touched::default();
-            operation(&mut s, &mut model, &mut clocks, &mut rng, &mut scratch).await;
-        }
-        if !rng.gen_bool(0.2) {
-            let delay = Duration::from_micros(rng.gen_range(0..3_000));
-            let op = operation(&mut s, &mut model, &mut clocks, &mut rng, &mut touched);
-            if tokio::time::timeout(delay, op).await.is_err() {
-                in_flight_kills += 1;
-            } else {
-                touched = Touched::default();
-            }
-        }
-        pump_feed(&mut s, &mut clocks, &model);
-        let kill_us = now_us();
-        must_be_queued = clocks
-            .on_clock
-            .values()
-            .filter(|(_, _, until)| *until > kill_us + 300_000)
-            .map(|(lot, _, _)| *lot)
-            .filter(|lot| model.lots.get(lot).is_none_or(|l| l.sold < l.containers))
-            .collect();
+        let (in_flight, queued) = up_to_a_kill(&mut s, &mut model, &mut rng, &mut touched).await;
+        in_flight_kills += usize::from(in_flight);
+        must_be_queued = queued;
 
         // The kill, and the clock to the first command the new leader acknowledges.
         let killed_at = tokio::time::Instant::now();
@@ -773,6 +746,18 @@ struct Desk {
 }
 
 impl Desk {
+    /// Grower g1, registered on the leader (node 0) with book ROSE-A opened, logged in there.
+    async fn open_book(hall: &Hall) -> Desk {
+        let mut op = hall.nodes[0].operator().await;
+        let token = register(&mut op, "g1", &["grower"], None).await;
+        ok(&mut op, json!({"type": "set_book_state", "symbol": "ROSE-A", "state": "open"}), "book_state").await;
+        drop(op);
+        let c = hall.nodes[0].session(&token).await;
+        Desk { token, at: 0, c, moved: 0 }
+    }
+}
+
+impl Desk {
     /// Sends `msg` (a `new_order` with `coid`) until some leader acknowledges it (bounded).
     async fn acknowledged(&mut self, hall: &mut Hall, coid: &str, msg: serde_json::Value, timeout: Duration) {
         // The desk's node may have been deposed while the desk was idle: a send that fails is
@@ -836,12 +821,7 @@ impl Desk {
 async fn losing_nats_servers_stops_acknowledgements_and_loses_nothing() {
     let Some(nats) = cluster_or_skip(3) else { return };
     let mut hall = Hall::start(nats, 1, 1, 1500).await;
-    let mut op = hall.nodes[0].operator().await;
-    let token = register(&mut op, "g1", &["grower"], None).await;
-    ok(&mut op, json!({"type": "set_book_state", "symbol": "ROSE-A", "state": "open"}), "book_state").await;
-    drop(op);
-    let c = hall.nodes[0].session(&token).await;
-    let mut g1 = Desk { token, at: 0, c, moved: 0 };
+    let mut g1 = Desk::open_book(&hall).await;
     let mut acked: Vec<String> = Vec::new();
     let mut next = 0u32;
     let sell = |n: &mut u32| -> (String, serde_json::Value) {
@@ -937,12 +917,7 @@ async fn losing_nats_servers_stops_acknowledgements_and_loses_nothing() {
 async fn followers_keep_up_through_a_rolling_restart_of_the_nats_servers() {
     let Some(nats) = cluster_or_skip(3) else { return };
     let mut hall = Hall::start(nats, 2, 1, 1500).await;
-    let mut op = hall.nodes[0].operator().await;
-    let token = register(&mut op, "g1", &["grower"], None).await;
-    ok(&mut op, json!({"type": "set_book_state", "symbol": "ROSE-A", "state": "open"}), "book_state").await;
-    drop(op);
-    let c = hall.nodes[0].session(&token).await;
-    let mut g1 = Desk { token, at: 0, c, moved: 0 };
+    let mut g1 = Desk::open_book(&hall).await;
     let mut acked = Vec::new();
     for step in 0..hall.nats.len() {
         hall.nats.kill(step);

@@ -10,7 +10,7 @@
 
 use huashi_tests::kill_model::*;
 use huashi_tests::*;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -41,45 +41,9 @@ async fn every_acknowledged_effect_survives_kill_9() {
             break;
         }
         touched = Touched::default();
-        let mut clocks = Clocks::default();
-
-        // Usually the auctioneer starts the clocks again first, so kills land in running rounds.
-        if rng.gen_bool(0.75) {
-            let with_lots: BTreeSet<u64> =
-                model.lots.values().filter(|l| l.status == "queued").filter_map(|l| l.clock).collect();
-            for clock in with_lots {
-                let r = s.op.request(json!({"type": "start_clock", "clock": clock})).await;
-                assert_eq!(r["type"], "clock_state", "a clock with queued lots starts: {r}");
-            }
-        }
-        // A few acknowledged operations, then one in flight when the kill comes.
-        let ops = rng.gen_range(1..=6);
-        for _ in 0..ops {
-            let mut scratch = Touched::default();
-            operation(&mut s, &mut model, &mut clocks, &mut rng, &mut scratch).await;
-        }
-        let idle_kill = rng.gen_bool(0.2);
-        if !idle_kill {
-            let delay = Duration::from_micros(rng.gen_range(0..3_000));
-            let op = operation(&mut s, &mut model, &mut clocks, &mut rng, &mut touched);
-            if tokio::time::timeout(delay, op).await.is_err() {
-                in_flight_kills += 1;
-            } else {
-                // It finished in time: acknowledged in full, nothing uncertain.
-                touched = Touched::default();
-            }
-        }
-        pump_feed(&mut s, &mut clocks, &model);
-        let kill_us = now_us();
-        must_be_queued = clocks
-            .on_clock
-            .values()
-            .filter(|(_, _, until)| *until > kill_us + 300_000)
-            .map(|(lot, _, _)| *lot)
-            // An acknowledged bid can take the last container before the feed's award reaches
-            // the pump: that lot is sold out, not coming back to the queue.
-            .filter(|lot| model.lots.get(lot).is_none_or(|l| l.sold < l.containers))
-            .collect();
+        let (in_flight, queued) = up_to_a_kill(&mut s, &mut model, &mut rng, &mut touched).await;
+        in_flight_kills += usize::from(in_flight);
+        must_be_queued = queued;
         server.kill9();
         drop(s);
         server.start_again();

@@ -52,13 +52,7 @@ fn main() {
     let dir = tempfile::tempdir_in(&base).unwrap();
     let (rate, latency) = run(dir.path(), commands, Durability::Fsync, None);
     println!("durable sequencer: {commands} commands, {rate:.0} commands/s (fdatasync group commit)");
-    println!(
-        "  submit→output latency µs: p50 {} p99 {} p99.9 {} max {}",
-        latency.value_at_quantile(0.5),
-        latency.value_at_quantile(0.99),
-        latency.value_at_quantile(0.999),
-        latency.max()
-    );
+    print_latency(&latency);
 
     let dir = tempfile::tempdir_in(&base).unwrap();
     run(dir.path(), replay_commands, Durability::None, None);
@@ -265,13 +259,7 @@ fn replicated(base: &Path, commands: u64, urls: &str, hall_name: &str) {
         "replicated sequencer (hall {hall_name}, {urls}): {commands} commands, {rate:.0} commands/s \
          (fdatasync group commit + JetStream acknowledgement)"
     );
-    println!(
-        "  submit→output latency µs: p50 {} p99 {} p99.9 {} max {}",
-        latency.value_at_quantile(0.5),
-        latency.value_at_quantile(0.99),
-        latency.value_at_quantile(0.999),
-        latency.max()
-    );
+    print_latency(&latency);
     println!(
         "  follower lag, commands (leader's last reply − follower's last applied, every 100 ms, {} samples): \
          p50 {} p99 {} max {}",
@@ -339,4 +327,15 @@ impl CommandStream {
 
 fn client_id(n: u64) -> Code {
     Code::parse(&format!("c{n}"), 36).unwrap()
+}
+
+/// The submit → output latency line of a run.
+fn print_latency(latency: &Histogram<u64>) {
+    println!(
+        "  submit→output latency µs: p50 {} p99 {} p99.9 {} max {}",
+        latency.value_at_quantile(0.5),
+        latency.value_at_quantile(0.99),
+        latency.value_at_quantile(0.999),
+        latency.max()
+    );
 }

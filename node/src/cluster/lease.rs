@@ -97,8 +97,7 @@ impl Steward {
                 (entry.revision, renewed)
             }
             Ok(Some(entry)) if entry.operation == Operation::Put => {
-                let url = serde_json::from_slice::<Holder>(&entry.value).ok().map(|h| h.url);
-                self.replica.set_leader(url);
+                self.replica.set_leader(holder_url(&entry));
                 return None;
             }
             Ok(_) => {
@@ -190,20 +189,17 @@ impl Steward {
                 self.hold(asked);
             }
             Err(error) if error.kind() == UpdateErrorKind::WrongLastRevision => match self.kv.entry(&self.hall).await {
-                Ok(Some(entry)) if entry.operation == Operation::Put => {
-                    match serde_json::from_slice::<Holder>(&entry.value) {
-                        // A renewal that was stored but whose answer was lost: still this node's.
-                        Ok(holder) if holder.node == self.node => {
-                            *revision = entry.revision;
-                            self.hold(asked);
-                            tracing::info!(revision, "found this node's own renewal; leading on");
-                        }
-                        Ok(holder) => {
-                            self.lease.depose(&format!("hall {}'s lease is held by {}", self.hall, holder.url))
-                        }
-                        Err(_) => self.lease.depose(&format!("hall {}'s lease is held by another node", self.hall)),
-                    }
+                // A renewal that was stored but whose answer was lost: still this node's.
+                Ok(Some(entry)) if self.is_mine(&entry) => {
+                    *revision = entry.revision;
+                    self.hold(asked);
+                    tracing::info!(revision, "found this node's own renewal; leading on");
                 }
+                Ok(Some(entry)) if entry.operation == Operation::Put => self.lease.depose(&format!(
+                    "hall {}'s lease is held by {}",
+                    self.hall,
+                    holder_url(&entry).as_deref().unwrap_or("another node")
+                )),
                 Ok(_) => match self.kv.create(&self.hall, self.holder()).await {
                     Ok(term) => {
                         tracing::warn!(term, "the lease lapsed and nobody took it: leading on in a new term");
@@ -245,6 +241,11 @@ impl Steward {
             }
         }
     }
+}
+
+/// The URL a lease entry names, if it is one of Huashi's.
+fn holder_url(entry: &async_nats::jetstream::kv::Entry) -> Option<String> {
+    serde_json::from_slice::<Holder>(&entry.value).ok().map(|holder| holder.url)
 }
 
 /// A pseudo-random pause below `max`, different on each call and each node.

@@ -19,7 +19,7 @@ use async_nats::jetstream::message::PublishMessage;
 use huashi_engine::batch_sink::{BatchSink, ShippedRecords};
 use huashi_gateway::fatal;
 use huashi_gateway::health::Health;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -31,7 +31,6 @@ pub struct LeaseState {
     /// Milliseconds after `epoch` until which the lease is held (renewals push it on).
     valid_until_ms: AtomicU64,
     epoch: Instant,
-    deposed: AtomicBool,
 }
 
 impl Default for LeaseState {
@@ -42,12 +41,7 @@ impl Default for LeaseState {
 
 impl LeaseState {
     pub fn new() -> LeaseState {
-        LeaseState {
-            term: AtomicU64::new(0),
-            valid_until_ms: AtomicU64::new(0),
-            epoch: Instant::now(),
-            deposed: AtomicBool::new(false),
-        }
+        LeaseState { term: AtomicU64::new(0), valid_until_ms: AtomicU64::new(0), epoch: Instant::now() }
     }
 
     pub fn term(&self) -> u64 {
@@ -70,7 +64,6 @@ impl LeaseState {
 
     /// Another node leads: this one publishes nothing more, and the process stops.
     pub fn depose(&self, reason: &str) -> ! {
-        self.deposed.store(true, Ordering::Release);
         fatal::exit(fatal::EXIT_DEPOSED, &format!("deposed as leader: {reason}"), None)
     }
 }

@@ -102,6 +102,11 @@ pub async fn last_stream_seq(stream: &Stream) -> Result<u64, String> {
 /// seqs of the messages never decrease, so this is a binary search (some 20 reads for a day).
 pub async fn position_after(stream: &Stream, after: u64) -> Result<u64, String> {
     let last = last_stream_seq(stream).await?;
+    position_after_within(stream, after, last).await
+}
+
+/// `position_after` in a stream of `last` messages.
+async fn position_after_within(stream: &Stream, after: u64, last: u64) -> Result<u64, String> {
     let (mut low, mut high) = (1, last + 1);
     while low < high {
         let middle = low + (high - low) / 2;
@@ -116,8 +121,9 @@ pub async fn position_after(stream: &Stream, after: u64) -> Result<u64, String> 
 
 /// The payload of journal record `seq` as the stream holds it, if it does.
 pub async fn record(stream: &Stream, seq: u64) -> Result<Option<Vec<u8>>, String> {
-    let at = position_after(stream, seq - 1).await?;
-    if at > last_stream_seq(stream).await? {
+    let last = last_stream_seq(stream).await?;
+    let at = position_after_within(stream, seq - 1, last).await?;
+    if at > last {
         return Ok(None);
     }
     let (kind, payload) = get(stream, at).await?;
