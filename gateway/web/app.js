@@ -1,16 +1,18 @@
 // Huashi (花市) web app: starts the feed and the session, routes between the views by hash
-// (#/buyer, #/market, #/grower, #/operator), handles login and shows every error the server sends.
+// (#/buyer, #/catalogue, #/market, #/grower, #/operator), handles login and shows every error the
+// server sends.
 
 import { Session, Feed, serverClock, wsUrl } from './net.js';
 import { market, applyFeed } from './state.js';
 import { initBuyer, setFeedOnline } from './buyer.js';
 import { initMarket, showMarket, hideMarket } from './market.js';
 import { initGrower } from './grower.js';
+import { initCatalogue, showCatalogue, hideCatalogue } from './catalogue.js';
 import { initOperator } from './operator.js';
 import { $, setText, showError, hideError, clearErrorFor, clockTime, toast } from './ui.js';
 
 const TOKEN_KEY = 'huashi.token';
-const VIEWS = ['buyer', 'market', 'grower', 'operator'];
+const VIEWS = ['buyer', 'catalogue', 'market', 'grower', 'operator'];
 
 const session = new Session();
 const feed = new Feed();
@@ -28,6 +30,8 @@ function route() {
   document.body.dataset.view = view;
   if (view === 'market') showMarket();
   else hideMarket();
+  if (view === 'catalogue') showCatalogue();
+  else hideCatalogue();
 }
 
 function defaultView(roles) {
@@ -131,6 +135,7 @@ function start() {
   initBuyer(session);
   initMarket();
   initGrower(session);
+  initCatalogue(session);
   initOperator(session);
 
   window.addEventListener('hashchange', route);

@@ -1,6 +1,8 @@
-// The buyer's clock view: every clock side by side with its lot card, the falling price drawn
-// from `clock_started` (the server broadcasts rounds, not ticks), a quantity, a Buy button and
-// hotkeys; the buyer's credit, its awards of the day and its standing bids.
+// The buyer's clock view: every clock side by side with its lot card (with the lot's master
+// data), the falling price drawn from `clock_started` (the server broadcasts rounds, not ticks), a
+// quantity, a Buy button, hotkeys and the next six lots of its supply line; the buyer's credit, its
+// purchases of the day (clock awards and presales) and its standing bids (asked for at login, so
+// they come back after a reload).
 
 import { market, clockPriceFen } from './state.js';
 import { serverClock } from './net.js';
@@ -8,6 +10,7 @@ import { ClockFace } from './clockface.js';
 import { toFen, fenToDecimal, cny, parseMoneyInput } from './money.js';
 import { h, svg, $, fill, setText, clockTime, toast, attempt, inputError, formValues, wholeNumber, showError } from './ui.js';
 import { PRODUCTS, CLOCK_STATES, productName, productUnit, unitWords, errorWords, countOf, UNITS } from './words.js';
+import { masterParts, provenanceParts, nextLotLine, lotSize } from './lots.js';
 
 const SOLD_PULSE_MS = 1600;
 const NOTICE_MS = 3000;
@@ -15,7 +18,7 @@ const NOTICE_MS = 3000;
 let session;
 const cards = new Map(); // clock number → {root, face, parts…}
 let selected = 1;
-let awards = []; // this buyer's awards today, newest first
+let awards = []; // this buyer's awards and presale purchases today, newest first
 let standing = new Map(); // lot_id → {lot_id, max_price, containers}
 let account = null;
 let accountTimer = null;
@@ -35,6 +38,7 @@ export function initBuyer(theSession) {
   session = theSession;
   market.on('snapshot', renderClocks);
   market.on('clock', (n) => updateCard(n));
+  market.on('next', (n) => renderNext(n));
   market.on('day', () => {
     awards = [];
     standing.clear();
@@ -47,6 +51,7 @@ export function initBuyer(theSession) {
   session.on('logout', onLogout);
   session.on('award', onAward);
   session.on('award_voided', onAwardVoided);
+  session.on('presale_bought', onPresaleBought);
   session.on('standing_bid_accepted', (m) => {
     standing.set(m.lot_id, m);
     renderStanding();
@@ -104,6 +109,7 @@ function buildCard(n) {
   const ofContainers = h('span', { class: 'remaining-of' }, '');
   const ofZh = h('span', { class: 'remaining-zh', lang: 'zh' }, '');
   const result = h('div', { class: 'result', testid: `${id}-result`, 'aria-live': 'polite' }, '');
+  const next = h('ol', { class: 'next-lots', testid: `${id}-next`, dataset: { count: '0' }, 'aria-label': `Next lots on clock ${n}` });
   const quantity = h('input', {
     type: 'number', min: '1', step: '1', value: '1', inputmode: 'numeric', id: `${id}-quantity`,
     testid: `${id}-quantity`, class: 'quantity', 'aria-label': `Containers to buy on clock ${n}`,
@@ -123,11 +129,13 @@ function buildCard(n) {
     h('div', { class: 'buy-row' },
       h('label', { class: 'quantity-label' }, h('span', {}, 'Containers ', h('span', { lang: 'zh' }, '箱数')), quantity),
       buy),
+    h('section', { class: 'next-box' }, h('h3', {}, 'Next ', h('span', { lang: 'zh' }, '后续拍品')), next),
   );
   root.addEventListener('focusin', () => select(n, false));
   root.addEventListener('pointerdown', () => select(n, false));
-  const card = { root, face: new ClockFace(canvas), price, perUnit, caption, state, round, lot, remaining, ofContainers, ofZh, result, quantity, buy, lotId: undefined, pending: false };
+  const card = { root, face: new ClockFace(canvas), price, perUnit, caption, state, round, lot, remaining, ofContainers, ofZh, result, quantity, buy, next, nextKey: null, lotId: undefined, pending: false };
   cards.set(n, card);
+  renderNext(n);
   return root;
 }
 
@@ -199,22 +207,53 @@ function renderLot(card, lot) {
     fill(card.lot, h('div', { class: 'lot-empty' }, 'Waiting for the next lot', h('br'), h('span', { lang: 'zh' }, '等待下一拍品')));
     return;
   }
-  const unit = productUnit(lot.product);
+  const n = card.root.dataset.clock;
   const photo = lotPicture(lot);
+  const master = masterParts(lot).join(' · ');
+  const provenance = provenanceParts(lot).join(' · ');
   fill(
     card.lot,
     photo,
     h('div', { class: 'lot-info' },
       h('div', { class: 'lot-title' },
-        h('span', { class: 'product', testid: `clock-${card.root.dataset.clock}-product` }, productName(lot.product)),
+        h('span', { class: 'product', testid: `clock-${n}-product` }, productName(lot.product)),
         h('span', { class: `grade grade-${lot.grade}` }, lot.grade)),
-      h('div', { class: 'lot-qty' }, `${lot.containers} × ${lot.units_per_container} ${unitWords(unit, lot.units_per_container)}`),
+      h('div', { class: 'lot-qty' }, lotSize(lot)),
       // One line each, cut with an ellipsis (the whole text on hover): the card's height must
-      // depend neither on its width nor on the lot. The note's line is there even without a note.
+      // depend neither on its width nor on the lot. The master data's and the note's lines are
+      // there even when the lot has none.
+      h('div', { class: 'lot-master', title: master || null, testid: `clock-${n}-master` }, master || '—'),
       h('div', { class: 'lot-meta' }, `Lot #${lot.lot_id} · Grower ${lot.grower}${lot.min_purchase > 1 ? ` · min ${lot.min_purchase}` : ''}`),
-      h('div', { class: 'lot-meta', title: lot.origin || '' }, lot.origin ? `Origin ${lot.origin}` : 'Origin —'),
-      h('div', { class: 'lot-note', title: lot.note || null, testid: `clock-${card.root.dataset.clock}-note` }, lot.note || '')),
+      h('div', { class: 'lot-meta', title: provenance || null, testid: `clock-${n}-provenance` }, provenance ? `From ${provenance}` : 'Origin —'),
+      h('div', { class: 'lot-note', title: lot.note || null, testid: `clock-${n}-note` }, lot.note || '')),
   );
+}
+
+/** The next lots of clock `n`'s supply line (`snapshot`, `lot_on_clock`, `supply_line`), each
+ *  with its master data; redrawn only when they changed. */
+function renderNext(n) {
+  const card = cards.get(n);
+  const c = market.clocks.get(n);
+  if (!card || !c) return;
+  const next = c.next ?? [];
+  const key = JSON.stringify(next);
+  if (key === card.nextKey) return;
+  card.nextKey = key;
+  card.next.dataset.count = String(next.length);
+  if (next.length === 0) {
+    fill(card.next, h('li', { class: 'empty' }, 'Nothing more on this clock · 暂无后续'));
+    return;
+  }
+  fill(card.next, ...next.map((lot) => {
+    const line = nextLotLine(lot);
+    return h('li', { testid: `clock-${n}-next-${lot.lot_id}`, dataset: { lot: String(lot.lot_id), position: String(lot.position ?? '') }, title: line },
+      h('div', { class: 'next-head' },
+        h('span', { class: 'pos' }, lot.position ? `${lot.position}.` : '·'),
+        h('span', { class: 'product' }, productName(lot.product)),
+        h('span', { class: `grade grade-${lot.grade}` }, lot.grade),
+        h('span', { class: 'start' }, lot.start_price ? `¥${lot.start_price}` : '')),
+      h('div', { class: 'next-master' }, [...masterParts(lot), lot.grower, lotSize(lot)].join(' · ')));
+  }));
 }
 
 /** The grower's photo when it has one, else a flower drawn for the product. */
@@ -356,14 +395,31 @@ function onLogin(info) {
   const buyer = info.roles?.includes('buyer');
   document.body.classList.toggle('is-buyer', Boolean(buyer));
   awards = loadAwards();
-  // A re-login after a dropped connection keeps the standing bids: they live in the engine.
+  // The standing bids live in the engine: another participant's go at once, and every login (a
+  // reload, a reconnect) asks the engine for this one's (`loadStanding`).
   if (info.participant !== lastParticipant) standing.clear();
   lastParticipant = info.participant;
   renderAwards();
   renderStanding();
   for (const n of cards.keys()) updateCard(n);
   refreshAccount();
-  if (buyer) refreshLots();
+  if (buyer) {
+    refreshLots();
+    loadStanding();
+  }
+}
+
+/** The buyer's standing bids as the engine holds them (`get_standing_bids`): they outlive the
+ *  page, so a reload or a second tab shows them. */
+async function loadStanding() {
+  let reply;
+  try {
+    reply = await session.request({ type: 'get_standing_bids' });
+  } catch {
+    return; // the banner says why
+  }
+  standing = new Map((reply.bids ?? []).map((b) => [b.lot_id, b]));
+  renderStanding();
 }
 
 function onLogout() {
@@ -408,8 +464,17 @@ function onAward(a) {
   refreshAccount();
 }
 
+/** A presale purchase (from the catalogue) is a purchase of the day like a clock award. */
+function onPresaleBought(p) {
+  const n = awards.filter((a) => a.kind === 'presale' && a.lot_id === p.lot_id).length + 1;
+  awards.unshift({ ...p, kind: 'presale', n, voided: false });
+  saveAwards();
+  renderAwards();
+  refreshAccount();
+}
+
 function onAwardVoided(v) {
-  const award = awards.find((a) => a.lot_id === v.lot_id && a.round === v.round && !a.voided);
+  const award = awards.find((a) => a.kind !== 'presale' && a.lot_id === v.lot_id && a.round === v.round && !a.voided);
   if (award) {
     award.voided = true;
     saveAwards();
@@ -423,7 +488,7 @@ function renderAwards() {
   const list = $('[data-testid=awards]');
   const live = awards.filter((a) => !a.voided);
   const totalFen = live.reduce((sum, a) => sum + (toFen(a.amount) ?? 0) + (toFen(a.fee) ?? 0), 0);
-  setText($('[data-testid=awards-total]'), live.length ? `${countOf(live.length, 'award')} · ${cny(fenToDecimal(totalFen))} incl. fees` : '');
+  setText($('[data-testid=awards-total]'), live.length ? `${countOf(live.length, 'purchase')} · ${cny(fenToDecimal(totalFen))} incl. fees` : '');
   list.dataset.count = String(live.length);
   if (awards.length === 0) {
     fill(list, h('li', { class: 'empty' }, session?.hasRole('buyer') ? 'No purchases yet today · 今日暂无成交' : 'Log in as a buyer to see your purchases'));
@@ -432,10 +497,11 @@ function renderAwards() {
   fill(list, ...awards.map((a) => {
     const lot = market.lots.get(a.lot_id);
     const unit = lot ? productUnit(lot.product) : 'unit';
-    return h('li', { class: `award${a.voided ? ' voided' : ''}`, testid: `award-${a.lot_id}-${a.round}` },
+    const presale = a.kind === 'presale';
+    const where = presale ? ` · presale 预售 · lot ${a.lot_id}` : ` · clock ${a.clock} · lot ${a.lot_id} · round ${a.round}${a.standing ? ' · standing bid' : ''}`;
+    return h('li', { class: `award${a.voided ? ' voided' : ''}`, testid: presale ? `presale-bought-${a.lot_id}-${a.n}` : `award-${a.lot_id}-${a.round}` },
       h('span', { class: 'when' }, clockTime(a.ts)),
-      h('span', { class: 'what' }, lot ? `${productName(lot.product)} ${lot.grade}` : `Lot ${a.lot_id}`,
-        h('small', {}, ` · clock ${a.clock} · lot ${a.lot_id} · round ${a.round}${a.standing ? ' · standing bid' : ''}`)),
+      h('span', { class: 'what' }, lot ? `${productName(lot.product)} ${lot.grade}` : `Lot ${a.lot_id}`, h('small', {}, where)),
       h('span', { class: 'qty' }, `${a.containers} × ${lot?.units_per_container ?? '?'} = ${a.units} ${unitWords(unit, a.units)}`),
       h('span', { class: 'at' }, `@ ¥${a.price}`),
       h('span', { class: 'amount' }, cny(a.amount), h('small', {}, ` + fee ${cny(a.fee)}`)),
@@ -509,6 +575,7 @@ async function refreshLots() {
       `#${lot.lot_id} ${productName(lot.product)} ${lot.grade} — ${lot.remaining}/${lot.containers} × ${lot.units_per_container} (${lot.status.replace('_', ' ')})`)));
   if (open.some((l) => String(l.lot_id) === chosen)) select.value = chosen;
   renderAwards();
+  renderStanding();
 }
 
 async function onStandingSubmit(event) {
@@ -524,7 +591,26 @@ async function onStandingSubmit(event) {
   if (reply) toast(`Standing bid on lot ${lotId}: up to ¥${reply.max_price} for ${countOf(reply.containers, 'container')}`, 'good');
 }
 
+const standingListeners = new Set();
+
+/** This buyer's standing bid on `lotId` ({lot_id, max_price, containers, placed_ts?}), if any. */
+export function standingBid(lotId) {
+  return standing.get(lotId) ?? null;
+}
+
+/** Calls `fn()` whenever the buyer's standing bids change (the catalogue marks its rows). */
+export function onStandingChange(fn) {
+  standingListeners.add(fn);
+}
+
+let standingKey = '';
+
 function renderStanding() {
+  const key = JSON.stringify([...standing.values()]);
+  if (key !== standingKey) {
+    standingKey = key;
+    for (const fn of standingListeners) fn();
+  }
   const list = $('[data-testid=standing-bids]');
   list.dataset.count = String(standing.size);
   if (standing.size === 0) {
@@ -538,9 +624,11 @@ function renderStanding() {
       const reply = await attempt(session.request({ type: 'cancel_standing_bid', lot_id: s.lot_id }));
       if (reply) toast(`Standing bid on lot ${s.lot_id} cancelled`);
     });
-    return h('li', { testid: `standing-${s.lot_id}` },
-      h('span', {}, `Lot #${s.lot_id}${lot ? ` ${productName(lot.product)} ${lot.grade}` : ''}`),
+    const master = lot ? masterParts(lot).join(' · ') : '';
+    return h('li', { testid: `standing-${s.lot_id}`, dataset: { maxPrice: s.max_price, containers: String(s.containers) } },
+      h('span', {}, `Lot #${s.lot_id}${lot ? ` ${productName(lot.product)} ${lot.grade}` : ''}`, master ? h('small', {}, ` · ${master}`) : null),
       h('span', { class: 'at' }, `≤ ¥${s.max_price} × ${s.containers}`),
+      s.placed_ts ? h('span', { class: 'when' }, clockTime(s.placed_ts)) : null,
       cancel);
   }));
 }

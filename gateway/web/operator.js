@@ -1,17 +1,24 @@
-// The operator console: participants (register, credit limit, suspend/reinstate), the day's lots
-// and their assignment to clocks, starting, halting and configuring clocks, voiding an award,
-// the books' states, reference data, statements and the end of the day.
+// The operator console: the day's plan (clock plans by product group with a start time, the draw
+// of the grower order, planning the lots onto the clocks), participants (register, credit limit,
+// suspend/reinstate), the day's lots and their assignment to clocks by hand, starting, halting and
+// configuring clocks, voiding an award, the books' states, reference data, statements and the end
+// of the day.
 
 import { market, clockPriceFen } from './state.js';
 import { serverClock } from './net.js';
 import { cny, fenToDecimal, parseMoneyInput } from './money.js';
 import { h, $, fill, setText, clockTime, toast, attempt, inputError, formValues, wholeNumber, integer, throttle } from './ui.js';
 import { BOOK_STATES, CLOCK_STATES, LOT_STATUSES, productName, productUnit, unitWords } from './words.js';
+import { products, loadProducts, onProducts } from './products.js';
+import { masterParts } from './lots.js';
 
 let session;
 const rows = new Map(); // clock number → row parts
 const drafts = new Map(); // lot_id → {clock, price} typed but not sent
 const participants = new Map(); // id → {id, name, roles, limit, active}
+const plans = new Map(); // clock → {clock, products, start_time} set from this console
+let drawn = null; // order_drawn {day, seed, growers}
+let planned = null; // lots_planned {day, assigned, unplanned}
 let lots = [];
 
 export function initOperator(theSession) {
@@ -34,7 +41,10 @@ export function initOperator(theSession) {
   });
   session.on('login', (info) => {
     document.body.classList.toggle('is-operator', Boolean(info.roles?.includes('operator')));
-    if (info.roles?.includes('operator')) refreshLots();
+    if (info.roles?.includes('operator')) {
+      refreshLots();
+      loadProducts();
+    }
     renderForRole();
   });
   session.on('logout', () => {
@@ -45,6 +55,10 @@ export function initOperator(theSession) {
   });
   session.on('lot_consigned', () => scheduleLots());
 
+  $('#plan-form').addEventListener('submit', onClockPlan);
+  $('[data-testid=draw-order]').addEventListener('click', onDrawOrder);
+  $('#plan-lots-form').addEventListener('submit', onPlanLots);
+  onProducts(renderPlanProducts);
   $('#register-form').addEventListener('submit', onRegister);
   $('#credit-limit-form').addEventListener('submit', onCreditLimit);
   $('#suspend-button').addEventListener('click', () => setActive(false));
@@ -67,6 +81,10 @@ export function initOperator(theSession) {
   $('[data-testid=new-token-copy]').addEventListener('click', copyToken);
   setInterval(tickPrices, 100);
   renderParticipants();
+  renderPlanProducts();
+  renderPlans();
+  renderDraw();
+  renderPlanned();
 }
 
 /** What is enabled depends on being the operator: redraw it when that changes. */
@@ -74,6 +92,123 @@ function renderForRole() {
   for (const n of rows.keys()) updateClock(n);
   renderBooks();
   renderAwards();
+}
+
+// ---- the day's plan (protocol section 11) ---------------------------------------------------------
+
+/** One checkbox per product for the clock plan's product group. */
+function renderPlanProducts() {
+  const box = $('[data-testid=plan-products]');
+  const checked = new Set([...box.querySelectorAll('input:checked')].map((i) => i.value));
+  fill(box, h('legend', {}, 'Products ', h('span', { lang: 'zh' }, '品种')),
+    ...products().map((p) => h('label', { class: 'check' },
+      h('input', { type: 'checkbox', name: 'product', value: p.code, testid: `plan-product-${p.code}`, checked: checked.has(p.code) }),
+      ` ${productName(p.code) === p.code ? p.name : productName(p.code)}`)));
+}
+
+async function onClockPlan(event) {
+  event.preventDefault();
+  const form = event.target;
+  const clock = Number(form.querySelector('select[name=clock]').value);
+  const codes = [...form.querySelectorAll('input[name=product]:checked')].map((i) => i.value);
+  const start = form.querySelector('input[name=start_time]').value.trim();
+  if (!clock) return inputError('Which clock?');
+  if (codes.length === 0) return inputError('Choose the products this clock auctions');
+  if (start && !/^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$/.test(start)) return inputError('Start time as HH:MM (market time, +08:00), e.g. 06:30');
+  const msg = { type: 'set_clock_plan', clock, products: codes };
+  if (start) msg.start_time = start;
+  const reply = await attempt(session.request(msg));
+  if (!reply) return;
+  // A product belongs to at most one plan: another clock's plan loses it.
+  for (const [n, plan] of plans) if (n !== reply.clock) plan.products = plan.products.filter((p) => !reply.products.includes(p));
+  plans.set(reply.clock, reply);
+  renderPlans();
+  toast(`Clock ${reply.clock} plan: ${reply.products.join(', ')}${reply.start_time ? ` from ${reply.start_time}` : ''} — 已设定`, 'good');
+}
+
+function renderPlans() {
+  const body = $('[data-testid=clock-plans] tbody');
+  if (plans.size === 0) {
+    fill(body, h('tr', { class: 'empty' }, h('td', { colspan: 3 }, 'Clock plans set from this console appear here · 尚未设定')));
+    return;
+  }
+  fill(body, ...[...plans.values()].sort((a, b) => a.clock - b.clock).map((p) =>
+    h('tr', { testid: `clock-plan-${p.clock}`, dataset: { products: p.products.join(','), startTime: p.start_time ?? '' } },
+      h('th', { scope: 'row' }, `Clock ${p.clock}`),
+      h('td', {}, p.products.map((code) => productName(code)).join(', ') || '—'),
+      h('td', { class: 'num' }, p.start_time ?? 'by hand 手动'))));
+}
+
+async function onDrawOrder() {
+  const reply = await attempt(session.request({ type: 'draw_order' }));
+  if (!reply) return;
+  drawn = reply;
+  renderDraw();
+  toast(`Grower order drawn for ${reply.day}: seed ${reply.seed} — 已抽签`, 'good');
+}
+
+/** The drawn order and its seed: anyone can recompute the order from the seed (protocol §11). */
+function renderDraw() {
+  const box = $('[data-testid=order-drawn]');
+  box.hidden = !drawn;
+  if (!drawn) return;
+  box.dataset.day = drawn.day;
+  box.dataset.seed = drawn.seed;
+  setText($('[data-testid=order-seed]'), drawn.seed);
+  setText($('[data-testid=order-day]'), drawn.day);
+  const list = $('[data-testid=order-growers]');
+  list.dataset.count = String(drawn.growers.length);
+  list.dataset.growers = drawn.growers.join(',');
+  if (drawn.growers.length === 0) {
+    fill(list, h('li', { class: 'empty' }, 'No grower has lots today · 今日无花农寄售'));
+    return;
+  }
+  fill(list, ...drawn.growers.map((g, i) => h('li', { testid: `order-grower-${g}`, dataset: { place: String(i + 1) } }, g)));
+}
+
+async function onPlanLots(event) {
+  event.preventDefault();
+  const markup = formValues(event.target).start_markup_pct;
+  const msg = { type: 'plan_lots' };
+  if (markup) {
+    // A percentage is a decimal string on the wire, like the fees'.
+    if (!/^\d{1,4}(\.\d{1,2})?$/.test(markup)) return inputError('Start markup is a percentage, e.g. 50 or 12.5');
+    msg.start_markup_pct = markup;
+  }
+  const reply = await attempt(session.request(msg));
+  if (!reply) return;
+  planned = reply;
+  renderPlanned();
+  toast(`${reply.assigned.length} lots planned onto the clocks, ${reply.unplanned.length} without a plan — 排拍完成`, reply.unplanned.length ? 'warn' : 'good');
+  refreshLots();
+}
+
+function renderPlanned() {
+  const box = $('[data-testid=lots-planned]');
+  box.hidden = !planned;
+  if (!planned) return;
+  box.dataset.day = planned.day;
+  box.dataset.assigned = String(planned.assigned.length);
+  box.dataset.unplanned = String(planned.unplanned.length);
+  setText($('[data-testid=lots-planned-summary]'),
+    `${planned.day}: ${planned.assigned.length} lots onto the clocks, ${planned.unplanned.length} left unplanned (no clock plan has their product)`);
+  const body = $('[data-testid=planned] tbody');
+  const byClock = planned.assigned.slice().sort((a, b) => a.clock - b.clock || a.position - b.position);
+  fill(body, ...(byClock.length ? byClock.map((a) => {
+    const lot = market.lots.get(a.lot_id);
+    return h('tr', { testid: `planned-${a.lot_id}`, dataset: { clock: String(a.clock), position: String(a.position), startPrice: a.start_price } },
+      h('td', { class: 'num' }, `Clock ${a.clock}`),
+      h('td', { class: 'num' }, String(a.position)),
+      h('td', { class: 'num' }, `#${a.lot_id}`),
+      h('td', {}, lot ? `${productName(lot.product)} ${lot.grade} · ${lot.grower}` : '—'),
+      h('td', { class: 'num' }, `¥${a.start_price}`));
+  }) : [h('tr', { class: 'empty' }, h('td', { colspan: 5 }, 'No lot was planned · 无拍品排入'))]));
+  const list = $('[data-testid=unplanned]');
+  list.dataset.count = String(planned.unplanned.length);
+  fill(list, ...planned.unplanned.map((id) => {
+    const lot = market.lots.get(id);
+    return h('li', { testid: `unplanned-${id}` }, `#${id}${lot ? ` ${productName(lot.product)} ${lot.grade}` : ''}`);
+  }));
 }
 
 // ---- participants -----------------------------------------------------------------------------
@@ -334,13 +469,14 @@ function renderLots() {
     const unit = productUnit(lot.product);
     return h('tr', { testid: `op-lot-${id}`, dataset: { status: lot.status } },
       h('td', { class: 'num' }, `#${id}`),
-      h('th', { scope: 'row' }, productName(lot.product), ' ', h('span', { class: `grade grade-${lot.grade}` }, lot.grade)),
+      h('th', { scope: 'row' }, productName(lot.product), ' ', h('span', { class: `grade grade-${lot.grade}` }, lot.grade),
+        h('small', { class: 'master' }, masterParts(lot).map((p) => ` · ${p}`).join(''))),
       h('td', {}, lot.grower),
       h('td', { class: 'num' }, `${lot.containers} × ${lot.units_per_container} ${unitWords(unit, lot.units_per_container)}`),
       h('td', { class: 'num' }, String(lot.remaining)),
       h('td', { class: 'num' }, lot.min_price ? `¥${lot.min_price}` : '—'),
       h('td', {}, h('span', { class: `status status-${lot.status}` }, LOT_STATUSES[lot.status] ?? lot.status)),
-      h('td', { class: 'assign' }, ...(assignable ? [clock, price, assign] : [h('span', { class: 'muted' }, lot.clock ? `clock ${lot.clock}` : '—')])),
+      h('td', { class: 'assign', testid: `op-lot-${id}-clock` }, ...(assignable ? [clock, price, assign] : [h('span', { class: 'muted' }, lot.clock ? `clock ${lot.clock} #${lot.position ?? '?'}${lot.start_price ? ` from ¥${lot.start_price}` : ''}` : '—')])),
       h('td', {}, withdraw.disabled ? null : withdraw));
   }));
   if (focused) body.querySelector(`[data-testid="${CSS.escape(focused)}"]`)?.focus();

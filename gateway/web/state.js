@@ -1,9 +1,12 @@
 // The public market as the feed describes it: clocks, books, trades, the index and statistics.
 // `applyFeed` follows the feed event by event (protocol section 9) and tells the views what
-// changed through `market.on(kind, fn)`: 'clock' (number), 'book' (symbol), 'trade', 'index',
-// 'stats', 'award', 'day', 'snapshot'. `seedTrades` adds the sales made before the page opened.
+// changed through `market.on(kind, fn)`: 'clock' (number), 'next' (number: the clock's next lots
+// changed), 'book' (symbol), 'trade', 'index', 'stats', 'award', 'presale' (the event),
+// 'catalogue' (the event), 'day', 'snapshot', and 'event' (every event, after it was applied).
+// `seedTrades` adds the sales made before the page opened.
 
 import { toFen } from './money.js';
+import { presaleAfter } from './lots.js';
 
 const TRADES_MAX = 60;
 const CLOCK_AWARDS_MAX = 500;
@@ -60,6 +63,7 @@ function emptyClock(number) {
     tickMs: 10,
     startTs: null,
     remaining: null,
+    next: [], // the next (up to six) lots of the supply line, public lot objects
     result: null, // {kind: 'sold'|'unsold', priceFen, containers, round, ts}
     changedAt: 0,
   };
@@ -78,6 +82,13 @@ export function clockPriceFen(c, nowUs) {
 function touch(c) {
   c.changedAt = performance.now();
   market.tell('clock', c.clock);
+}
+
+/** The clock's next lots from an event or a snapshot (`next`, protocol section 9). */
+function setNext(c, next) {
+  c.next = Array.isArray(next) ? next : [];
+  for (const lot of c.next) market.rememberLot(lot);
+  market.tell('next', c.clock);
 }
 
 function bookSide(book, side) {
@@ -108,6 +119,7 @@ const handlers = {
       });
       if (lotChanged || s.state === 'running') c.result = null;
       market.rememberLot(s.lot);
+      setNext(c, s.next);
     }
     for (const n of [...market.clocks.keys()]) if (!numbers.has(n)) market.clocks.delete(n);
     market.books.clear();
@@ -131,7 +143,19 @@ const handlers = {
       result: null,
     });
     market.rememberLot(e.lot);
+    if (e.next !== undefined) setNext(c, e.next);
     touch(c);
+  },
+  supply_line(e) {
+    setNext(market.clock(e.clock), e.next);
+  },
+  presale(e) {
+    const lot = market.lots.get(e.lot_id);
+    if (lot) lot.presale = presaleAfter(e);
+    market.tell('presale', e);
+  },
+  catalogue(e) {
+    market.tell('catalogue', e);
   },
   clock_started(e) {
     const c = market.clock(e.clock);
@@ -227,6 +251,7 @@ const handlers = {
 /** Applies one feed message to the market. */
 export function applyFeed(event) {
   handlers[event.type]?.(event);
+  market.tell('event', event);
 }
 
 /** The same clock award whether it came from the feed or from `GET /api/trades`. */

@@ -50,6 +50,31 @@ export const LOT_STATUSES = {
   withdrawn: 'Withdrawn 撤回',
 };
 
+/** How a lot is packed (protocol section 5, `packaging`). */
+export const PACKAGING = {
+  bucket: { en: 'Bucket', zh: '水桶' },
+  box: { en: 'Box', zh: '纸箱' },
+  tray: { en: 'Tray', zh: '托盘' },
+  cart: { en: 'Cart', zh: '花车' },
+};
+
+/** Opening stages (protocol section 5, `maturity` 1–5), as a hall's inspectors name them. */
+export const MATURITY = {
+  1: { en: 'tight bud', zh: '紧蕾' },
+  2: { en: 'showing colour', zh: '露色' },
+  3: { en: 'half open', zh: '半开' },
+  4: { en: 'open', zh: '初开' },
+  5: { en: 'full bloom', zh: '盛开' },
+};
+
+/** What happened to a presale offer (the feed's `presale.action`, protocol section 11). */
+export const PRESALE_ACTIONS = {
+  offered: { en: 'Presale offered', zh: '预售挂出' },
+  bought: { en: 'Presale bought', zh: '预售成交' },
+  withdrawn: { en: 'Presale withdrawn', zh: '预售撤回' },
+  closed: { en: 'Presale closed — on the clock', zh: '预售结束' },
+};
+
 /** Error codes (protocol section 2) in plain words; the server's message is shown beside them. */
 export const ERRORS = {
   bad_request: { en: 'Bad request', zh: '请求有误' },
@@ -89,6 +114,16 @@ export function unitWords(unit, count) {
 /** `1 award`, `2 awards`: a count and an English noun (Chinese has no plural). */
 export function countOf(count, one, many = `${one}s`) {
   return `${count} ${count === 1 ? one : many}`;
+}
+
+export function packagingName(code) {
+  const p = PACKAGING[code];
+  return p ? `${p.en} ${p.zh}` : String(code ?? '');
+}
+
+export function maturityName(stage) {
+  const m = MATURITY[stage];
+  return m ? `${stage} ${m.en} ${m.zh}` : String(stage ?? '');
 }
 
 export function errorWords(code) {
