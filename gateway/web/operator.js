@@ -119,8 +119,6 @@ async function onClockPlan(event) {
   if (start) msg.start_time = start;
   const reply = await attempt(session.request(msg));
   if (!reply) return;
-  // A product belongs to at most one plan: another clock's plan loses it.
-  for (const [n, plan] of plans) if (n !== reply.clock) plan.products = plan.products.filter((p) => !reply.products.includes(p));
   plans.set(reply.clock, reply);
   renderPlans();
   toast(`Clock ${reply.clock} plan: ${reply.products.join(', ')}${reply.start_time ? ` from ${reply.start_time}` : ''} — 已设定`, 'good');
