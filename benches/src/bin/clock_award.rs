@@ -74,6 +74,8 @@ fn market_with_running_clock(containers: u32) -> (Market, EngineTime) {
             roles: Roles { operator: false, grower, buyer },
             credit_limit: Fen(huashi_engine::core::limits::CREDIT_LIMIT_MAX),
             token_hash: [0; 32],
+            firm: None,
+            daily_limit: None,
         };
         apply(&mut market, Actor::Operator, action, now);
     }
