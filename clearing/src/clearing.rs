@@ -233,7 +233,7 @@ impl Clearing {
     /// Clearing for a market whose current trading day is `day`.
     pub fn new(config: ClearingConfig, day: Day) -> Clearing {
         let products =
-            DEFAULT_PRODUCTS.iter().map(|&(code, _, category, _)| (Code::from_static(code), category)).collect();
+            DEFAULT_PRODUCTS.iter().map(|&(code, _, category, _, _)| (Code::from_static(code), category)).collect();
         Clearing {
             config,
             last_seq: None,

@@ -132,7 +132,7 @@ impl Driver {
             let grower = self.pick(&self.growers.clone());
             let consignment = Consignment {
                 product: code(product(self.rng.gen_range(0..=DEFAULT_PRODUCTS.len()))),
-                grade: Grade::ALL[self.rng.gen_range(0..3)],
+                grade: Grade::DEFAULT_SCALE[self.rng.gen_range(0..3)],
                 units_per_container: self.rng.gen_range(1..30),
                 containers: self.rng.gen_range(1..12),
                 min_price: Fen(self.rng.gen_range(20..200)),

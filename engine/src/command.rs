@@ -5,10 +5,10 @@
 //! fen); every market rule is checked by the core.
 
 use crate::core::book::{BookState, OrderType, TimeInForce};
-use crate::core::catalogue::{Category, Grade, Unit};
+use crate::core::catalogue::{Category, Grade, Packaging, Unit};
 use crate::core::fees::FeeSchedule;
 use crate::core::limits::MarketLimitsPatch;
-use crate::types::{ClockId, Code, Fen, LotId, Pk, Side};
+use crate::types::{ClockId, Code, Day, Fen, LotId, Pk, Side};
 use serde::{Deserialize, Serialize};
 
 /// Who sent the command. The market's own operator (`--operator-token`) is `Operator`; a
@@ -91,6 +91,32 @@ pub struct Consignment {
     pub origin: String,
     pub photo_url: String,
     pub note: String,
+    /// Master data (protocol section 5); empty strings and `None` when not given.
+    pub master: MasterData,
+}
+
+/// A lot's master data: what a buyer plans its purchases by (protocol section 5).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MasterData {
+    /// The cultivar, e.g. "Carola".
+    pub variety: String,
+    pub stem_length_cm: Option<u16>,
+    /// Opening stage 1–5.
+    pub maturity: Option<u8>,
+    pub packaging: Option<Packaging>,
+    /// The production base or cluster the lot comes from.
+    pub base: String,
+    /// The grower's harvest batch.
+    pub batch: String,
+    pub harvest_day: Option<Day>,
+}
+
+/// `set_clock_plan`: which products a clock auctions and when it starts by itself.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClockPlan {
+    pub products: Vec<Code>,
+    /// Seconds after the trading day's midnight, market local time (+08:00).
+    pub start_time: Option<u32>,
 }
 
 /// A new book order as the participant sends it.
@@ -118,10 +144,16 @@ pub enum Action {
         credit_limit: Fen,
         /// SHA-256 of the token: the token itself is never journaled.
         token_hash: [u8; 32],
+        /// A buyer seat of this buyer firm: its purchases use the firm's credit.
+        firm: Option<Code>,
+        /// A seat's cap on its own purchases in a day (amount, fees and open buy orders' holds).
+        daily_limit: Option<Fen>,
     },
+    /// `limit` is the credit limit (a seat has none); `daily_limit` a seat's daily cap.
     SetCreditLimit {
         participant: Code,
-        limit: Fen,
+        limit: Option<Fen>,
+        daily_limit: Option<Fen>,
     },
     SetParticipantActive {
         participant: Code,
@@ -132,6 +164,8 @@ pub enum Action {
         name: String,
         category: Category,
         unit: Unit,
+        /// The grade scale, best first; the default scale when empty.
+        grades: Vec<Grade>,
     },
     DefineInstrument {
         symbol: Code,
@@ -218,6 +252,32 @@ pub enum Action {
     },
     /// `set_fees`: the fees from the next trading day on.
     SetFees(FeeSchedule),
+    // ── issue 14: planning and presales (protocol section 11) ──
+    SetClockPlan {
+        clock: ClockId,
+        plan: ClockPlan,
+    },
+    /// `draw_order`: the seed is chosen by the gateway and journaled here, so a replay draws the
+    /// same order; a second draw on the same day answers with the first.
+    DrawOrder {
+        seed: u64,
+    },
+    /// `plan_lots`: the start markup in hundredths of a percent (`"50"` is 5000).
+    PlanLots {
+        start_markup_bp: u32,
+    },
+    OfferPresale {
+        lot: LotId,
+        price: Fen,
+        containers: u32,
+    },
+    BuyPresale {
+        lot: LotId,
+        containers: u32,
+    },
+    WithdrawPresale {
+        lot: LotId,
+    },
 }
 
 /// What an action is, without its fields: the one list of the engine's actions. The protocol's
@@ -253,10 +313,16 @@ pub enum ActionKind {
     SetLimits,
     CancelOrders,
     SetFees,
+    SetClockPlan,
+    DrawOrder,
+    PlanLots,
+    OfferPresale,
+    BuyPresale,
+    WithdrawPresale,
 }
 
 impl ActionKind {
-    pub const ALL: [ActionKind; 28] = [
+    pub const ALL: [ActionKind; 34] = [
         ActionKind::RegisterParticipant,
         ActionKind::SetCreditLimit,
         ActionKind::SuspendParticipant,
@@ -285,6 +351,12 @@ impl ActionKind {
         ActionKind::SetLimits,
         ActionKind::CancelOrders,
         ActionKind::SetFees,
+        ActionKind::SetClockPlan,
+        ActionKind::DrawOrder,
+        ActionKind::PlanLots,
+        ActionKind::OfferPresale,
+        ActionKind::BuyPresale,
+        ActionKind::WithdrawPresale,
     ];
 
     /// The protocol's name (the request's `type`); the engine's own actions have one too, for
@@ -319,6 +391,12 @@ impl ActionKind {
             ActionKind::SetLimits => "set_limits",
             ActionKind::CancelOrders => "cancel_orders",
             ActionKind::SetFees => "set_fees",
+            ActionKind::SetClockPlan => "set_clock_plan",
+            ActionKind::DrawOrder => "draw_order",
+            ActionKind::PlanLots => "plan_lots",
+            ActionKind::OfferPresale => "offer_presale",
+            ActionKind::BuyPresale => "buy_presale",
+            ActionKind::WithdrawPresale => "withdraw_presale",
         }
     }
 
@@ -363,6 +441,12 @@ impl Action {
             Action::SetLimits(_) => ActionKind::SetLimits,
             Action::CancelOrders { .. } => ActionKind::CancelOrders,
             Action::SetFees(_) => ActionKind::SetFees,
+            Action::SetClockPlan { .. } => ActionKind::SetClockPlan,
+            Action::DrawOrder { .. } => ActionKind::DrawOrder,
+            Action::PlanLots { .. } => ActionKind::PlanLots,
+            Action::OfferPresale { .. } => ActionKind::OfferPresale,
+            Action::BuyPresale { .. } => ActionKind::BuyPresale,
+            Action::WithdrawPresale { .. } => ActionKind::WithdrawPresale,
         }
     }
 

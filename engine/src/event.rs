@@ -2,7 +2,7 @@
 //! into the protocol's replies, private reports and public feed messages, and clearing books the
 //! money. Events carry participant keys (`Pk`) for routing and codes for the wire.
 
-use crate::command::{ClockSettings, Roles};
+use crate::command::{ClockPlan, ClockSettings, Roles};
 use crate::core::book::{BookState, DoneReason, OrderType, TimeInForce};
 use crate::core::catalogue::{Category, Grade, Unit};
 use crate::core::clock::ClockPhase;
@@ -96,11 +96,15 @@ pub enum Event {
         roles: Roles,
         credit_limit: Fen,
         token_hash: [u8; 32],
+        /// The buyer firm whose seat this is: its trades are the firm's (protocol section 4).
+        firm: Option<Pk>,
+        daily_limit: Option<Fen>,
     },
     CreditLimitSet {
         pk: Pk,
         id: Code,
         limit: Fen,
+        daily_limit: Option<Fen>,
     },
     ParticipantStatus {
         pk: Pk,
@@ -112,6 +116,7 @@ pub enum Event {
         name: String,
         category: Category,
         unit: Unit,
+        grades: Vec<Grade>,
     },
     InstrumentDefined {
         symbol: Code,
@@ -144,6 +149,8 @@ pub enum Event {
         clock: ClockId,
         lot: Box<Lot>,
         start_price: Fen,
+        /// The next (up to) six lots of the supply line.
+        next: Vec<Lot>,
     },
     /// Public: a round starts; clients draw the falling price from these figures.
     ClockStarted {
@@ -260,12 +267,96 @@ pub enum Event {
         fees: FeeSchedule,
         effective_day: Day,
     },
+    // ── issue 14: planning, the catalogue and presales (protocol section 11) ──
+    ClockPlanSet {
+        clock: ClockId,
+        plan: ClockPlan,
+    },
+    /// The day's grower order and the seed it was drawn from.
+    OrderDrawn {
+        day: Day,
+        seed: u64,
+        growers: Vec<Code>,
+    },
+    /// Reply to `plan_lots`.
+    LotsPlanned {
+        day: Day,
+        assigned: Vec<PlannedLot>,
+        unplanned: Vec<LotId>,
+    },
+    /// Public, after planning: every clock's lots of the day in auction order.
+    Catalogue {
+        day: Day,
+        clocks: Vec<(ClockId, Vec<LotId>)>,
+    },
+    /// Public: the first six lots of a clock's supply line changed.
+    SupplyLine {
+        clock: ClockId,
+        next: Vec<Lot>,
+    },
+    /// Reply to `offer_presale` (to the grower) and public (`presale`, action `offered`).
+    PresaleOffered {
+        lot: LotId,
+        grower: Pk,
+        price: Fen,
+        containers: u32,
+    },
+    /// To the buyer (`presale_bought`), the grower (`lot_sale`), the feed and clearing.
+    PresaleBought(Box<PresaleSale>),
+    /// Reply to `withdraw_presale`; also when a suspension withdraws the grower's offers.
+    PresaleWithdrawn {
+        lot: LotId,
+        grower: Pk,
+        price: Fen,
+        containers: u32,
+    },
+    /// Public: the offer closed because the lot went on the clock (or ended before it).
+    PresaleClosed {
+        lot: LotId,
+        grower: Pk,
+        price: Fen,
+        containers: u32,
+    },
+}
+
+/// One lot as `plan_lots` placed it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedLot {
+    pub lot: LotId,
+    pub clock: ClockId,
+    pub position: u32,
+    pub start_price: Fen,
+}
+
+/// A presale purchase: one buyer, part of a lot, at the grower's price.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresaleSale {
+    pub lot: LotId,
+    /// The lot's 1-based presale purchase number.
+    pub number: u32,
+    pub buyer: Pk,
+    pub buyer_id: Code,
+    pub grower: Pk,
+    pub grower_id: Code,
+    pub product: Code,
+    pub grade: Grade,
+    pub price: Fen,
+    pub containers: u32,
+    pub units: u64,
+    pub amount: Fen,
+    pub fee: Fen,
+    pub commission: Fen,
+    /// Containers still offered after this purchase.
+    pub offer_left: u32,
+    /// Containers left in the lot.
+    pub remaining: u32,
+    pub ts: EngineTime,
 }
 
 impl Event {
     /// Whether the event changes the day's sales, and so clearing's `stats` and `index` values.
     pub fn moves_market_data(&self) -> bool {
-        matches!(self, Event::Awarded(_) | Event::AwardVoided { .. } | Event::Traded(_))
+        matches!(self, Event::Awarded(_) | Event::AwardVoided { .. } | Event::Traded(_) | Event::PresaleBought(_))
     }
 
     /// Whether the public feed carries this event (in some form).
@@ -282,6 +373,12 @@ impl Event {
                 | Event::Traded(_)
                 | Event::BookLevel { .. }
                 | Event::DaySettled { .. }
+                | Event::Catalogue { .. }
+                | Event::SupplyLine { .. }
+                | Event::PresaleOffered { .. }
+                | Event::PresaleBought(_)
+                | Event::PresaleWithdrawn { .. }
+                | Event::PresaleClosed { .. }
         )
     }
 }

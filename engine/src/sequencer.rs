@@ -813,6 +813,8 @@ mod tests {
                 roles: Roles { operator: false, grower: true, buyer: false },
                 credit_limit: Fen(0),
                 token_hash: [n as u8; 32],
+                firm: None,
+                daily_limit: None,
             },
         )
     }

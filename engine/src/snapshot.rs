@@ -16,7 +16,10 @@ use std::path::{Path, PathBuf};
 const SNAPSHOT_MAGIC: [u8; 8] = *b"HUASHIS\n";
 /// 2: the market keeps its fees, limits and when market data falls due; clearing's snapshots
 /// carry its fee history and the feed's numbering. A version-1 snapshot is refused by name.
-const SNAPSHOT_VERSION: u32 = 2;
+/// 3 (issue 14): grade scales, lot master data, firms and seats, clock plans, the draw, presales
+/// and the cells' last VWAPs; a version-2 snapshot is refused by name, as is a data directory
+/// whose genesis is one (start it anew).
+const SNAPSHOT_VERSION: u32 = 3;
 const SNAPSHOT_HEADER_LEN: usize = 36;
 const SNAPSHOT_PREFIX: &str = "snapshot-";
 const SNAPSHOT_SUFFIX: &str = ".bin";

@@ -249,6 +249,21 @@ impl Code {
         Some(Code { len: text.len() as u8, bytes })
     }
 
+    /// For constants: a literal code checked at compile time (a bad one fails the build).
+    pub const fn literal(text: &'static str) -> Code {
+        let b = text.as_bytes();
+        assert!(!b.is_empty() && b.len() <= Code::BYTES_MAX, "a code is 1 to 36 bytes");
+        let mut bytes = [0u8; Code::BYTES_MAX];
+        let mut i = 0;
+        while i < b.len() {
+            let c = b[i];
+            assert!(c.is_ascii_alphanumeric() || c == b'_' || c == b'-', "a code is [A-Za-z0-9_-]");
+            bytes[i] = c;
+            i += 1;
+        }
+        Code { len: b.len() as u8, bytes }
+    }
+
     /// For literals in code and tests; panics on an invalid code.
     pub fn from_static(text: &'static str) -> Code {
         Code::parse(text, Code::BYTES_MAX).unwrap_or_else(|| panic!("invalid code {text:?}"))

@@ -596,7 +596,9 @@ fn halt_clock_puts_the_lot_back_at_the_head_and_leaves_the_clock_idle() {
     f.h.start_and_run(1);
     f.h.tick_ms(30);
     f.h.halt(1);
-    assert!(matches!(f.h.last_events(), [Event::ClockState { phase: ClockPhase::Idle, .. }]));
+    assert!(
+        matches!(f.h.last_events(), [Event::ClockState { phase: ClockPhase::Idle, .. }, Event::SupplyLine { next, .. }] if next.iter().map(|l| l.id).eq([first, second]))
+    );
     let c = f.h.market.clock(clock(1)).unwrap();
     assert_eq!(c.phase, ClockPhase::Idle);
     assert_eq!(c.lot, None);
@@ -878,7 +880,10 @@ fn assign_lot_needs_a_start_price_at_or_above_the_reserve() {
     let lot = f.h.consign(f.grower, 3, 10, 100, 1);
     f.h.rejected(op(), Action::AssignLot { lot, clock: clock(1), start_price: Fen(99) }, RejectCode::PriceInvalid);
     f.h.ok(op(), Action::AssignLot { lot, clock: clock(1), start_price: Fen(100) });
-    assert!(matches!(f.h.last_events(), [Event::LotAssigned { position: 1, .. }]));
+    // The clock's next six changed: the feed hears of it (protocol section 9, `supply_line`).
+    assert!(
+        matches!(f.h.last_events(), [Event::LotAssigned { position: 1, .. }, Event::SupplyLine { next, .. }] if next.len() == 1 && next[0].id == lot)
+    );
 }
 
 #[test]

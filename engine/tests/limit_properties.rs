@@ -109,15 +109,20 @@ fn command(market: &Market, raw: &RawOp, next_client: &mut u64) -> Command {
             roles: roles(raw[3].is_multiple_of(2), !raw[3].is_multiple_of(3)),
             credit_limit: credit(raw[4]),
             token_hash: [raw[1] as u8; 32],
+            firm: None,
+            daily_limit: None,
         },
         2 => Action::SetLimits(limits_patch(raw)),
-        3 => Action::SetCreditLimit { participant: participant(raw[1]), limit: credit(raw[2]) },
+        3 => {
+            Action::SetCreditLimit { participant: participant(raw[1]), limit: Some(credit(raw[2])), daily_limit: None }
+        }
         4 => Action::SetParticipantActive { participant: participant(raw[1]), active: !raw[2].is_multiple_of(8) },
         5 => Action::DefineProduct {
             code: code(pick(&["P1", "P2", "P3", "P4", "P5", "P6", "P7"], raw[1])),
             name: "P".to_string(),
             category: Category::Other,
             unit: Unit::Pot,
+            grades: Vec::new(),
         },
         6 => Action::DefineInstrument {
             symbol: code(pick(&["X-1", "X-2", "X-3", "X-4"], raw[1])),
@@ -135,6 +140,7 @@ fn command(market: &Market, raw: &RawOp, next_client: &mut u64) -> Command {
             origin: pick(&["Yunnan", "Yunnan", "Yunnan", "bad\u{7}"], raw[5]).to_string(),
             photo_url: String::new(),
             note: pick(&["", "fresh", "", "\u{2066}x"], raw[5] >> 8).to_string(),
+            master: Default::default(),
         })),
         9 => Action::AssignLot { lot: lot(raw[1]), clock: clock(raw[2]), start_price: price(raw[3]) },
         10 => Action::StartClock { clock: clock(raw[1]) },
@@ -308,6 +314,8 @@ fn run(ops: &[RawOp]) -> Seen {
             roles: roles(true, true),
             credit_limit: Fen(50_000_000),
             token_hash: [7; 32],
+            firm: None,
+            daily_limit: None,
         };
         market.apply(&Command::new(Actor::Operator, register), now, &mut events).result.expect("roster");
     }

@@ -38,6 +38,8 @@ fn register(id: &str, grower: bool, buyer: bool) -> Command {
         roles: Roles { operator: false, grower, buyer },
         credit_limit: Fen(10_000_000),
         token_hash: [7; 32],
+        firm: None,
+        daily_limit: None,
     })
 }
 
@@ -54,6 +56,7 @@ fn consign(grower: Pk, containers: u32) -> Command {
             origin: "Yunnan".into(),
             photo_url: String::new(),
             note: String::new(),
+            master: Default::default(),
         })),
     )
 }

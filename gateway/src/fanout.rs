@@ -43,25 +43,32 @@ struct Registered {
 struct Directory {
     by_token: HashMap<[u8; 32], Pk>,
     by_pk: Vec<(Code, Roles)>,
+    /// Each participant's firm, when it is a seat: a firm sees its seats' purchases too.
+    firm_of: Vec<Option<Pk>>,
 }
 
 impl Directory {
     fn new(market: &Market) -> Directory {
-        let mut directory = Directory { by_token: HashMap::new(), by_pk: Vec::new() };
+        let mut directory = Directory { by_token: HashMap::new(), by_pk: Vec::new(), firm_of: Vec::new() };
         for p in market.participants().iter() {
-            directory.add(p.pk, p.id, p.roles, p.token_hash);
+            directory.add(p.pk, p.id, p.roles, p.token_hash, p.firm);
         }
         directory
     }
 
-    fn add(&mut self, pk: Pk, id: Code, roles: Roles, token_hash: [u8; 32]) {
+    fn add(&mut self, pk: Pk, id: Code, roles: Roles, token_hash: [u8; 32], firm: Option<Pk>) {
         assert_eq!(pk.0 as usize, self.by_pk.len(), "participants are registered in pk order");
         self.by_pk.push((id, roles));
+        self.firm_of.push(firm);
         self.by_token.insert(token_hash, pk);
     }
 
     fn id(&self, pk: Pk) -> Option<Code> {
         self.by_pk.get(pk.0 as usize).map(|(id, _)| *id)
+    }
+
+    fn firm(&self, pk: Pk) -> Option<Pk> {
+        self.firm_of.get(pk.0 as usize).copied().flatten()
     }
 }
 
@@ -207,6 +214,10 @@ impl FanOut {
                 (Principal::Participant(pk), id.to_string(), roles.names())
             }
         };
+        let firm = match principal {
+            Principal::Participant(pk) => self.directory.firm(pk).and_then(|f| self.directory.id(f)),
+            Principal::Operator => None,
+        };
         let cancel_on_disconnect = cancel_on_disconnect && matches!(principal, Principal::Participant(_));
         if let (true, Principal::Participant(pk)) = (cancel_on_disconnect, principal) {
             *self.cancel_on_disconnect.entry(pk).or_default() += 1;
@@ -214,7 +225,7 @@ impl FanOut {
         let id = link.id;
         self.members.entry(principal).or_default().push(id);
         self.sessions.insert(id, Registered { link, principal, cancel_on_disconnect });
-        Some(LoginInfo { principal, participant, roles, day: self.status.day() })
+        Some(LoginInfo { principal, participant, roles, day: self.status.day(), firm })
     }
 
     /// Forgets a session; if it was its participant's last cancel-on-disconnect session, cancels
@@ -318,6 +329,11 @@ impl FanOut {
                 tracing::warn!(seq = output.seq, action = output.action.name(), latency_us, "slow engine output");
             }
         }
+        // Before any reply leaves: whoever was told of a change and asks for the catalogue next
+        // must not get a copy from before it.
+        if output.events.iter().any(crate::catalogue::changes_lots) {
+            self.status.lots_version.fetch_add(1, Ordering::Release);
+        }
         let requester = (output.ticket >> 32) as u32;
         let actor = Principal::of(output.actor);
         let first = output.first_command_event;
@@ -348,8 +364,8 @@ impl FanOut {
     /// Bookkeeping the gateway keeps from events: the directory and the day.
     fn observe(&mut self, event: &Event) {
         match event {
-            Event::ParticipantRegistered { pk, id, roles, token_hash, .. } => {
-                self.directory.add(*pk, *id, *roles, *token_hash);
+            Event::ParticipantRegistered { pk, id, roles, token_hash, firm, .. } => {
+                self.directory.add(*pk, *id, *roles, *token_hash, *firm);
             }
             Event::DaySettled { next_day, .. } => self.status.day.store(next_day.0, Ordering::Relaxed),
             _ => {}
@@ -364,8 +380,14 @@ impl FanOut {
             Event::ParticipantRegistered { id, .. } => {
                 to_actor(Msg::ParticipantRegistered { id: *id }).into_iter().collect()
             }
-            Event::CreditLimitSet { id, limit, .. } => {
-                to_actor(Msg::CreditLimitSet { participant: *id, limit: Money(*limit) }).into_iter().collect()
+            Event::CreditLimitSet { pk, id, limit, daily_limit } => {
+                let seat = self.directory.firm(*pk).is_some();
+                let msg = Msg::CreditLimitSet {
+                    participant: *id,
+                    limit: (!seat).then_some(Money(*limit)),
+                    daily_limit: daily_limit.map(Money),
+                };
+                to_actor(msg).into_iter().collect()
             }
             Event::ParticipantStatus { id, active, .. } => {
                 to_actor(Msg::ParticipantStatus { participant: *id, active: *active }).into_iter().collect()
@@ -404,8 +426,52 @@ impl FanOut {
                 .collect()
             }
             Event::Awarded(award) => {
-                vec![(P(award.buyer), Msg::award(award).text()), (P(award.grower), Msg::lot_sale(award).text())]
+                let text = Msg::award(award).text();
+                let mut to = vec![(P(award.buyer), text.clone()), (P(award.grower), Msg::lot_sale(award).text())];
+                // A firm sees its seats' purchases (protocol section 4).
+                to.extend(self.directory.firm(award.buyer).map(|firm| (P(firm), text)));
+                to
             }
+            Event::PresaleBought(sale) => {
+                let text = Msg::presale_bought(sale).text();
+                let mut to = vec![(P(sale.buyer), text.clone()), (P(sale.grower), Msg::presale_lot_sale(sale).text())];
+                to.extend(self.directory.firm(sale.buyer).map(|firm| (P(firm), text)));
+                to
+            }
+            Event::PresaleOffered { lot, grower, price, containers } => vec![(
+                P(*grower),
+                Msg::PresaleOffered { lot_id: lot.0, price: Money(*price), containers: *containers }.text(),
+            )],
+            Event::PresaleWithdrawn { lot, grower, containers, .. } => {
+                vec![(P(*grower), Msg::PresaleWithdrawn { lot_id: lot.0, containers: *containers }.text())]
+            }
+            Event::ClockPlanSet { clock, plan } => to_actor(Msg::ClockPlan {
+                clock: clock.0,
+                products: plan.products.clone(),
+                start_time: plan.start_time.map(crate::wire::render::time_of_day),
+            })
+            .into_iter()
+            .collect(),
+            Event::OrderDrawn { day, seed, growers } => {
+                to_actor(Msg::OrderDrawn { day: DayText(*day), seed: crate::wire::render::seed_hex(*seed), growers })
+                    .into_iter()
+                    .collect()
+            }
+            Event::LotsPlanned { day, assigned, unplanned } => to_actor(Msg::LotsPlanned {
+                day: DayText(*day),
+                assigned: assigned
+                    .iter()
+                    .map(|p| crate::wire::render::PlannedJson {
+                        lot_id: p.lot.0,
+                        clock: p.clock.0,
+                        position: p.position,
+                        start_price: Money(p.start_price),
+                    })
+                    .collect(),
+                unplanned: unplanned.iter().map(|l| l.0).collect(),
+            })
+            .into_iter()
+            .collect(),
             Event::AwardVoided { clock, lot, round, buyer, grower, containers, remaining, .. } => {
                 let text = Msg::AwardVoided {
                     clock: clock.0,
@@ -529,6 +595,12 @@ fn is_reply(action: ActionKind, event: &Event) -> bool {
         A::SetLimits => matches!(event, Event::LimitsSet(_)),
         A::CancelOrders => matches!(event, Event::OrdersCancelled { .. }),
         A::SetFees => matches!(event, Event::FeesSet { .. }),
+        A::SetClockPlan => matches!(event, Event::ClockPlanSet { .. }),
+        A::DrawOrder => matches!(event, Event::OrderDrawn { .. }),
+        A::PlanLots => matches!(event, Event::LotsPlanned { .. }),
+        A::OfferPresale => matches!(event, Event::PresaleOffered { .. }),
+        A::BuyPresale => matches!(event, Event::PresaleBought(_)),
+        A::WithdrawPresale => matches!(event, Event::PresaleWithdrawn { .. }),
         // The engine's own: no one is waiting for a reply.
         A::Tick | A::HaltAllClocks | A::CancelOnDisconnect => false,
     }
@@ -569,6 +641,18 @@ pub fn answer(market: &Market, principal: Principal, query: &crate::wire::Reques
             Err(reject) => QueryAnswer::Refused(reject),
         },
         Request::GetLimits => QueryAnswer::Limits(*market.limits()),
+        Request::GetStandingBids => match principal {
+            Principal::Operator => QueryAnswer::StandingBids(Vec::new()),
+            Principal::Participant(pk) => QueryAnswer::StandingBids(
+                market
+                    .standing_bids_of(pk)
+                    .into_iter()
+                    .map(|(lot, bid)| (lot, bid, market.participants().get(bid.buyer).id))
+                    .collect(),
+            ),
+        },
+        Request::GetProducts => QueryAnswer::Rendered(crate::wire::render::products(market).text()),
+
         Request::GetFees => QueryAnswer::Fees { current: market.fees(), next: market.next_fees(), day: market.day() },
         other => unreachable!("{other:?} is not a query"),
     }

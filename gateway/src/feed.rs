@@ -26,6 +26,8 @@ struct ClockView {
     step: Fen,
     tick_ms: u32,
     start_ts: Option<EngineTime>,
+    /// The next (up to) six lots of the supply line (`lot_on_clock`, `supply_line`).
+    next: Vec<Lot>,
 }
 
 impl ClockView {
@@ -80,6 +82,7 @@ impl FeedView {
                     tick_ms: round.map_or(c.settings.tick_ms, |r| r.tick_ms),
                     start_ts: round.map(|r| r.start_ts),
                     lot,
+                    next: market.next_lots(c.id).into_iter().cloned().collect(),
                 }
             })
             .collect();
@@ -101,6 +104,13 @@ impl FeedView {
 
     pub fn day(&self) -> Day {
         self.day
+    }
+
+    /// Changes a lot shown in some clock's `next`, wherever it is.
+    fn update_next(&mut self, lot: huashi_engine::types::LotId, change: impl Fn(&mut Lot)) {
+        for view in &mut self.clocks {
+            view.next.iter_mut().filter(|l| l.id == lot).for_each(&change);
+        }
     }
 
     fn clock(&mut self, clock: ClockId) -> Option<&mut ClockView> {
@@ -127,12 +137,39 @@ impl FeedView {
                     }
                 }
             }
-            Event::LotOnClock { clock, lot, start_price } => {
+            Event::LotOnClock { clock, lot, start_price, next } => {
                 if let Some(view) = self.clock(*clock) {
                     view.clear_lot();
                     view.lot = Some(lot.clone());
                     view.start_price = Some(*start_price);
+                    view.next = next.clone();
                 }
+            }
+            Event::SupplyLine { clock, next } => {
+                if let Some(view) = self.clock(*clock) {
+                    view.next = next.clone();
+                }
+            }
+            // A presale changes what a lot in a supply line offers: keep `next` current.
+            Event::PresaleOffered { lot, .. }
+            | Event::PresaleWithdrawn { lot, .. }
+            | Event::PresaleClosed { lot, .. } => {
+                let offer = match event {
+                    Event::PresaleOffered { price, containers, .. } => {
+                        Some(huashi_engine::core::lots::PresaleOffer { price: *price, containers: *containers })
+                    }
+                    _ => None,
+                };
+                self.update_next(*lot, |l| l.presale = offer);
+            }
+            Event::PresaleBought(sale) => {
+                let (left, remaining, price) = (sale.offer_left, sale.remaining, sale.price);
+                self.update_next(sale.lot, |l| {
+                    l.presale =
+                        (left > 0).then_some(huashi_engine::core::lots::PresaleOffer { price, containers: left });
+                    l.remaining = remaining;
+                    l.sold = l.containers - remaining - l.unsold;
+                });
             }
             Event::ClockStarted { clock, round, start_price, step, tick_ms, start_ts, remaining, .. } => {
                 if let Some(view) = self.clock(*clock) {
@@ -196,6 +233,7 @@ impl FeedView {
                 tick_ms: c.tick_ms,
                 start_ts: c.start_ts.map(|t| t.0),
                 remaining: c.lot.as_ref().map(|l| l.remaining),
+                next: c.next.iter().map(|l| LotJson::new(l, false)).collect(),
             })
             .collect();
         let books = self
@@ -226,6 +264,14 @@ struct ClockJson<'a> {
     tick_ms: u32,
     start_ts: Option<u64>,
     remaining: Option<u32>,
+    next: Vec<LotJson<'a>>,
+}
+
+/// One clock of the `catalogue` event: its lots' ids in auction order.
+#[derive(Serialize)]
+struct CatalogueIds {
+    clock: u16,
+    lot_ids: Vec<u64>,
 }
 
 #[derive(Serialize)]
@@ -253,6 +299,24 @@ enum FeedMsg<'a> {
         clock: u16,
         lot: LotJson<'a>,
         start_price: Money,
+        next: Vec<LotJson<'a>>,
+    },
+    SupplyLine {
+        seq: u64,
+        clock: u16,
+        next: Vec<LotJson<'a>>,
+    },
+    Presale {
+        seq: u64,
+        lot_id: u64,
+        action: &'static str,
+        price: Money,
+        containers_left: u32,
+    },
+    Catalogue {
+        seq: u64,
+        day: DayText,
+        clocks: Vec<CatalogueIds>,
     },
     ClockStarted {
         seq: u64,
@@ -327,9 +391,44 @@ enum FeedMsg<'a> {
 /// The feed message for a public event, numbered `seq`; `None` for events the feed does not carry.
 pub fn render_public(event: &Event, seq: u64) -> Option<String> {
     let msg = match event {
-        Event::LotOnClock { clock, lot, start_price } => {
-            FeedMsg::LotOnClock { seq, clock: clock.0, lot: LotJson::new(lot, false), start_price: Money(*start_price) }
+        Event::LotOnClock { clock, lot, start_price, next } => FeedMsg::LotOnClock {
+            seq,
+            clock: clock.0,
+            lot: LotJson::new(lot, false),
+            start_price: Money(*start_price),
+            next: next.iter().map(|l| LotJson::new(l, false)).collect(),
+        },
+        Event::SupplyLine { clock, next } => {
+            FeedMsg::SupplyLine { seq, clock: clock.0, next: next.iter().map(|l| LotJson::new(l, false)).collect() }
         }
+        Event::PresaleOffered { lot, price, containers, .. } => FeedMsg::Presale {
+            seq,
+            lot_id: lot.0,
+            action: "offered",
+            price: Money(*price),
+            containers_left: *containers,
+        },
+        Event::PresaleBought(sale) => FeedMsg::Presale {
+            seq,
+            lot_id: sale.lot.0,
+            action: "bought",
+            price: Money(sale.price),
+            containers_left: sale.offer_left,
+        },
+        Event::PresaleWithdrawn { lot, price, .. } => {
+            FeedMsg::Presale { seq, lot_id: lot.0, action: "withdrawn", price: Money(*price), containers_left: 0 }
+        }
+        Event::PresaleClosed { lot, price, .. } => {
+            FeedMsg::Presale { seq, lot_id: lot.0, action: "closed", price: Money(*price), containers_left: 0 }
+        }
+        Event::Catalogue { day, clocks } => FeedMsg::Catalogue {
+            seq,
+            day: DayText(*day),
+            clocks: clocks
+                .iter()
+                .map(|(clock, ids)| CatalogueIds { clock: clock.0, lot_ids: ids.iter().map(|l| l.0).collect() })
+                .collect(),
+        },
         Event::ClockStarted { clock, lot, round, start_price, step, tick_ms, start_ts, remaining } => {
             FeedMsg::ClockStarted {
                 seq,
@@ -482,6 +581,8 @@ mod tests {
                 roles,
                 credit_limit: Fen(10_000_000),
                 token_hash: [pk as u8; 32],
+                firm: None,
+                daily_limit: None,
             };
             self.run(Actor::Operator, action, 0);
             Actor::Participant(huashi_engine::types::Pk(pk))
@@ -504,6 +605,7 @@ mod tests {
             origin: String::new(),
             photo_url: String::new(),
             note: String::new(),
+            master: Default::default(),
         }
     }
 
@@ -519,7 +621,7 @@ mod tests {
         assert_eq!(
             snapshot["clocks"][0],
             json!({"clock": 1, "state": "idle", "lot": null, "lot_id": null, "round": null, "start_price": null,
-                "step": "0.01", "tick_ms": 10, "start_ts": null, "remaining": null})
+                "step": "0.01", "tick_ms": 10, "start_ts": null, "remaining": null, "next": []})
         );
         let books = snapshot["books"].as_array().unwrap();
         assert_eq!(books.len(), 3);
@@ -552,16 +654,28 @@ mod tests {
         let types: Vec<&str> = sim.public.iter().map(|m| m["type"].as_str().unwrap()).collect();
         assert_eq!(
             types,
-            ["lot_on_clock", "clock_state", "clock_state", "clock_started", "clock_award", "clock_state"]
+            [
+                "supply_line",
+                "lot_on_clock",
+                "clock_state",
+                "clock_state",
+                "clock_started",
+                "clock_award",
+                "clock_state"
+            ]
         );
         let seqs: Vec<u64> = sim.public.iter().map(|m| m["seq"].as_u64().unwrap()).collect();
-        assert_eq!(seqs, [1, 2, 3, 4, 5, 6]);
-        assert!(sim.public[0]["lot"].get("min_price").is_none());
-        let award = &sim.public[4];
+        assert_eq!(seqs, [1, 2, 3, 4, 5, 6, 7]);
+        // Assigned: the supply line's next six changed; on the clock: `next` is empty again.
+        assert_eq!(sim.public[0]["next"][0]["lot_id"], 1);
+        assert!(sim.public[0]["next"][0].get("min_price").is_none());
+        assert_eq!(sim.public[1]["next"], json!([]));
+        assert!(sim.public[1]["lot"].get("min_price").is_none());
+        let award = &sim.public[5];
         assert_eq!(award["price"], "2.70");
         assert!(award.get("buyer").is_none());
         assert_eq!(
-            sim.public[3].as_object().unwrap().keys().cloned().collect::<Vec<_>>(),
+            sim.public[4].as_object().unwrap().keys().cloned().collect::<Vec<_>>(),
             ["clock", "lot_id", "remaining", "round", "seq", "start_price", "start_ts", "step", "tick_ms", "type"]
         );
         // Halting puts the clock back to idle with no lot.

@@ -26,6 +26,7 @@
 //!   WebSocket endings, OS limits.
 
 pub mod auth;
+pub mod catalogue;
 pub mod config;
 mod conn;
 pub mod error;

@@ -77,6 +77,10 @@ pub enum QueryAnswer {
         next: Option<huashi_engine::core::fees::FeeSchedule>,
         day: Day,
     },
+    /// `get_standing_bids`: (lot, bid, the id of the buyer or seat that placed it).
+    StandingBids(Vec<(huashi_engine::types::LotId, huashi_engine::core::standing_bid::StandingBid, Code)>),
+    /// `get_products`, rendered on the sequencer thread (reference data is small and rare).
+    Rendered(String),
 }
 
 /// Why the fan-out dropped a session (read by the session when its queue ends).
@@ -100,6 +104,8 @@ pub struct LoginInfo {
     pub participant: String,
     pub roles: Vec<&'static str>,
     pub day: Day,
+    /// A seat's firm.
+    pub firm: Option<Code>,
 }
 
 pub enum Control {
@@ -130,6 +136,8 @@ pub struct Status {
     /// The feed seq of the last public event published.
     pub feed_seq: AtomicU64,
     pub day: AtomicI32,
+    /// How many outputs so far may have changed a lot (see `catalogue.rs`).
+    pub lots_version: AtomicU64,
 }
 
 impl Status {

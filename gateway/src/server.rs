@@ -66,6 +66,8 @@ pub(crate) struct Shared {
     pub shutdown: watch::Receiver<bool>,
     pub next_session: AtomicU32,
     pub operator_token_hash: [u8; 32],
+    /// The day's catalogue, rendered once per change (`get_catalogue`, `GET /api/catalogue`).
+    pub catalogue: crate::catalogue::CatalogueCache,
     outputs_backlog: crossbeam_channel::Receiver<Output>,
     /// Where `/feed` subscribers run (see `Limits::feed_threads`).
     feed_runtime: tokio::runtime::Handle,
@@ -135,6 +137,7 @@ impl Frontend {
             shutdown: shutdown_rx,
             next_session: AtomicU32::new(1),
             operator_token_hash: parts.operator_token_hash,
+            catalogue: crate::catalogue::CatalogueCache::default(),
             outputs_backlog: parts.outputs,
             feed_runtime: feed_runtime.handle(),
             limits: parts.limits,
@@ -273,6 +276,8 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/api/index/history", get(api_index_history))
         .route("/api/market", get(api_market))
         .route("/api/trades", get(api_trades))
+        .route("/api/catalogue", get(api_catalogue))
+        .route("/api/products", get(api_products))
         .route("/metrics", get(metrics))
         .merge(crate::webapp::routes())
         .with_state(shared)
@@ -357,6 +362,42 @@ async fn ask_clearing(
 
 fn index_money(value: rust_decimal::Decimal) -> String {
     format!("{value:.2}")
+}
+
+/// `GET /api/catalogue?day=`: the day's lots in auction order per clock, public fields only
+/// (protocol section 11); a day other than the current trading day is 404.
+async fn api_catalogue(State(shared): State<Arc<Shared>>, RawQuery(query): RawQuery) -> Response {
+    let asked = query.as_deref().unwrap_or("").split('&').find_map(|pair| pair.strip_prefix("day="));
+    let day = match asked.filter(|d| !d.is_empty()).map(huashi_engine::types::Day::parse) {
+        Some(None) => return (StatusCode::BAD_REQUEST, "day must be a date like 2026-11-29\n").into_response(),
+        Some(Some(day)) => Some(day),
+        None => None,
+    };
+    match shared.catalogue.get(&shared.engine, &shared.status, day).await {
+        Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response(),
+        Err(reject) if reject.code == huashi_engine::reject::RejectCode::NotFound => {
+            (StatusCode::NOT_FOUND, reject.message).into_response()
+        }
+        Err(reject) => (StatusCode::SERVICE_UNAVAILABLE, reject.message).into_response(),
+    }
+}
+
+/// `GET /api/products`: the products with their grade scales, and the instruments.
+async fn api_products(State(shared): State<Arc<Shared>>) -> Response {
+    let (tx, rx) = oneshot::channel();
+    let read = Box::new(move |market: &huashi_engine::core::Market| -> huashi_engine::sequencer::Deliver {
+        let text = crate::wire::render::products(market).text();
+        Box::new(move || {
+            let _ = tx.send(text);
+        })
+    });
+    if shared.engine.try_submit(huashi_engine::sequencer::Submission::Query(read)).is_err() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "engine busy, retry").into_response();
+    }
+    match rx.await {
+        Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "the engine is stopping").into_response(),
+    }
 }
 
 /// `GET /api/index`: the latest value of each published index and today's intraday series.

@@ -224,7 +224,16 @@ impl Session {
             | Request::GetOrders
             | Request::GetLimits
             | Request::GetFees
+            | Request::GetStandingBids
+            | Request::GetProducts
             | Request::GetStatement { .. }) => self.query(socket, req_id, principal, query).await,
+            Request::GetCatalogue { day } => {
+                let shared = Arc::clone(&self.shared);
+                match shared.catalogue.get(&shared.engine, &shared.status, day).await {
+                    Ok(body) => self.answer(socket, req_id, &body).await,
+                    Err(reject) => self.refuse(socket, req_id, reject).await,
+                }
+            }
             // A follower serves reads; what would change the market goes to the leader.
             Request::RegisterParticipant { .. } | Request::Command(_)
                 if self.shared.replica.role() == crate::replica::Role::Follower =>
@@ -232,10 +241,11 @@ impl Session {
                 let refusal = self.shared.replica.refusal();
                 self.answer_error(socket, req_id, Reject::invalid_state(refusal)).await
             }
-            Request::RegisterParticipant { id, name, roles, credit_limit } => {
+            Request::RegisterParticipant { id, name, roles, credit_limit, firm, daily_limit } => {
                 let token = new_token();
+                let token_hash = token_hash(&token);
                 let action =
-                    Action::RegisterParticipant { id, name, roles, credit_limit, token_hash: token_hash(&token) };
+                    Action::RegisterParticipant { id, name, roles, credit_limit, token_hash, firm, daily_limit };
                 self.submit(socket, req_id, principal, action, Some(token)).await
             }
             Request::Command(action) => self.submit(socket, req_id, principal, action, None).await,
@@ -267,7 +277,12 @@ impl Session {
             Ok(Some(info)) => {
                 self.principal = Some(info.principal);
                 self.outbound = Some(rx);
-                let msg = Msg::LoggedIn { participant: &info.participant, roles: &info.roles, day: DayText(info.day) };
+                let msg = Msg::LoggedIn {
+                    participant: &info.participant,
+                    roles: &info.roles,
+                    day: DayText(info.day),
+                    firm: info.firm,
+                };
                 tracing::debug!(session = self.id, participant = %info.participant, "logged in");
                 self.answer(socket, req_id, &msg.text()).await
             }
@@ -425,6 +440,20 @@ fn render_answer(answer: &QueryAnswer) -> String {
         QueryAnswer::Statement(statement) => render_statement(statement),
         QueryAnswer::ForwardStatement { .. } => unreachable!("the fan-out forwards statements to clearing"),
         QueryAnswer::Refused(reject) => render::error(reject.code, &reject.message),
+        QueryAnswer::StandingBids(bids) => Msg::StandingBids {
+            bids: bids
+                .iter()
+                .map(|(lot, bid, buyer)| render::StandingBidJson {
+                    lot_id: lot.0,
+                    max_price: render::Money(bid.max_price),
+                    containers: bid.containers,
+                    placed_ts: bid.placed_at.0,
+                    buyer: *buyer,
+                })
+                .collect(),
+        }
+        .text(),
+        QueryAnswer::Rendered(text) => text.clone(),
         QueryAnswer::Limits(limits) => Msg::Limits(*limits).text(),
         QueryAnswer::Fees { current, next, day } => Msg::Fees {
             current: render::DatedFees { fees: render::FeesJson::new(current), day: render::DayText(*day) },

@@ -99,6 +99,7 @@ impl Node {
             seq: AtomicU64::new(0),
             feed_seq: AtomicU64::new(feed_log.last_seq()),
             day: AtomicI32::new(day.0),
+            lots_version: AtomicU64::new(0),
         });
         let metrics = Arc::new(Metrics::default());
         let replica = Arc::new(match &config.cluster {

@@ -287,8 +287,10 @@ async fn clock_award_is_priced_from_the_published_round_and_the_rest_is_reoffere
     let late = b2.request(json!({"type": "bid", "clock": 1, "lot_id": lot_id, "round": 1, "containers": 2})).await;
     assert_error(&late, "too_late");
 
-    // The lot keeps saying what was left of it, as lot_unsold did (7 of 10 containers).
-    assert_eq!(final_lot["remaining"], 7, "after lot_unsold {{remaining: 7}}, get_lots says: {final_lot}");
+    // The lot keeps saying what was left of it, as lot_unsold did (7 of 10 containers): since
+    // protocol v1.1 as `unsold`, while `remaining` is what may still be sold (nothing, it is over).
+    assert_eq!(final_lot["unsold"], 7, "after lot_unsold {{remaining: 7}}, get_lots says: {final_lot}");
+    assert_eq!((final_lot["sold"].as_u64(), final_lot["remaining"].as_u64()), (Some(3), Some(0)), "{final_lot}");
 
     // The morning shows in /metrics: every batch was synced (and timed) before its replies left.
     let (status, metrics) = http_get(m.server.addr, "/metrics").await;

@@ -74,6 +74,8 @@ fn market_with_running_clock(containers: u32) -> (Market, EngineTime) {
             roles: Roles { operator: false, grower, buyer },
             credit_limit: Fen(huashi_engine::core::limits::CREDIT_LIMIT_MAX),
             token_hash: [0; 32],
+            firm: None,
+            daily_limit: None,
         };
         apply(&mut market, Actor::Operator, action, now);
     }
@@ -87,6 +89,7 @@ fn market_with_running_clock(containers: u32) -> (Market, EngineTime) {
         origin: "Yunnan".into(),
         photo_url: String::new(),
         note: String::new(),
+        master: Default::default(),
     };
     apply(&mut market, Actor::Participant(Pk(0)), Action::ConsignLot(Box::new(consignment)), now);
     let patch = ClockSettingsPatch { multi_buy_ms: Some(600_000), pre_roll_ms: Some(0), ..Default::default() };

@@ -131,6 +131,8 @@ fn run(dir: &Path, commands: u64, durability: Durability, leader: Option<&Leader
             roles: Roles { buyer: true, ..Roles::default() },
             credit_limit: Fen(huashi_engine::core::limits::CREDIT_LIMIT_MAX),
             token_hash: [1; 32],
+            firm: None,
+            daily_limit: None,
         }),
         op(Action::RegisterParticipant {
             id: Code::from_static("grower"),
@@ -138,6 +140,8 @@ fn run(dir: &Path, commands: u64, durability: Durability, leader: Option<&Leader
             roles: Roles { grower: true, ..Roles::default() },
             credit_limit: Fen(0),
             token_hash: [2; 32],
+            firm: None,
+            daily_limit: None,
         }),
         op(Action::SetBookState { symbol: Code::from_static("ROSE-A"), state: BookState::Open }),
     ];

@@ -202,7 +202,7 @@ impl MarketSim {
         let id = LotId(self.next_lot);
         self.next_lot += 1;
         let product = self.products[op.b as usize % self.products.len()];
-        let grade = Grade::ALL[op.c as usize % 3];
+        let grade = Grade::DEFAULT_SCALE[op.c as usize % 3];
         let units_per_container = 1 + u32::from(op.d % 50);
         let containers = 1 + u32::from(op.d / 50 % 20);
         let p = &self.participants[grower];

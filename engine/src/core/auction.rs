@@ -17,6 +17,9 @@ use crate::types::{ClockId, Code, EngineTime, Fen, LotId, Pk};
 pub const ORIGIN_BYTES_MAX: usize = 64;
 pub const PHOTO_URL_BYTES_MAX: usize = 512;
 pub const NOTE_BYTES_MAX: usize = 512;
+pub const MASTER_TEXT_BYTES_MAX: usize = 64;
+pub const STEM_LENGTH_CM_MAX: u16 = 300;
+pub const MATURITY_MAX: u8 = 5;
 /// A clock tick longer than a minute is a typo, not a setting.
 pub const TICK_MS_MAX: u32 = 60_000;
 pub const PHASE_MS_MAX: u32 = 600_000;
@@ -41,9 +44,18 @@ impl Market {
 
     pub(crate) fn consign_lot(&mut self, actor: Actor, c: &Consignment, out: &mut Vec<Event>) -> Result<(), Reject> {
         let grower = self.participants.authorise(actor, Role::Grower)?.expect("growers are participants");
-        if !self.products.contains_key(&c.product) {
-            return Err(Reject::not_found(format!("no product {}", c.product)));
+        let product =
+            self.products.get(&c.product).ok_or_else(|| Reject::not_found(format!("no product {}", c.product)))?;
+        if product.grade_rank(c.grade).is_none() {
+            let scale: Vec<&str> = product.grades.iter().map(|g| g.as_str()).collect();
+            return Err(Reject::bad_request(format!(
+                "grade {} is not on {}'s scale ({})",
+                c.grade,
+                c.product,
+                scale.join(", ")
+            )));
         }
+        self.check_master_data(&c.master)?;
         if c.units_per_container == 0 {
             return Err(Reject::quantity_invalid("units_per_container must be at least 1"));
         }
@@ -95,8 +107,12 @@ impl Market {
             note: c.note.clone(),
             status: LotStatus::Consigned,
             day: self.day,
+            master: c.master.clone(),
             clock: None,
+            position: None,
             start_price: None,
+            presale: None,
+            presales: 0,
             rounds: 0,
         };
         out.push(Event::LotConsigned { lot: Box::new(lot.clone()) });
@@ -142,14 +158,45 @@ impl Market {
             let line = &mut self.clocks[previous.0 as usize - 1].supply_line;
             line.retain(|l| *l != lot_id);
         }
-        let line = &mut self.clocks[index].supply_line;
-        line.push_back(lot_id);
-        let position = line.len() as u32;
+        let position = self.queue_lot(index, lot_id, start_price);
+        out.push(Event::LotAssigned { lot: lot_id, clock, position });
+        Ok(())
+    }
+
+    /// Puts a lot at the end of clock `index`'s supply line, at the next place in the clock's
+    /// auction order of the day; returns that place.
+    pub(crate) fn queue_lot(&mut self, index: usize, lot_id: LotId, start_price: Fen) -> u32 {
+        let c = &mut self.clocks[index];
+        c.supply_line.push_back(lot_id);
+        let position = c.next_position;
+        c.next_position += 1;
+        let clock = c.id;
         let lot = self.lot_mut(lot_id);
         lot.clock = Some(clock);
+        lot.position = Some(position);
         lot.start_price = Some(start_price);
         lot.status = LotStatus::Queued;
-        out.push(Event::LotAssigned { lot: lot_id, clock, position });
+        position
+    }
+
+    /// Master data a grower sends (protocol section 5): bounded text, a stem length and an
+    /// opening stage in range, no harvest after the trading day.
+    fn check_master_data(&self, m: &crate::command::MasterData) -> Result<(), Reject> {
+        for (field, text) in [("variety", &m.variety), ("base", &m.base), ("batch", &m.batch)] {
+            if text.len() > MASTER_TEXT_BYTES_MAX {
+                return Err(Reject::bad_request(format!("{field} is longer than {MASTER_TEXT_BYTES_MAX} bytes")));
+            }
+            crate::text::check_clean(field, text)?;
+        }
+        if m.stem_length_cm.is_some_and(|cm| cm == 0 || cm > STEM_LENGTH_CM_MAX) {
+            return Err(Reject::bad_request(format!("stem_length_cm must be between 1 and {STEM_LENGTH_CM_MAX}")));
+        }
+        if m.maturity.is_some_and(|stage| stage == 0 || stage > MATURITY_MAX) {
+            return Err(Reject::bad_request(format!("maturity must be an opening stage between 1 and {MATURITY_MAX}")));
+        }
+        if let Some(harvest) = m.harvest_day.filter(|d| *d > self.day) {
+            return Err(Reject::bad_request(format!("harvest_day {harvest} is after the trading day {}", self.day)));
+        }
         Ok(())
     }
 
@@ -215,6 +262,7 @@ impl Market {
         if c.supply_line.is_empty() {
             return Err(Reject::invalid_state(format!("clock {} has no lots in its supply line", clock.0)));
         }
+        self.clocks[index].started_on = Some(self.day);
         self.next_lot_on_clock(index, now, out);
         Ok(())
     }
@@ -270,6 +318,7 @@ impl Market {
             self.clocks[clock.0 as usize - 1].supply_line.retain(|l| *l != lot_id);
         }
         self.standing_bids.remove(&lot_id);
+        self.close_presale(lot_id, out);
         let lot = self.lot_mut(lot_id);
         lot.finish();
         lot.status = LotStatus::Withdrawn;
@@ -310,9 +359,11 @@ impl Market {
         lot.sold -= record.containers;
         lot.check();
         let (grower, remaining, units) = (lot.grower, lot.remaining, lot.units_per_container as u64);
+        let (product, grade) = (lot.product, lot.grade);
         // The award computed this amount with checked arithmetic when it was made.
         let amount = record.price.checked_mul(units * record.containers as u64).expect("an award's amount fits");
-        self.participants.account_mut(record.buyer).unbuy(amount, record.fee);
+        self.count_in_cell(product, grade, amount, units * record.containers as u64, false);
+        self.participants.unbuy(record.buyer, amount, record.fee);
         self.participants.account_mut(grower).unsell(amount, record.commission);
         self.totals.trades -= 1;
         self.totals.turnover.0 -= amount.0;
@@ -415,7 +466,7 @@ impl Market {
             self.fees.checked_clock_fee(containers).ok_or_else(|| Reject::quantity_invalid("fee is too large"))?;
         let commission = self.fees.commission(amount);
         let cost = amount.checked_add(fee).ok_or_else(|| Reject::quantity_invalid("amount is too large"))?;
-        self.participants.get(buyer).account.check_fits(cost, "this purchase")?;
+        self.participants.check_purchase(buyer, cost, "this purchase")?;
 
         let lot = self.lots.get_mut(&lot_id).expect("lot exists");
         lot.remaining -= containers;
@@ -423,8 +474,9 @@ impl Market {
         lot.check();
         let (grower, grower_id, product, grade, remaining) =
             (lot.grower, lot.grower_id, lot.product, lot.grade, lot.remaining);
-        self.participants.account_mut(buyer).buy(amount, fee);
+        self.participants.buy(buyer, amount, fee);
         self.participants.account_mut(grower).sell(amount, commission);
+        self.count_in_cell(product, grade, amount, units, true);
         self.totals.trades += 1;
         self.totals.turnover.0 += amount.0;
         self.totals.fees.0 += fee.0 + commission.0;
@@ -476,10 +528,14 @@ impl Market {
         clock.phase = ClockPhase::PreRoll;
         clock.phase_until = ts.plus_ms(clock.settings.pre_roll_ms as u64);
         let clock_id = clock.id;
+        clock.published_next = clock.next_lots().collect();
+        // What is left of a presale offer is auctioned now (protocol section 11).
+        self.close_presale(lot_id, out);
+        let next = self.clocks[index].published_next.iter().map(|id| self.lots[id].clone()).collect();
         let lot = self.lots.get_mut(&lot_id).expect("queued lot exists");
         lot.status = LotStatus::OnClock;
         let start_price = lot.start_price.expect("queued lots have a start price");
-        out.push(Event::LotOnClock { clock: clock_id, lot: Box::new(lot.clone()), start_price });
+        out.push(Event::LotOnClock { clock: clock_id, lot: Box::new(lot.clone()), start_price, next });
         out.push(Event::ClockState { clock: clock_id, phase: ClockPhase::PreRoll });
     }
 
@@ -516,7 +572,7 @@ impl Market {
     fn clock_deadline(&self, index: usize) -> Option<EngineTime> {
         let clock = &self.clocks[index];
         match clock.phase {
-            ClockPhase::Idle => None,
+            ClockPhase::Idle => self.planned_start(index),
             ClockPhase::PreRoll | ClockPhase::Pause => Some(clock.phase_until),
             ClockPhase::Running => {
                 let round = clock.round.expect("running clocks have a round");
@@ -559,7 +615,11 @@ impl Market {
     fn fire(&mut self, index: usize, t: EngineTime, out: &mut Vec<Event>) {
         let clock = &self.clocks[index];
         match clock.phase {
-            ClockPhase::Idle => unreachable!("idle clocks have no timers"),
+            ClockPhase::Idle => {
+                // Only a planned start is due on an idle clock.
+                self.clocks[index].started_on = Some(self.day);
+                self.next_lot_on_clock(index, t, out);
+            }
             ClockPhase::PreRoll => {
                 let lot = &self.lots[&clock.lot.expect("pre-roll has a lot")];
                 let start = lot.start_price.expect("queued lots have a start price");

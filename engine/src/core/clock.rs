@@ -4,8 +4,8 @@
 //! price: `price(t) = start_price − step × floor((t − start_ts) / tick_ms)`, and the round runs
 //! while `price(t) ≥ min_price`.
 
-use crate::command::ClockSettings;
-use crate::types::{ClockId, EngineTime, Fen, LotId, Pk};
+use crate::command::{ClockPlan, ClockSettings};
+use crate::types::{ClockId, Day, EngineTime, Fen, LotId, Pk};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
@@ -126,7 +126,19 @@ pub struct Clock {
     pub phase_until: EngineTime,
     pub stop: Option<Stop>,
     pub awards: Vec<AwardRecord>,
+    /// What the clock auctions and when it starts by itself (`set_clock_plan`).
+    pub plan: Option<ClockPlan>,
+    /// The trading day on which the clock last started (by itself or by `start_clock`): a
+    /// planned start happens once per day.
+    pub started_on: Option<Day>,
+    /// The auction-order position the next lot assigned today gets (1-based).
+    pub next_position: u32,
+    /// The first lots of the supply line as last published (`lot_on_clock`, `supply_line`).
+    pub published_next: Vec<LotId>,
 }
+
+/// How many lots of a supply line `next` shows (protocol section 9).
+pub const NEXT_LOTS: usize = 6;
 
 impl Clock {
     pub fn new(id: ClockId, settings: ClockSettings) -> Clock {
@@ -140,7 +152,16 @@ impl Clock {
             phase_until: EngineTime(0),
             stop: None,
             awards: Vec::new(),
+            plan: None,
+            started_on: None,
+            next_position: 1,
+            published_next: Vec::new(),
         }
+    }
+
+    /// The first (up to) six lots of the supply line.
+    pub fn next_lots(&self) -> impl Iterator<Item = LotId> + '_ {
+        self.supply_line.iter().take(NEXT_LOTS).copied()
     }
 
     /// The running round, if the clock is running.

@@ -1,6 +1,7 @@
 //! Lots: one grower's consignment of one product and grade, its status, and the container
 //! arithmetic that must always balance: `sold + remaining + unsold = containers`.
 
+use crate::command::MasterData;
 use crate::core::catalogue::Grade;
 use crate::types::{ClockId, Code, Day, Fen, LotId, Pk};
 use serde::{Deserialize, Serialize};
@@ -46,6 +47,13 @@ impl LotStatus {
     }
 }
 
+/// A presale offer: part of a lot at the grower's fixed price before the clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresaleOffer {
+    pub price: Fen,
+    pub containers: u32,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lot {
     pub id: LotId,
@@ -66,9 +74,17 @@ pub struct Lot {
     pub note: String,
     pub status: LotStatus,
     pub day: Day,
+    /// Variety, stem length, maturity, packaging, base, batch, harvest day.
+    pub master: MasterData,
     /// The clock whose supply line holds it, once assigned.
     pub clock: Option<ClockId>,
+    /// Its 1-based place in its clock's auction order of the day, fixed once assigned.
+    pub position: Option<u32>,
     pub start_price: Option<Fen>,
+    /// The grower's open presale offer (protocol section 11); its containers stay in `remaining`.
+    pub presale: Option<PresaleOffer>,
+    /// Presale purchases so far: the next is number `presales + 1`.
+    pub presales: u32,
     /// Rounds run so far; the next round is `rounds + 1`, also after a halt.
     pub rounds: u32,
 }
@@ -79,8 +95,10 @@ impl Lot {
         self.min_purchase.min(self.remaining)
     }
 
-    /// Ends the lot: whatever remains is unsold; the status says how it went.
+    /// Ends the lot: whatever remains is unsold (an open presale offer closes with it); the
+    /// status says how it went.
     pub fn finish(&mut self) {
+        self.presale = None;
         self.unsold += self.remaining;
         self.remaining = 0;
         self.status = if self.sold == self.containers {
@@ -95,5 +113,12 @@ impl Lot {
 
     pub fn check(&self) {
         assert_eq!(self.sold + self.remaining + self.unsold, self.containers, "lot {} lost containers", self.id.0);
+        if let Some(offer) = self.presale {
+            assert!(
+                offer.containers > 0 && offer.containers <= self.remaining,
+                "lot {} offers more than it has",
+                self.id.0
+            );
+        }
     }
 }

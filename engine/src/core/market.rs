@@ -5,7 +5,7 @@
 use crate::command::{Action, Actor, ClockSettings, Command};
 use crate::core::book::{BookState, OrderBook};
 use crate::core::catalogue::{
-    Instrument, Product, DEFAULT_BAND_PCT, DEFAULT_INSTRUMENTS, DEFAULT_PRODUCTS, DEFAULT_TICK,
+    Grade, Instrument, Product, DEFAULT_BAND_PCT, DEFAULT_INSTRUMENTS, DEFAULT_PRODUCTS, DEFAULT_TICK, GRADES_MAX,
 };
 use crate::core::clock::Clock;
 use crate::core::fees::FeeSchedule;
@@ -54,6 +54,32 @@ impl MarketConfig {
 pub struct Listing {
     pub instrument: Instrument,
     pub book: OrderBook,
+    /// Today's book trades, folded into their product's best-grade cell at `end_of_day`.
+    pub day_volume: CellVolume,
+}
+
+/// The money and units traded in one cell (product and grade) over a day.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CellVolume {
+    pub amount: Fen,
+    pub units: u64,
+}
+
+impl CellVolume {
+    /// The volume-weighted average price per unit, half-even to the fen.
+    pub fn vwap(&self) -> Option<Fen> {
+        (self.units > 0)
+            .then(|| Fen(crate::types::div_round_half_even(self.amount.0 as i128, self.units as i128) as i64))
+    }
+}
+
+/// The day's grower order (`draw_order`, protocol section 11).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Draw {
+    pub day: Day,
+    pub seed: u64,
+    /// The growers with lots that day, in drawn order.
+    pub growers: Vec<Pk>,
 }
 
 /// The day's market-wide totals, reported by `day_settled`.
@@ -105,6 +131,13 @@ pub struct Market {
     pub(crate) fees: FeeSchedule,
     /// Fees set today for the next trading day (`set_fees`); `end_of_day` puts them in force.
     pub(crate) next_fees: Option<FeeSchedule>,
+    /// Today's clock and presale trades per cell (product, grade); book trades are kept per
+    /// listing and folded in at `end_of_day`.
+    pub(crate) cells_today: BTreeMap<(Code, Grade), CellVolume>,
+    /// Each cell's VWAP on the most recent settled day it traded: `plan_lots` starts from it.
+    pub(crate) last_vwap: BTreeMap<(Code, Grade), Fen>,
+    /// Today's grower order, once drawn.
+    pub(crate) draw: Option<Draw>,
     /// Scratch space for the books' reports; not state.
     #[serde(skip)]
     pub(crate) book_scratch: Vec<crate::core::book::BookEvent>,
@@ -133,12 +166,16 @@ impl Market {
             limits: config.limits,
             fees: config.fees,
             next_fees: None,
+            cells_today: BTreeMap::new(),
+            last_vwap: BTreeMap::new(),
+            draw: None,
             book_scratch: Vec::new(),
             config,
         };
-        for (code, name, category, unit) in DEFAULT_PRODUCTS {
+        for (code, name, category, unit, grades) in DEFAULT_PRODUCTS {
             let code = Code::from_static(code);
-            market.products.insert(code, Product { code, name: name.to_string(), category, unit });
+            let grades = grades.iter().map(|g| Grade::from_static(g)).collect();
+            market.products.insert(code, Product { code, name: name.to_string(), category, unit, grades });
         }
         for (symbol, product) in DEFAULT_INSTRUMENTS {
             let instrument = Instrument {
@@ -154,7 +191,7 @@ impl Market {
 
     fn list(&mut self, instrument: Instrument) {
         let book = OrderBook::new(instrument.tick_size, instrument.price_band_pct);
-        self.listings.insert(instrument.symbol, Listing { instrument, book });
+        self.listings.insert(instrument.symbol, Listing { instrument, book, day_volume: CellVolume::default() });
     }
 
     /// Applies one command at engine time `now`: first the timers that fell due up to `now`, then
@@ -172,6 +209,7 @@ impl Market {
         if result.is_err() {
             assert_eq!(out.len(), first_command_event, "a rejected {} emitted events", command.action.name());
         }
+        self.publish_supply_lines(out);
         // A second after the latest sale: clearing holds each cell back for a second after its own
         // last publication, which is never later than that.
         if out[first_event..].iter().any(Event::moves_market_data) {
@@ -183,28 +221,58 @@ impl Market {
     fn execute(&mut self, command: &Command, now: EngineTime, out: &mut Vec<Event>) -> Result<(), Reject> {
         let actor = command.actor;
         match &command.action {
-            Action::RegisterParticipant { id, name, roles, credit_limit, token_hash } => {
+            Action::RegisterParticipant { id, name, roles, credit_limit, token_hash, firm, daily_limit } => {
                 self.participants.authorise(actor, Role::Operator)?;
                 check_limit(*credit_limit)?;
                 crate::text::check_name("name", name)?;
+                let seat = self.seat_terms(*id, *roles, *credit_limit, *firm, *daily_limit)?;
                 check_room("participants_max", self.limits.participants_max, self.participants.len() as u64, 1)?;
-                let pk = self.participants.register(*id, name.clone(), *roles, *credit_limit, *token_hash)?;
+                let pk = self.participants.register(*id, name.clone(), *roles, *credit_limit, *token_hash, seat)?;
+                let p = self.participants.get(pk);
                 out.push(Event::ParticipantRegistered {
                     pk,
                     id: *id,
                     name: name.clone(),
                     roles: *roles,
-                    credit_limit: *credit_limit,
+                    credit_limit: if p.firm.is_some() { Fen::ZERO } else { *credit_limit },
                     token_hash: *token_hash,
+                    firm: p.firm,
+                    daily_limit: p.daily_limit,
                 });
                 Ok(())
             }
-            Action::SetCreditLimit { participant, limit } => {
+            Action::SetCreditLimit { participant, limit, daily_limit } => {
                 self.participants.authorise(actor, Role::Operator)?;
-                check_limit(*limit)?;
                 let pk = self.participants.lookup(participant)?;
-                self.participants.account_mut(pk).credit_limit = *limit;
-                out.push(Event::CreditLimitSet { pk, id: *participant, limit: *limit });
+                let seat = self.participants.get(pk).firm.is_some();
+                match (seat, limit, daily_limit) {
+                    (_, None, None) => return Err(Reject::bad_request("missing field `limit`")),
+                    (true, Some(_), _) => {
+                        return Err(Reject::bad_request(format!(
+                            "{participant} is a seat: it has no credit limit of its own, set its daily_limit"
+                        )))
+                    }
+                    (false, _, Some(_)) => {
+                        return Err(Reject::bad_request(format!(
+                            "{participant} is not a seat: only seats have a daily_limit"
+                        )))
+                    }
+                    _ => {}
+                }
+                if let Some(limit) = limit {
+                    check_limit(*limit)?;
+                    self.participants.account_mut(pk).credit_limit = *limit;
+                }
+                if let Some(daily) = daily_limit {
+                    check_limit(*daily).map_err(|_| {
+                        Reject::bad_request("daily_limit must be between 0 and the credit limit's maximum")
+                    })?;
+                    self.participants.get_mut(pk).daily_limit = Some(*daily);
+                    self.participants.account_mut(pk).credit_limit = *daily;
+                }
+                let p = self.participants.get(pk);
+                let limit = if seat { Fen::ZERO } else { p.account.credit_limit };
+                out.push(Event::CreditLimitSet { pk, id: *participant, limit, daily_limit: p.daily_limit });
                 Ok(())
             }
             Action::SetParticipantActive { participant, active } => {
@@ -217,19 +285,39 @@ impl Market {
                     // resting would otherwise still trade, and it could not cancel it itself.
                     self.cancel_owner_orders(pk, None, now, out)?;
                     self.cancel_standing_bids_of(pk, out);
+                    self.withdraw_presales_of(pk, out);
                 }
                 Ok(())
             }
-            Action::DefineProduct { code, name, category, unit } => {
+            Action::DefineProduct { code, name, category, unit, grades } => {
                 self.participants.authorise(actor, Role::Operator)?;
                 crate::text::check_name("name", name)?;
                 if self.products.contains_key(code) {
                     return Err(Reject::duplicate(format!("product {code} is already defined")));
                 }
+                let grades = if grades.is_empty() { Grade::DEFAULT_SCALE.to_vec() } else { grades.clone() };
+                if grades.len() > GRADES_MAX {
+                    return Err(Reject::bad_request(format!("grades may list at most {GRADES_MAX} grades")));
+                }
+                if let Some((i, g)) = grades.iter().enumerate().find(|(i, g)| grades[..*i].contains(g)) {
+                    return Err(Reject::bad_request(format!("grades lists {g} twice (at {i})")));
+                }
                 check_room("products_max", self.limits.products_max, self.products.len() as u64, 1)?;
-                self.products
-                    .insert(*code, Product { code: *code, name: name.clone(), category: *category, unit: *unit });
-                out.push(Event::ProductDefined { code: *code, name: name.clone(), category: *category, unit: *unit });
+                let product = Product {
+                    code: *code,
+                    name: name.clone(),
+                    category: *category,
+                    unit: *unit,
+                    grades: grades.clone(),
+                };
+                self.products.insert(*code, product);
+                out.push(Event::ProductDefined {
+                    code: *code,
+                    name: name.clone(),
+                    category: *category,
+                    unit: *unit,
+                    grades,
+                });
                 Ok(())
             }
             Action::DefineInstrument { symbol, product, tick_size, price_band_pct } => {
@@ -306,6 +394,14 @@ impl Market {
                 out.push(Event::FeesSet { fees: *fees, effective_day: self.day.next() });
                 Ok(())
             }
+            Action::SetClockPlan { clock, plan } => self.set_clock_plan(actor, *clock, plan, out),
+            Action::DrawOrder { seed } => self.draw_order(actor, *seed, out),
+            Action::PlanLots { start_markup_bp } => self.plan_lots(actor, *start_markup_bp, out),
+            Action::OfferPresale { lot, price, containers } => {
+                self.offer_presale(actor, *lot, *price, *containers, out)
+            }
+            Action::BuyPresale { lot, containers } => self.buy_presale(actor, *lot, *containers, now, out),
+            Action::WithdrawPresale { lot } => self.withdraw_presale(actor, *lot, out),
             Action::CancelOrders { participant, symbol } => {
                 self.participants.authorise(actor, Role::Operator)?;
                 let pk = self.participants.lookup(participant)?;
@@ -348,7 +444,10 @@ impl Market {
         self.expire_day_orders(now, out);
         for clock in &mut self.clocks {
             clock.supply_line.clear();
+            clock.next_position = 1;
         }
+        self.close_cells();
+        self.draw = None;
         for lot in self.lots.values_mut() {
             if !lot.status.is_finished() {
                 lot.clock = None;
@@ -372,6 +471,8 @@ impl Market {
         self.lots.clear();
         self.client_ids_today.clear();
         let totals = std::mem::take(&mut self.totals);
+        // The emptied supply lines are news before the day's close, which stays the last word.
+        self.publish_supply_lines(out);
         out.push(Event::DaySettled {
             day,
             next_day: self.day,
@@ -453,7 +554,12 @@ impl Market {
             lot.check();
         }
         for participant in self.participants.iter() {
-            let orders = self.orders.values().filter(|o| o.owner == participant.pk);
+            // A firm's account holds for its seats' orders too.
+            let participants = &self.participants;
+            let orders = self
+                .orders
+                .values()
+                .filter(|o| o.owner == participant.pk || participants.get(o.owner).firm == Some(participant.pk));
             let (principal, fee) = orders.fold((0, 0), |(p, f), o| (p + o.reserved.principal.0, f + o.reserved.fee.0));
             assert_eq!(
                 participant.account.reserved.0, principal,
@@ -468,6 +574,88 @@ impl Market {
                 participant.id
             );
         }
+    }
+}
+
+impl Market {
+    /// The checks on a participant registered as a firm's seat (protocol section 4): the firm is
+    /// a registered buyer and no seat itself, the seat is a buyer only, with no credit limit of
+    /// its own.
+    fn seat_terms(
+        &self,
+        id: Code,
+        roles: crate::command::Roles,
+        credit_limit: Fen,
+        firm: Option<Code>,
+        daily_limit: Option<Fen>,
+    ) -> Result<Option<(Pk, Option<Fen>)>, Reject> {
+        let Some(firm_id) = firm else {
+            if daily_limit.is_some() {
+                return Err(Reject::bad_request("daily_limit is for a firm's seat: give `firm` too"));
+            }
+            return Ok(None);
+        };
+        let firm = self.participants.lookup(&firm_id)?;
+        let f = self.participants.get(firm);
+        if !f.roles.buyer || f.firm.is_some() {
+            return Err(Reject::bad_request(format!(
+                "firm {firm_id} is not a buyer firm (a buyer that is not a seat)"
+            )));
+        }
+        if !roles.buyer || roles.grower || roles.operator {
+            return Err(Reject::bad_request(format!("seat {id} of firm {firm_id} must have the buyer role only")));
+        }
+        if credit_limit.0 != 0 {
+            return Err(Reject::bad_request(format!(
+                "seat {id} buys on firm {firm_id}'s credit: give it a daily_limit, not a credit_limit"
+            )));
+        }
+        if let Some(limit) = daily_limit {
+            check_limit(limit)
+                .map_err(|_| Reject::bad_request("daily_limit must be between 0 and the credit limit's maximum"))?;
+        }
+        Ok(Some((firm, daily_limit)))
+    }
+
+    /// `end_of_day`: the day's cells (book trades under their product's best grade) become each
+    /// cell's last VWAP, which `plan_lots` starts the next days' prices from.
+    fn close_cells(&mut self) {
+        for listing in self.listings.values_mut() {
+            let volume = std::mem::take(&mut listing.day_volume);
+            if volume.units > 0 {
+                let best = self.products[&listing.instrument.product].best_grade();
+                let cell = self.cells_today.entry((listing.instrument.product, best)).or_default();
+                cell.amount.0 += volume.amount.0;
+                cell.units += volume.units;
+            }
+        }
+        for (cell, volume) in std::mem::take(&mut self.cells_today) {
+            if let Some(vwap) = volume.vwap() {
+                self.last_vwap.insert(cell, vwap);
+            }
+        }
+    }
+
+    /// Counts a clock or presale sale (or, negated, a voided one) in its cell.
+    pub(crate) fn count_in_cell(&mut self, product: Code, grade: Grade, amount: Fen, units: u64, add: bool) {
+        let cell = self.cells_today.entry((product, grade)).or_default();
+        if add {
+            cell.amount.0 += amount.0;
+            cell.units += units;
+        } else {
+            cell.amount.0 -= amount.0;
+            cell.units -= units;
+        }
+    }
+
+    /// The VWAP a cell had on the most recent settled day it traded.
+    pub fn last_vwap(&self, product: Code, grade: Grade) -> Option<Fen> {
+        self.last_vwap.get(&(product, grade)).copied()
+    }
+
+    /// Today's grower order, once drawn.
+    pub fn draw(&self) -> Option<&Draw> {
+        self.draw.as_ref()
     }
 }
 

@@ -4,6 +4,8 @@
 //! - `market.rs`: the `Market` struct, dispatch, participants, reference data, the day.
 //! - `auction.rs`: the Dutch clocks' rules (lots on clocks, rounds, bids, standing bids, voids).
 //! - `trading.rs`: the continuous books' rules around `book::OrderBook` (credit, ids, reports).
+//! - `planning.rs`: clock plans, the daily draw, `plan_lots`, the catalogue, supply-line news.
+//! - `presale.rs`: presale offers and purchases before a lot reaches the clock.
 //! - `clock.rs`, `book.rs`, `lots.rs`, `credit.rs`, `fees.rs`, `participants.rs`,
 //!   `catalogue.rs`, `limits.rs`, `standing_bid.rs`, `order_meta.rs`: one concept each. The rule
 //!   files (`auction.rs`, `trading.rs`) use the market; the market uses only the concepts, so no
@@ -21,6 +23,8 @@ pub mod lots;
 pub mod market;
 pub mod order_meta;
 pub mod participants;
+pub mod planning;
+pub mod presale;
 pub mod reference_book;
 pub mod standing_bid;
 pub mod trading;

@@ -112,8 +112,7 @@ impl Market {
             .get(&entry.symbol)
             .ok_or_else(|| Reject::not_found(format!("no instrument {}", entry.symbol)))?;
         let reserved = self.reserve_for(entry.side, entry.order_type, entry.price, entry.quantity)?;
-        let account = &self.participants.get(owner).account;
-        account.check_fits(reserved.total(), "this order")?;
+        self.participants.check_purchase(owner, reserved.total(), "this order")?;
         if entry.side == Side::Buy && entry.order_type == OrderType::Market {
             // A market buy never rests: what it would take right now must fit the credit.
             let (units, amount) = listing.book.preview(owner, Side::Buy, None, entry.quantity);
@@ -121,7 +120,7 @@ impl Market {
                 .fees
                 .buy_cost_bound(amount, units)
                 .ok_or_else(|| Reject::quantity_invalid("quantity is too large"))?;
-            account.check_fits(bound, "this market order")?;
+            self.participants.check_purchase(owner, bound, "this market order")?;
         }
         let order_id = OrderId(self.next_order);
         let mut book_events = self.take_scratch();
@@ -160,7 +159,7 @@ impl Market {
         let participant = self.participants.get_mut(owner);
         participant.orders_open += 1;
         participant.orders_today += 1;
-        participant.account.reserve(reserved);
+        self.participants.reserve(owner, reserved);
         out.push(Event::OrderAccepted(report(order_id, &meta, entry.quantity, now)));
         self.settle_book_events(entry.symbol, book_events, now, out);
         Ok(())
@@ -228,7 +227,7 @@ impl Market {
         let new_reserved = self.reserve_for(meta.side, meta.order_type, new_price, new_leaves)?;
         let extra = new_reserved.minus(meta.reserved);
         if extra.total().0 > 0 {
-            self.participants.get(owner).account.check_fits(extra.total(), "the amended order")?;
+            self.participants.check_purchase(owner, extra.total(), "the amended order")?;
         }
         let mut book_events = self.take_scratch();
         self.listing_mut(meta.symbol)?
@@ -239,9 +238,8 @@ impl Market {
         meta.price = new_price;
         meta.reserved = new_reserved;
         let meta = *meta;
-        let account = self.participants.account_mut(owner);
-        account.release(hold_part(&extra, true));
-        account.reserve(hold_part(&extra, false));
+        self.participants.release(owner, hold_part(&extra, true));
+        self.participants.reserve(owner, hold_part(&extra, false));
         out.push(Event::OrderAmended(report(id, &meta, new_leaves, now)));
         self.settle_book_events(meta.symbol, book_events, now, out);
         Ok(())
@@ -358,11 +356,16 @@ impl Market {
                         Side::Sell => (taker_owner, taker, taker_leaves, maker_owner, maker),
                     };
                     self.rereserve(buyer_order, buyer_leaves);
-                    self.participants.account_mut(buyer).buy(amount, fee);
+                    self.participants.buy(buyer, amount, fee);
                     self.participants.account_mut(seller).sell(amount, commission);
                     self.totals.trades += 1;
                     self.totals.turnover.0 += amount.0;
                     self.totals.fees.0 += fee.0 + commission.0;
+                    // The day's book volume, for the cells' last VWAP (folded in at end_of_day):
+                    // two adds here instead of a map lookup per trade.
+                    let listing = self.listings.get_mut(&symbol).expect("listed");
+                    listing.day_volume.amount.0 += amount.0;
+                    listing.day_volume.units += quantity;
                     for (order, owner, side, leaves, liquidity) in [
                         (maker, maker_owner, maker_side, maker_leaves, Liquidity::Maker),
                         (taker, taker_owner, maker_side.opposite(), taker_leaves, Liquidity::Taker),
@@ -404,7 +407,7 @@ impl Market {
                     let meta = self.orders.remove(&order).expect("done orders were live");
                     let participant = self.participants.get_mut(owner);
                     participant.orders_open -= 1;
-                    participant.account.release(meta.reserved);
+                    self.participants.release(owner, meta.reserved);
                     self.live_client_orders.remove(&(owner, meta.client_order_id));
                     out.push(Event::OrderDone {
                         owner,
@@ -438,16 +441,21 @@ impl Market {
             let leaves = self.listings[&meta.symbol].book.order(id).map_or(0, |v| v.leaves);
             let fits = self.reserve_for(meta.side, meta.order_type, meta.price, leaves).ok().filter(|held| {
                 let more = held.minus(meta.reserved);
-                let account = &self.participants.get(meta.owner).account;
-                more.total().0 <= 0 || account.check_fits(more.total(), "the order's new hold").is_ok()
+                more.total().0 <= 0
+                    || self.participants.check_purchase(meta.owner, more.total(), "the order's new hold").is_ok()
             });
             match fits {
                 Some(held) => {
                     let change = held.minus(meta.reserved);
-                    let account = self.participants.account_mut(meta.owner);
-                    account
-                        .release(Hold { principal: Fen(0.max(-change.principal.0)), fee: Fen(0.max(-change.fee.0)) });
-                    account.reserve(Hold { principal: Fen(0.max(change.principal.0)), fee: Fen(0.max(change.fee.0)) });
+                    let (owner, participants) = (meta.owner, &mut self.participants);
+                    participants.release(
+                        owner,
+                        Hold { principal: Fen(0.max(-change.principal.0)), fee: Fen(0.max(-change.fee.0)) },
+                    );
+                    participants.reserve(
+                        owner,
+                        Hold { principal: Fen(0.max(change.principal.0)), fee: Fen(0.max(change.fee.0)) },
+                    );
                     self.orders.get_mut(&id).expect("live").reserved = held;
                 }
                 None => {
@@ -470,7 +478,7 @@ impl Market {
         let freed = meta.reserved.minus(reserved);
         assert!(freed.principal.0 >= 0 && freed.fee.0 >= 0, "a fill raised order {}'s reservation", order.0);
         self.orders.get_mut(&order).expect("live").reserved = reserved;
-        self.participants.account_mut(meta.owner).release(freed);
+        self.participants.release(meta.owner, freed);
     }
 
     /// `get_orders`: the participant's open orders, oldest first.

@@ -58,6 +58,7 @@ pub fn consignment(containers: u32, units: u32, min_price: i64, min_purchase: u3
         origin: "Kunming".to_string(),
         photo_url: String::new(),
         note: String::new(),
+        master: Default::default(),
     }
 }
 
@@ -177,6 +178,8 @@ impl Harness {
                 roles,
                 credit_limit: Fen(credit_limit),
                 token_hash: [7; 32],
+                firm: None,
+                daily_limit: None,
             },
         );
         match self.events.last() {
@@ -199,7 +202,7 @@ impl Harness {
 
     pub fn set_credit_limit(&mut self, pk: Pk, limit: i64) {
         let id = self.market.participants().get(pk).id;
-        self.ok(op(), Action::SetCreditLimit { participant: id, limit: Fen(limit) });
+        self.ok(op(), Action::SetCreditLimit { participant: id, limit: Some(Fen(limit)), daily_limit: None });
     }
 
     pub fn set_active(&mut self, pk: Pk, active: bool) {
@@ -329,6 +332,8 @@ pub fn roster_commands() -> Vec<Command> {
                 roles,
                 credit_limit: Fen(limit),
                 token_hash: [1; 32],
+                firm: None,
+                daily_limit: None,
             },
         ))
     };
@@ -435,7 +440,7 @@ impl Driver {
                 let containers = 1 + b % 12;
                 let consignment = Consignment {
                     product: code(["ROSE", "LILY", "TULIP"][(c % 3) as usize]),
-                    grade: Grade::ALL[(c / 3 % 3) as usize],
+                    grade: Grade::DEFAULT_SCALE[(c / 3 % 3) as usize],
                     units_per_container: 1 + d % 20,
                     containers,
                     min_price: Fen(20 + (c / 9 % 400) as i64),
@@ -443,6 +448,7 @@ impl Driver {
                     origin: String::new(),
                     photo_url: String::new(),
                     note: String::new(),
+                    master: Default::default(),
                 };
                 one(grower, Action::ConsignLot(Box::new(consignment)))
             }
@@ -527,7 +533,10 @@ impl Driver {
                     1 => exposure + (c % 5_000) as i64,
                     _ => (c % 2_000_000) as i64,
                 };
-                one(Actor::Operator, Action::SetCreditLimit { participant: id, limit: Fen(limit) })
+                one(
+                    Actor::Operator,
+                    Action::SetCreditLimit { participant: id, limit: Some(Fen(limit)), daily_limit: None },
+                )
             }
             62 => {
                 let pk = self.participant(a);

@@ -11,7 +11,7 @@
 //! A field that is present but `null` counts as absent.
 
 use huashi_engine::reject::{Reject, RejectCode};
-use huashi_engine::types::{Code, Fen};
+use huashi_engine::types::{Code, Day, Fen};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use serde_json::{Map, Value};
@@ -258,6 +258,79 @@ impl<'a> Fields<'a> {
     pub fn choice<T>(&self, name: &str, parse: fn(&str) -> Option<T>, allowed: &str) -> Result<T, Reject> {
         self.required(name)?;
         Ok(self.opt_choice(name, parse, allowed)?.expect("present"))
+    }
+
+    /// An array of at most `max` items, each parsed by `parse` (`what` names them in errors);
+    /// `None` when absent.
+    pub fn opt_list<T>(
+        &self,
+        name: &str,
+        parse: impl Fn(&str) -> Option<T>,
+        max: usize,
+        what: &str,
+    ) -> Result<Option<Vec<T>>, Reject> {
+        let Some(value) = self.get(name) else { return Ok(None) };
+        let wrong = || bad(format!("field `{name}` must be an array of at most {max} {what}"));
+        let Value::Array(items) = value else { return Err(wrong()) };
+        if items.len() > max {
+            return Err(wrong());
+        }
+        items
+            .iter()
+            .map(|item| item.as_str().and_then(&parse).ok_or_else(wrong))
+            .collect::<Result<Vec<T>, _>>()
+            .map(Some)
+    }
+
+    /// A small integer (a stem length, a maturity stage); the core checks its range.
+    pub fn opt_small_int<T: TryFrom<u64>>(&self, name: &str) -> Result<Option<T>, Reject> {
+        self.opt_unsigned(name)?
+            .map(|v| T::try_from(v).map_err(|_| bad(format!("field `{name}` is out of range"))))
+            .transpose()
+    }
+
+    /// A trading day, `"YYYY-MM-DD"`.
+    pub fn opt_day(&self, name: &str) -> Result<Option<Day>, Reject> {
+        self.opt_str(name)?
+            .map(|text| {
+                Day::parse(text).ok_or_else(|| bad(format!("field `{name}` must be a date like \"2026-11-29\"")))
+            })
+            .transpose()
+    }
+
+    /// A time of day, `"HH:MM"` or `"HH:MM:SS"`, as seconds after midnight.
+    pub fn opt_time_of_day(&self, name: &str) -> Result<Option<u32>, Reject> {
+        let Some(text) = self.opt_str(name)? else { return Ok(None) };
+        let wrong = || bad(format!("field `{name}` must be a time of day like \"06:30\" or \"06:30:00\""));
+        let parts: Vec<&str> = text.split(':').collect();
+        if !(2..=3).contains(&parts.len())
+            || parts.iter().any(|p| p.len() != 2 || !p.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(wrong());
+        }
+        let number = |i: usize| parts.get(i).map_or(0, |p| p.parse::<u32>().expect("two digits"));
+        let (h, m, sec) = (number(0), number(1), number(2));
+        if h > 23 || m > 59 || sec > 59 {
+            return Err(wrong());
+        }
+        Ok(Some(h * 3600 + m * 60 + sec))
+    }
+
+    /// A percentage of 0–1000 as a decimal string, exact to hundredths of a percent, in basis
+    /// points (`"50"` is 5000).
+    pub fn opt_pct_bp(&self, name: &str) -> Result<Option<u32>, Reject> {
+        let Some(value) = self.get(name) else { return Ok(None) };
+        let Value::String(text) = value else {
+            return Err(bad(format!("field `{name}` must be a decimal string like \"50\", not a JSON number")));
+        };
+        let shown: String = text.chars().take(20).collect();
+        let pct = rust_decimal::Decimal::from_str_exact(text.trim())
+            .map_err(|_| bad(format!("field `{name}` must be a decimal percentage, not {shown:?}")))?;
+        let bp = pct * rust_decimal::Decimal::ONE_HUNDRED;
+        if pct.is_sign_negative() || pct > rust_decimal::Decimal::from(1000) || !bp.fract().is_zero() {
+            return Err(bad(format!("field `{name}` must be between 0 and 1000 with at most 2 decimal places")));
+        }
+        Ok(bp.to_u32())
     }
 
     /// A non-empty array of names from a fixed set.

@@ -15,7 +15,7 @@ use huashi_engine::core::credit::Account;
 use huashi_engine::core::fees::FeeSchedule;
 use huashi_engine::core::limits::MarketLimits;
 use huashi_engine::core::lots::Lot;
-use huashi_engine::event::{Award, Liquidity, OrderReport};
+use huashi_engine::event::{Award, Liquidity, OrderReport, PresaleSale};
 use huashi_engine::reject::RejectCode;
 use huashi_engine::types::{Code, Day, EngineTime, Fen};
 use serde::{Serialize, Serializer};
@@ -122,24 +122,51 @@ pub struct LotJson<'a> {
     pub lot_id: u64,
     pub grower: Code,
     pub product: Code,
-    pub grade: &'static str,
+    pub grade: &'a str,
     pub units_per_container: u32,
     pub containers: u32,
-    /// Containers not sold: on offer while the lot is live, unsold once it is finished.
+    /// What may still be sold, presale offers included (0 once the lot is finished).
     pub remaining: u32,
     pub sold: u32,
+    pub unsold: u32,
     pub min_purchase: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub min_price: Option<Money>,
-    pub origin: &'a str,
-    pub photo_url: &'a str,
-    pub note: &'a str,
+    pub origin: Option<&'a str>,
+    pub photo_url: Option<&'a str>,
+    pub note: Option<&'a str>,
     pub status: &'static str,
     pub day: DayText,
+    pub variety: Option<&'a str>,
+    pub stem_length_cm: Option<u16>,
+    pub maturity: Option<u8>,
+    pub packaging: Option<&'static str>,
+    pub base: Option<&'a str>,
+    pub batch: Option<&'a str>,
+    pub harvest_day: Option<DayText>,
+    pub clock: Option<u16>,
+    pub position: Option<u32>,
+    pub start_price: Option<Money>,
+    pub presale: Option<PresaleJson>,
+    /// The grower's quality index (protocol section 12): null until complaints are kept.
+    pub qi: Option<Money>,
+}
+
+/// A lot's open presale offer.
+#[derive(Serialize, Debug, Clone, Copy)]
+pub struct PresaleJson {
+    pub price: Money,
+    pub containers: u32,
+}
+
+/// Text the grower left empty is `null` on the wire.
+fn text_or_null(text: &str) -> Option<&str> {
+    (!text.is_empty()).then_some(text)
 }
 
 impl<'a> LotJson<'a> {
     pub fn new(lot: &'a Lot, with_reserve: bool) -> LotJson<'a> {
+        let m = &lot.master;
         LotJson {
             lot_id: lot.id.0,
             grower: lot.grower_id,
@@ -147,15 +174,28 @@ impl<'a> LotJson<'a> {
             grade: lot.grade.as_str(),
             units_per_container: lot.units_per_container,
             containers: lot.containers,
-            remaining: lot.remaining + lot.unsold,
+            remaining: lot.remaining,
             sold: lot.sold,
+            unsold: lot.unsold,
             min_purchase: lot.min_purchase,
             min_price: with_reserve.then_some(Money(lot.min_price)),
-            origin: &lot.origin,
-            photo_url: &lot.photo_url,
-            note: &lot.note,
+            origin: text_or_null(&lot.origin),
+            photo_url: text_or_null(&lot.photo_url),
+            note: text_or_null(&lot.note),
             status: lot.status.as_str(),
             day: DayText(lot.day),
+            variety: text_or_null(&m.variety),
+            stem_length_cm: m.stem_length_cm,
+            maturity: m.maturity,
+            packaging: m.packaging.map(|p| p.as_str()),
+            base: text_or_null(&m.base),
+            batch: text_or_null(&m.batch),
+            harvest_day: m.harvest_day.map(DayText),
+            clock: lot.clock.map(|c| c.0),
+            position: lot.position,
+            start_price: lot.start_price.map(Money),
+            presale: lot.presale.map(|o| PresaleJson { price: Money(o.price), containers: o.containers }),
+            qi: None,
         }
     }
 }
@@ -208,6 +248,8 @@ pub enum Msg<'a> {
         participant: &'a str,
         roles: &'a [&'static str],
         day: DayText,
+        /// A seat's firm (protocol section 4); null for everyone else.
+        firm: Option<Code>,
     },
     Pong {
         ts: u64,
@@ -217,7 +259,9 @@ pub enum Msg<'a> {
     },
     CreditLimitSet {
         participant: Code,
-        limit: Money,
+        /// A seat has no credit limit of its own: null.
+        limit: Option<Money>,
+        daily_limit: Option<Money>,
     },
     ParticipantStatus {
         participant: Code,
@@ -283,8 +327,11 @@ pub enum Msg<'a> {
         amount: Money,
         commission: Money,
         ts: u64,
-        clock: u16,
-        round: u32,
+        /// `clock` or `presale` (protocol section 11).
+        kind: &'static str,
+        /// The clock and round of a clock sale; null for a presale.
+        clock: Option<u16>,
+        round: Option<u32>,
         units: u64,
         remaining: u32,
     },
@@ -364,6 +411,147 @@ pub enum Msg<'a> {
         turnover: Money,
         fees: Money,
     },
+    // ── issue 14: planning, the catalogue, presales (protocol section 11) ──
+    ClockPlan {
+        clock: u16,
+        products: Vec<Code>,
+        start_time: Option<String>,
+    },
+    OrderDrawn {
+        day: DayText,
+        /// 16 hexadecimal digits.
+        seed: String,
+        growers: &'a [Code],
+    },
+    LotsPlanned {
+        day: DayText,
+        assigned: Vec<PlannedJson>,
+        unplanned: Vec<u64>,
+    },
+    Catalogue {
+        day: DayText,
+        clocks: Vec<CatalogueClock<'a>>,
+    },
+    PresaleOffered {
+        lot_id: u64,
+        price: Money,
+        containers: u32,
+    },
+    PresaleBought {
+        lot_id: u64,
+        price: Money,
+        containers: u32,
+        units: u64,
+        amount: Money,
+        fee: Money,
+        ts: u64,
+        /// The lot's presale purchase number (its dispatch ref `presale:<lot_id>:<n>`).
+        number: u32,
+        /// Containers still offered after this purchase.
+        containers_left: u32,
+    },
+    PresaleWithdrawn {
+        lot_id: u64,
+        containers: u32,
+    },
+    StandingBids {
+        bids: Vec<StandingBidJson>,
+    },
+    Products {
+        products: Vec<ProductJson<'a>>,
+        instruments: Vec<InstrumentJson>,
+    },
+}
+
+/// One lot of `lots_planned`.
+#[derive(Serialize, Debug)]
+pub struct PlannedJson {
+    pub lot_id: u64,
+    pub clock: u16,
+    pub position: u32,
+    pub start_price: Money,
+}
+
+/// One clock of a catalogue: its lots of the day in auction order (public fields).
+#[derive(Serialize, Debug)]
+pub struct CatalogueClock<'a> {
+    pub clock: u16,
+    pub lots: Vec<LotJson<'a>>,
+}
+
+/// A standing bid as `get_standing_bids` lists it; `buyer` (an addition) names the seat that
+/// placed it when a firm lists its seats' bids.
+#[derive(Serialize, Debug)]
+pub struct StandingBidJson {
+    pub lot_id: u64,
+    pub max_price: Money,
+    pub containers: u32,
+    pub placed_ts: u64,
+    pub buyer: Code,
+}
+
+/// A product with its grade scale (`get_products`, `GET /api/products`).
+#[derive(Serialize, Debug)]
+pub struct ProductJson<'a> {
+    pub code: Code,
+    pub name: &'a str,
+    pub category: &'static str,
+    pub unit: &'static str,
+    pub grades: Vec<&'a str>,
+    /// The category's cold-chain maximum (protocol section 12): null until it is kept.
+    pub max_temperature_c: Option<String>,
+}
+
+#[derive(Serialize, Debug)]
+pub struct InstrumentJson {
+    pub symbol: Code,
+    pub product: Code,
+    pub tick_size: Money,
+    pub price_band_pct: u32,
+    pub state: &'static str,
+}
+
+/// A start time on the wire: `"06:30"`, or `"06:30:15"` when it has seconds.
+pub fn time_of_day(seconds: u32) -> String {
+    let (h, m, s) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
+    if s == 0 {
+        format!("{h:02}:{m:02}")
+    } else {
+        format!("{h:02}:{m:02}:{s:02}")
+    }
+}
+
+/// A draw's seed as protocol section 11 publishes it: 16 hexadecimal digits.
+pub fn seed_hex(seed: u64) -> String {
+    format!("{seed:016x}")
+}
+
+/// The products and instruments of the market (`get_products`, `GET /api/products`).
+pub fn products(market: &huashi_engine::core::Market) -> Msg<'_> {
+    let products = market
+        .products()
+        .values()
+        .map(|p| ProductJson {
+            code: p.code,
+            name: &p.name,
+            category: p.category.as_str(),
+            unit: p.unit.as_str(),
+            grades: p.grades.iter().map(|g| g.as_str()).collect(),
+            max_temperature_c: None,
+        })
+        .collect();
+    let instruments = market
+        .listings()
+        .values()
+        .map(|l| InstrumentJson {
+            symbol: l.instrument.symbol,
+            product: l.instrument.product,
+            tick_size: Money(l.instrument.tick_size),
+            price_band_pct: l.instrument.price_band_pct,
+            state: book_state(l.book.state()),
+        })
+        .collect();
+    Msg::Products { products, instruments }
 }
 
 impl Msg<'_> {
@@ -412,10 +600,43 @@ impl Msg<'_> {
             amount: Money(a.amount),
             commission: Money(a.commission),
             ts: a.ts.0,
-            clock: a.clock.0,
-            round: a.round,
+            kind: "clock",
+            clock: Some(a.clock.0),
+            round: Some(a.round),
             units: a.units,
             remaining: a.remaining,
+        }
+    }
+
+    /// The grower's `lot_sale {kind:"presale"}`.
+    pub fn presale_lot_sale(p: &PresaleSale) -> Msg<'static> {
+        Msg::LotSale {
+            lot_id: p.lot.0,
+            buyer: p.buyer_id,
+            price: Money(p.price),
+            containers: p.containers,
+            amount: Money(p.amount),
+            commission: Money(p.commission),
+            ts: p.ts.0,
+            kind: "presale",
+            clock: None,
+            round: None,
+            units: p.units,
+            remaining: p.remaining,
+        }
+    }
+
+    pub fn presale_bought(p: &PresaleSale) -> Msg<'static> {
+        Msg::PresaleBought {
+            lot_id: p.lot.0,
+            price: Money(p.price),
+            containers: p.containers,
+            units: p.units,
+            amount: Money(p.amount),
+            fee: Money(p.fee),
+            ts: p.ts.0,
+            number: p.number,
+            containers_left: p.offer_left,
         }
     }
 
@@ -497,8 +718,18 @@ mod tests {
             note: "n".into(),
             status: LotStatus::OnClock,
             day: Day::parse("2026-11-29").unwrap(),
+            master: huashi_engine::command::MasterData {
+                variety: "Carola".into(),
+                stem_length_cm: Some(60),
+                maturity: Some(2),
+                packaging: Some(huashi_engine::core::catalogue::Packaging::Bucket),
+                ..Default::default()
+            },
             clock: Some(ClockId(1)),
+            position: Some(3),
             start_price: Some(Fen(300)),
+            presale: None,
+            presales: 0,
             rounds: 1,
         }
     }
@@ -522,8 +753,11 @@ mod tests {
         assert_eq!(
             public,
             json!({"type": "lot_consigned", "lot": {"lot_id": 7, "grower": "g1", "product": "ROSE", "grade": "A2",
-                "units_per_container": 50, "containers": 4, "remaining": 3, "sold": 1, "min_purchase": 1, "origin": "Yunnan",
-                "photo_url": "", "note": "n", "status": "on_clock", "day": "2026-11-29"}})
+                "units_per_container": 50, "containers": 4, "remaining": 3, "sold": 1, "unsold": 0, "min_purchase": 1,
+                "origin": "Yunnan", "photo_url": null, "note": "n", "status": "on_clock", "day": "2026-11-29",
+                "variety": "Carola", "stem_length_cm": 60, "maturity": 2, "packaging": "bucket", "base": null,
+                "batch": null, "harvest_day": null, "clock": 1, "position": 3, "start_price": "3.00", "presale": null,
+                "qi": null}})
         );
         let own = parse(&Msg::LotConsigned { lot: LotJson::new(&lot, true) }.text());
         assert_eq!(own["lot"]["min_price"], "0.80");

@@ -4,13 +4,16 @@
 
 use super::fields::{Fields, ReqId, CLIENT_ORDER_ID_CHARS_MAX, CODE_CHARS_MAX};
 use crate::config::Secret;
-use huashi_engine::command::{Action, ActionKind, ClockSettingsPatch, Consignment, OrderEntry, Roles};
-use huashi_engine::core::auction::{NOTE_BYTES_MAX, ORIGIN_BYTES_MAX, PHOTO_URL_BYTES_MAX};
+use huashi_engine::command::{
+    Action, ActionKind, ClockPlan, ClockSettingsPatch, Consignment, MasterData, OrderEntry, Roles,
+};
+use huashi_engine::core::auction::{MASTER_TEXT_BYTES_MAX, NOTE_BYTES_MAX, ORIGIN_BYTES_MAX, PHOTO_URL_BYTES_MAX};
 use huashi_engine::core::book::{BookState, OrderType, TimeInForce};
-use huashi_engine::core::catalogue::{Category, Grade, Unit};
+use huashi_engine::core::catalogue::{Category, Grade, Packaging, Unit, GRADES_MAX};
 use huashi_engine::core::fees::FeeSchedule;
 use huashi_engine::core::limits::{MarketLimits, MarketLimitsPatch};
 use huashi_engine::core::lots::LotStatus;
+use huashi_engine::core::planning::START_MARKUP_BP_DEFAULT;
 use huashi_engine::reject::Reject;
 use huashi_engine::types::{ClockId, Code, Day, Fen, LotId, Side};
 use serde_json::Value;
@@ -27,6 +30,9 @@ pub enum RequestKind {
     GetOrders,
     GetLimits,
     GetFees,
+    GetStandingBids,
+    GetProducts,
+    GetCatalogue,
 }
 
 impl RequestKind {
@@ -42,6 +48,9 @@ impl RequestKind {
             RequestKind::GetOrders => "get_orders",
             RequestKind::GetLimits => "get_limits",
             RequestKind::GetFees => "get_fees",
+            RequestKind::GetStandingBids => "get_standing_bids",
+            RequestKind::GetProducts => "get_products",
+            RequestKind::GetCatalogue => "get_catalogue",
         }
     }
 }
@@ -49,7 +58,7 @@ impl RequestKind {
 /// Every request of the protocol, in the order of its sections (new ones at the end); the index
 /// is a request's `kind` (metrics count by it). Every action but the engine's own is here once
 /// (a unit test holds that), and `request()` parses each kind in an exhaustive `match`.
-pub const REQUEST_KINDS: [RequestKind; 33] = [
+pub const REQUEST_KINDS: [RequestKind; 42] = [
     RequestKind::Login,
     RequestKind::Ping,
     RequestKind::Action(ActionKind::RegisterParticipant),
@@ -83,6 +92,15 @@ pub const REQUEST_KINDS: [RequestKind; 33] = [
     RequestKind::Action(ActionKind::CancelOrders),
     RequestKind::Action(ActionKind::SetFees),
     RequestKind::GetFees,
+    RequestKind::GetStandingBids,
+    RequestKind::GetProducts,
+    RequestKind::GetCatalogue,
+    RequestKind::Action(ActionKind::SetClockPlan),
+    RequestKind::Action(ActionKind::DrawOrder),
+    RequestKind::Action(ActionKind::PlanLots),
+    RequestKind::Action(ActionKind::OfferPresale),
+    RequestKind::Action(ActionKind::BuyPresale),
+    RequestKind::Action(ActionKind::WithdrawPresale),
 ];
 
 /// The wire names of `REQUEST_KINDS`, in the same order.
@@ -115,6 +133,8 @@ pub enum Request {
         name: String,
         roles: Roles,
         credit_limit: Fen,
+        firm: Option<Code>,
+        daily_limit: Option<Fen>,
     },
     /// Every other state-changing request.
     Command(Action),
@@ -129,6 +149,12 @@ pub enum Request {
     },
     GetLimits,
     GetFees,
+    GetStandingBids,
+    GetProducts,
+    /// `day` absent: the current trading day.
+    GetCatalogue {
+        day: Option<Day>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -172,7 +198,8 @@ pub fn parse(text: &str) -> Result<Parsed, Refused> {
 const ROLES: &str = "operator, grower, buyer";
 const CATEGORIES: &str = "cut_flower, potted_plant, foliage, other";
 const UNITS: &str = "stem, pot, bunch";
-const GRADES: &str = "A1, A2, B1";
+const GRADES: &str = "a grade code on the product's scale, like A1";
+const PACKAGINGS: &str = "bucket, box, tray, cart";
 const SIDES: &str = "buy, sell";
 const ORDER_TYPES: &str = "limit, market";
 const TIMES_IN_FORCE: &str = "gtc, day, ioc, fok";
@@ -205,12 +232,17 @@ fn request(kind: RequestKind, f: Fields<'_>) -> Result<Request, Reject> {
                 name,
                 roles,
                 credit_limit: f.opt_money("credit_limit")?.unwrap_or(Fen::ZERO),
+                firm: f.opt_code("firm", CODE_CHARS_MAX)?,
+                daily_limit: f.opt_money("daily_limit")?,
             }
         }
-        R::Action(A::SetCreditLimit) => command(Action::SetCreditLimit {
-            participant: f.code("participant", CODE_CHARS_MAX)?,
-            limit: f.money("limit")?,
-        }),
+        R::Action(A::SetCreditLimit) => {
+            let participant = f.code("participant", CODE_CHARS_MAX)?;
+            let daily_limit = f.opt_money("daily_limit")?;
+            // `limit` may be left out only when a seat's `daily_limit` is set (protocol section 4).
+            let limit = if daily_limit.is_some() { f.opt_money("limit")? } else { Some(f.money("limit")?) };
+            command(Action::SetCreditLimit { participant, limit, daily_limit })
+        }
         R::Action(A::SuspendParticipant) | R::Action(A::ReinstateParticipant) => {
             command(Action::SetParticipantActive {
                 participant: f.code("participant", CODE_CHARS_MAX)?,
@@ -224,6 +256,7 @@ fn request(kind: RequestKind, f: Fields<'_>) -> Result<Request, Reject> {
                 name,
                 category: f.choice("category", Category::parse, CATEGORIES)?,
                 unit: f.choice("unit", Unit::parse, UNITS)?,
+                grades: f.opt_list("grades", Grade::parse, GRADES_MAX, "grade codes like \"A1\"")?.unwrap_or_default(),
             })
         }
         R::Action(A::DefineInstrument) => command(Action::DefineInstrument {
@@ -242,6 +275,15 @@ fn request(kind: RequestKind, f: Fields<'_>) -> Result<Request, Reject> {
             origin: f.text("origin", ORIGIN_BYTES_MAX)?,
             photo_url: f.text("photo_url", PHOTO_URL_BYTES_MAX)?,
             note: f.text("note", NOTE_BYTES_MAX)?,
+            master: MasterData {
+                variety: f.text("variety", MASTER_TEXT_BYTES_MAX)?,
+                stem_length_cm: f.opt_small_int("stem_length_cm")?,
+                maturity: f.opt_small_int("maturity")?,
+                packaging: f.opt_choice("packaging", Packaging::parse, PACKAGINGS)?,
+                base: f.text("base", MASTER_TEXT_BYTES_MAX)?,
+                batch: f.text("batch", MASTER_TEXT_BYTES_MAX)?,
+                harvest_day: f.opt_day("harvest_day")?,
+            },
         }))),
         R::Action(A::AssignLot) => {
             command(Action::AssignLot { lot: lot_id(&f)?, clock: clock(&f)?, start_price: f.money("start_price")? })
@@ -314,6 +356,33 @@ fn request(kind: RequestKind, f: Fields<'_>) -> Result<Request, Reject> {
         R::GetLimits => Request::GetLimits,
         R::Action(A::SetFees) => command(Action::SetFees(fee_schedule(&f)?)),
         R::GetFees => Request::GetFees,
+        R::GetStandingBids => Request::GetStandingBids,
+        R::GetProducts => Request::GetProducts,
+        R::GetCatalogue => Request::GetCatalogue { day: f.opt_day("day")? },
+        R::Action(A::SetClockPlan) => command(Action::SetClockPlan {
+            clock: clock(&f)?,
+            plan: ClockPlan {
+                products: f
+                    .opt_list("products", |t| Code::parse(t, CODE_CHARS_MAX), PRODUCTS_PER_PLAN_MAX, "product codes")?
+                    .ok_or_else(|| Reject::bad_request("missing field `products`"))?,
+                start_time: f.opt_time_of_day("start_time")?,
+            },
+        }),
+        // The seed is drawn here, from the operating system, and journaled with the command: the
+        // core never draws, so a replay and every replica come to the same order.
+        R::Action(A::DrawOrder) => command(Action::DrawOrder { seed: rand::random() }),
+        R::Action(A::PlanLots) => command(Action::PlanLots {
+            start_markup_bp: f.opt_pct_bp("start_markup_pct")?.unwrap_or(START_MARKUP_BP_DEFAULT),
+        }),
+        R::Action(A::OfferPresale) => command(Action::OfferPresale {
+            lot: lot_id(&f)?,
+            price: f.money("price")?,
+            containers: f.count_u32("containers")?,
+        }),
+        R::Action(A::BuyPresale) => {
+            command(Action::BuyPresale { lot: lot_id(&f)?, containers: f.count_u32("containers")? })
+        }
+        R::Action(A::WithdrawPresale) => command(Action::WithdrawPresale { lot: lot_id(&f)? }),
         R::Action(A::CancelOrders) => command(Action::CancelOrders {
             participant: f.code("participant", CODE_CHARS_MAX)?,
             symbol: f.opt_code("symbol", CODE_CHARS_MAX)?,
@@ -358,6 +427,9 @@ fn limits_patch(f: &Fields<'_>) -> Result<MarketLimitsPatch, Reject> {
     }
     Ok(patch)
 }
+
+/// A clock plan lists at most this many products (a hall has tens).
+const PRODUCTS_PER_PLAN_MAX: usize = 256;
 
 /// `clock`: an integer; a number no clock can have is `not_found`, like clock 0.
 fn clock(f: &Fields<'_>) -> Result<ClockId, Reject> {
@@ -502,6 +574,15 @@ mod tests {
             json!({"type": "cancel_orders", "participant": "b1"}),
             json!({"type": "set_fees", "commission_pct": "7", "clock_fee_per_container": "0.60", "book_fee_pct": "0.15"}),
             json!({"type": "get_fees"}),
+            json!({"type": "get_standing_bids"}),
+            json!({"type": "get_products"}),
+            json!({"type": "get_catalogue"}),
+            json!({"type": "set_clock_plan", "clock": 1, "products": ["ROSE"], "start_time": "06:30"}),
+            json!({"type": "draw_order"}),
+            json!({"type": "plan_lots"}),
+            json!({"type": "offer_presale", "lot_id": 1, "price": "1.20", "containers": 2}),
+            json!({"type": "buy_presale", "lot_id": 1, "containers": 1}),
+            json!({"type": "withdraw_presale", "lot_id": 1}),
         ];
         assert_eq!(cases.len(), REQUEST_TYPES.len());
         for (kind, case) in cases.into_iter().enumerate() {
@@ -564,7 +645,10 @@ mod tests {
         let p = ok(
             json!({"type": "register_participant", "id": "b1", "name": "Buyer One", "roles": ["buyer", "grower"], "credit_limit": "5000.00"}),
         );
-        let Request::RegisterParticipant { id, name, roles, credit_limit } = p.request else { panic!() };
+        let Request::RegisterParticipant { id, name, roles, credit_limit, firm: None, daily_limit: None } = p.request
+        else {
+            panic!()
+        };
         assert_eq!((id, name.as_str(), credit_limit), (code("b1"), "Buyer One", Fen(500_000)));
         assert!(roles.buyer && roles.grower && !roles.operator);
         let e = refused(json!({"type": "register_participant", "id": "b1", "name": "B", "roles": ["king"]}));
@@ -585,10 +669,27 @@ mod tests {
         assert_eq!(c.grade, Grade::B1);
         assert_eq!((c.units_per_container, c.containers, c.min_purchase, c.min_price), (50, 4, 2, Fen(80)));
         assert_eq!((c.origin.as_str(), c.photo_url.as_str(), c.note.as_str()), ("Yunnan", "http://x/p.jpg", "fresh"));
+        // Whether a grade is on the product's scale is the core's check; here only its shape.
         let e = refused(
-            json!({"type": "consign_lot", "product": "ROSE", "grade": "C", "units_per_container": 50, "containers": 4, "min_price": "0.80"}),
+            json!({"type": "consign_lot", "product": "ROSE", "grade": "A 1", "units_per_container": 50, "containers": 4, "min_price": "0.80"}),
         );
-        assert_eq!(e.reject.message, "field `grade` must be one of A1, A2, B1");
+        assert_eq!(e.reject.message, "field `grade` must be one of a grade code on the product's scale, like A1");
+        let a = action(json!({"type": "consign_lot", "product": "ROSE", "grade": "B2", "units_per_container": 50,
+            "containers": 4, "min_price": "0.80", "variety": "Carola", "stem_length_cm": 60, "maturity": 2,
+            "packaging": "bucket", "base": "Dounan", "batch": "D-1205", "harvest_day": "2026-12-04"}));
+        let Action::ConsignLot(c) = a else { panic!() };
+        assert_eq!(c.grade.as_str(), "B2");
+        let m = &c.master;
+        assert_eq!((m.variety.as_str(), m.stem_length_cm, m.maturity), ("Carola", Some(60), Some(2)));
+        assert_eq!((m.base.as_str(), m.batch.as_str()), ("Dounan", "D-1205"));
+        assert_eq!(m.packaging, Some(huashi_engine::core::catalogue::Packaging::Bucket));
+        assert_eq!(m.harvest_day, Day::parse("2026-12-04"));
+        let e = refused(json!({"type": "consign_lot", "product": "ROSE", "grade": "A1", "units_per_container": 5,
+            "containers": 4, "min_price": "1", "packaging": "sack"}));
+        assert_eq!(e.reject.message, "field `packaging` must be one of bucket, box, tray, cart");
+        let e = refused(json!({"type": "consign_lot", "product": "ROSE", "grade": "A1", "units_per_container": 5,
+            "containers": 4, "min_price": "1", "harvest_day": "yesterday"}));
+        assert!(e.reject.message.contains("`harvest_day`"), "{}", e.reject.message);
         let e = refused(
             json!({"type": "consign_lot", "product": "ROSE", "grade": "A1", "units_per_container": -5, "containers": 4, "min_price": "0.80"}),
         );
@@ -601,6 +702,64 @@ mod tests {
             json!({"type": "consign_lot", "product": "ROSE", "grade": "A1", "units_per_container": 5, "containers": 4, "min_price": "1", "note": "x".repeat(513)}),
         );
         assert!(e.reject.message.contains("`note`"));
+    }
+
+    #[test]
+    fn planning_requests_read_times_percentages_and_lists() {
+        let plan = action(
+            json!({"type": "set_clock_plan", "clock": 2, "products": ["ROSE", "LILY"], "start_time": "06:30:15"}),
+        );
+        let expected =
+            ClockPlan { products: vec![code("ROSE"), code("LILY")], start_time: Some(6 * 3600 + 30 * 60 + 15) };
+        assert_eq!(plan, Action::SetClockPlan { clock: ClockId(2), plan: expected });
+        let plan = action(json!({"type": "set_clock_plan", "clock": 1, "products": []}));
+        assert_eq!(
+            plan,
+            Action::SetClockPlan { clock: ClockId(1), plan: ClockPlan { products: vec![], start_time: None } }
+        );
+        for bad in ["6:30", "24:00", "06:60", "06:30:60", "0630", "06:30:00:00"] {
+            let e = refused(json!({"type": "set_clock_plan", "clock": 1, "products": [], "start_time": bad}));
+            assert!(e.reject.message.contains("`start_time`"), "{bad}: {}", e.reject.message);
+        }
+        let e = refused(json!({"type": "set_clock_plan", "clock": 1}));
+        assert_eq!(e.reject.message, "missing field `products`");
+        let e = refused(json!({"type": "set_clock_plan", "clock": 1, "products": "ROSE"}));
+        assert!(e.reject.message.contains("`products`"));
+        assert_eq!(action(json!({"type": "plan_lots"})), Action::PlanLots { start_markup_bp: 5_000 });
+        assert_eq!(
+            action(json!({"type": "plan_lots", "start_markup_pct": "12.5"})),
+            Action::PlanLots { start_markup_bp: 1_250 }
+        );
+        for bad in [json!("-1"), json!("1000.01"), json!("1.005"), json!(50), json!("fifty")] {
+            let e = refused(json!({"type": "plan_lots", "start_markup_pct": bad}));
+            assert!(e.reject.message.contains("`start_markup_pct`"), "{bad}: {}", e.reject.message);
+        }
+        // The seed is the gateway's own draw, a fresh one each time.
+        let seeds: Vec<u64> = (0..4)
+            .map(|_| match action(json!({"type": "draw_order"})) {
+                Action::DrawOrder { seed } => seed,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert!(seeds.windows(2).any(|w| w[0] != w[1]), "{seeds:?}");
+        assert_eq!(
+            action(json!({"type": "offer_presale", "lot_id": 3, "price": "1.20", "containers": 2})),
+            Action::OfferPresale { lot: LotId(3), price: Fen(120), containers: 2 }
+        );
+    }
+
+    #[test]
+    fn seats_register_with_a_firm_and_a_daily_limit() {
+        let p = ok(json!({"type": "register_participant", "id": "s1", "name": "Seat 1", "roles": ["buyer"],
+            "firm": "f1", "daily_limit": "5000.00"}));
+        let Request::RegisterParticipant { firm, daily_limit, .. } = p.request else { panic!() };
+        assert_eq!((firm, daily_limit), (Some(code("f1")), Some(Fen(500_000))));
+        assert_eq!(
+            action(json!({"type": "set_credit_limit", "participant": "s1", "daily_limit": "100.00"})),
+            Action::SetCreditLimit { participant: code("s1"), limit: None, daily_limit: Some(Fen(10_000)) }
+        );
+        let e = refused(json!({"type": "set_credit_limit", "participant": "b1"}));
+        assert_eq!(e.reject.message, "missing field `limit`");
     }
 
     #[test]
