@@ -123,7 +123,7 @@ export function packagingName(code) {
 
 export function maturityName(stage) {
   const m = MATURITY[stage];
-  return m ? `${stage} ${m.en} ${m.zh}` : String(stage ?? '');
+  return m ? `stage ${stage} ${m.en} ${m.zh}` : String(stage ?? '');
 }
 
 export function errorWords(code) {

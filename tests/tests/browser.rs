@@ -1146,7 +1146,8 @@ async fn grower_consigns_with_master_data_offers_a_presale_and_follows_its_lots_
     )
     .unwrap();
     assert_eq!(offered, lily, "the grade choices are LILY's scale");
-    let grade = lily.last().unwrap().clone();
+    // Not the first grade of the scale: the page must send the one chosen.
+    let grade = lily[1].clone();
     choose(&tab, "consign-grade", &grade).await;
     tab.type_into("consign-units", "10").await;
     tab.type_into("consign-containers", "8").await;
@@ -1179,6 +1180,10 @@ async fn grower_consigns_with_master_data_offers_a_presale_and_follows_its_lots_
     tab.type_into(&format!("presale-price-{id}"), "2.40").await;
     tab.type_into(&format!("presale-containers-{id}"), "3").await;
     tab.click(&format!("offer-presale-{id}")).await;
+    tab.wait_for(&format!("grower-lot-{id}"), "the presale on the lot's row", DOM_TIMEOUT, |p| {
+        (p.data("presale") == Some("2.40")).then_some(())
+    })
+    .await;
     let offered = m
         .feed
         .next_matching(|v| v["type"] == "presale" && v["lot_id"] == id && v["action"] == "offered", CLOCK_T)
