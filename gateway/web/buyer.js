@@ -466,7 +466,9 @@ function onAward(a) {
 
 /** A presale purchase (from the catalogue) is a purchase of the day like a clock award. */
 function onPresaleBought(p) {
-  const n = awards.filter((a) => a.kind === 'presale' && a.lot_id === p.lot_id).length + 1;
+  // The server numbers a lot's presale purchases (`number`, the `n` of its dispatch ref); an
+  // older one does not, and the buyer's own count stands in.
+  const n = p.number ?? awards.filter((a) => a.kind === 'presale' && a.lot_id === p.lot_id).length + 1;
   awards.unshift({ ...p, kind: 'presale', n, voided: false });
   saveAwards();
   renderAwards();

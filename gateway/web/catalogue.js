@@ -149,7 +149,7 @@ function row(lot) {
     h('td', {}, lot.maturity ? maturityName(lot.maturity) : '—'),
     h('td', {}, lot.packaging ? packagingName(lot.packaging) : '—'),
     h('td', {}, lot.grower),
-    h('td', { class: 'provenance' }, provenanceParts(lot).join(' · ') || '—'),
+    h('td', { class: 'provenance', title: provenanceParts(lot).join(' · ') || null }, provenanceParts(lot).join(' · ') || '—'),
     h('td', { class: 'num' }, lotSize(lot)),
     h('td', { class: 'num', testid: `catalogue-remaining-${id}` }, String(lot.remaining)),
     h('td', { class: 'num' }, lot.start_price ? `¥${lot.start_price}` : '—'),
