@@ -1,6 +1,11 @@
 //! Statements (protocol section 8): one participant's day — a line per sale it bought or sold,
-//! the totals, and `net = total_sold − commission − total_bought − fees`, what the market pays
-//! it (negative: what it pays the market).
+//! the totals, and `net = total_sold − commission − total_bought − fees + corrections`, what the
+//! market pays it (negative: what it pays the market).
+//!
+//! A buyer firm's statement carries its seats' purchases, each line naming its `seat`: money is
+//! the firm's (protocol §4, §8). A seat has no statement of its own, only a view of its firm's
+//! (`Statement::seat_view`): the lines it traded, totalled, marked with `view_of`; views never
+//! count in the conservation of money.
 
 use crate::trades::{TradeKind, TradeRecord};
 use huashi_engine::core::catalogue::Grade;
@@ -13,11 +18,11 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatementLine {
     pub kind: TradeKind,
-    /// The lot id (clock) or the trade id (book); `ref` on the wire.
+    /// The lot id (clock, presale) or the trade id (book); `ref` on the wire.
     #[serde(rename = "ref")]
     pub reference: u64,
     pub product: Code,
-    /// Book trades count as `A1`.
+    /// Book trades count under the best grade of the product's scale.
     pub grade: Grade,
     pub side: Side,
     /// Per unit.
@@ -30,6 +35,8 @@ pub struct StatementLine {
     pub round: Option<u32>,
     /// An addition to the protocol's line: when the sale happened.
     pub ts: EngineTime,
+    /// The firm's seat that traded (buy lines of a firm only); `None` when the firm itself did.
+    pub seat: Option<Code>,
 }
 
 impl StatementLine {
@@ -50,6 +57,10 @@ impl StatementLine {
             },
             round: record.round,
             ts: record.ts,
+            seat: match side {
+                Side::Buy => record.seat,
+                Side::Sell => None,
+            },
         }
     }
 }
@@ -65,16 +76,22 @@ pub struct Statement {
     pub fees: Decimal,
     /// Commission paid on sales.
     pub commission: Decimal,
+    /// The sum of the day's `correction` lines (issue 15); zero until corrections exist.
+    pub corrections: Decimal,
     pub net: Decimal,
     /// The fees in force that day (an addition to the protocol's statement): what every line's
     /// `fee` was computed with.
     pub fee_schedule: FeeSchedule,
+    /// `Some(firm)`: this is not a statement but seat `participant`'s view of firm `firm`'s — the
+    /// firm's lines that the seat traded, totalled over those lines (an addition to the protocol).
+    pub view_of: Option<Code>,
 }
 
 impl Statement {
     /// Totals the lines.
     pub fn from_lines(participant: Code, day: Day, fee_schedule: FeeSchedule, lines: Vec<StatementLine>) -> Statement {
         let totals = Totals::of(&lines);
+        let corrections = Decimal::new(0, 2);
         Statement {
             participant,
             day,
@@ -84,8 +101,23 @@ impl Statement {
             total_sold: totals.sold,
             fees: totals.fees,
             commission: totals.commission,
-            net: totals.net(),
+            corrections,
+            net: totals.net() + corrections,
+            view_of: None,
         }
+    }
+
+    /// Seat `seat`'s view of this, its firm's statement: the lines the seat traded, totalled over
+    /// those lines, marked `view_of` the firm.
+    pub fn seat_view(&self, seat: Code) -> Statement {
+        assert!(self.view_of.is_none(), "a view of {}'s view", self.participant);
+        let lines = self.lines.iter().filter(|l| l.seat == Some(seat)).cloned().collect();
+        Statement { view_of: Some(self.participant), ..Statement::from_lines(seat, self.day, self.fee_schedule, lines) }
+    }
+
+    /// Whether this is a seat's view of its firm's statement rather than a statement.
+    pub fn is_view(&self) -> bool {
+        self.view_of.is_some()
     }
 
     /// Whether the stated totals are exactly the sums of the lines.
@@ -95,7 +127,7 @@ impl Statement {
             && self.total_sold == totals.sold
             && self.fees == totals.fees
             && self.commission == totals.commission
-            && self.net == totals.net()
+            && self.net == totals.net() + self.corrections
     }
 }
 
@@ -136,12 +168,15 @@ impl Totals {
 }
 
 /// Where a participant's statement for a day is.
+// A lookup answers one question and is gone: boxing the statement would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StatementLookup {
     /// In memory: today's running statement (possibly with no lines yet), or a settled day not yet
-    /// moved to the archive.
+    /// moved to the archive. For a seat: its view of its firm's (`Statement::view_of`).
     Found(Statement),
-    /// The day was settled and moved out of memory: ask `Archive::statement`.
+    /// The day was settled and moved out of memory: ask `Archive::statement` (which gives a seat
+    /// its view too).
     InArchive,
     /// A settled day still in memory on which the participant had no activity, or a day that has
     /// not begun.
