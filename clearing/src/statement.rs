@@ -182,3 +182,58 @@ pub enum StatementLookup {
     /// not begun.
     NoActivity,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    fn line(kind: TradeKind, side: Side, amount: &str, fee: &str, seat: Option<&'static str>) -> StatementLine {
+        StatementLine {
+            kind,
+            reference: 1,
+            product: Code::from_static("ROSE"),
+            grade: Grade::A1,
+            side,
+            price: Decimal::from_str(amount).unwrap(),
+            units: 1,
+            amount: Decimal::from_str(amount).unwrap(),
+            fee: Decimal::from_str(fee).unwrap(),
+            round: None,
+            ts: EngineTime(0),
+            seat: seat.map(Code::from_static),
+        }
+    }
+
+    #[test]
+    fn a_seats_view_totals_its_own_lines_of_the_firms_statement() {
+        let lines = vec![
+            line(TradeKind::Presale, Side::Buy, "31.50", "1.50", Some("S1")),
+            line(TradeKind::Clock, Side::Buy, "66.50", "3.50", None),
+            line(TradeKind::Book, Side::Buy, "45.00", "0.04", Some("S1")),
+            line(TradeKind::Clock, Side::Buy, "10.00", "0.50", Some("S2")),
+        ];
+        let firm = Statement::from_lines(Code::from_static("B1"), Day(1), FeeSchedule::default(), lines);
+        assert_eq!(
+            (firm.total_bought, firm.fees, firm.corrections),
+            (Decimal::new(15_300, 2), Decimal::new(554, 2), Decimal::ZERO)
+        );
+        assert!(!firm.is_view() && firm.totals_match_lines());
+        let view = firm.seat_view(Code::from_static("S1"));
+        assert_eq!((view.participant, view.view_of), (Code::from_static("S1"), Some(Code::from_static("B1"))));
+        assert_eq!(view.lines.len(), 2);
+        assert_eq!(
+            (view.total_bought, view.fees, view.net),
+            (Decimal::new(7_650, 2), Decimal::new(154, 2), Decimal::new(-7_804, 2))
+        );
+        assert!(view.is_view() && view.totals_match_lines());
+        assert!(firm.seat_view(Code::from_static("S9")).lines.is_empty());
+    }
+
+    #[test]
+    #[should_panic(expected = "a view of")]
+    fn a_view_has_no_views() {
+        let firm = Statement::from_lines(Code::from_static("B1"), Day(1), FeeSchedule::default(), Vec::new());
+        firm.seat_view(Code::from_static("S1")).seat_view(Code::from_static("S1"));
+    }
+}
