@@ -63,6 +63,9 @@ struct Consigned {
     min_price: i64,
 }
 
+/// A planned lot: (lot, clock, position, start price in fen).
+type Placed = (u64, u64, u64, i64);
+
 /// What `plan_lots` must do (protocol section 11): each planned product's consigned lots to its
 /// clock, ordered by drawn grower order, then product code, then grade by its place on the scale,
 /// then lot id; start price `max(min_price, the cell's last VWAP) × (1 + markup)` rounded up to the
@@ -74,7 +77,7 @@ fn expected_plan(
     scales: &BTreeMap<String, Vec<String>>,
     vwap: &BTreeMap<(&str, &str), i64>,
     markup_pct: i64,
-) -> (Vec<(u64, u64, u64, i64)>, Vec<u64>) {
+) -> (Vec<Placed>, Vec<u64>) {
     let rank = |g: &str| order.iter().position(|o| o == g).expect("every grower with lots is drawn");
     let mut planned: Vec<&Consigned> = lots.iter().filter(|l| plans.contains_key(l.product.as_str())).collect();
     planned.sort_by_key(|l| {
@@ -269,7 +272,7 @@ async fn a_planned_day_runs_by_itself_in_catalogue_order() {
     // No VWAP yet: every start price is the reserve plus 50 %.
     let planned = ok(&mut op, json!({"type": "plan_lots"}), "lots_planned").await;
     let (want, unplanned) = expected_plan(&lots, &order, &plans, &scales, &BTreeMap::new(), 50);
-    let got: Vec<(u64, u64, u64, i64)> = planned["assigned"]
+    let got: Vec<Placed> = planned["assigned"]
         .as_array()
         .unwrap()
         .iter()
@@ -400,7 +403,7 @@ async fn a_planned_day_runs_by_itself_in_catalogue_order() {
     let planned2 = ok(&mut op, json!({"type": "plan_lots", "start_markup_pct": "20"}), "lots_planned").await;
     let vwap: BTreeMap<(&str, &str), i64> = [(("ROSE", "A1"), 240), (("LILY", "A1"), 120)].into();
     let (want2, _) = expected_plan(&lots2, &order2, &plans, &scales, &vwap, 20);
-    let got2: Vec<(u64, u64, u64, i64)> = planned2["assigned"]
+    let got2: Vec<Placed> = planned2["assigned"]
         .as_array()
         .unwrap()
         .iter()
