@@ -14,6 +14,7 @@ let session;
 let sales = [];
 let lots = [];
 const ownIds = new Set(); // this grower's lot ids: which feed events are about its lots
+let ownClocks = new Set(); // the clocks where its lots wait or are auctioned
 const drafts = new Map(); // lot_id → {price, containers} of a presale typed but not sent
 
 export function initGrower(theSession) {
@@ -31,6 +32,7 @@ export function initGrower(theSession) {
     sales = [];
     lots = [];
     ownIds.clear();
+    ownClocks = new Set();
     renderSales();
     renderLots();
     if (info.roles?.includes('grower')) {
@@ -49,7 +51,7 @@ export function initGrower(theSession) {
   // The public feed tells when one of its lots goes on a clock, sells, goes unsold, moves in a
   // supply line or has its presale taken: ask for the lots again then (and only then).
   market.on('event', (e) => {
-    if (session.hasRole('grower') && concernsGrower(e, ownIds, session.info?.participant)) scheduleRefresh();
+    if (session.hasRole('grower') && concernsGrower(e, ownIds, session.info?.participant, ownClocks)) scheduleRefresh();
   });
   renderSales();
   renderLots();
@@ -128,6 +130,7 @@ async function refresh() {
     market.rememberLot(lot);
     ownIds.add(lot.lot_id);
   }
+  ownClocks = new Set(lots.filter((l) => l.clock && ['queued', 'on_clock'].includes(l.status)).map((l) => l.clock));
   renderLots();
   setText($('[data-testid=grower-sold]'), cny(account.sold));
   setText($('[data-testid=grower-commission]'), cny(account.commission ?? '0.00'));

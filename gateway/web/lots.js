@@ -109,11 +109,13 @@ export function filterChoices(rows, scales = {}) {
 }
 
 /**
- * Whether a feed event concerns one of a grower's lots (`ownIds`: its lot ids; `me`: its id), so
- * that its lot list is asked for again: a lot of its on the clock, sold, unsold or voided, a
- * presale on one of its lots, or a supply line (or catalogue) where its lots are.
+ * Whether a feed event concerns one of a grower's lots (`ownIds`: its lot ids; `me`: its id;
+ * `ownClocks`: the clocks where its lots wait or are auctioned), so that its lot list is asked for
+ * again: a lot of its on the clock, sold, unsold or voided, a presale on one of its lots, or a
+ * supply line (or catalogue) where its lots are or were (a lot withdrawn from a supply line is no
+ * longer in the line's `next`, but the line is on one of its clocks).
  */
-export function concernsGrower(event, ownIds, me) {
+export function concernsGrower(event, ownIds, me, ownClocks = new Set()) {
   const mine = (lot) => Boolean(lot) && (ownIds.has(lot.lot_id) || (me && lot.grower === me));
   switch (event?.type) {
     case 'lot_on_clock':
@@ -125,7 +127,7 @@ export function concernsGrower(event, ownIds, me) {
     case 'presale':
       return ownIds.has(event.lot_id);
     case 'supply_line':
-      return (event.next ?? []).some(mine);
+      return ownClocks.has(event.clock) || (event.next ?? []).some(mine);
     case 'catalogue':
       return (event.clocks ?? []).some((c) => (c.lot_ids ?? []).some((id) => ownIds.has(id)));
     default:

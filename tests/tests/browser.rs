@@ -1146,8 +1146,8 @@ async fn grower_consigns_with_master_data_offers_a_presale_and_follows_its_lots_
     )
     .unwrap();
     assert_eq!(offered, lily, "the grade choices are LILY's scale");
-    // Not the first grade of the scale: the page must send the one chosen.
-    let grade = lily[1].clone();
+    // The scale's last grade (not the default scale's): the page must send the one chosen.
+    let grade = lily.last().unwrap().clone();
     choose(&tab, "consign-grade", &grade).await;
     tab.type_into("consign-units", "10").await;
     tab.type_into("consign-containers", "8").await;
@@ -1220,7 +1220,8 @@ async fn grower_consigns_with_master_data_offers_a_presale_and_follows_its_lots_
     assert!(["unsold", "partly_sold"].contains(&lot["status"].as_str().unwrap()), "{lot}");
     assert_eq!(lot["unsold"], 7, "what the presale did not sell went unsold: {lot}");
 
-    // A second lot, withdrawn by the operator: the page says so.
+    // A second lot, lined up on the clock and withdrawn by the operator: the page says so, from
+    // the feed's `supply_line` of that clock (protocol §5 also tells the grower `lot_withdrawn`).
     choose(&tab, "consign-product", "LILY").await;
     tab.type_into("consign-containers", "2").await;
     tab.click("consign-submit").await;
@@ -1230,6 +1231,8 @@ async fn grower_consigns_with_master_data_offers_a_presale_and_follows_its_lots_
         })
         .await;
     tab.wait_for(&format!("grower-lot-{second}"), "the second lot listed", DOM_TIMEOUT, |p| Some(p.clone())).await;
+    m.assign(second, 1, "2.00").await;
+    grower_row_matches(&tab, &mut grower, second, "the lot queued", |l| l["status"] == "queued").await;
     let withdrawn = m.op.request(json!({"type": "withdraw_lot", "lot_id": second})).await;
     assert_eq!(withdrawn["type"], "lot_withdrawn", "{withdrawn}");
     let lot = grower_row_matches(&tab, &mut grower, second, "the lot withdrawn", |l| l["status"] == "withdrawn").await;

@@ -75,6 +75,8 @@ test('a grower hears the feed events about its own lots only', () => {
   assert.equal(concernsGrower({ type: 'lot_on_clock', lot: lot({ lot_id: 8 }), next: [lot({ lot_id: 3 })] }, own, 'g'), true);
   assert.equal(concernsGrower({ type: 'supply_line', clock: 1, next: [lot({ lot_id: 7, grower: 'g' })] }, own, 'g'), true);
   assert.equal(concernsGrower({ type: 'supply_line', clock: 1, next: [lot({ lot_id: 7 })] }, own, 'g'), false);
+  // Its lot withdrawn from clock 2's line is no longer in `next`, but the line is its clock's.
+  assert.equal(concernsGrower({ type: 'supply_line', clock: 2, next: [] }, own, 'g', new Set([2])), true);
   assert.equal(concernsGrower({ type: 'catalogue', clocks: [{ clock: 1, lot_ids: [2, 3] }] }, own, 'g'), true);
   assert.equal(concernsGrower({ type: 'book', symbol: 'ROSE-A' }, own, 'g'), false);
 });
