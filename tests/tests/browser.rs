@@ -1079,6 +1079,8 @@ async fn catalogue_filters_and_a_buyer_buys_a_presale_and_places_a_standing_bid(
     })
     .await;
     tab.wait_text("catalogue-presale-left", "1 container").await;
+    // Clicking a row's button scrolled the wide table sideways: back to its first column.
+    tab.eval("document.querySelector('.catalogue-scroll').scrollLeft = 0").await;
     let shot = tab.screenshot("catalogue").await;
     chrome::say(&format!("catalogue: {}", shot.display()));
     tab.assert_no_errors().await;
