@@ -25,7 +25,8 @@
 //!   lists a planned day as `/api/catalogue` has it; each filter shows what the server's catalogue
 //!   filtered the same way holds; a standing bid and a presale purchase made from rows are what
 //!   the protocol then says (`get_standing_bids`, the feed's `presale`, the grower's
-//!   `lot_sale {kind:"presale"}`, the buyer's exposure).
+//!   `lot_sale {kind:"presale"}`, the buyer's exposure); the clock view then lists the presale
+//!   among the day's purchases.
 //! - `grower_consigns_with_master_data_offers_a_presale_and_follows_its_lots_live`: `#/grower`
 //!   consigns with master data (the grade from the product's scale), offers and withdraws a
 //!   presale, and its lot rows follow a presale purchase, an unsold clock run and a withdrawal
@@ -1083,6 +1084,15 @@ async fn catalogue_filters_and_a_buyer_buys_a_presale_and_places_a_standing_bid(
     tab.eval("document.querySelector('.catalogue-scroll').scrollLeft = 0").await;
     let shot = tab.screenshot("catalogue").await;
     chrome::say(&format!("catalogue: {}", shot.display()));
+
+    // The clock view lists the presale with the day's purchases, as `presale_bought` said.
+    tab.eval("location.hash = '#/buyer'").await;
+    let row = format!("presale-bought-{red_naomi}-1");
+    let listed =
+        tab.wait_for(&row, "the presale among the purchases", DOM_TIMEOUT, |p| p.visible.then(|| p.clone())).await;
+    for part in ["3 × 20 = 60".to_string(), "@ ¥3.20".to_string(), cny(amount), cny(clock_fee(3))] {
+        assert!(listed.text.contains(&part), "the purchase row should show {part:?}: {:?}", listed.text);
+    }
     tab.assert_no_errors().await;
     browser.close().await;
 }
