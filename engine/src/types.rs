@@ -224,7 +224,7 @@ mod tests {
 ///
 /// Ordered by length, then bytes (the order of the fields, as a derived `Ord` would have it):
 /// ordered maps keyed by codes, and so snapshots and state hashes, depend on exactly this order.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Eq, Hash)]
 pub struct Code {
     len: u8,
     bytes: [u8; Code::BYTES_MAX],
@@ -298,6 +298,16 @@ impl Ord for Code {
             }
             std::cmp::Ordering::Equal
         })
+    }
+}
+
+// Written out for the same reason as `Ord`: five word compares instead of a `memcmp` call, on
+// every lookup of a product, a plan's products and a participant's client order ids. The same
+// relation as the derived one (unused bytes are always zero), so `Hash` stays consistent.
+impl PartialEq for Code {
+    #[inline]
+    fn eq(&self, other: &Code) -> bool {
+        self.len == other.len && self.words() == other.words()
     }
 }
 

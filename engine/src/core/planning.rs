@@ -7,6 +7,7 @@
 //! start is a timer on engine time, so a replay and every replica plan the same day.
 
 use crate::command::{Actor, ClockPlan};
+use crate::core::catalogue::Grade;
 use crate::core::clock::ClockPhase;
 use crate::core::limits::check_room;
 use crate::core::lots::{Lot, LotStatus};
@@ -14,8 +15,7 @@ use crate::core::market::{Draw, Market};
 use crate::core::participants::Role;
 use crate::event::{Event, PlannedLot};
 use crate::reject::Reject;
-use crate::types::{ClockId, Day, EngineTime, Fen, LotId, Pk};
-use std::collections::BTreeMap;
+use crate::types::{ClockId, Code, Day, EngineTime, Fen, LotId, Pk};
 
 /// Seconds in a day: a start time is below this.
 pub const DAY_SECONDS: u32 = 86_400;
@@ -56,12 +56,25 @@ pub fn shuffle<T>(items: &mut [T], seed: u64) {
     }
 }
 
-/// Where a lot falls in the plan: (grower's place, product's place, grade's place, lot id).
-type PlanKey = (u32, u32, u32, u64);
+/// A planned product as `plan_lots` needs it: its clock, its place among the product codes,
+/// and its grades in scale order with each cell's last VWAP.
+struct ProductPlan {
+    code: Code,
+    clock: usize,
+    rank: u128,
+    grades: Vec<(Grade, Option<Fen>)>,
+}
 
-/// Rounds `price` up to a whole number of `step`s.
-fn round_up_to_step(price: i128, step: i128) -> i128 {
-    (price + step - 1).div_euclid(step) * step
+/// A planned lot's start price: `max(min_price, vwap) × (1 + markup)`, up to the fen and then
+/// to the clock's step; `None` when it would not fit the price arithmetic (the lot stays
+/// unplanned rather than overflow).
+fn start_price(lot: &Lot, vwap: Option<Fen>, step: Fen, markup_bp: u32) -> Option<Fen> {
+    let reference = vwap.map_or(lot.min_price, |v| v.max(lot.min_price)).0;
+    let marked = reference.checked_mul(10_000 + markup_bp as i64)?.checked_add(9_999)? / 10_000;
+    let price = Fen(marked.checked_add(step.0 - 1)? / step.0 * step.0);
+    let units = lot.units_per_container as u64 * lot.containers as u64;
+    price.checked_mul(units)?;
+    Some(price)
 }
 
 impl Market {
@@ -140,37 +153,46 @@ impl Market {
         if start_markup_bp > START_MARKUP_BP_MAX {
             return Err(Reject::bad_request(format!("start_markup_pct must be at most {}", START_MARKUP_BP_MAX / 100)));
         }
-        // Small integer ranks instead of strings, so sorting a big hall's day stays cheap.
-        let clock_of: BTreeMap<_, usize> = self
+        // Small tables and integer keys instead of maps and strings: a big hall plans 10,000
+        // lots in one command, and the sequencer waits for it (benches/src/bin/planning.rs).
+        let mut codes: Vec<Code> = self.products.keys().copied().collect();
+        codes.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        let tables: Vec<ProductPlan> = self
             .clocks
             .iter()
             .enumerate()
             .filter_map(|(i, c)| c.plan.as_ref().map(|p| (i, p)))
             .flat_map(|(i, p)| p.products.iter().map(move |product| (*product, i)))
+            .map(|(code, clock)| {
+                let product = &self.products[&code];
+                ProductPlan {
+                    code,
+                    clock,
+                    rank: codes.iter().position(|c| *c == code).expect("a listed product") as u128,
+                    grades: product.grades.iter().map(|g| (*g, self.last_vwap(code, *g))).collect(),
+                }
+            })
             .collect();
-        let product_rank: BTreeMap<_, u32> = {
-            let mut codes: Vec<_> = self.products.keys().copied().collect();
-            codes.sort_by(|a, b| a.as_str().cmp(b.as_str()));
-            codes.into_iter().enumerate().map(|(i, c)| (c, i as u32)).collect()
-        };
         let grower_rank = self.grower_ranks();
-        let mut planned: Vec<(PlanKey, usize, Fen)> = Vec::new();
+        // (grower's place, product's place, grade's place, lot id) in one integer, the clock, the price.
+        let mut planned: Vec<(u128, usize, Fen)> = Vec::new();
         let mut unplanned = Vec::new();
         let mut adding = vec![0u64; self.clocks.len()];
         for lot in self.lots.values().filter(|l| l.status == LotStatus::Consigned && l.day == self.day) {
-            let Some(&index) = clock_of.get(&lot.product) else {
+            let Some(table) = tables.iter().find(|t| t.code == lot.product) else {
                 unplanned.push(lot.id);
                 continue;
             };
-            let Some(start_price) = self.start_price(lot, index, start_markup_bp) else {
+            let grade = table.grades.iter().position(|(g, _)| *g == lot.grade).expect("consigned on the scale");
+            let step = self.clocks[table.clock].settings.step;
+            let Some(start_price) = start_price(lot, table.grades[grade].1, step, start_markup_bp) else {
                 unplanned.push(lot.id);
                 continue;
             };
-            let product = &self.products[&lot.product];
-            let grade_rank = product.grade_rank(lot.grade).unwrap_or(usize::MAX) as u32;
-            let key = (grower_rank[&lot.grower], product_rank[&lot.product], grade_rank, lot.id.0);
-            planned.push((key, index, start_price));
-            adding[index] += 1;
+            let grower = grower_rank[lot.grower.0 as usize] as u128;
+            let key = grower << 96 | table.rank << 80 | (grade as u128) << 64 | lot.id.0 as u128;
+            planned.push((key, table.clock, start_price));
+            adding[table.clock] += 1;
         }
         for (index, count) in adding.iter().enumerate().filter(|(_, n)| **n > 0) {
             let c = &self.clocks[index];
@@ -179,41 +201,66 @@ impl Market {
         }
         planned.sort_unstable_by_key(|(key, _, _)| *key);
         let mut assigned = Vec::with_capacity(planned.len());
-        for ((_, _, _, lot), index, start_price) in planned {
-            let position = self.queue_lot(index, LotId(lot), start_price);
-            assigned.push(PlannedLot { lot: LotId(lot), clock: self.clocks[index].id, position, start_price });
+        for (key, index, start_price) in planned {
+            let lot = LotId(key as u64);
+            let c = &mut self.clocks[index];
+            c.supply_line.push_back(lot);
+            let position = c.next_position;
+            c.next_position += 1;
+            assigned.push(PlannedLot { lot, clock: c.id, position, start_price });
+        }
+        // One pass over the lots in id order instead of a lookup per lot.
+        let mut by_id: Vec<&PlannedLot> = assigned.iter().collect();
+        by_id.sort_unstable_by_key(|p| p.lot);
+        let mut next = by_id.iter().peekable();
+        if let Some(first) = next.peek().map(|p| p.lot) {
+            for lot in self.lots.range_mut(first..).map(|(_, lot)| lot) {
+                let Some(plan) = next.next_if(|p| p.lot == lot.id) else { continue };
+                lot.clock = Some(plan.clock);
+                lot.position = Some(plan.position);
+                lot.start_price = Some(plan.start_price);
+                lot.status = LotStatus::Queued;
+                if next.peek().is_none() {
+                    break;
+                }
+            }
         }
         out.push(Event::LotsPlanned { day: self.day, assigned, unplanned });
         out.push(Event::Catalogue { day: self.day, clocks: self.catalogue_ids() });
         Ok(())
     }
 
-    /// Each grower's place: its place in the day's draw, then growers not in the draw by id.
-    fn grower_ranks(&self) -> BTreeMap<Pk, u32> {
+    /// Each grower's place, by participant key: its place in the day's draw, then growers not in
+    /// the draw by id (`u32::MAX` for participants with no lots).
+    fn grower_ranks(&self) -> Vec<u32> {
+        let mut ranks = vec![u32::MAX; self.participants.len()];
         let drawn = self.draw.as_ref().map_or(&[][..], |d| d.growers.as_slice());
-        let mut ranks: BTreeMap<Pk, u32> = drawn.iter().enumerate().map(|(i, pk)| (*pk, i as u32)).collect();
-        let mut rest: Vec<Pk> = self.lots.values().map(|l| l.grower).filter(|pk| !ranks.contains_key(pk)).collect();
-        rest.sort_by(|a, b| self.participants.get(*a).id.as_str().cmp(self.participants.get(*b).id.as_str()));
+        for (i, pk) in drawn.iter().enumerate() {
+            ranks[pk.0 as usize] = i as u32;
+        }
+        let mut rest: Vec<Pk> =
+            self.lots.values().map(|l| l.grower).filter(|pk| ranks[pk.0 as usize] == u32::MAX).collect();
+        rest.sort_unstable();
         rest.dedup();
-        let base = ranks.len() as u32;
-        ranks.extend(rest.into_iter().enumerate().map(|(i, pk)| (pk, base + i as u32)));
+        rest.sort_by(|a, b| self.participants.get(*a).id.as_str().cmp(self.participants.get(*b).id.as_str()));
+        for (i, pk) in rest.into_iter().enumerate() {
+            ranks[pk.0 as usize] = (drawn.len() + i) as u32;
+        }
         ranks
     }
 
-    /// A planned lot's start price; `None` when it would not fit the price arithmetic.
-    fn start_price(&self, lot: &Lot, index: usize, markup_bp: u32) -> Option<Fen> {
-        let reference = self.last_vwap(lot.product, lot.grade).map_or(lot.min_price, |v| v.max(lot.min_price));
-        let marked = (reference.0 as i128 * (10_000 + markup_bp as i128) + 9_999) / 10_000;
-        let price = round_up_to_step(marked, self.clocks[index].settings.step.0 as i128);
-        let price = Fen(i64::try_from(price).ok()?);
-        let units = lot.units_per_container as u64 * lot.containers as u64;
-        price.checked_mul(units)?;
-        Some(price)
-    }
-
-    /// Every clock's lots of the day in auction order (by position).
+    /// Every clock's lots of the day in auction order: each lot in the slot of its position.
     fn catalogue_ids(&self) -> Vec<(ClockId, Vec<LotId>)> {
-        self.catalogue().into_iter().map(|(clock, lots)| (clock, lots.iter().map(|l| l.id).collect())).collect()
+        let mut slots: Vec<Vec<Option<LotId>>> =
+            self.clocks.iter().map(|c| vec![None; c.next_position.saturating_sub(1) as usize]).collect();
+        for lot in self.lots.values() {
+            if let (Some(clock), Some(position)) = (lot.clock, lot.position) {
+                if let Some(slot) = slots[clock.0 as usize - 1].get_mut(position as usize - 1) {
+                    *slot = Some(lot.id);
+                }
+            }
+        }
+        self.clocks.iter().zip(slots).map(|(c, slots)| (c.id, slots.into_iter().flatten().collect())).collect()
     }
 
     /// `get_catalogue`: every clock's lots of the day, in auction order.
