@@ -224,7 +224,7 @@ mod tests {
 ///
 /// Ordered by length, then bytes (the order of the fields, as a derived `Ord` would have it):
 /// ordered maps keyed by codes, and so snapshots and state hashes, depend on exactly this order.
-#[derive(Clone, Copy, Eq, Hash)]
+#[derive(Clone, Copy, Eq)]
 pub struct Code {
     len: u8,
     bytes: [u8; Code::BYTES_MAX],
@@ -308,6 +308,14 @@ impl PartialEq for Code {
     #[inline]
     fn eq(&self, other: &Code) -> bool {
         self.len == other.len && self.words() == other.words()
+    }
+}
+
+// What a derived `Hash` would do, written out beside the hand-written `PartialEq`.
+impl std::hash::Hash for Code {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.len.hash(state);
+        self.bytes.hash(state);
     }
 }
 

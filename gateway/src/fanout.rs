@@ -402,7 +402,15 @@ impl FanOut {
             Event::LotAssigned { lot, clock, position } => {
                 to_actor(Msg::LotAssigned { lot_id: lot.0, clock: clock.0, position: *position }).into_iter().collect()
             }
-            Event::LotWithdrawn { lot, .. } => to_actor(Msg::LotWithdrawn { lot_id: lot.0 }).into_iter().collect(),
+            Event::LotWithdrawn { lot, grower } => {
+                // The operator's reply, and the grower is told (protocol section 5).
+                let text = Msg::LotWithdrawn { lot_id: lot.0 }.text();
+                let mut to: Vec<Principal> = actor.into_iter().collect();
+                if !to.contains(&P(*grower)) {
+                    to.push(P(*grower));
+                }
+                to.into_iter().map(|p| (p, text.clone())).collect()
+            }
             Event::ClockConfigured { clock, settings } => {
                 to_actor(Msg::clock_configured(clock.0, settings)).into_iter().collect()
             }

@@ -366,15 +366,35 @@ fn index_money(value: rust_decimal::Decimal) -> String {
 
 /// `GET /api/catalogue?day=`: the day's lots in auction order per clock, public fields only
 /// (protocol section 11); a day other than the current trading day is 404.
-async fn api_catalogue(State(shared): State<Arc<Shared>>, RawQuery(query): RawQuery) -> Response {
+async fn api_catalogue(
+    State(shared): State<Arc<Shared>>,
+    RawQuery(query): RawQuery,
+    headers: axum::http::HeaderMap,
+) -> Response {
     let asked = query.as_deref().unwrap_or("").split('&').find_map(|pair| pair.strip_prefix("day="));
     let day = match asked.filter(|d| !d.is_empty()).map(huashi_engine::types::Day::parse) {
         Some(None) => return (StatusCode::BAD_REQUEST, "day must be a date like 2026-11-29\n").into_response(),
         Some(Some(day)) => Some(day),
         None => None,
     };
+    let gzip = headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(',').any(|e| e.trim().split(';').next() == Some("gzip")));
     match shared.catalogue.get(&shared.engine, &shared.status, day).await {
-        Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response(),
+        Ok(body) if gzip => (
+            [
+                (header::CONTENT_TYPE, "application/json"),
+                (header::CONTENT_ENCODING, "gzip"),
+                (header::VARY, "accept-encoding"),
+            ],
+            body.gzip,
+        )
+            .into_response(),
+        Ok(body) => {
+            ([(header::CONTENT_TYPE, "application/json"), (header::VARY, "accept-encoding")], body.json).into_response()
+        }
         Err(reject) if reject.code == huashi_engine::reject::RejectCode::NotFound => {
             (StatusCode::NOT_FOUND, reject.message).into_response()
         }

@@ -230,7 +230,10 @@ impl Session {
             Request::GetCatalogue { day } => {
                 let shared = Arc::clone(&self.shared);
                 match shared.catalogue.get(&shared.engine, &shared.status, day).await {
-                    Ok(body) => self.answer(socket, req_id, &body).await,
+                    Ok(body) => {
+                        let text = std::str::from_utf8(&body.json).expect("rendered JSON is UTF-8");
+                        self.answer(socket, req_id, text).await
+                    }
                     Err(reject) => self.refuse(socket, req_id, reject).await,
                 }
             }
