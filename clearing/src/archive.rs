@@ -5,7 +5,8 @@
 //! | tree | key | value (bincode) |
 //! |---|---|---|
 //! | `days` | day | `DaySummary` — written last: a day is complete once this is there |
-//! | `statements` | day ‖ participant id | `Statement` |
+//! | `statements` | day ‖ participant id | `Statement` (firms', never a seat's) |
+//! | `seat_firms` | day ‖ seat id | `(seat, firm)` ids (`Code`s), for each seat that traded that day |
 //! | `trades` | day ‖ chunk no (u32) | `Vec<TradeRecord>` of about `CHUNK_BYTES_TARGET`, in order |
 //! | `ledger` | day ‖ chunk no (u32) | `Vec<LedgerEntry>`, likewise |
 //! | `lots` | day ‖ chunk no (u32) | `Vec<LotRecord>`, likewise, by lot id |
@@ -18,7 +19,9 @@
 //! writes ten times faster and holds in far less memory (see `CHUNK_BYTES_TARGET`).
 //! The archive is not the truth: everything in it is rebuilt from the journal, so sled's `flush`
 //! (which in 0.34 does not sync the disk cache on Linux) is never a durability point. Writing a day
-//! again replaces it whole, so a rebuild can simply write every day anew.
+//! again replaces it whole, so a rebuild can simply write every day anew. Since issue 14 its records
+//! carry seats, presales and `presold` (and the `seat_firms` tree is new): an archive written before
+//! does not decode; rebuild it from the journal (`huashi replay --rebuild-archive`).
 
 use crate::clearing::{DaySummary, SettledDay};
 use crate::index::IndexClose;
@@ -71,6 +74,7 @@ pub struct Archive {
     db: sled::Db,
     days: sled::Tree,
     statements: sled::Tree,
+    seat_firms: sled::Tree,
     trades: sled::Tree,
     ledger: sled::Tree,
     lots: sled::Tree,
@@ -93,6 +97,7 @@ impl Archive {
         Ok(Archive {
             days: db.open_tree("days")?,
             statements: db.open_tree("statements")?,
+            seat_firms: db.open_tree("seat_firms")?,
             trades: db.open_tree("trades")?,
             ledger: db.open_tree("ledger")?,
             lots: db.open_tree("lots")?,
@@ -111,6 +116,11 @@ impl Archive {
             &self.statements,
             day,
             settled.statements.iter().map(|s| (s.participant.as_str().as_bytes().to_vec(), s)),
+        )?;
+        replace_range(
+            &self.seat_firms,
+            day,
+            settled.seats.iter().map(|pair| (pair.0.as_str().as_bytes().to_vec(), pair)),
         )?;
         replace_chunks(&self.trades, day, &settled.trades)?;
         replace_chunks(&self.ledger, day, &settled.ledger)?;
@@ -132,12 +142,24 @@ impl Archive {
         get(&self.days, &day_key(day))
     }
 
-    /// One participant's statement of a settled day; `None` if it had no activity that day.
+    /// One participant's statement of a settled day; `None` if it had no activity that day. For a
+    /// seat that traded that day: its view of its firm's statement (`Statement::view_of`).
     pub fn statement(&self, day: Day, participant: &Code) -> Result<Option<Statement>> {
-        get(&self.statements, &key(day, participant.as_str().as_bytes()))
+        let id = participant.as_str().as_bytes();
+        if let Some(statement) = get(&self.statements, &key(day, id))? {
+            return Ok(Some(statement));
+        }
+        let Some((_, firm)) = get::<(Code, Code)>(&self.seat_firms, &key(day, id))? else { return Ok(None) };
+        let firm_statement: Option<Statement> = get(&self.statements, &key(day, firm.as_str().as_bytes()))?;
+        Ok(firm_statement.map(|s| s.seat_view(*participant)))
     }
 
-    /// Every statement of a settled day, ordered by participant id.
+    /// (seat, firm) for every seat that traded on a settled day, ordered by seat id.
+    pub fn seats(&self, day: Day) -> Result<Vec<(Code, Code)>> {
+        scan(&self.seat_firms, day)
+    }
+
+    /// Every statement of a settled day (firms' only: seats have views), ordered by participant id.
     pub fn statements_of_day(&self, day: Day) -> Result<Vec<Statement>> {
         scan(&self.statements, day)
     }

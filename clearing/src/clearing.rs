@@ -2,10 +2,16 @@
 //! pure and deterministic like the core — no I/O, no clock, no threads: engine time comes in with
 //! each output — so the same outputs always give the same state (`state_hash`).
 //!
-//! A day runs like this: awards and book trades become ledger entries, statement lines, cell
-//! statistics and index moves; a voided award is reversed; `DaySettled` closes the day (statements,
-//! conservation checks, index closes) and parks it as a `SettledDay` until the caller moves it to
-//! the archive with `take_settled_day`, so memory holds one running day whatever the history.
+//! A day runs like this: awards, presale purchases and book trades become ledger entries, statement
+//! lines, cell statistics and index moves; a voided award is reversed; `DaySettled` closes the day
+//! (statements, conservation checks, index closes) and parks it as a `SettledDay` until the caller
+//! moves it to the archive with `take_settled_day`, so memory holds one running day whatever the
+//! history.
+//!
+//! Firms and seats (protocol §4, §8): the engine names the participant who traded, possibly a
+//! firm's seat; clearing books a seat's purchase to its firm (the firm's money, statement and
+//! ledger account), the line naming the seat. Money is conserved over firms; a seat only ever
+//! gets a view of its firm's statement.
 
 use crate::index::{CellVolume, IndexBook, IndexClose, IndexCode, IndexSnapshot, IndexValue};
 use crate::ledger::{entries_balance, Account, EntryKind, Ledger, LedgerEntry, Posting};
@@ -18,7 +24,7 @@ use huashi_engine::core::catalogue::{Category, Grade, DEFAULT_PRODUCTS};
 use huashi_engine::core::fees::FeeSchedule;
 use huashi_engine::core::hash::hash_of;
 use huashi_engine::core::lots::Lot;
-use huashi_engine::event::{Award, Event, Trade};
+use huashi_engine::event::{Award, Event, PresaleSale, Trade};
 use huashi_engine::types::{Code, Day, EngineTime, Fen, LotId, Pk, Side};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -49,7 +55,7 @@ pub struct DaySummary {
     pub commission: Decimal,
     /// The market's income: buyer fees plus commission (`day_settled.fees`).
     pub fees: Decimal,
-    /// Participants with a statement.
+    /// Participants with a statement (firms, never their seats).
     pub participants: u32,
     /// The fees in force that day.
     pub fee_schedule: FeeSchedule,
@@ -59,8 +65,12 @@ pub struct DaySummary {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SettledDay {
     pub summary: DaySummary,
-    /// One per participant with activity, in alphabetical order of participant id.
+    /// One per participant with activity, in alphabetical order of participant id; a seat's
+    /// trades are in its firm's.
     pub statements: Vec<Statement>,
+    /// (seat, its firm) for every seat that traded that day, in order of seat id: where a seat's
+    /// view of the day is.
+    pub seats: Vec<(Code, Code)>,
     /// The sales that stand, in the order they happened.
     pub trades: Vec<TradeRecord>,
     /// Every ledger entry of the day, reversals of voided awards included.
@@ -84,7 +94,8 @@ struct DayBook {
     fees: FeeSchedule,
     /// Every sale of the day in order, voided awards marked.
     deals: Vec<Deal>,
-    /// Per participant: the sales it is party to (deal number, its side).
+    /// Per participant: the sales it is party to (deal number, its side); a seat's purchases are
+    /// its firm's.
     parties: BTreeMap<Code, Vec<(u32, Side)>>,
     /// Per lot: its awards (deal numbers), to find the one a void undoes.
     lot_deals: BTreeMap<LotId, Vec<u32>>,
@@ -131,6 +142,19 @@ impl DayBook {
             self.parties.keys().map(|p| self.statement(p)).filter(|s| !s.lines.is_empty()).collect();
         statements.sort_by(|a, b| a.participant.as_str().cmp(b.participant.as_str()));
         statements
+    }
+
+    /// (seat, firm) of every seat with a sale that stands, in alphabetical order of seat id.
+    fn seats_traded(&self) -> Vec<(Code, Code)> {
+        let mut pairs: Vec<(Code, Code)> = self
+            .deals
+            .iter()
+            .filter(|d| !d.voided)
+            .filter_map(|d| d.record.seat.map(|seat| (seat, d.record.buyer)))
+            .collect();
+        pairs.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+        pairs.dedup();
+        pairs
     }
 
     fn lot_mut(&mut self, lot: LotId) -> &mut LotRecord {
@@ -209,13 +233,25 @@ fn cell_key(record: &TradeRecord) -> CellKey {
     CellKey { product: record.product, grade: record.grade }
 }
 
+/// What clearing needs of a product: where its cells count, and the grade book trades count as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct ProductScale {
+    category: Category,
+    /// The best grade of its scale (`Product::best_grade`).
+    best_grade: Grade,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Clearing {
     config: ClearingConfig,
     /// The seq of the last output applied.
     last_seq: Option<u64>,
-    /// Every product's category (the default catalogue plus `ProductDefined`).
-    products: BTreeMap<Code, Category>,
+    /// Every product's category and best grade (the default catalogue plus `ProductDefined`).
+    products: BTreeMap<Code, ProductScale>,
+    /// Buyers that are not seats, by key: the firms a seat may belong to.
+    firms: BTreeMap<Pk, Code>,
+    /// Every seat's firm, by id (seats are registered for good and never change firm).
+    seats: BTreeMap<Code, Code>,
     today: DayBook,
     /// Settled days not yet taken by `take_settled_day`, oldest first.
     settled: VecDeque<SettledDay>,
@@ -232,12 +268,19 @@ pub struct Clearing {
 impl Clearing {
     /// Clearing for a market whose current trading day is `day`.
     pub fn new(config: ClearingConfig, day: Day) -> Clearing {
-        let products =
-            DEFAULT_PRODUCTS.iter().map(|&(code, _, category, _, _)| (Code::from_static(code), category)).collect();
+        let products = DEFAULT_PRODUCTS
+            .iter()
+            .map(|&(code, _, category, _, grades)| {
+                let best_grade = grades.first().map_or(Grade::A1, |g| Grade::from_static(g));
+                (Code::from_static(code), ProductScale { category, best_grade })
+            })
+            .collect();
         Clearing {
             config,
             last_seq: None,
             products,
+            firms: BTreeMap::new(),
+            seats: BTreeMap::new(),
             today: DayBook::new(day, config.fees),
             settled: VecDeque::new(),
             index: IndexBook::default(),
@@ -261,9 +304,15 @@ impl Clearing {
         let mut out = Vec::new();
         for event in events {
             match event {
-                Event::ProductDefined { code, category, .. } => {
-                    self.products.insert(*code, *category);
+                Event::ProductDefined { code, category, grades, .. } => {
+                    // The core never defines an empty scale; the default one's best is A1.
+                    let best_grade = grades.first().copied().unwrap_or(Grade::A1);
+                    self.products.insert(*code, ProductScale { category: *category, best_grade });
                 }
+                Event::ParticipantRegistered { pk, id, roles, firm, .. } => {
+                    self.on_registered(*pk, *id, roles.buyer, *firm)
+                }
+                Event::PresaleBought(sale) => self.on_presale(seq, sale),
                 Event::LotConsigned { lot } => self.on_consigned(lot),
                 Event::Awarded(award) => self.on_award(seq, award),
                 Event::AwardVoided { lot, round, buyer, containers, remaining, amount, fee, commission, .. } => {
@@ -322,7 +371,38 @@ impl Clearing {
     fn category(&self, product: &Code) -> Category {
         // A product the engine accepted is always defined first; `other` is the safe reading
         // if clearing ever missed the definition (it then counts only in SFCI).
-        self.products.get(product).copied().unwrap_or(Category::Other)
+        self.products.get(product).map_or(Category::Other, |p| p.category)
+    }
+
+    /// The grade a book trade of `product` counts under: the best of the product's scale.
+    fn best_grade(&self, product: &Code) -> Grade {
+        self.products.get(product).map_or(Grade::A1, |p| p.best_grade)
+    }
+
+    fn on_registered(&mut self, pk: Pk, id: Code, buyer: bool, firm: Option<Pk>) {
+        match firm {
+            Some(firm) => {
+                let firm_id = *self.firms.get(&firm).unwrap_or_else(|| panic!("seat {id} of an unknown buyer firm"));
+                self.seats.insert(id, firm_id);
+            }
+            None if buyer => {
+                self.firms.insert(pk, id);
+            }
+            None => {}
+        }
+    }
+
+    /// Who pays for a purchase by `buyer`, and the seat that made it: a seat's firm pays.
+    fn payer(&self, buyer: Code) -> (Code, Option<Code>) {
+        match self.seats.get(&buyer) {
+            Some(firm) => (*firm, Some(buyer)),
+            None => (buyer, None),
+        }
+    }
+
+    /// The firm of seat `participant`; `None` for anyone who is not a seat.
+    pub fn firm_of(&self, participant: &Code) -> Option<Code> {
+        self.seats.get(participant).copied()
     }
 
     fn on_consigned(&mut self, lot: &Lot) {
@@ -343,6 +423,7 @@ impl Clearing {
         let commission = fees.commission(amount);
         agree("buyer fee", "award on lot", award.lot.0, fee, award.fee);
         agree("commission", "award on lot", award.lot.0, commission, award.commission);
+        let (buyer, seat) = self.payer(award.buyer_id);
         let record = TradeRecord {
             no: 0,
             seq,
@@ -353,8 +434,10 @@ impl Clearing {
             symbol: None,
             product: award.product,
             grade: award.grade,
-            buyer: award.buyer_id,
+            buyer,
             seller: award.grower_id,
+            seat,
+            presale_no: None,
             price: from_fen(award.price),
             units: award.units,
             containers: Some(award.containers),
@@ -389,6 +472,8 @@ impl Clearing {
         let commission = fees.commission(amount);
         agree("buyer fee", "trade", trade.trade_id.0, fee, trade.fee);
         agree("commission", "trade", trade.trade_id.0, commission, trade.commission);
+        assert!(self.firm_of(&trade.seller_id).is_none(), "seat {} sold on the book", trade.seller_id);
+        let (buyer, seat) = self.payer(trade.buyer_id);
         let record = TradeRecord {
             no: 0,
             seq,
@@ -398,9 +483,11 @@ impl Clearing {
             round: None,
             symbol: Some(trade.symbol),
             product: trade.product,
-            grade: Grade::A1,
-            buyer: trade.buyer_id,
+            grade: self.best_grade(&trade.product),
+            buyer,
             seller: trade.seller_id,
+            seat,
+            presale_no: None,
             price: from_fen(trade.price),
             units: trade.quantity,
             containers: None,
@@ -412,6 +499,59 @@ impl Clearing {
         self.book_deal(Deal { record, buyer_pk: trade.buyer, seller_pk: trade.seller, voided: false });
     }
 
+    /// A presale purchase: booked like an award (the clock fee per container), and the lot's
+    /// containers leave it as sold before the clock.
+    fn on_presale(&mut self, seq: u64, sale: &PresaleSale) {
+        assert_eq!(
+            sale.price.checked_mul(sale.units),
+            Some(sale.amount),
+            "presale {} of lot {} ≠ price × units",
+            sale.number,
+            sale.lot.0
+        );
+        let fees = self.fees();
+        let amount = from_fen(sale.amount);
+        let fee = fees.clock_fee(sale.containers);
+        let commission = fees.commission(amount);
+        agree("buyer fee", "presale of lot", sale.lot.0, fee, sale.fee);
+        agree("commission", "presale of lot", sale.lot.0, commission, sale.commission);
+        let (buyer, seat) = self.payer(sale.buyer_id);
+        let record = TradeRecord {
+            no: 0,
+            seq,
+            kind: TradeKind::Presale,
+            reference: sale.lot.0,
+            clock: None,
+            round: None,
+            symbol: None,
+            product: sale.product,
+            grade: sale.grade,
+            buyer,
+            seller: sale.grower_id,
+            seat,
+            presale_no: Some(sale.number),
+            price: from_fen(sale.price),
+            units: sale.units,
+            containers: Some(sale.containers),
+            amount,
+            fee,
+            commission,
+            ts: sale.ts,
+        };
+        self.book_deal(Deal { record, buyer_pk: sale.buyer, seller_pk: sale.grower, voided: false });
+        let lot = self.today.lot_mut(sale.lot);
+        assert_eq!(
+            lot.open,
+            sale.remaining + sale.containers,
+            "lot {} containers disagree with the presale",
+            sale.lot.0
+        );
+        lot.open = sale.remaining;
+        lot.sold += sale.containers;
+        lot.presold += sale.containers;
+        lot.check();
+    }
+
     /// Books a sale: ledger entry, both parties' statements, its cell, and marks what to publish.
     fn book_deal(&mut self, mut deal: Deal) {
         let no = u32::try_from(self.today.deals.len()).expect("fewer than 4 G sales a day");
@@ -420,6 +560,7 @@ impl Clearing {
         let kind = match record.kind {
             TradeKind::Clock => EntryKind::Award,
             TradeKind::Book => EntryKind::Trade,
+            TradeKind::Presale => EntryKind::Presale,
         };
         self.today.ledger.post(entry_for(record, kind, Decimal::ONE));
         self.today.parties.entry(record.buyer).or_default().push((no, Side::Buy));
@@ -508,6 +649,7 @@ impl Clearing {
             lot.check();
         }
         let statements = self.today.statements();
+        let seats = self.today.seats_traded();
         let summary = self.summarise(next_day, &statements);
         self.check_settlement(&summary, &statements, engine);
 
@@ -528,6 +670,7 @@ impl Clearing {
         self.settled.push_back(SettledDay {
             summary,
             statements,
+            seats,
             trades: book.deals.into_iter().filter(|d| !d.voided).map(|d| d.record).collect(),
             ledger: book.ledger.into_entries(),
             lots: book.lots.into_values().collect(),
@@ -569,6 +712,12 @@ impl Clearing {
         assert_eq!(ledger.balance(&Account::Market), summary.fees, "{day}: the market's account ≠ its fee income");
         for statement in statements {
             assert!(statement.totals_match_lines(), "{day}: statement of {} does not add up", statement.participant);
+            // Seats hold no money: their trades are their firms'.
+            assert!(
+                self.firm_of(&statement.participant).is_none(),
+                "{day}: seat {} has a statement",
+                statement.participant
+            );
             let account = Account::Participant(statement.participant);
             assert_eq!(ledger.balance(&account), statement.net, "{day}: {}'s account ≠ its net", statement.participant);
         }
@@ -628,8 +777,24 @@ impl Clearing {
     }
 
     /// A participant's statement for `day`: today's running one, a settled day still in memory,
-    /// or where to look instead.
+    /// or where to look instead. For a seat, its view of its firm's statement (`view_of`):
+    /// today's always (possibly without lines), a settled day's when it traded that day.
     pub fn statement(&self, participant: &Code, day: Day) -> StatementLookup {
+        let Some(firm) = self.firm_of(participant) else { return self.own_statement(participant, day) };
+        match self.own_statement(&firm, day) {
+            StatementLookup::Found(statement) => {
+                let view = statement.seat_view(*participant);
+                if view.lines.is_empty() && day != self.today.day {
+                    StatementLookup::NoActivity
+                } else {
+                    StatementLookup::Found(view)
+                }
+            }
+            elsewhere => elsewhere,
+        }
+    }
+
+    fn own_statement(&self, participant: &Code, day: Day) -> StatementLookup {
         if day == self.today.day {
             return StatementLookup::Found(self.today.statement(participant));
         }
@@ -706,6 +871,8 @@ impl Clearing {
             &self.config,
             &self.last_seq,
             &self.products,
+            &self.firms,
+            &self.seats,
             &self.today,
             &self.settled,
             &self.index,

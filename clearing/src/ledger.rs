@@ -1,6 +1,7 @@
-//! The double-entry ledger: every award, every reversal of an award and every book trade is one
-//! entry of three postings — the buyer pays `amount + fee`, the seller receives
-//! `amount − commission`, the market earns `fee + commission` — and each entry sums to zero.
+//! The double-entry ledger: every award, every reversal of an award, every presale purchase and
+//! every book trade is one entry of three postings — the buyer pays `amount + fee`, the seller
+//! receives `amount − commission`, the market earns `fee + commission` — and each entry sums to
+//! zero. The buyer's posting goes to the firm when one of its seats bought: seats hold no money.
 //!
 //! Signs are from the participant's side: a positive balance is money the market owes it, a
 //! negative one money it owes the market. At the end of the day a participant's balance is its
@@ -35,6 +36,8 @@ pub enum EntryKind {
     AwardVoided,
     /// A book trade.
     Trade,
+    /// A presale purchase.
+    Presale,
 }
 
 /// One balanced entry.
@@ -46,7 +49,7 @@ pub struct LedgerEntry {
     pub seq: u64,
     pub kind: EntryKind,
     pub trade_kind: TradeKind,
-    /// The lot id (clock) or the trade id (book).
+    /// The lot id (clock, presale) or the trade id (book).
     pub reference: u64,
     /// The day's trade number it books (see `TradeRecord::no`).
     pub trade_no: u32,

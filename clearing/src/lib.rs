@@ -4,7 +4,7 @@
 //! ```text
 //! sequencer Output {seq, ts, events} ──▶ Clearing::apply ──▶ Vec<MarketData> (stats, index) ──▶ feed
 //!                                            │
-//!                                            ├─ ledger: one balanced entry per award / void / trade
+//!                                            ├─ ledger: one balanced entry per award / void / presale / trade
 //!                                            ├─ statements, cell stats, clock clearance (today)
 //!                                            ├─ index chains (SFCI and its sub-indices)
 //!                                            └─ DaySettled ─▶ SettledDay ─take_settled_day─▶ Archive (sled)
@@ -14,6 +14,7 @@
 //! - [`money`]: fen ↔ `Decimal`, half-even rounding, the fee schedule in decimals.
 //! - [`ledger`]: double-entry postings; every entry sums to zero.
 //! - [`trades`], [`statement`]: the day's sales and each participant's view of them.
+//!   A seat's purchases are its firm's; a seat gets a view of its firm's statement.
 //! - [`stats`]: per-cell statistics and per-product clearance.
 //! - [`index`]: the chained Törnqvist index (the only floating point in clearing).
 //! - [`publish`]: once-a-second throttling of the public updates by engine time.

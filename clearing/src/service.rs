@@ -42,7 +42,9 @@ pub trait Publisher: Send + 'static {
     fn image(&self) -> Vec<u8>;
 }
 
-/// A clearing snapshot: clearing and its publisher's image, taken after the same output.
+/// A clearing snapshot: clearing and its publisher's image, taken after the same output. Its file
+/// carries the engine's snapshot version (3 since issue 14, when clearing began keeping grade
+/// scales, firms and seats, and presales); one that does not decode is skipped for an older point.
 #[derive(Deserialize)]
 struct ClearingImage {
     clearing: Clearing,

@@ -1,6 +1,7 @@
-//! Market statistics: per cell (product × grade; book trades count as `A1`) the day's open, high,
-//! low, last, VWAP per unit, units, turnover and number of trades; per product the clock's
-//! clearance (how much of what was consigned sold). Kept in integer fen, printed as `Decimal`.
+//! Market statistics: per cell (product × grade; book trades count under the best grade of the
+//! product's scale) the day's open, high, low, last, VWAP per unit, units, turnover and number of
+//! trades (clock, presale and book); per product the clearance of its lots (how much of what was
+//! consigned sold, by presale or at the clock). Kept in integer fen, printed as `Decimal`.
 
 use crate::money::{from_fen, share};
 use huashi_engine::core::catalogue::Grade;
@@ -100,8 +101,10 @@ pub struct LotRecord {
     /// The reserve (secret to the grower and the operator: the archive is not public).
     pub min_price: Decimal,
     pub origin: String,
-    /// Containers sold (voided awards given back).
+    /// Containers sold, at the clock or by presale (voided awards given back).
     pub sold: u32,
+    /// Of `sold`, the containers sold by presale before the clock.
+    pub presold: u32,
     /// Containers that ended unsold (a round below the reserve, or unfinished at the day's end).
     pub unsold: u32,
     /// Containers withdrawn by the operator.
@@ -122,6 +125,8 @@ impl LotRecord {
             min_price: from_fen(lot.min_price),
             origin: lot.origin.clone(),
             sold: lot.sold,
+            // A lot is consigned before any presale of it.
+            presold: 0,
             unsold: lot.unsold,
             withdrawn: 0,
             open: lot.remaining,

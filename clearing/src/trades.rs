@@ -1,5 +1,6 @@
-//! The day's trades as clearing keeps them: clock awards and book trades in one list, each with
-//! the money in `Decimal` (already checked against the core's integer figures).
+//! The day's trades as clearing keeps them: clock awards, presale purchases and book trades in one
+//! list, each with the money in `Decimal` (already checked against the core's integer figures).
+//! A trade is booked to the participant whose money it moves: a seat's purchase is its firm's.
 
 use huashi_engine::core::catalogue::Grade;
 use huashi_engine::types::{Code, EngineTime, Pk};
@@ -14,6 +15,8 @@ pub enum TradeKind {
     Clock,
     /// A continuous order-book trade.
     Book,
+    /// A presale purchase: part of a lot at the grower's price, before the clock (protocol §11).
+    Presale,
 }
 
 impl TradeKind {
@@ -21,11 +24,12 @@ impl TradeKind {
         match self {
             TradeKind::Clock => "clock",
             TradeKind::Book => "book",
+            TradeKind::Presale => "presale",
         }
     }
 }
 
-/// One sale: an award or a book trade.
+/// One sale: an award, a presale purchase or a book trade.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TradeRecord {
     /// Position among the day's sales, from 0 (voided awards keep their number; they are left out
@@ -34,7 +38,7 @@ pub struct TradeRecord {
     /// The engine seq of the command that made it.
     pub seq: u64,
     pub kind: TradeKind,
-    /// The lot id (clock) or the trade id (book).
+    /// The lot id (clock, presale) or the trade id (book).
     pub reference: u64,
     /// The clock and round (clock only).
     pub clock: Option<u16>,
@@ -42,14 +46,19 @@ pub struct TradeRecord {
     /// The instrument (book only).
     pub symbol: Option<Code>,
     pub product: Code,
-    /// The lot's grade; book trades count as `A1`.
+    /// The lot's grade; book trades count under the best grade of the product's scale.
     pub grade: Grade,
+    /// Whose money buys: the firm when one of its seats traded (see `seat`).
     pub buyer: Code,
     pub seller: Code,
+    /// The firm's seat that traded, if a seat did (`buyer` is then its firm).
+    pub seat: Option<Code>,
+    /// The lot's 1-based presale purchase (presale only).
+    pub presale_no: Option<u32>,
     /// Per unit.
     pub price: Decimal,
     pub units: u64,
-    /// Containers bought (clock only).
+    /// Containers bought (clock and presale).
     pub containers: Option<u32>,
     pub amount: Decimal,
     /// The buyer's fee.
@@ -63,6 +72,7 @@ pub struct TradeRecord {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Deal {
     pub record: TradeRecord,
+    /// The participant who traded (a seat, not its firm: voids name the seat).
     pub buyer_pk: Pk,
     pub seller_pk: Pk,
     pub voided: bool,

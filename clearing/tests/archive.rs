@@ -1,5 +1,5 @@
 //! The archive: two settled days written to sled, the store closed and reopened, everything read
-//! back as it was written.
+//! back as it was written; a seat's statement read back as its view of its firm's.
 
 mod support;
 
@@ -14,6 +14,8 @@ fn two_days() -> (Clearing, Vec<SettledDay>) {
     let mut clearing = Clearing::new(ClearingConfig::default(), sim.day());
     let registration = sim.register(3, 2, 1);
     clearing.apply(registration.seq, registration.ts, &registration.events);
+    let seats = sim.register_seats(3);
+    clearing.apply(seats.seq, seats.ts, &seats.events);
     let mut settled = Vec::new();
     for _ in 0..2 {
         for _ in 0..400 {
@@ -49,6 +51,22 @@ fn two_days_read_back_after_reopening() {
             assert_eq!(archive.statement(d, &statement.participant).unwrap().as_ref(), Some(statement));
         }
         assert_eq!(archive.statement(d, &Code::from_static("NOBODY")).unwrap(), None);
+        // Seats: a view of the firm's archived statement, for each seat that traded that day.
+        assert!(!day.seats.is_empty(), "seats traded on {d}");
+        assert_eq!(archive.seats(d).unwrap(), day.seats);
+        for (seat, firm) in &day.seats {
+            let firm_statement = day.statements.iter().find(|s| s.participant == *firm).expect("the firm's statement");
+            let view = archive.statement(d, seat).unwrap().expect("the seat's view");
+            assert_eq!(view, firm_statement.seat_view(*seat));
+            assert_eq!(view.view_of, Some(*firm));
+            assert!(!view.lines.is_empty());
+        }
+        for seat in ["S0", "S1", "S2"].map(Code::from_static) {
+            if !day.seats.iter().any(|(s, _)| *s == seat) {
+                assert_eq!(archive.statement(d, &seat).unwrap(), None, "{seat} did not trade on {d}");
+            }
+            assert_eq!(clearing.statement(&seat, d), StatementLookup::InArchive);
+        }
         assert_eq!(archive.trades(d).unwrap(), day.trades);
         assert_eq!(archive.ledger(d).unwrap(), day.ledger);
         assert_eq!(archive.lots(d).unwrap(), day.lots);

@@ -1,9 +1,11 @@
 //! Clearing fed by the real market core: random days of clocks (live presses, standing bids,
-//! multi-buy, voids, halts) and books, every command's events applied in seq order. Clearing's own
-//! assertions check every fee against the core's and the day's totals against `DaySettled`; this
-//! test also checks each participant's running statement against the core's account.
+//! multi-buy, voids, halts), presales and books, bought by buyers and by seats of buyer firms,
+//! every command's events applied in seq order. Clearing's own assertions check every fee against
+//! the core's and the day's totals against `DaySettled`; this test also checks each participant's
+//! running statement (a seat's view) against the core's account, and that a firm's statement is
+//! its seats' views plus its own trades.
 
-use huashi_clearing::{Clearing, ClearingConfig, StatementLookup};
+use huashi_clearing::{Clearing, ClearingConfig, Statement, StatementLookup, TradeKind};
 use huashi_engine::command::{Action, Actor, ClockSettingsPatch, Command, Consignment, OrderEntry, Roles};
 use huashi_engine::core::book::{BookState, OrderType, TimeInForce};
 use huashi_engine::core::catalogue::{Category, Grade, Unit, DEFAULT_INSTRUMENTS, DEFAULT_PRODUCTS};
@@ -41,6 +43,11 @@ struct Driver {
     awards: u64,
     voids: u64,
     trades: u64,
+    presales: u64,
+    /// Purchases made by seats.
+    seat_buys: u64,
+    /// (seat, firm) ids.
+    seats: Vec<(Code, Code)>,
 }
 
 impl Driver {
@@ -62,6 +69,9 @@ impl Driver {
             awards: 0,
             voids: 0,
             trades: 0,
+            presales: 0,
+            seat_buys: 0,
+            seats: Vec::new(),
         }
     }
 
@@ -69,13 +79,28 @@ impl Driver {
         let mut events = Vec::new();
         self.seq += 1;
         self.market.apply(&Command::new(actor, action), self.now, &mut events);
+        let is_seat = |id: &Code| self.seats.iter().any(|(seat, _)| seat == id);
         for event in &events {
-            match event {
-                Event::Awarded(_) => self.awards += 1,
-                Event::AwardVoided { .. } => self.voids += 1,
-                Event::Traded(_) => self.trades += 1,
-                _ => {}
-            }
+            let buyer = match event {
+                Event::Awarded(award) => {
+                    self.awards += 1;
+                    Some(award.buyer_id)
+                }
+                Event::AwardVoided { .. } => {
+                    self.voids += 1;
+                    None
+                }
+                Event::Traded(trade) => {
+                    self.trades += 1;
+                    Some(trade.buyer_id)
+                }
+                Event::PresaleBought(sale) => {
+                    self.presales += 1;
+                    Some(sale.buyer_id)
+                }
+                _ => None,
+            };
+            self.seat_buys += u64::from(buyer.is_some_and(|b| is_seat(&b)));
         }
         self.clearing.apply(self.seq, self.now, &events);
         assert!(self.clearing.ledger_balanced());
@@ -102,6 +127,8 @@ impl Driver {
                 roles: Roles { operator: false, grower, buyer },
                 credit_limit: Fen(50_000_000),
                 token_hash: [0; 32],
+                firm: None,
+                daily_limit: None,
             });
             let Event::ParticipantRegistered { pk, .. } = events[0] else { panic!("registered") };
             if grower {
@@ -111,11 +138,27 @@ impl Driver {
                 self.buyers.push(pk);
             }
         }
+        // Seats of two firms, one of which also grows: a seat may even buy its firm's lot.
+        for (seat, firm) in [("S0", "B0"), ("S1", "B0"), ("S2", "D0")] {
+            let events = self.op(Action::RegisterParticipant {
+                id: code(seat),
+                name: seat.to_string(),
+                roles: Roles { operator: false, grower: false, buyer: true },
+                credit_limit: Fen::ZERO,
+                token_hash: [0; 32],
+                firm: Some(code(firm)),
+                daily_limit: Some(Fen(20_000_000)),
+            });
+            let Event::ParticipantRegistered { pk, .. } = events[0] else { panic!("seat {seat} registered") };
+            self.buyers.push(pk);
+            self.seats.push((code(seat), code(firm)));
+        }
         self.op(Action::DefineProduct {
             code: code("MOSS"),
             name: "Moss".into(),
             category: Category::Other,
             unit: Unit::Bunch,
+            grades: Vec::new(),
         });
         let patch =
             ClockSettingsPatch { multi_buy_ms: Some(300), pause_ms: Some(200), ..ClockSettingsPatch::default() };
@@ -140,12 +183,20 @@ impl Driver {
                 origin: String::new(),
                 photo_url: String::new(),
                 note: String::new(),
+                master: Default::default(),
             };
             let min_price = consignment.min_price;
             let events = self.run(Actor::Participant(grower), Action::ConsignLot(Box::new(consignment)));
             let Event::LotConsigned { lot } = &events[0] else { panic!("consigned") };
-            let lot_id = lot.id;
+            let (lot_id, containers) = (lot.id, lot.containers);
             self.lots_today.push(lot_id);
+            if self.rng.gen_bool(0.3) {
+                let price = Fen(min_price.0 + self.rng.gen_range(0..150));
+                let containers = self.rng.gen_range(1..=containers);
+                let offer = Action::OfferPresale { lot: lot_id, price, containers };
+                let events = self.run(Actor::Participant(grower), offer);
+                assert!(matches!(events[..], [Event::PresaleOffered { .. }]), "offered: {events:?}");
+            }
             if self.rng.gen_bool(0.9) {
                 let clock = ClockId(self.rng.gen_range(1..=2));
                 let start_price = Fen(min_price.0 + self.rng.gen_range(0..200));
@@ -176,7 +227,9 @@ impl Driver {
                 let lot = self.lots_today[self.rng.gen_range(0..self.lots_today.len())];
                 self.op(Action::WithdrawLot { lot });
             }
-            59..=89 => self.order(),
+            59..=66 => self.buy_presale(),
+            67..=69 => self.offer_presale(),
+            70..=89 => self.order(),
             _ => {
                 self.run(Actor::System, Action::Tick);
             }
@@ -198,6 +251,36 @@ impl Driver {
         let max_price = Fen(self.rng.gen_range(20..400));
         let containers = self.rng.gen_range(1..3);
         self.run(Actor::Participant(buyer), Action::StandingBid { lot, max_price, containers });
+    }
+
+    /// A buyer (or seat) buys part of an open presale offer, as long as its lot is not on a clock.
+    fn buy_presale(&mut self) {
+        let offered: Vec<LotId> = self
+            .lots_today
+            .iter()
+            .copied()
+            .filter(|l| self.market.lot(*l).is_some_and(|l| l.presale.is_some()))
+            .collect();
+        if offered.is_empty() {
+            return;
+        }
+        let lot = offered[self.rng.gen_range(0..offered.len())];
+        let buyer = self.pick(&self.buyers.clone());
+        let containers = self.rng.gen_range(1..4);
+        self.run(Actor::Participant(buyer), Action::BuyPresale { lot, containers });
+    }
+
+    /// A grower offers part of one of its lots (refused once the lot is on the clock or done).
+    fn offer_presale(&mut self) {
+        let lot = self.lots_today[self.rng.gen_range(0..self.lots_today.len())];
+        let Some(l) = self.market.lot(lot) else { return };
+        let (grower, remaining, min_price) = (l.grower, l.remaining, l.min_price);
+        if remaining == 0 {
+            return;
+        }
+        let price = Fen(min_price.0 + self.rng.gen_range(0..150));
+        let containers = self.rng.gen_range(1..=remaining);
+        self.run(Actor::Participant(grower), Action::OfferPresale { lot, price, containers });
     }
 
     fn void(&mut self) {
@@ -230,13 +313,18 @@ impl Driver {
         self.run(Actor::Participant(owner), Action::NewOrder(entry));
     }
 
-    /// Each participant's running statement equals the core's account for the day.
+    /// Each participant's running statement (a seat's view) equals the core's account for the
+    /// day; a firm's statement is its seats' views plus its own trades.
     fn check_accounts(&self) {
         let day = self.clearing.day();
         for participant in self.market.participants().iter() {
             let StatementLookup::Found(statement) = self.clearing.statement(&participant.id, day) else {
                 panic!("today's statement is in memory")
             };
+            let firm = participant.firm.map(|f| self.market.participants().get(f).id);
+            assert_eq!(statement.view_of, firm, "{}'s statement is a view iff it is a seat", participant.id);
+            assert_eq!(self.clearing.firm_of(&participant.id), firm);
+            self.check_firm(&statement);
             let account = &participant.account;
             let fen = |d| huashi_clearing::money::to_fen(d);
             assert_eq!(
@@ -251,6 +339,29 @@ impl Driver {
                 participant.id
             );
         }
+    }
+
+    /// A firm's statement is its own lines plus each seat's view, lines and totals.
+    fn check_firm(&self, statement: &Statement) {
+        if statement.is_view() {
+            return;
+        }
+        let (mut lines, mut bought, mut fees) = (0, statement.total_bought, statement.fees);
+        for (seat, _) in self.seats.iter().filter(|(_, firm)| *firm == statement.participant) {
+            let StatementLookup::Found(view) = self.clearing.statement(seat, statement.day) else {
+                panic!("{seat}'s view of today")
+            };
+            assert_eq!(view, statement.seat_view(*seat));
+            assert!(view.lines.iter().all(|l| l.side == Side::Buy && l.seat == Some(*seat)));
+            lines += view.lines.len();
+            bought -= view.total_bought;
+            fees -= view.fees;
+        }
+        let own: Vec<_> = statement.lines.iter().filter(|l| l.seat.is_none()).collect();
+        assert_eq!(lines + own.len(), statement.lines.len(), "{}'s lines", statement.participant);
+        let own_buys = own.iter().filter(|l| l.side == Side::Buy);
+        assert_eq!(bought, own_buys.clone().map(|l| l.amount).sum::<rust_decimal::Decimal>());
+        assert_eq!(fees, own_buys.map(|l| l.fee).sum::<rust_decimal::Decimal>());
     }
 
     fn evening(&mut self) {
@@ -269,6 +380,19 @@ impl Driver {
         assert!(
             (settled.statements.iter().map(|s| s.net).sum::<rust_decimal::Decimal>() + settled.summary.fees).is_zero()
         );
+        assert!(settled
+            .statements
+            .iter()
+            .all(|s| !s.is_view() && !self.seats.iter().any(|(seat, _)| *seat == s.participant)));
+        // Presales are statement lines of kind presale and count in their cells like any sale.
+        let presales: Vec<_> = settled.trades.iter().filter(|t| t.kind == TradeKind::Presale).collect();
+        let presale_lines = settled.statements.iter().flat_map(|s| &s.lines).filter(|l| l.kind == TradeKind::Presale);
+        assert_eq!(presale_lines.count(), 2 * presales.len(), "a buy and a sell line per presale");
+        for cell in &settled.market.cells {
+            let sales = settled.trades.iter().filter(|t| t.product == cell.product && t.grade == cell.grade);
+            assert_eq!(cell.trades, sales.clone().count() as u64, "{} {}", cell.product, cell.grade);
+            assert_eq!(cell.turnover, sales.map(|t| t.amount).sum::<rust_decimal::Decimal>());
+        }
         assert_eq!(settled.lots.len(), self.lots_today.len());
         assert!(settled.lots.iter().all(|l| l.open == 0));
     }
@@ -291,12 +415,21 @@ fn clearing_agrees_with_the_core_over_random_days() {
         }
         assert_eq!(driver.clearing.index_history().len(), 5);
         assert!(
-            driver.awards > 50 && driver.voids > 2 && driver.trades > 50,
-            "awards {} voids {} trades {}",
+            driver.awards > 50
+                && driver.voids > 2
+                && driver.trades > 50
+                && driver.presales > 10
+                && driver.seat_buys > 20,
+            "awards {} voids {} trades {} presales {} seat purchases {}",
             driver.awards,
             driver.voids,
-            driver.trades
+            driver.trades,
+            driver.presales,
+            driver.seat_buys
         );
-        eprintln!("seed {seed}: {} awards, {} voids, {} book trades", driver.awards, driver.voids, driver.trades);
+        eprintln!(
+            "seed {seed}: {} awards, {} voids, {} book trades, {} presales, {} seat purchases",
+            driver.awards, driver.voids, driver.trades, driver.presales, driver.seat_buys
+        );
     }
 }

@@ -31,7 +31,8 @@ const GROWER: Pk = Pk(1);
 type Sale = (&'static str, Grade, u64, i64);
 
 fn days() -> Vec<Vec<Sale>> {
-    use Grade::{A1, B1};
+    const A1: Grade = Grade::A1;
+    const B1: Grade = Grade::B1;
     vec![
         vec![("ROSE", A1, 100, 100), ("ROSE", A1, 100, 120), ("LILY", A1, 50, 200), ("EUCALYPTUS", A1, 10, 300)],
         vec![
@@ -91,6 +92,8 @@ impl Feed {
                 roles: Roles { operator: false, grower, buyer },
                 credit_limit: Fen(1 << 40),
                 token_hash: [0; 32],
+                firm: None,
+                daily_limit: None,
             })
             .collect::<Vec<_>>();
         feed.apply(0, EngineTime(1), events);
@@ -152,6 +155,10 @@ impl Feed {
                 day,
                 clock: None,
                 start_price: None,
+                master: Default::default(),
+                position: None,
+                presale: None,
+                presales: 0,
                 rounds: 0,
             };
             let award = Award {

@@ -1,10 +1,15 @@
 //! Property tests over generated trading days: the event streams are what the engine emits (fees
 //! from its own integer `FeeSchedule`, `DaySettled` with its totals), and an independent model in
-//! integer fen says what each day's statements must be.
+//! integer fen says what each day's statements must be. Days mix clock awards, voids, presale
+//! purchases and book trades, bought by buyers and by seats of buyer firms.
 
 mod support;
 
-use huashi_clearing::{Account, Clearing, ClearingConfig, MarketData, SettledDay, TradeKind};
+use huashi_clearing::{
+    Account, CellKey, Clearing, ClearingConfig, MarketData, SettledDay, Statement, StatementLine, StatementLookup,
+    TradeKind,
+};
+use huashi_engine::core::catalogue::Category;
 use huashi_engine::types::{Code, Day, EngineTime, Side};
 use proptest::prelude::*;
 use rust_decimal::Decimal;
@@ -86,14 +91,14 @@ fn check_settled_day(settled: &SettledDay, sim: &MarketSim) {
         assert!(!s.lines.is_empty(), "a statement without activity");
     }
 
-    // Each sale that stands is exactly one buy line of its buyer and one sell line of its seller.
-    type LineKey = (bool, u64, Option<u32>, Code, u64, i64, i64);
+    // Each sale that stands is exactly one buy line of its buyer (a seat's firm, the line naming
+    // the seat) and one sell line of its seller; presales are lines of kind presale.
+    type LineKey = (TradeKind, u64, Option<u32>, Code, Option<Code>, u64, i64, i64);
     let mut buys: Vec<LineKey> = Vec::new();
     let mut sells: Vec<LineKey> = Vec::new();
     for s in &settled.statements {
         for l in &s.lines {
-            let key =
-                (l.kind == TradeKind::Book, l.reference, l.round, s.participant, l.units, fen(l.amount), fen(l.fee));
+            let key = (l.kind, l.reference, l.round, s.participant, l.seat, l.units, fen(l.amount), fen(l.fee));
             match l.side {
                 Side::Buy => buys.push(key),
                 Side::Sell => sells.push(key),
@@ -102,15 +107,22 @@ fn check_settled_day(settled: &SettledDay, sim: &MarketSim) {
     }
     let standing: Vec<_> = sim.settled_sales.iter().filter(|s| !s.voided).collect();
     let mut expected_buys: Vec<LineKey> =
-        standing.iter().map(|s| (s.book, s.reference, s.round, s.buyer, s.units, s.amount, s.fee)).collect();
-    let mut expected_sells: Vec<LineKey> =
-        standing.iter().map(|s| (s.book, s.reference, s.round, s.seller, s.units, s.amount, s.commission)).collect();
+        standing.iter().map(|s| (s.kind, s.reference, s.round, s.buyer, s.seat, s.units, s.amount, s.fee)).collect();
+    let mut expected_sells: Vec<LineKey> = standing
+        .iter()
+        .map(|s| (s.kind, s.reference, s.round, s.seller, None, s.units, s.amount, s.commission))
+        .collect();
     for list in [&mut buys, &mut sells, &mut expected_buys, &mut expected_sells] {
         list.sort();
     }
     assert_eq!(buys, expected_buys, "buy lines differ from the sales");
     assert_eq!(sells, expected_sells, "sell lines differ from the sales");
     assert_eq!(settled.trades.len(), standing.len());
+    let presales = standing.iter().filter(|s| s.kind == TradeKind::Presale).count();
+    let presale_lines = buys.iter().filter(|k| k.0 == TradeKind::Presale).count();
+    assert_eq!(presale_lines, presales, "a presale line per presale purchase");
+    check_seats(settled, sim);
+    check_cells(settled, &standing);
 
     // The model's nets, in integer fen, are the statements'.
     let totals = sim.settled_totals();
@@ -124,11 +136,80 @@ fn check_settled_day(settled: &SettledDay, sim: &MarketSim) {
             s.participant
         );
     }
-    // Every lot ended: sold, unsold or withdrawn.
+    // Every lot ended: sold, unsold or withdrawn; presold containers are among the sold, each
+    // one a presale purchase that stands.
     for lot in &settled.lots {
         assert_eq!(lot.open, 0);
         assert_eq!(lot.sold + lot.unsold + lot.withdrawn, lot.containers);
+        let presold: u32 = settled
+            .trades
+            .iter()
+            .filter(|t| t.kind == TradeKind::Presale && t.reference == lot.lot_id)
+            .map(|t| t.containers.expect("a presale has containers"))
+            .sum();
+        assert_eq!(lot.presold, presold, "lot {} presold", lot.lot_id);
+        assert!(lot.presold <= lot.sold);
     }
+}
+
+/// Seats have no statement and count nowhere in conservation; a firm's statement is the sum of
+/// its seats' views and its own trades, line for line and total for total.
+fn check_seats(settled: &SettledDay, sim: &MarketSim) {
+    let seats = sim.seats();
+    assert_eq!(settled.summary.participants as usize, settled.statements.len());
+    for statement in &settled.statements {
+        assert!(!statement.is_view());
+        assert!(
+            !seats.iter().any(|(seat, _)| *seat == statement.participant),
+            "seat {} has a statement",
+            statement.participant
+        );
+    }
+    let mut traded: Vec<(Code, Code)> = Vec::new();
+    for firm in &settled.statements {
+        let own: Vec<StatementLine> = firm.lines.iter().filter(|l| l.seat.is_none()).cloned().collect();
+        let mut parts = vec![Statement::from_lines(firm.participant, firm.day, firm.fee_schedule, own)];
+        for (seat, _) in seats.iter().filter(|(_, f)| *f == firm.participant) {
+            let view = firm.seat_view(*seat);
+            assert_eq!(view.view_of, Some(firm.participant));
+            assert_eq!(view.participant, *seat);
+            assert!(view.totals_match_lines());
+            assert!(view.lines.iter().all(|l| l.side == Side::Buy && l.seat == Some(*seat)));
+            if !view.lines.is_empty() {
+                traded.push((*seat, firm.participant));
+            }
+            parts.push(view);
+        }
+        let sum = |f: fn(&Statement) -> Decimal| parts.iter().map(f).sum::<Decimal>();
+        assert_eq!(
+            (sum(|s| s.total_bought), sum(|s| s.fees), sum(|s| s.total_sold), sum(|s| s.commission), sum(|s| s.net)),
+            (firm.total_bought, firm.fees, firm.total_sold, firm.commission, firm.net),
+            "{}'s statement ≠ its seats' views plus its own trades",
+            firm.participant
+        );
+        assert_eq!(parts.iter().map(|p| p.lines.len()).sum::<usize>(), firm.lines.len());
+    }
+    traded.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+    assert_eq!(settled.seats, traded, "the seats that traded, with their firms");
+}
+
+/// Every cell's statistics (the index's inputs) count exactly the sales that stand in it: clock,
+/// presale and book (a book trade under the best grade of its product's scale).
+fn check_cells(settled: &SettledDay, standing: &[&support::ExpectedSale]) {
+    let mut expected: BTreeMap<CellKey, (u64, i64, u64)> = BTreeMap::new();
+    for sale in standing {
+        let cell = expected.entry(sale.cell).or_default();
+        cell.0 += 1;
+        cell.1 += sale.amount;
+        cell.2 += sale.units;
+    }
+    let cells: BTreeMap<CellKey, (u64, i64, u64)> = settled
+        .market
+        .cells
+        .iter()
+        .map(|c| (CellKey { product: c.product, grade: c.grade }, (c.trades, fen(c.turnover), c.units)))
+        .collect();
+    assert_eq!(cells, expected, "the cells count other sales than those that stand");
 }
 
 struct Run {
@@ -177,11 +258,41 @@ impl Run {
         }
         let close = self.sim.end_day();
         self.feed(close, true);
+        self.check_seat_lookups();
         let settled = self.clearing.take_settled_day().expect("a settled day");
         assert!(self.clearing.take_settled_day().is_none());
         check_settled_day(&settled, &self.sim);
         if let Some(restored) = &mut self.restored {
             assert_eq!(restored.take_settled_day().as_ref(), Some(&settled));
+        }
+        let day = settled.day();
+        for (seat, _) in self.sim.seats() {
+            assert_eq!(self.clearing.statement(&seat, day), StatementLookup::InArchive);
+        }
+    }
+
+    /// A seat's statement is a view of its firm's, on the settled day (still in memory) and on
+    /// the new day (no lines yet); the firm's `firm_of` is nobody.
+    fn check_seat_lookups(&self) {
+        let settled = Day(self.clearing.day().0 - 1);
+        for (seat, firm) in self.sim.seats() {
+            assert_eq!(self.clearing.firm_of(&seat), Some(firm));
+            assert_eq!(self.clearing.firm_of(&firm), None);
+            let firm_statement = match self.clearing.statement(&firm, settled) {
+                StatementLookup::Found(statement) => Some(statement),
+                StatementLookup::NoActivity => None,
+                StatementLookup::InArchive => panic!("the settled day is still in memory"),
+            };
+            let view = firm_statement.map(|s| s.seat_view(seat)).filter(|v| !v.lines.is_empty());
+            match self.clearing.statement(&seat, settled) {
+                StatementLookup::Found(found) => assert_eq!(Some(found), view),
+                StatementLookup::NoActivity => assert_eq!(view, None),
+                StatementLookup::InArchive => panic!("the settled day is still in memory"),
+            }
+            let StatementLookup::Found(today) = self.clearing.statement(&seat, self.clearing.day()) else {
+                panic!("today's view is in memory")
+            };
+            assert_eq!((today.view_of, today.lines.len()), (Some(firm), 0));
         }
     }
 }
@@ -195,10 +306,16 @@ proptest! {
         days in proptest::collection::vec(proptest::collection::vec(op(), 0..60), 1..10),
         copy_at in 1u64..200,
         duals in 0usize..2,
+        seats in 0usize..5,
     ) {
         let mut run = Run::new(copy_at);
         let registration = run.sim.register(3, 2, duals);
         run.feed(registration, false);
+        let seats = run.sim.register_seats(seats);
+        run.feed(seats, false);
+        // A product whose scale does not start at A1: its book trades count under M1.
+        let moss = run.sim.define_product("MOSS", Category::Other, &["M1", "M2"]);
+        run.feed(moss, false);
         for ops in &days {
             run.day(ops);
         }
@@ -216,10 +333,17 @@ fn a_state_restored_from_bincode_hashes_the_same_and_goes_on_the_same() {
     let mut run = Run::new(1_500);
     let registration = run.sim.register(4, 3, 1);
     run.feed(registration, false);
+    let seats = run.sim.register_seats(4);
+    run.feed(seats, false);
+    let (mut presales, mut seat_lines) = (0, 0);
     for _ in 0..5 {
         let ops: Vec<Op> = (0..600).map(|_| support::random_op(&mut rng)).collect();
         run.day(&ops);
+        let standing = run.sim.settled_sales.iter().filter(|s| !s.voided);
+        presales += standing.clone().filter(|s| s.kind == TradeKind::Presale).count();
+        seat_lines += standing.filter(|s| s.seat.is_some()).count();
     }
+    assert!(presales > 20 && seat_lines > 100, "{presales} presales, {seat_lines} seat purchases");
     let restored = run.restored.as_ref().expect("copied mid-run");
     assert_eq!(restored.state_hash(), run.clearing.state_hash());
     assert_eq!(restored.index_history(), run.clearing.index_history());

@@ -1,7 +1,8 @@
 //! One trading day worked by hand: three buyers (B1, B2, B3), two growers (G1, G2), four clock
 //! awards (one of them voided and re-sold), four book trades, default fees — grower commission 5 %,
 //! buyer fee 0.50 per container at the clock and 0.1 % on the book — rounded half-even to the fen,
-//! with several figures landing exactly on a half fen.
+//! with several figures landing exactly on a half fen. A second day works a seat of firm B1
+//! buying by presale and on the book beside its firm.
 
 use huashi_clearing::export::{statement_csv, summary_csv};
 use huashi_clearing::{
@@ -11,7 +12,7 @@ use huashi_engine::command::Roles;
 use huashi_engine::core::catalogue::Grade;
 use huashi_engine::core::fees::FeeSchedule;
 use huashi_engine::core::lots::{Lot, LotStatus};
-use huashi_engine::event::{Award, Event, Trade};
+use huashi_engine::event::{Award, Event, PresaleSale, Trade};
 use huashi_engine::types::{ClockId, Code, Day, EngineTime, Fen, LotId, OrderId, Pk, Side, TradeId};
 use rust_decimal::Decimal;
 use std::str::FromStr;
@@ -21,9 +22,11 @@ const B2: Pk = Pk(1);
 const B3: Pk = Pk(2);
 const G1: Pk = Pk(3);
 const G2: Pk = Pk(4);
+/// A seat of firm B1.
+const S1: Pk = Pk(5);
 
 fn id(pk: Pk) -> Code {
-    Code::from_static(["B1", "B2", "B3", "G1", "G2"][pk.0 as usize])
+    Code::from_static(["B1", "B2", "B3", "G1", "G2", "S1"][pk.0 as usize])
 }
 
 fn d(text: &str) -> Decimal {
@@ -60,6 +63,10 @@ fn lot(n: u64, grower: Pk, product: &'static str, grade: Grade, units_per_contai
             day: day(),
             clock: None,
             start_price: None,
+            master: Default::default(),
+            position: None,
+            presale: None,
+            presales: 0,
             rounds: 0,
         }),
     }
@@ -156,13 +163,16 @@ fn registrations() -> Vec<Event> {
             roles: Roles { operator: false, grower: pk.0 >= 3, buyer: pk.0 < 3 },
             credit_limit: Fen(1_000_000),
             token_hash: [0; 32],
+            firm: None,
+            daily_limit: None,
         })
         .collect()
 }
 
 /// The day, one output per command: (seq, ts, events).
 fn the_day() -> Vec<(u64, EngineTime, Vec<Event>)> {
-    use Grade::{A1, A2};
+    const A1: Grade = Grade::A1;
+    const A2: Grade = Grade::A2;
     vec![
         (1, at(0), registrations()),
         (
@@ -421,4 +431,123 @@ fn statements_serialise_as_the_protocol_names_them() {
     assert_eq!(json["lines"][0]["ref"], 1);
     assert_eq!(json["lines"][0]["kind"], "clock");
     assert_eq!(json["lines"][0]["price"], "2.11");
+}
+
+/// Lot 1 (G1, ROSE A1, 10 containers of 10 stems): seat S1 of firm B1 buys 3 containers by
+/// presale, B1 itself the other 7 at the clock, and S1 buys 100 ROSE on the book from G2.
+fn the_seats_day() -> Vec<(u64, EngineTime, Vec<Event>)> {
+    let fees = FeeSchedule::default();
+    let mut registrations = registrations();
+    registrations.push(Event::ParticipantRegistered {
+        pk: S1,
+        id: id(S1),
+        name: "S1".to_string(),
+        roles: Roles { operator: false, grower: false, buyer: true },
+        credit_limit: Fen::ZERO,
+        token_hash: [0; 32],
+        firm: Some(B1),
+        daily_limit: Some(Fen(100_000)),
+    });
+    // Presale: 30 stems at 1.05 = 31.50; fee 3 × 0.50 = 1.50; commission 1.575, a tie: the even 1.58.
+    let presale = PresaleSale {
+        lot: LotId(1),
+        number: 1,
+        buyer: S1,
+        buyer_id: id(S1),
+        grower: G1,
+        grower_id: id(G1),
+        product: Code::from_static("ROSE"),
+        grade: Grade::A1,
+        price: Fen(105),
+        containers: 3,
+        units: 30,
+        amount: Fen(3_150),
+        fee: Fen(150),
+        commission: Fen(158),
+        offer_left: 0,
+        remaining: 7,
+        ts: at(15),
+    };
+    assert_eq!((fees.clock_fee(3), fees.commission(Fen(3_150))), (Fen(150), Fen(158)));
+    vec![
+        (1, at(0), registrations),
+        (2, at(10), vec![lot(1, G1, "ROSE", Grade::A1, 10, 10)]),
+        (3, at(15), vec![Event::PresaleBought(Box::new(presale))]),
+        // B1 takes the other 70 stems at 0.95 = 66.50; fee 3.50; commission 3.325: the even 3.32.
+        (4, at(20), vec![award(1, 1, B1, G1, "ROSE", Grade::A1, 95, 7, 70, 0, (6_650, 350, 332), at(20))]),
+        // S1 buys 100 ROSE from G2 at 0.45 = 45.00; fee 0.045: the even 0.04; commission 2.25.
+        (5, at(30), vec![trade(1, "ROSE-A", "ROSE", S1, G2, 45, 100, (4_500, 4, 225), at(30))]),
+        // 3 sales, turnover 31.50 + 66.50 + 45.00 = 143.00; fees: buyer 1.50 + 3.50 + 0.04 = 5.04,
+        // commission 1.58 + 3.32 + 2.25 = 7.15, together 12.19.
+        (
+            6,
+            at(3_600),
+            vec![Event::DaySettled {
+                day: day(),
+                next_day: day().next(),
+                trades: 3,
+                turnover: Fen(14_300),
+                fees: Fen(1_219),
+            }],
+        ),
+    ]
+}
+
+#[test]
+fn a_seats_presale_and_book_purchase_are_its_firms_to_the_fen() {
+    let mut clearing = Clearing::new(ClearingConfig::default(), day());
+    for (seq, ts, events) in the_seats_day() {
+        if seq == 6 {
+            // The seat's running view: its presale and its book purchase, totalled.
+            let view = found(clearing.statement(&id(S1), day()));
+            assert_eq!(view.view_of, Some(id(B1)));
+            assert_eq!((view.total_bought, view.fees, view.net), (d("76.50"), d("1.54"), d("-78.04")));
+        }
+        clearing.apply(seq, ts, &events);
+    }
+    assert_eq!(clearing.firm_of(&id(S1)), Some(id(B1)));
+    // B1 carries all three purchases, the seat's lines naming it; bought 143.00, fees 5.04.
+    let b1 = found(clearing.statement(&id(B1), day()));
+    assert_eq!(
+        b1.lines.iter().map(|l| (l.kind, l.reference, l.side, l.amount, l.fee, l.seat)).collect::<Vec<_>>(),
+        vec![
+            (TradeKind::Presale, 1, Side::Buy, d("31.50"), d("1.50"), Some(id(S1))),
+            (TradeKind::Clock, 1, Side::Buy, d("66.50"), d("3.50"), None),
+            (TradeKind::Book, 1, Side::Buy, d("45.00"), d("0.04"), Some(id(S1))),
+        ]
+    );
+    assert_eq!((b1.total_bought, b1.fees, b1.corrections, b1.net), (d("143.00"), d("5.04"), d("0"), d("-148.04")));
+    assert_eq!(b1.view_of, None);
+    // The seat's view of the settled day: its two lines, 76.50 + 1.54.
+    let s1 = found(clearing.statement(&id(S1), day()));
+    assert_eq!(s1, b1.seat_view(id(S1)));
+    assert_eq!((s1.participant, s1.lines.len(), s1.net), (id(S1), 2, d("-78.04")));
+    // G1 sold 98.00 less 4.90 commission; G2 45.00 less 2.25.
+    let g1 = found(clearing.statement(&id(G1), day()));
+    let g2 = found(clearing.statement(&id(G2), day()));
+    assert_eq!(g1.lines[0].kind, TradeKind::Presale);
+    assert_eq!((g1.net, g2.net), (d("93.10"), d("42.75")));
+
+    let settled = clearing.take_settled_day().unwrap();
+    // Conservation over firms: −148.04 + 93.10 + 42.75 + 12.19 = 0; the seat is in no sum.
+    let ids: Vec<Code> = settled.statements.iter().map(|s| s.participant).collect();
+    assert_eq!(ids, vec![id(B1), id(G1), id(G2)]);
+    assert_eq!(settled.summary.participants, 3);
+    assert_eq!(settled.summary.fees, d("12.19"));
+    assert!((settled.statements.iter().map(|s| s.net).sum::<Decimal>() + settled.summary.fees).is_zero());
+    assert_eq!(settled.seats, vec![(id(S1), id(B1))]);
+    // The trades name the firm as buyer and the seat beside it; the lot was presold in part.
+    assert_eq!(
+        settled.trades.iter().map(|t| (t.kind, t.buyer, t.seat, t.presale_no)).collect::<Vec<_>>(),
+        vec![
+            (TradeKind::Presale, id(B1), Some(id(S1)), Some(1)),
+            (TradeKind::Clock, id(B1), None, None),
+            (TradeKind::Book, id(B1), Some(id(S1)), None),
+        ]
+    );
+    assert_eq!((settled.lots[0].sold, settled.lots[0].presold, settled.lots[0].open), (10, 3, 0));
+    // One cell, ROSE A1: the presale, the award and the book trade; VWAP 143.00 / 200 = 0.715 → 0.72.
+    let cell = &settled.market.cells[0];
+    assert_eq!((settled.market.cells.len(), cell.trades, cell.units), (1, 3, 200));
+    assert_eq!((cell.turnover, cell.vwap), (d("143.00"), Some(d("0.72"))));
 }

@@ -84,6 +84,7 @@ struct Observer {
     multi_buys: u64,
     too_late: u64,
     over_limit: u64,
+    presales: u64,
 }
 
 fn bid_outlook(market: &Market, command: &Command, now: EngineTime) -> BidOutlook {
@@ -210,6 +211,21 @@ impl Observer {
                     self.day_turnover -= amount.0;
                     self.day_fees -= fee.0 + commission.0;
                 }
+                Event::PresaleBought(sale) => {
+                    self.presales += 1;
+                    let lot = self.lot(market, sale.lot);
+                    let offered = sale.offer_left + sale.containers;
+                    assert!(sale.containers >= lot.min_purchase.min(offered), "a presale under the minimum: {sale:?}");
+                    assert_eq!(sale.amount, Fen(sale.price.0 * sale.units as i64));
+                    assert_eq!(sale.units, lot.units_per_container as u64 * sale.containers as u64);
+                    *self.sold.entry(sale.lot).or_default() += sale.containers;
+                    self.day_trades += 1;
+                    self.day_turnover += sale.amount.0;
+                    self.day_fees += sale.fee.0 + sale.commission.0;
+                }
+                Event::LotOnClock { lot, .. } => {
+                    assert_eq!(lot.presale, None, "lot {}'s presale offer closes when it goes on the clock", lot.id.0);
+                }
                 Event::Traded(trade) => {
                     self.day_trades += 1;
                     self.day_turnover += trade.amount.0;
@@ -327,7 +343,7 @@ impl Observer {
             assert_eq!(
                 lot.sold,
                 self.sold.get(&lot.id).copied().unwrap_or(0),
-                "lot {} sold ≠ awards − voids",
+                "lot {} sold ≠ awards − voids + presales",
                 lot.id.0
             );
             if lot.status.is_finished() {
@@ -362,14 +378,19 @@ impl Observer {
                 exposure_before,
                 exposure
             );
-            let bought = awards_in(events).iter().any(|a| a.buyer == p.pk);
-            assert!(!bought, "{} won a clock award over its credit limit", p.id);
+            // A firm pays for its seats' purchases.
+            let pays = |buyer: Pk| buyer == p.pk || market.participants().get(buyer).firm == Some(p.pk);
+            let bought = awards_in(events).iter().any(|a| pays(a.buyer))
+                || events.iter().any(|e| matches!(e, Event::PresaleBought(s) if pays(s.buyer)));
+            assert!(!bought, "{} bought at the clock or by presale over its credit limit", p.id);
         }
     }
 
     fn check_money(&self, market: &Market) {
         let (mut bought, mut sold, mut fees) = (0i64, 0i64, 0i64);
-        for p in market.participants().iter() {
+        // Money moves between firms, buyers and growers; a seat's purchases are its firm's too,
+        // so seats are counted through their firms (protocol section 8).
+        for p in market.participants().iter().filter(|p| p.firm.is_none()) {
             bought += p.account.bought.0;
             sold += p.account.sold.0;
             fees += p.account.fees.0 + p.account.commission.0;
@@ -510,6 +531,7 @@ fn generated_streams_exercise_the_rules() {
         ("multi-buy awards", o.multi_buys, 2),
         ("too-late bids", o.too_late, 50),
         ("participants over a lowered limit", o.over_limit, 20),
+        ("presale purchases", o.presales, 20),
     ];
     for (what, count, least) in seen {
         assert!(count >= least, "only {count} {what} (want {least})");

@@ -696,7 +696,11 @@ fn clearing_statement(clearing: &Clearing, archive: &Archive, participant: Code,
         },
         StatementLookup::NoActivity => None,
     };
-    let statement = found
-        .unwrap_or_else(|| huashi_clearing::Statement::from_lines(participant, day, clearing.fees_on(day), Vec::new()));
+    let statement = found.unwrap_or_else(|| {
+        let mut empty = huashi_clearing::Statement::from_lines(participant, day, clearing.fees_on(day), Vec::new());
+        // A seat's empty statement is still a view of its firm's.
+        empty.view_of = clearing.firm_of(&participant);
+        empty
+    });
     QueryAnswer::Statement(Box::new(statement))
 }

@@ -297,7 +297,7 @@ enum FeedMsg<'a> {
     LotOnClock {
         seq: u64,
         clock: u16,
-        lot: LotJson<'a>,
+        lot: Box<LotJson<'a>>,
         start_price: Money,
         next: Vec<LotJson<'a>>,
     },
@@ -394,7 +394,7 @@ pub fn render_public(event: &Event, seq: u64) -> Option<String> {
         Event::LotOnClock { clock, lot, start_price, next } => FeedMsg::LotOnClock {
             seq,
             clock: clock.0,
-            lot: LotJson::new(lot, false),
+            lot: Box::new(LotJson::new(lot, false)),
             start_price: Money(*start_price),
             next: next.iter().map(|l| LotJson::new(l, false)).collect(),
         },

@@ -506,6 +506,11 @@ fn sale_json(t: &TradeRecord, remaining: Option<u32>) -> serde_json::Value {
             "type": "trade", "symbol": t.symbol, "trade_id": t.reference, "price": price, "quantity": t.units,
             "ts": t.ts.0, "product": t.product,
         }),
+        // The feed's `presale {action:"bought"}`, with what was bought.
+        TradeKind::Presale => serde_json::json!({
+            "type": "presale", "action": "bought", "lot_id": t.reference, "price": price,
+            "containers": t.containers, "ts": t.ts.0, "product": t.product, "grade": t.grade.as_str(),
+        }),
     }
 }
 

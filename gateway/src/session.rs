@@ -464,8 +464,9 @@ fn render_answer(answer: &QueryAnswer) -> String {
     }
 }
 
-/// `statement {participant, day, lines, total_bought, total_sold, fees, commission, net}` (protocol
-/// section 8); money as 2-dp strings.
+/// `statement {participant, day, lines, total_bought, total_sold, fees, commission, corrections,
+/// net}` (protocol section 8); money as 2-dp strings. A seat's statement is a view of its firm's
+/// lines: `view_of` names the firm (null on every other statement).
 fn render_statement(statement: &huashi_clearing::Statement) -> String {
     let money = |v: rust_decimal::Decimal| format!("{:.2}", v);
     let lines: Vec<serde_json::Value> = statement
@@ -473,7 +474,7 @@ fn render_statement(statement: &huashi_clearing::Statement) -> String {
         .iter()
         .map(|line| {
             serde_json::json!({
-                "kind": match line.kind { huashi_clearing::TradeKind::Clock => "clock", huashi_clearing::TradeKind::Book => "book" },
+                "kind": line.kind.as_str(),
                 "ref": line.reference,
                 "product": line.product,
                 "grade": line.grade.as_str(),
@@ -482,6 +483,7 @@ fn render_statement(statement: &huashi_clearing::Statement) -> String {
                 "units": line.units,
                 "amount": money(line.amount),
                 "fee": money(line.fee),
+                "seat": line.seat,
                 "round": line.round,
                 "ts": line.ts.0,
             })
@@ -496,7 +498,9 @@ fn render_statement(statement: &huashi_clearing::Statement) -> String {
         "total_sold": money(statement.total_sold),
         "fees": money(statement.fees),
         "commission": money(statement.commission),
+        "corrections": money(statement.corrections),
         "net": money(statement.net),
+        "view_of": statement.view_of,
     })
     .to_string();
     // Replies start with their `type` (see `render::splice`).

@@ -18,6 +18,8 @@ pub struct Line {
     pub units: u64,
     pub amount: i64,
     pub fee: i64,
+    /// The seat that traded, on its firm's statement (protocol section 8, v1.1).
+    pub seat: Option<String>,
 }
 
 impl Line {
@@ -33,6 +35,11 @@ impl Line {
             units: v["units"].as_u64().unwrap_or_else(|| panic!("line.units: {v}")),
             amount: fen(&v["amount"]),
             fee: fen(&v["fee"]),
+            seat: match &v["seat"] {
+                Value::Null => None,
+                Value::String(seat) => Some(seat.clone()),
+                other => panic!("line.seat must be a string or null: {other} in {v}"),
+            },
         }
     }
 
@@ -78,9 +85,53 @@ pub struct Ledger {
     lines: BTreeMap<String, Vec<Line>>,
     /// Trade ids already booked per side, so a trade is booked once per side.
     booked_trades: BTreeMap<(u64, String), ()>,
+    /// Each seat's firm: a seat's purchases are its firm's lines, naming the seat.
+    firms: BTreeMap<String, String>,
 }
 
 impl Ledger {
+    /// `seat` is a seat of `firm` (registered with `firm`).
+    pub fn seat(&mut self, seat: &str, firm: &str) {
+        self.firms.insert(seat.into(), firm.into());
+    }
+
+    /// Whose statement a purchase by `buyer` is on, and the seat it names.
+    fn account_of(&self, buyer: &str) -> (String, Option<String>) {
+        match self.firms.get(buyer) {
+            Some(firm) => (firm.clone(), Some(buyer.to_string())),
+            None => (buyer.to_string(), None),
+        }
+    }
+
+    /// A `presale_bought` reply to `buyer`: a presale purchase line and the grower's sale line.
+    pub fn presale(&mut self, buyer: &str, bought: &Value) {
+        let lot_id = bought["lot_id"].as_u64().expect("presale_bought.lot_id");
+        let lot =
+            self.lots.get(&lot_id).unwrap_or_else(|| panic!("a presale of a lot nobody consigned: {bought}")).clone();
+        let containers = bought["containers"].as_u64().expect("presale_bought.containers");
+        let price = fen(&bought["price"]);
+        let units = containers * lot.units_per_container;
+        assert_eq!(bought["units"], units, "presale_bought.units = containers × units_per_container: {bought}");
+        let amount = price * units as i64;
+        assert_eq!(fen(&bought["amount"]), amount, "presale_bought.amount = price × units: {bought}");
+        assert_eq!(fen(&bought["fee"]), clock_fee(containers), "a presale pays the clock fee: {bought}");
+        let (account, seat) = self.account_of(buyer);
+        let line = |side: &str, fee: i64, seat: Option<String>| Line {
+            kind: "presale".into(),
+            reference: lot_id,
+            product: lot.product.clone(),
+            grade: lot.grade.clone(),
+            side: side.into(),
+            price,
+            units,
+            amount,
+            fee,
+            seat,
+        };
+        self.lines.entry(account).or_default().push(line("buy", clock_fee(containers), seat));
+        self.lines.entry(lot.grower.clone()).or_default().push(line("sell", commission(amount), None));
+    }
+
     /// Remembers a consigned lot (the `lot` object of `lot_consigned`).
     pub fn consigned(&mut self, lot: &Value) {
         self.lots.insert(
@@ -107,7 +158,8 @@ impl Ledger {
         let amount = price * units as i64;
         assert_eq!(fen(&award["amount"]), amount, "award.amount = price × units: {award}");
         assert_eq!(fen(&award["fee"]), clock_fee(containers), "award.fee: 0.50 a container: {award}");
-        let line = |side: &str, fee: i64| Line {
+        let (account, seat) = self.account_of(buyer);
+        let line = |side: &str, fee: i64, seat: Option<String>| Line {
             kind: "clock".into(),
             reference: lot_id,
             product: lot.product.clone(),
@@ -117,12 +169,13 @@ impl Ledger {
             units,
             amount,
             fee,
+            seat,
         };
-        let bought = line("buy", clock_fee(containers));
-        self.lines.entry(buyer.into()).or_default().push(bought.clone());
-        self.lines.entry(lot.grower.clone()).or_default().push(line("sell", commission(amount)));
+        let bought = line("buy", clock_fee(containers), seat);
+        self.lines.entry(account.clone()).or_default().push(bought.clone());
+        self.lines.entry(lot.grower.clone()).or_default().push(line("sell", commission(amount), None));
         let round = award["round"].as_u64().expect("award.round");
-        self.awards.insert((lot_id, round, buyer.into()), AwardKey { buyer: buyer.into(), line: bought });
+        self.awards.insert((lot_id, round, buyer.into()), AwardKey { buyer: account, line: bought });
     }
 
     /// `void_award` of `buyer`'s award in `round`: both of its lines leave the statements.
@@ -133,7 +186,7 @@ impl Ledger {
             .unwrap_or_else(|| panic!("voiding an award the test never saw: lot {lot_id} round {round} {buyer}"));
         let grower = self.lots[&lot_id].grower.clone();
         remove_one(self.lines.get_mut(&key.buyer).expect("buyer lines"), &key.line);
-        let sale = Line { side: "sell".into(), fee: commission(key.line.amount), ..key.line };
+        let sale = Line { side: "sell".into(), fee: commission(key.line.amount), seat: None, ..key.line };
         remove_one(self.lines.get_mut(&grower).expect("grower lines"), &sale);
     }
 
@@ -150,7 +203,8 @@ impl Ledger {
         let units = fill["quantity"].as_u64().expect("fill.quantity");
         let amount = price * units as i64;
         let fee = if side == "buy" { book_fee(amount) } else { commission(amount) };
-        self.lines.entry(who.into()).or_default().push(Line {
+        let (account, seat) = if side == "buy" { self.account_of(who) } else { (who.to_string(), None) };
+        self.lines.entry(account).or_default().push(Line {
             kind: "book".into(),
             reference: trade_id,
             product: product.into(),
@@ -160,6 +214,7 @@ impl Ledger {
             units,
             amount,
             fee,
+            seat,
         });
     }
 

@@ -1097,6 +1097,21 @@ pub const LOT_FIELDS: &[(&str, Kind)] = &[
     ("note", Kind::Any),
     ("status", Kind::Str),
     ("day", Kind::Day),
+    // v1.1: master data, the plan's place and price, the sales so far, the presale offer, qi.
+    ("variety", Kind::Any),
+    ("stem_length_cm", Kind::Any),
+    ("maturity", Kind::Any),
+    ("packaging", Kind::Any),
+    ("base", Kind::Any),
+    ("batch", Kind::Any),
+    ("harvest_day", Kind::Any),
+    ("clock", Kind::Any),
+    ("position", Kind::Any),
+    ("start_price", Kind::MoneyOrNull),
+    ("sold", Kind::Int),
+    ("unsold", Kind::Int),
+    ("presale", Kind::Any),
+    ("qi", Kind::Any),
 ];
 
 pub const LOT_STATUSES: &[&str] = &["consigned", "queued", "on_clock", "sold", "partly_sold", "unsold", "withdrawn"];
@@ -1105,8 +1120,14 @@ pub fn check_lot(lot: &Value) {
     check_object(lot, "lot", LOT_FIELDS);
     let status = lot["status"].as_str().unwrap();
     assert!(LOT_STATUSES.contains(&status), "unknown lot status in {lot}");
-    assert!(["A1", "A2", "B1"].contains(&lot["grade"].as_str().unwrap()), "unknown grade in {lot}");
-    assert!(lot["remaining"].as_u64() <= lot["containers"].as_u64(), "remaining over containers: {lot}");
+    let grade = lot["grade"].as_str().unwrap();
+    assert!(!grade.is_empty() && grade.len() <= 8, "a grade is a short code: {lot}");
+    let count = |field: &str| lot[field].as_u64().unwrap();
+    assert_eq!(count("sold") + count("remaining") + count("unsold"), count("containers"), "containers lost: {lot}");
+    if !lot["presale"].is_null() {
+        assert!(is_money(&lot["presale"]["price"]), "presale.price: {lot}");
+        assert!(lot["presale"]["containers"].as_u64() <= lot["remaining"].as_u64(), "offer over remaining: {lot}");
+    }
 }
 
 pub const ACCOUNT_FIELDS: &[(&str, Kind)] = &[

@@ -112,6 +112,7 @@ impl Books {
             units,
             amount,
             fee,
+            seat: None,
         };
         self.push(&sale.buyer, line("buy", fees.clock_fee(containers)));
         self.push(&sale.grower, line("sell", fees.commission(amount)));
@@ -139,6 +140,7 @@ impl Books {
                     units,
                     amount,
                     fee,
+                    seat: None,
                 },
             );
         }

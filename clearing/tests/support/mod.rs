@@ -1,6 +1,8 @@
 //! A market simulator that writes the engine's event stream directly: consignments, awards (with
-//! multi-buy), voids, unsold and withdrawn lots, book trades and `DaySettled`, with every fee from
-//! the engine's own integer `FeeSchedule` and the day's totals as the engine would report them.
+//! multi-buy), voids, presale purchases, unsold and withdrawn lots, book trades and `DaySettled`,
+//! with every fee from the engine's own integer `FeeSchedule` and the day's totals as the engine
+//! would report them. Buyers may be seats of buyer firms: the events name the seat, the model
+//! books the money to the firm (protocol §4, §8).
 //!
 //! An operation is a handful of raw numbers (so proptest can shrink it) that `MarketSim::step`
 //! interprets against the simulated market as it stands; one that does not fit (no lot to bid on)
@@ -9,11 +11,12 @@
 
 #![allow(dead_code)]
 
+use huashi_clearing::{CellKey, TradeKind};
 use huashi_engine::command::Roles;
-use huashi_engine::core::catalogue::{Category, Grade, Unit};
+use huashi_engine::core::catalogue::{Category, Grade, Unit, DEFAULT_INSTRUMENTS, DEFAULT_PRODUCTS};
 use huashi_engine::core::fees::FeeSchedule;
 use huashi_engine::core::lots::{Lot, LotStatus};
-use huashi_engine::event::{Award, Event, Trade};
+use huashi_engine::event::{Award, Event, PresaleSale, Trade};
 use huashi_engine::types::{ClockId, Code, Day, EngineTime, Fen, LotId, OrderId, Pk, Side, TradeId};
 use rand::Rng;
 use std::collections::BTreeMap;
@@ -38,15 +41,19 @@ pub struct Op {
     pub wait_ms: u16,
 }
 
-pub const PRODUCTS: [&str; 9] =
-    ["ROSE", "CARNATION", "LILY", "CHRYSANTHEMUM", "GERBERA", "TULIP", "PHALAENOPSIS", "ANTHURIUM", "EUCALYPTUS"];
-pub const INSTRUMENTS: [(&str, &str); 3] = [("ROSE-A", "ROSE"), ("LILY-A", "LILY"), ("PHALAENOPSIS-A", "PHALAENOPSIS")];
-
 struct SimParticipant {
     pk: Pk,
     id: Code,
     grower: bool,
     buyer: bool,
+    /// A seat's firm (index into `participants`).
+    firm: Option<usize>,
+}
+
+/// A product as the simulator knows it: its code and grade scale, best first.
+struct SimProduct {
+    code: Code,
+    grades: Vec<Grade>,
 }
 
 struct SimLot {
@@ -59,6 +66,9 @@ struct SimLot {
     remaining: u32,
     round: u32,
     finished: bool,
+    /// It went on the clock (an award or a round): presales are closed.
+    clocked: bool,
+    presales: u32,
     /// Indices into `sales` of this lot's awards.
     sales: Vec<usize>,
 }
@@ -66,11 +76,16 @@ struct SimLot {
 /// A sale the model expects to see in the statements: who, what, how much (fen).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ExpectedSale {
-    pub book: bool,
+    pub kind: TradeKind,
     pub reference: u64,
     pub round: Option<u32>,
+    /// Who pays: the firm when a seat bought.
     pub buyer: Code,
     pub seller: Code,
+    /// The seat that bought, if one did.
+    pub seat: Option<Code>,
+    /// The cell it counts in (a book trade: the best grade of the product's scale).
+    pub cell: CellKey,
     pub units: u64,
     pub amount: i64,
     pub fee: i64,
@@ -101,7 +116,9 @@ pub struct MarketSim {
     seq: u64,
     ts: EngineTime,
     participants: Vec<SimParticipant>,
-    products: Vec<Code>,
+    products: Vec<SimProduct>,
+    /// (symbol, product) of the books.
+    instruments: Vec<(Code, Code)>,
     next_lot: u64,
     next_trade: u64,
     next_order: u64,
@@ -121,7 +138,17 @@ impl MarketSim {
             seq: 0,
             ts: morning(day),
             participants: Vec::new(),
-            products: PRODUCTS.iter().map(|p| Code::from_static(p)).collect(),
+            products: DEFAULT_PRODUCTS
+                .iter()
+                .map(|&(code, _, _, _, grades)| SimProduct {
+                    code: Code::from_static(code),
+                    grades: grades.iter().map(|g| Grade::from_static(g)).collect(),
+                })
+                .collect(),
+            instruments: DEFAULT_INSTRUMENTS
+                .iter()
+                .map(|&(symbol, product)| (Code::from_static(symbol), Code::from_static(product)))
+                .collect(),
             next_lot: 1,
             next_trade: 1,
             next_order: 1,
@@ -151,7 +178,7 @@ impl MarketSim {
             for n in 0..count {
                 let pk = Pk(self.participants.len() as u32);
                 let id = Code::parse(&format!("{prefix}{n}"), 36).unwrap();
-                self.participants.push(SimParticipant { pk, id, grower, buyer });
+                self.participants.push(SimParticipant { pk, id, grower, buyer, firm: None });
                 events.push(Event::ParticipantRegistered {
                     pk,
                     id,
@@ -159,18 +186,69 @@ impl MarketSim {
                     roles: Roles { operator: false, grower, buyer },
                     credit_limit: Fen(i64::MAX / 4),
                     token_hash: [0; 32],
+                    firm: None,
+                    daily_limit: None,
                 });
             }
         }
         self.output(1, events)
     }
 
-    /// Defines a product of `category` (it trades at the clock like any other).
-    pub fn define_product(&mut self, code: &str, category: Category) -> SimOutput {
+    /// Registers `seats` seats `S0…`, each of a buyer firm (a buyer that is not a seat), the
+    /// firms taken in turn.
+    pub fn register_seats(&mut self, seats: usize) -> SimOutput {
+        let firms: Vec<usize> = (0..self.participants.len())
+            .filter(|&i| self.participants[i].buyer && self.participants[i].firm.is_none())
+            .collect();
+        assert!(!firms.is_empty() || seats == 0, "seats need a buyer firm");
+        let mut events = Vec::new();
+        for n in 0..seats {
+            let firm = firms[n % firms.len()];
+            let pk = Pk(self.participants.len() as u32);
+            let id = Code::parse(&format!("S{n}"), 36).unwrap();
+            self.participants.push(SimParticipant { pk, id, grower: false, buyer: true, firm: Some(firm) });
+            events.push(Event::ParticipantRegistered {
+                pk,
+                id,
+                name: id.to_string(),
+                roles: Roles { operator: false, grower: false, buyer: true },
+                credit_limit: Fen::ZERO,
+                token_hash: [0; 32],
+                firm: Some(self.participants[firm].pk),
+                daily_limit: Some(Fen(i64::MAX / 8)),
+            });
+        }
+        self.output(1, events)
+    }
+
+    /// (seat, firm) ids of every seat.
+    pub fn seats(&self) -> Vec<(Code, Code)> {
+        let participants = &self.participants;
+        participants.iter().filter_map(|p| p.firm.map(|f| (p.id, participants[f].id))).collect()
+    }
+
+    /// Defines a product of `category` with grade scale `grades` (best first); it trades at the
+    /// clock like any other, and on a book `{code}-BK`.
+    pub fn define_product(&mut self, code: &str, category: Category, grades: &[&'static str]) -> SimOutput {
         let code = Code::parse(code, 36).unwrap();
-        self.products.push(code);
-        let event = Event::ProductDefined { code, name: code.to_string(), category, unit: Unit::Stem };
+        let grades: Vec<Grade> = grades.iter().map(|g| Grade::from_static(g)).collect();
+        self.products.push(SimProduct { code, grades: grades.clone() });
+        self.instruments.push((Code::parse(&format!("{code}-BK"), 36).unwrap(), code));
+        let event = Event::ProductDefined { code, name: code.to_string(), category, unit: Unit::Stem, grades };
         self.output(1, vec![event])
+    }
+
+    /// Whose money a purchase by participant `buyer` moves, and the seat if one bought.
+    fn payer(&self, buyer: usize) -> (Code, Option<Code>) {
+        let p = &self.participants[buyer];
+        match p.firm {
+            Some(firm) => (self.participants[firm].id, Some(p.id)),
+            None => (p.id, None),
+        }
+    }
+
+    fn best_grade(&self, product: Code) -> Grade {
+        self.products.iter().find(|p| p.code == product).expect("a known product").grades[0]
     }
 
     fn pick(&self, sel: u16, role: impl Fn(&SimParticipant) -> bool, not: Option<usize>) -> Option<usize> {
@@ -185,14 +263,15 @@ impl MarketSim {
 
     /// Applies one operation; `None` when it does not fit the market as it stands.
     pub fn step(&mut self, op: Op) -> Option<SimOutput> {
-        let events = match op.kind % 12 {
+        let events = match op.kind % 14 {
             0 | 1 => self.consign(op),
             2..=4 => self.award(op),
             5 => self.new_round(op),
             6 => self.void(op),
             7 => self.end_lot(op, false),
             8 => self.end_lot(op, true),
-            _ => self.trade(op),
+            9..=11 => self.trade(op),
+            _ => self.presale(op),
         }?;
         Some(self.output(u64::from(op.wait_ms), events))
     }
@@ -201,8 +280,8 @@ impl MarketSim {
         let grower = self.pick(op.a, |p| p.grower, None)?;
         let id = LotId(self.next_lot);
         self.next_lot += 1;
-        let product = self.products[op.b as usize % self.products.len()];
-        let grade = Grade::DEFAULT_SCALE[op.c as usize % 3];
+        let scale = &self.products[op.b as usize % self.products.len()];
+        let (product, grade) = (scale.code, scale.grades[op.c as usize % scale.grades.len()]);
         let units_per_container = 1 + u32::from(op.d % 50);
         let containers = 1 + u32::from(op.d / 50 % 20);
         let p = &self.participants[grower];
@@ -226,6 +305,10 @@ impl MarketSim {
             day: self.day,
             clock: None,
             start_price: None,
+            master: Default::default(),
+            position: None,
+            presale: None,
+            presales: 0,
             rounds: 0,
         };
         self.lots.push(SimLot {
@@ -238,6 +321,8 @@ impl MarketSim {
             remaining: containers,
             round: 1,
             finished: false,
+            clocked: false,
+            presales: 0,
             sales: Vec::new(),
         });
         self.open_lots.push(self.lots.len() - 1);
@@ -265,8 +350,10 @@ impl MarketSim {
 
     fn book_award(&mut self, index: usize, buyer: usize, containers: u32, price: Fen) -> Event {
         let ts = self.ts;
+        let (payer, seat) = self.payer(buyer);
         let lot = &mut self.lots[index];
         lot.remaining -= containers;
+        lot.clocked = true;
         let units = u64::from(lot.units_per_container) * u64::from(containers);
         let amount = price.checked_mul(units).unwrap();
         let fee = self.fees.clock_fee(containers);
@@ -274,11 +361,13 @@ impl MarketSim {
         let (b, g) = (&self.participants[buyer], &self.participants[lot.grower]);
         lot.sales.push(self.sales.len());
         self.sales.push(ExpectedSale {
-            book: false,
+            kind: TradeKind::Clock,
             reference: lot.id.0,
             round: Some(lot.round),
-            buyer: b.id,
+            buyer: payer,
             seller: g.id,
+            seat,
+            cell: CellKey { product: lot.product, grade: lot.grade },
             units,
             amount: amount.0,
             fee: fee.0,
@@ -312,6 +401,7 @@ impl MarketSim {
     fn new_round(&mut self, op: Op) -> Option<Vec<Event>> {
         let index = self.open_lot(op.a)?;
         self.lots[index].round += 1;
+        self.lots[index].clocked = true;
         // The engine would publish `ClockStarted`; clearing ignores it, which is the point.
         let lot = &self.lots[index];
         Some(vec![Event::ClockStarted {
@@ -336,7 +426,7 @@ impl MarketSim {
             .copied()
             .filter(|&i| {
                 let s = &self.sales[i];
-                !s.book && !s.voided && s.reference == lot_id.0 && s.round == Some(round)
+                s.kind == TradeKind::Clock && !s.voided && s.reference == lot_id.0 && s.round == Some(round)
             })
             .collect();
         let chosen = *candidates.get(op.b as usize % candidates.len().max(1))?;
@@ -391,7 +481,9 @@ impl MarketSim {
     fn trade(&mut self, op: Op) -> Option<Vec<Event>> {
         let seller = self.pick(op.a, |p| p.grower, None)?;
         let buyer = self.pick(op.b, |p| p.buyer, Some(seller))?;
-        let (symbol, product) = INSTRUMENTS[op.c as usize % INSTRUMENTS.len()];
+        let (symbol, product) = self.instruments[op.c as usize % self.instruments.len()];
+        let (payer, seat) = self.payer(buyer);
+        let cell = CellKey { product, grade: self.best_grade(product) };
         let price = Fen(1 + i64::from(op.d % 3_000));
         let quantity = 1 + u64::from(op.c / 3 % 500);
         let amount = price.checked_mul(quantity).unwrap();
@@ -402,11 +494,13 @@ impl MarketSim {
         self.next_order += 2;
         let (b, s) = (&self.participants[buyer], &self.participants[seller]);
         self.sales.push(ExpectedSale {
-            book: true,
+            kind: TradeKind::Book,
             reference: trade_id.0,
             round: None,
-            buyer: b.id,
+            buyer: payer,
             seller: s.id,
+            seat,
+            cell,
             units: quantity,
             amount: amount.0,
             fee: fee.0,
@@ -417,8 +511,8 @@ impl MarketSim {
         });
         Some(vec![Event::Traded(Trade {
             trade_id,
-            symbol: Code::from_static(symbol),
-            product: Code::from_static(product),
+            symbol,
+            product,
             price,
             quantity,
             amount,
@@ -433,6 +527,69 @@ impl MarketSim {
             commission,
             ts: self.ts,
         })])
+    }
+
+    /// A presale purchase of part of a lot not yet on the clock, at a price the grower set; a lot
+    /// sold out by presales ends there, with no event (as in the core).
+    fn presale(&mut self, op: Op) -> Option<Vec<Event>> {
+        let index = self.open_lot(op.a)?;
+        if self.lots[index].clocked || self.lots[index].remaining == 0 {
+            return None;
+        }
+        let buyer = self.pick(op.b, |p| p.buyer, Some(self.lots[index].grower))?;
+        let (payer, seat) = self.payer(buyer);
+        let price = Fen(1 + i64::from(op.d % 2_500));
+        let ts = self.ts;
+        let lot = &mut self.lots[index];
+        let containers = 1 + u32::from(op.c) % lot.remaining;
+        lot.remaining -= containers;
+        lot.presales += 1;
+        let units = u64::from(lot.units_per_container) * u64::from(containers);
+        let amount = price.checked_mul(units).unwrap();
+        let fee = self.fees.clock_fee(containers);
+        let commission = self.fees.commission(amount);
+        let (b, g) = (&self.participants[buyer], &self.participants[lot.grower]);
+        self.sales.push(ExpectedSale {
+            kind: TradeKind::Presale,
+            reference: lot.id.0,
+            round: None,
+            buyer: payer,
+            seller: g.id,
+            seat,
+            cell: CellKey { product: lot.product, grade: lot.grade },
+            units,
+            amount: amount.0,
+            fee: fee.0,
+            commission: commission.0,
+            voided: false,
+            buyer_pk: b.pk,
+            containers,
+        });
+        let sale = PresaleSale {
+            lot: lot.id,
+            number: lot.presales,
+            buyer: b.pk,
+            buyer_id: b.id,
+            grower: g.pk,
+            grower_id: g.id,
+            product: lot.product,
+            grade: lot.grade,
+            price,
+            containers,
+            units,
+            amount,
+            fee,
+            commission,
+            offer_left: 0,
+            remaining: lot.remaining,
+            ts,
+        };
+        if lot.remaining == 0 {
+            lot.finished = true;
+            let position = self.open_lots.iter().position(|&i| i == index).expect("an open lot");
+            self.open_lots.swap_remove(position);
+        }
+        Some(vec![Event::PresaleBought(Box::new(sale))])
     }
 
     /// `end_of_day`: `DaySettled` with the engine's totals; the next day starts.
@@ -476,7 +633,8 @@ pub fn morning(day: Day) -> EngineTime {
     EngineTime(seconds * 1_000_000)
 }
 
-/// A random operation mostly of sales (for soaks): about 1 in 8 consigns, 1 in 100 voids.
+/// A random operation mostly of sales (for soaks): about 1 in 8 consigns, 1 in 100 voids, 1 in 12
+/// presales.
 pub fn random_op(rng: &mut impl Rng) -> Op {
     let roll = rng.gen_range(0..100);
     let kind = match roll {
@@ -486,6 +644,7 @@ pub fn random_op(rng: &mut impl Rng) -> Op {
         57..=58 => 7,
         59 => 8,
         60..=61 => 5,
+        62..=69 => 12,
         _ => 9,
     };
     Op { kind, a: rng.gen(), b: rng.gen(), c: rng.gen(), d: rng.gen(), wait_ms: rng.gen_range(0..400) }

@@ -7,7 +7,7 @@
 
 #![allow(dead_code)]
 
-use huashi_engine::command::{Action, Actor, ClockSettingsPatch, Command, Consignment, OrderEntry, Roles};
+use huashi_engine::command::{Action, Actor, ClockPlan, ClockSettingsPatch, Command, Consignment, OrderEntry, Roles};
 use huashi_engine::core::book::{BookState, OrderType, TimeInForce};
 use huashi_engine::core::catalogue::Grade;
 use huashi_engine::core::clock::ClockPhase;
@@ -307,6 +307,8 @@ pub type RawOp = [u32; 6];
 
 pub const BUYERS: usize = 4;
 pub const GROWERS: usize = 2;
+/// Seats of buyer 1's firm: one with a tight daily limit, one with none of its own.
+pub const SEATS: usize = 2;
 pub const CLOCKS: u16 = 3;
 pub const SYMBOLS: [&str; 2] = ["ROSE-A", "LILY-A"];
 
@@ -317,13 +319,15 @@ pub struct Driver {
     /// One participant holding both roles, so self-trade prevention and "cannot buy your own lot"
     /// get exercised.
     pub trader: Pk,
+    /// Buyer seats of `buyers[1]`: they buy on its credit within their daily limits.
+    pub seats: Vec<Pk>,
     next_client_order: u64,
 }
 
 /// The commands the roster needs, applied before any generated operation.
 pub fn roster_commands() -> Vec<Command> {
     let mut commands = Vec::new();
-    let mut register = |id: String, roles: Roles, limit: i64| {
+    let mut register = |id: String, roles: Roles, limit: i64, seat: Option<(&str, Option<i64>)>| {
         commands.push(Command::new(
             Actor::Operator,
             Action::RegisterParticipant {
@@ -332,19 +336,21 @@ pub fn roster_commands() -> Vec<Command> {
                 roles,
                 credit_limit: Fen(limit),
                 token_hash: [1; 32],
-                firm: None,
-                daily_limit: None,
+                firm: seat.map(|(firm, _)| code(firm)),
+                daily_limit: seat.and_then(|(_, daily)| daily.map(Fen)),
             },
         ))
     };
     for b in 0..BUYERS {
         // From tight to generous, so credit rejections happen.
-        register(format!("buyer{b}"), roles(false, true), [30_000, 150_000, 600_000, 3_000_000][b]);
+        register(format!("buyer{b}"), roles(false, true), [30_000, 150_000, 600_000, 3_000_000][b], None);
     }
     for g in 0..GROWERS {
-        register(format!("grower{g}"), roles(true, false), 0);
+        register(format!("grower{g}"), roles(true, false), 0, None);
     }
-    register("trader".to_string(), roles(true, true), 200_000);
+    register("trader".to_string(), roles(true, true), 200_000, None);
+    register("seat0".to_string(), roles(false, true), 0, Some(("buyer1", Some(40_000))));
+    register("seat1".to_string(), roles(false, true), 0, Some(("buyer1", None)));
     commands
 }
 
@@ -359,7 +365,9 @@ impl Driver {
     pub fn new() -> Driver {
         let buyers = (0..BUYERS as u32).map(Pk).collect();
         let growers = (BUYERS as u32..(BUYERS + GROWERS) as u32).map(Pk).collect();
-        Driver { buyers, growers, trader: Pk((BUYERS + GROWERS) as u32), next_client_order: 0 }
+        let first_seat = (BUYERS + GROWERS + 1) as u32;
+        let seats = (first_seat..first_seat + SEATS as u32).map(Pk).collect();
+        Driver { buyers, growers, trader: Pk((BUYERS + GROWERS) as u32), seats, next_client_order: 0 }
     }
 
     /// How long to wait before the operation, in microseconds: mostly short, now and then long
@@ -379,6 +387,7 @@ impl Driver {
         match k % 10 {
             0 => Actor::Participant(self.growers[(k / 10) as usize % GROWERS]),
             1 => Actor::Participant(self.trader),
+            2 | 3 => Actor::Participant(self.seats[(k / 10) as usize % SEATS]),
             _ => Actor::Participant(self.buyers[(k / 10) as usize % BUYERS]),
         }
     }
@@ -592,12 +601,71 @@ impl Driver {
             87 if b % 4 == 0 => one(Actor::System, Action::HaltAllClocks),
             88 if b % 8 == 0 => one(Actor::Operator, Action::EndOfDay),
             89 if b % 16 == 0 => self.close_the_day(market),
+            // Presales: an offer on a waiting lot (mostly by its grower), purchases, withdrawals.
+            90..=92 => {
+                let Some(lot) = Self::pick_waiting_lot(market, a).or_else(|| Self::pick_lot(market, a)) else {
+                    return vec![Command::tick()];
+                };
+                let l = market.lot(lot);
+                let grower = match (l, b % 6) {
+                    (Some(l), 1..) => Actor::Participant(l.grower),
+                    _ => self.seller_actor(b),
+                };
+                let min = l.map_or(100, |l| l.min_price.0);
+                let remaining = l.map_or(1, |l| l.remaining);
+                let containers = match d % 7 {
+                    0 => remaining + 1,
+                    _ => 1 + d / 7 % remaining.max(1),
+                };
+                let price = Fen(if c % 11 == 0 { 0 } else { min + (c % 300) as i64 - 20 });
+                one(grower, Action::OfferPresale { lot, price, containers })
+            }
+            93..=96 => {
+                let offered: Vec<LotId> =
+                    market.lots().values().filter(|l| l.presale.is_some()).map(|l| l.id).collect();
+                let lot = if offered.is_empty() || c % 9 == 0 {
+                    match Self::pick_lot(market, a) {
+                        Some(lot) => lot,
+                        None => return vec![Command::tick()],
+                    }
+                } else {
+                    offered[a as usize % offered.len()]
+                };
+                let left = market.lot(lot).and_then(|l| l.presale).map_or(1, |o| o.containers);
+                let containers = match d % 8 {
+                    0 => 0,
+                    1 => left + 1,
+                    _ => 1 + d / 8 % left,
+                };
+                one(self.buyer_actor(b), Action::BuyPresale { lot, containers })
+            }
+            97 => {
+                let Some(lot) = Self::pick_lot(market, a) else { return vec![Command::tick()] };
+                let grower = market.lot(lot).map_or(self.seller_actor(b), |l| Actor::Participant(l.grower));
+                one(grower, Action::WithdrawPresale { lot })
+            }
+            // Planning: clock plans (with a start time now and then), the draw, plan_lots.
+            98 => {
+                let products: Vec<Code> = ["ROSE", "LILY", "TULIP"]
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| (b >> i) & 1 == 1)
+                    .map(|(_, p)| code(p))
+                    .collect();
+                let start_time = (c % 3 == 0).then_some(6 * 3600 + c % 7_200);
+                let plan = ClockPlan { products, start_time };
+                one(Actor::Operator, Action::SetClockPlan { clock: Self::pick_clock(a), plan })
+            }
+            99 => match b % 3 {
+                0 => one(Actor::Operator, Action::DrawOrder { seed: ((c as u64) << 32) | d as u64 }),
+                _ => one(Actor::Operator, Action::PlanLots { start_markup_bp: c % 12_000 }),
+            },
             _ => vec![Command::tick()],
         }
     }
 
     fn participant(&self, k: u32) -> Pk {
-        Pk(k % (BUYERS + GROWERS + 1) as u32)
+        Pk(k % (BUYERS + GROWERS + 1 + SEATS) as u32)
     }
 
     /// A bid on the round clock `a` is running (or, now and then, the one before or after).
