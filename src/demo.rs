@@ -39,8 +39,8 @@ use buyers::Buyer;
 use client::{Reports, Session};
 use futures_util::future::join_all;
 use growers::Grower;
-use huashi_gateway::config::FileConfig;
 use huashi_engine::types::Day;
+use huashi_gateway::config::FileConfig;
 use huashi_gateway::{Config, ServeArgs};
 use huashi_node::Node;
 use money::{grouped, Fen};
@@ -372,8 +372,7 @@ impl Market {
                 seated.join(", ")
             ));
         }
-        let known =
-            seats.growers.len() + seats.buyers.len() + seats.firms.len() + usize::from(seats.visitor.is_some());
+        let known = seats.growers.len() + seats.buyers.len() + seats.firms.len() + usize::from(seats.visitor.is_some());
         say(&format!(
             "  {growers} growers and {} buyers at work · {} participants registered now, {} already known · tokens in {}",
             buyers.len(),

@@ -14,8 +14,8 @@
 
 use super::client::{unexpected, Rejected, Reports, Session};
 use super::growers::ConsignedLot;
-use super::presales::Sale;
 use super::money::Fen;
+use super::presales::Sale;
 use super::products::{self, cell, product, Cell};
 use super::roster::BuyerSpec;
 use rand::{Rng, SeedableRng};
@@ -127,7 +127,10 @@ impl Buyer {
     /// its account.
     pub fn credit_refused(&self, rejected: &Rejected) {
         tracing::debug!(who = self.spec.id, error = %rejected, "purchase refused for credit; re-reading the account");
-        self.refusal.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).get_or_insert_with(|| rejected.to_string());
+        self.refusal
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get_or_insert_with(|| rejected.to_string());
         self.day().available = Fen::ZERO;
     }
 
@@ -142,9 +145,8 @@ impl Buyer {
         }
         let (_, most) = self.spec.kind.press_range();
         let mut containers = most.min(wanted).min(offered).max(smallest);
-        let cost = |c: u32| {
-            price.times(lot.units_per_container as u64 * c as u64) + Fen(CLOCK_FEE_PER_CONTAINER.0 * c as i64)
-        };
+        let cost =
+            |c: u32| price.times(lot.units_per_container as u64 * c as u64) + Fen(CLOCK_FEE_PER_CONTAINER.0 * c as i64);
         let available = self.available();
         while containers > smallest && cost(containers) > available {
             containers -= 1;

@@ -11,9 +11,9 @@ use super::prices::PriceBoard;
 use super::products::{scale, Cell, Product, PRODUCTS};
 use super::roster::GrowerSpec;
 use futures_util::future::join_all;
+use huashi_engine::types::Day;
 use rand::seq::SliceRandom;
 use rand::Rng;
-use huashi_engine::types::Day;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -129,7 +129,11 @@ pub fn plan_morning(
             containers,
             min_purchase: if containers >= 15 && rng.gen_bool(0.15) { 2 } else { 1 },
             reserve: Fen::from_cny(reserve).max(Fen(1)),
-            note: if master.harvest_day == day.to_string() { "cut this morning" } else { "cut yesterday, cooled overnight" },
+            note: if master.harvest_day == day.to_string() {
+                "cut this morning"
+            } else {
+                "cut yesterday, cooled overnight"
+            },
             master,
         });
     }

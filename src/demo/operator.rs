@@ -165,8 +165,16 @@ impl Operator {
         let planned = self.session.expect(planned, "lots_planned").await?;
         let mut plan = DayPlan {
             seed: drawn["seed"].as_str().unwrap_or("?").to_string(),
-            growers: drawn["growers"].as_array().into_iter().flatten().filter_map(|g| g.as_str().map(String::from)).collect(),
-            clocks: products.into_iter().map(|(c, products)| (c, PlannedClock { products, lots: Vec::new() })).collect(),
+            growers: drawn["growers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|g| g.as_str().map(String::from))
+                .collect(),
+            clocks: products
+                .into_iter()
+                .map(|(c, products)| (c, PlannedClock { products, lots: Vec::new() }))
+                .collect(),
             unplanned: planned["unplanned"].as_array().into_iter().flatten().filter_map(Value::as_u64).collect(),
         };
         for a in planned["assigned"].as_array().into_iter().flatten() {

@@ -64,9 +64,11 @@ pub async fn offer(
         let price = Fen::from_cny(fair * rng.gen_range(PRICE_SHARE.0..PRICE_SHARE.1)).max(lot.reserve);
         let share = rng.gen_range(OFFER_SHARE.0..OFFER_SHARE.1);
         let containers = ((lot.containers as f64 * share).round() as u32).clamp(lot.min_purchase, lot.containers - 1);
-        let msg = json!({"type": "offer_presale", "lot_id": lot.lot_id, "price": price.json(), "containers": containers});
+        let msg =
+            json!({"type": "offer_presale", "lot_id": lot.lot_id, "price": price.json(), "containers": containers});
         let Some(reply) = grower.session.expect(msg.clone(), "presale_offered").await else { continue };
-        if reply["lot_id"] != lot.lot_id || Fen::of(&reply["price"]) != Some(price) || reply["containers"] != containers {
+        if reply["lot_id"] != lot.lot_id || Fen::of(&reply["price"]) != Some(price) || reply["containers"] != containers
+        {
             tracing::warn!(request = %msg, reply = %reply, "presale_offered does not match the offer");
             continue;
         }
@@ -99,7 +101,9 @@ pub async fn take(buyers: &[Arc<Buyer>], offers: Vec<Offer>, rng: &mut impl Rng)
                         fee: Fen::of(&reply["fee"]).unwrap_or(Fen::ZERO),
                     };
                     let units = containers as u64 * offer.lot.units_per_container as u64;
-                    if Fen::of(&reply["price"]) != Some(offer.price) || sale.containers != containers || sale.units != units
+                    if Fen::of(&reply["price"]) != Some(offer.price)
+                        || sale.containers != containers
+                        || sale.units != units
                     {
                         tracing::warn!(request = %msg, reply = %reply, "presale_bought does not match the offer");
                     }

@@ -6,9 +6,9 @@
 //! its presales, and what a firm's seats bought (from the firm's statement).
 
 use super::money::{grouped, Fen};
-use super::prices::PriceBoard;
 use super::operator::DayPlan;
 use super::presales::Outcome;
+use super::prices::PriceBoard;
 use super::products::{best_grade, book_product, cell, product, units, Cell};
 use super::roster::{FirmSpec, GROWERS, SEATS};
 use serde_json::Value;
@@ -373,7 +373,9 @@ pub fn seat_purchases(firm: &FirmSpec, statement: &Value) -> (String, Vec<Value>
     let mut seats: BTreeMap<String, Seat> = BTreeMap::new();
     let mut strays = Vec::new();
     for line in statement["lines"].as_array().into_iter().flatten() {
-        let seat = line["seat"].as_str().filter(|s| SEATS.iter().any(|spec| spec.id == *s && spec.firm.is_some_and(|f| f.id == firm.id)));
+        let seat = line["seat"]
+            .as_str()
+            .filter(|s| SEATS.iter().any(|spec| spec.id == *s && spec.firm.is_some_and(|f| f.id == firm.id)));
         let (Some(seat), "buy") = (seat, line["side"].as_str().unwrap_or("")) else {
             strays.push(line.clone());
             continue;
@@ -395,7 +397,12 @@ pub fn seat_purchases(firm: &FirmSpec, statement: &Value) -> (String, Vec<Value>
     let line = if words.is_empty() {
         format!("  firm {} ({}): its seats bought nothing today", firm.name, firm.id)
     } else {
-        format!("  firm {} ({}) bought through its seats: {} · the firm's net {net} CNY", firm.name, firm.id, words.join(" · "))
+        format!(
+            "  firm {} ({}) bought through its seats: {} · the firm's net {net} CNY",
+            firm.name,
+            firm.id,
+            words.join(" · ")
+        )
     };
     (line, strays)
 }
