@@ -287,6 +287,7 @@ fn finish(tally: &mut Tally, lot_id: u64, unsold: u64) -> String {
         _ => String::new(),
     };
     match (lot.sold, unsold) {
+        (0, _) if lot.presold > 0 => format!("{what} — the rest unsold, no bid reached the reserve"),
         (0, _) => format!("{what} — unsold, no bid reached the reserve"),
         (sold, 0) => format!("{what} — sold {sold} in {rounds} {range} · {} CNY", grouped(lot.amount)),
         (sold, unsold) => {

@@ -888,3 +888,49 @@ fn demo_seats_buy_for_their_firm() {
     let out = s.first.text();
     assert!(out.contains("firm Lotus Flower Group (b-lotus-group) bought through its seats"), "{out}");
 }
+
+/// Lots carry varied master data (protocol section 5), as growers of a real hall give it: a
+/// cultivar, a stem length for cut flowers (roses 40–80 cm), an opening stage 1–5, a packaging,
+/// the production base, a harvest batch and day (the trading day or the day before), and a
+/// grade on the product's scale.
+#[test]
+fn demo_lots_carry_master_data() {
+    let s = scenario();
+    let scales: BTreeMap<&str, Vec<&str>> = [
+        ("ROSE", vec!["A1", "A2", "B1", "B2", "C1"]),
+        ("CARNATION", vec!["A1", "A2", "B1", "B2"]),
+        ("LILY", vec!["A1", "A2", "B1", "B2"]),
+        ("CHRYSANTHEMUM", vec!["A1", "A2", "B1", "B2"]),
+    ]
+    .into_iter()
+    .collect();
+    let mut varieties = BTreeSet::new();
+    let mut bases = BTreeSet::new();
+    let mut checked = 0;
+    for (day, events) in events_by_day(s) {
+        let before = huashi_engine::types::Day(huashi_engine::types::Day::parse(&day).unwrap().0 - 1).to_string();
+        for lot in events.iter().filter(|e| e["type"] == "lot_on_clock").map(|e| &e["lot"]) {
+            let product = lot["product"].as_str().unwrap();
+            let variety = lot["variety"].as_str().unwrap_or_else(|| panic!("a lot without a variety: {lot}"));
+            varieties.insert(variety.to_string());
+            bases.insert(lot["base"].as_str().unwrap_or_else(|| panic!("a lot without a base: {lot}")).to_string());
+            assert!(lot["batch"].as_str().is_some_and(|b| !b.is_empty()), "a lot without a batch: {lot}");
+            let maturity = lot["maturity"].as_u64().unwrap_or_else(|| panic!("a lot without maturity: {lot}"));
+            assert!((1..=5).contains(&maturity), "{lot}");
+            assert!(["bucket", "box", "tray", "cart"].contains(&lot["packaging"].as_str().unwrap_or("")), "{lot}");
+            let harvest = lot["harvest_day"].as_str().unwrap_or("");
+            assert!(harvest == day || harvest == before, "{day}: harvested {harvest}: {lot}");
+            if let Some(scale) = scales.get(product) {
+                assert!(scale.contains(&lot["grade"].as_str().unwrap()), "a grade off {product}'s scale: {lot}");
+            }
+            if product == "ROSE" {
+                let stem =
+                    lot["stem_length_cm"].as_u64().unwrap_or_else(|| panic!("a rose without a stem length: {lot}"));
+                assert!((40..=80).contains(&stem), "{lot}");
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 0, "no lot came to a clock");
+    assert!(varieties.len() >= 5 && bases.len() >= 3, "varied master data: {varieties:?} from {bases:?}");
+}
