@@ -484,7 +484,8 @@ impl Market {
             Some(now) => now,
             None => wall_clock_us(),
         };
-        let lead = self.settings.pause(5.0, 2_000).as_micros() as u64;
+        // Room for the four plans to be set before the time comes, even on a loaded machine.
+        let lead = self.settings.pause(5.0, 3_000).as_micros() as u64;
         // Whole seconds: a start time has no finer grain.
         let at = (now + lead).div_ceil(1_000_000) * 1_000_000;
         let (_, seconds) = operator::market_time(at);
