@@ -10,10 +10,13 @@
 //!  books    (books.rs)    ──/ws──┘
 //! ```
 //!
-//! A morning: growers consign lots; the operator sets the clocks to the demo's speed and lines
-//! the lots up with start prices from recent prices; hotel chains leave standing bids and the
-//! books take orders in `pre_open`; then the books open, the clocks start, buyers press, and when
-//! every lot is done the books close and the day is settled — and the next morning begins.
+//! A morning, as a hall runs it (protocol section 11): growers consign lots with their master
+//! data; the operator sets the clocks to the demo's speed, plans each clock for a group of
+//! products, draws the day's grower order and plans the lots into the catalogue; growers offer
+//! some lots for presale and buyers take some; hotel chains leave standing bids and the books take
+//! orders in `pre_open`; then the books open, the operator fixes the start time, the clocks start
+//! by themselves at that time, buyers (a firm's seats among them) press, and when every lot is
+//! done the books close and the day is settled — and the next morning begins.
 //! Seeding (catalogue, participants, `demo-tokens.json`) is in market_seed.rs; the participants
 //! in roster.rs; prices in products.rs and prices.rs; the protocol clients in client.rs.
 
@@ -24,6 +27,7 @@ mod growers;
 mod market_seed;
 mod money;
 mod operator;
+mod presales;
 mod prices;
 mod products;
 mod report;
@@ -35,11 +39,12 @@ use buyers::Buyer;
 use client::{Reports, Session};
 use futures_util::future::join_all;
 use growers::Grower;
+use huashi_engine::types::Day;
 use huashi_gateway::config::FileConfig;
 use huashi_gateway::{Config, ServeArgs};
 use huashi_node::Node;
 use money::{grouped, Fen};
-use operator::Operator;
+use operator::{DayPlan, Operator};
 use prices::PriceBoard;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -49,7 +54,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{broadcast, oneshot, watch};
 
 /// Feed events buffered for the simulation's listeners.
@@ -280,6 +285,9 @@ impl Market {
         let (session, _, reports) = Session::login(self.addr, &self.settings.operator_token, "operator").await?;
         watch_reports("operator", reports);
         market_seed::ensure_catalogue(&session).await;
+        if let Some(reply) = session.expect(serde_json::json!({"type": "get_products"}), "products").await {
+            products::learn_scales(&reply);
+        }
         let mut tokens = market_seed::Tokens::load(&self.settings.data_dir)?;
         let seats = market_seed::register_participants(&session, &mut tokens).await?;
         let mut growers = Vec::new();
@@ -295,11 +303,10 @@ impl Market {
             }
         }
         let mut buyers = Vec::new();
-        for (index, token) in &seats.buyers {
-            let spec = &roster::BUYERS[*index];
+        for (index, (spec, token)) in seats.buyers.iter().enumerate() {
             match Session::login(self.addr, token, spec.id).await {
                 Ok((session, _, reports)) => {
-                    let buyer = Arc::new(Buyer::new(spec, session, self.settings.seed ^ (*index as u64 + 1) << 20));
+                    let buyer = Arc::new(Buyer::new(spec, session, self.settings.seed ^ (index as u64 + 1) << 20));
                     tokio::spawn(buyer.clone().run(self.feed.subscribe(), reports, self.stop.clone()));
                     buyers.push(buyer);
                 }
@@ -344,14 +351,28 @@ impl Market {
             .iter()
             .take(BUYERS_SHOWN)
             .filter_map(|b| {
-                let token = seats.buyers.iter().find(|(i, _)| roster::BUYERS[*i].id == b.spec.id).map(|(_, t)| t)?;
+                let token = seats.buyers.iter().find(|(spec, _)| spec.id == b.spec.id).map(|(_, t)| t)?;
                 Some(format!("{} {token}", b.spec.id))
             })
             .collect();
         if !shown.is_empty() {
             say(&format!("  simulated buyers (log in as one to watch it trade): {}", shown.join(" · ")));
         }
-        let known = seats.growers.len() + seats.buyers.len() + usize::from(seats.visitor.is_some());
+        for (firm, token) in &seats.firms {
+            let seated: Vec<String> = buyers
+                .iter()
+                .filter(|b| b.spec.firm.is_some_and(|f| f.id == firm.id))
+                .map(|b| format!("{} (daily limit {})", b.spec.id, grouped(Fen(b.spec.daily_limit_cny * 100))))
+                .collect();
+            say(&format!(
+                "  buyer firm {} ({}, credit {} CNY) buys through its seats {} · log in as the firm to watch them all: token {token}",
+                firm.name,
+                firm.id,
+                grouped(Fen(firm.credit_cny * 100)),
+                seated.join(", ")
+            ));
+        }
+        let known = seats.growers.len() + seats.buyers.len() + seats.firms.len() + usize::from(seats.visitor.is_some());
         say(&format!(
             "  {growers} growers and {} buyers at work · {} participants registered now, {} already known · tokens in {}",
             buyers.len(),
@@ -381,32 +402,42 @@ impl Market {
     async fn morning(&self, number: u64, day: &str, cast: &Cast) -> anyhow::Result<String> {
         let of = self.settings.days.map_or(String::new(), |d| format!(" of {d}"));
         say(&format!("── morning {number}{of} · trading day {day} ──────────────────────────────"));
+        let trading_day = Day::parse(day).with_context(|| format!("the market's day {day:?} is not a date"))?;
         let mut rng = ChaCha8Rng::seed_from_u64(self.settings.seed ^ day_hash(day));
         self.progress.tally().begin_day();
         let fair: BTreeMap<products::Cell, f64> = {
             let mut prices = self.prices();
             prices.new_day(&mut rng);
-            products::PRODUCTS
-                .iter()
-                .flat_map(|p| products::GRADES.iter().map(move |(g, _)| (p.code, *g)))
-                .map(|cell| (cell, prices.fair(cell)))
-                .collect()
+            products::cells().map(|cell| (cell, prices.fair(cell))).collect()
         };
         let scale = self.settings.lots as f64 / LOTS_DEFAULT as f64;
         join_all(cast.buyers.iter().map(|b| b.new_day(&fair, day_hash(day), scale))).await;
 
-        let plans = growers::plan_morning(self.settings.lots, &cast.growers, &self.prices(), &mut rng);
+        let plans = growers::plan_morning(self.settings.lots, trading_day, &cast.growers, &self.prices(), &mut rng);
         let consigned = growers::consign_all(&cast.growers, plans).await;
         let containers: u32 = consigned.iter().map(|l| l.containers).sum();
+        let varieties: std::collections::BTreeSet<&str> = consigned.iter().map(|l| l.master.variety).collect();
+        say(&format!(
+            "  growers consigned {} lots ({containers} containers, {} cultivars)",
+            consigned.len(),
+            varieties.len()
+        ));
         let operator = &cast.operator;
         operator.configure_clocks(self.settings.speed).await;
-        let lines = operator.line_up(&consigned, &self.prices, &mut rng).await;
-        let line_words: Vec<String> = lines.iter().map(|(c, lots)| format!("clock {c}: {}", lots.len())).collect();
-        say(&format!(
-            "  growers consigned {} lots ({containers} containers) · lined up: {}",
-            consigned.len(),
-            line_words.join(", ")
-        ));
+        let plan = operator.plan_day().await.context("the market refused to plan the day")?;
+        for line in report::plan_lines(&plan) {
+            say(&line);
+        }
+
+        // Presales before the clocks: offers on planned lots, in catalogue order.
+        let by_id: BTreeMap<u64, &growers::ConsignedLot> = consigned.iter().map(|l| (l.lot_id, l)).collect();
+        let planned: Vec<growers::ConsignedLot> =
+            plan.lot_ids().filter_map(|id| by_id.get(&id).map(|l| (*l).clone())).collect();
+        let offers = presales::offer(&cast.growers, &planned, &self.prices, &mut rng).await;
+        let presold = presales::take(&cast.buyers, offers, &mut rng).await;
+        for outcome in &presold {
+            say(&report::presale_line(outcome));
+        }
 
         operator.set_books("pre_open").await;
         let opening = cast.desk.opening_orders(&mut rng).await;
@@ -416,33 +447,79 @@ impl Market {
         ));
         tokio::time::sleep(self.settings.pause(3.0, 20)).await;
         operator.set_books("open").await;
-        for clock in lines.keys() {
-            operator.start_clock(*clock).await;
-        }
-        say("  books open · clocks running");
+        let start = self.start_the_clocks(operator, &plan, trading_day).await;
 
         let (desk_stop, desk_stopped) = watch::channel(false);
         let desk_task = tokio::spawn(trade_books(cast.desk.clone(), self.settings.speed, rng.gen(), desk_stopped));
-        self.wait_for_auction(operator, &lines).await;
+        self.wait_for_auction(operator, &plan, start).await;
         let _ = desk_stop.send(true);
         let _ = desk_task.await;
         operator.set_books("closed").await;
         self.print_day_tally();
+        if !presold.is_empty() {
+            say(&report::presales_total(&presold));
+        }
         let settled = operator.end_of_day().await.context("the day did not settle")?;
         say(&format!("  day {day} settled: {}", settled_words(&settled)));
+        self.print_firms(cast, day).await;
         self.print_index(day).await;
         self.prices().settle_day();
         Ok(settled["next_day"].as_str().context("day_settled without next_day")?.to_string())
     }
 
-    /// Waits until every lot lined up is done and its clock at rest. The feed is the source;
-    /// `get_lots` is asked now and then in case the feed missed something. A clock found idle
-    /// with lots still queued (someone halted it) is started again; a market whose feed falls
-    /// silent altogether is halted and its remaining lots withdrawn.
-    async fn wait_for_auction(&self, operator: &Operator, lines: &BTreeMap<u16, Vec<u64>>) {
-        let lots: Vec<u64> = lines.values().flatten().copied().collect();
+    /// Fixes the hour the planned clocks start: a few seconds ahead of the engine's time, in
+    /// market time (+08:00), sent as each clock plan's `start_time`; the clocks then start by
+    /// themselves. Returns when they will (µs since the epoch), or `None` when the operator
+    /// had to start them by hand: a start time is a time of the trading day, so on a day the
+    /// demo reaches ahead of the calendar (it runs days faster than they pass) no start time
+    /// comes before that date.
+    async fn start_the_clocks(&self, operator: &Operator, plan: &DayPlan, day: Day) -> Option<u64> {
+        let clocks: Vec<u16> = plan.busy_clocks().collect();
+        if clocks.is_empty() {
+            return None;
+        }
+        let names: Vec<String> = clocks.iter().map(u16::to_string).collect();
+        let names = names.join(", ");
+        let now = match operator.engine_time().await {
+            Some(now) => now,
+            None => wall_clock_us(),
+        };
+        // Room for the four plans to be set before the time comes, even on a loaded machine.
+        let lead = self.settings.pause(5.0, 3_000).as_micros() as u64;
+        // Whole seconds: a start time has no finer grain.
+        let at = (now + lead).div_ceil(1_000_000) * 1_000_000;
+        let (_, seconds) = operator::market_time(at);
+        let start_time = operator::time_of_day(seconds);
+        operator.plan_clocks(Some(&start_time)).await;
+        let planned = operator::market_instant(day, seconds);
+        if planned <= at {
+            // On a day behind the calendar the time has passed: the clocks start at once.
+            say(&format!("  the hall opens at {start_time} (+08:00): clocks {names} start by themselves"));
+            return Some(planned.max(now));
+        }
+        say(&format!(
+            "  trading day {day} is ahead of the calendar (the demo runs days faster than they pass): a start at \
+             {start_time} would come only on {day}; the operator starts clocks {names} by hand"
+        ));
+        for clock in clocks {
+            operator.start_clock(clock).await;
+        }
+        None
+    }
+
+    /// Waits until every lot planned is done and its clock at rest. The feed is the source;
+    /// `get_lots` is asked now and then in case the feed missed something. A clock that does not
+    /// start at its planned time (`start`), or that is found idle with lots still queued after
+    /// it started (someone halted it), is started by hand; a market whose feed falls silent
+    /// altogether is halted and its remaining lots withdrawn.
+    async fn wait_for_auction(&self, operator: &Operator, plan: &DayPlan, start: Option<u64>) {
+        let lots: Vec<u64> = plan.lot_ids().collect();
+        let lines: BTreeMap<u16, Vec<u64>> =
+            plan.clocks.iter().map(|(c, p)| (*c, p.lots.iter().map(|(_, lot, _)| *lot).collect())).collect();
         let poll = self.settings.pause(2.0, 50).min(Duration::from_secs(2));
         let stall = self.settings.pause(60.0, 10_000);
+        // A planned start is a journaled tick: it comes on time unless the engine is stuck.
+        let late_us = start.map(|s| s + Duration::from_secs(5).as_micros() as u64);
         let mut last_count = u64::MAX;
         let mut last_change = tokio::time::Instant::now();
         loop {
@@ -471,7 +548,8 @@ impl Market {
             if unfinished.is_empty() {
                 return;
             }
-            if last_change.elapsed() > stall {
+            let before_start = late_us.is_some_and(|late| wall_clock_us() < late);
+            if last_change.elapsed() > stall && !before_start {
                 say("  the market stopped moving: halting the clocks and withdrawing what is left");
                 for clock in lines.keys() {
                     operator.halt_clock(*clock).await;
@@ -482,18 +560,58 @@ impl Market {
                 }
                 return;
             }
-            for (clock, line) in lines {
+            for (clock, line) in &lines {
                 let waiting = unfinished.iter().any(|(id, status)| *status == "queued" && line.contains(id));
-                let idle = self.progress.tally().is_idle(*clock as u64);
+                let (idle, started) = {
+                    let tally = self.progress.tally();
+                    (tally.is_idle(*clock as u64), tally.has_started(*clock as u64))
+                };
                 let running = unfinished.iter().any(|(id, status)| *status == "on_clock" && line.contains(id));
-                if waiting && idle && !running {
-                    let msg = serde_json::json!({"type": "start_clock", "clock": clock});
-                    match operator.session.request(msg.clone()).await {
-                        Ok(_) => say(&format!("  clock {clock} was idle with lots waiting: started it again")),
-                        Err(rejected) if rejected.is("invalid_state") => {}
-                        Err(rejected) => client::unexpected("operator", &msg, &rejected),
-                    }
+                // Not started yet: before its time, or started by hand and not yet on the feed.
+                if !waiting || !idle || running || (!started && (before_start || start.is_none())) {
+                    continue;
                 }
+                if !started {
+                    tracing::warn!(clock, "unexpected: the clock did not start by itself at its planned time");
+                }
+                let msg = serde_json::json!({"type": "start_clock", "clock": clock});
+                match operator.session.request(msg.clone()).await {
+                    Ok(_) if started => say(&format!("  clock {clock} was idle with lots waiting: started it again")),
+                    Ok(_) => say(&format!("  clock {clock} did not start at its time: the operator started it")),
+                    Err(rejected) if rejected.is("invalid_state") => {}
+                    Err(rejected) => client::unexpected("operator", &msg, &rejected),
+                }
+            }
+        }
+    }
+
+    /// What each firm's seats bought today, from the firm's statement; and the first purchase
+    /// the market refused a seat for credit (its daily limit, usually), once a day per seat.
+    async fn print_firms(&self, cast: &Cast, day: &str) {
+        for buyer in cast.buyers.iter().filter(|b| b.spec.firm.is_some()) {
+            if let Some(refusal) = buyer.refusal() {
+                say(&format!("  seat {} was refused a purchase: {refusal}", buyer.spec.id));
+            }
+        }
+        for firm in &roster::FIRMS {
+            let msg = serde_json::json!({"type": "get_statement", "day": day, "participant": firm.id});
+            let statement = match cast.operator.session.request(msg.clone()).await {
+                Ok(statement) if statement["type"] == "statement" => statement,
+                Ok(reply) => {
+                    tracing::warn!(request = %msg, reply = %reply, "unexpected reply to get_statement");
+                    continue;
+                }
+                // No trade of the firm's today: nothing to say.
+                Err(rejected) if rejected.is("not_found") => continue,
+                Err(rejected) => {
+                    client::unexpected("operator", &msg, &rejected);
+                    continue;
+                }
+            };
+            let (line, strays) = report::seat_purchases(firm, &statement);
+            say(&line);
+            for stray in strays {
+                tracing::warn!(firm = firm.id, line = %stray, "unexpected: a line of the firm's statement names none of its seats");
             }
         }
     }
@@ -598,6 +716,11 @@ fn settled_words(settled: &Value) -> String {
         money("fees"),
         settled["next_day"].as_str().unwrap_or("?")
     )
+}
+
+/// The wall clock, µs since the epoch: the engine's clock on this same machine.
+fn wall_clock_us() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
 }
 
 /// A day's share of the seed: FNV-1a of its text.

@@ -9,7 +9,7 @@ use super::client::{unexpected, Session};
 use super::growers::Grower;
 use super::money::Fen;
 use super::prices::PriceBoard;
-use super::products::{book_product, BOOKS};
+use super::products::{best_grade, book_product, BOOKS};
 use rand::seq::SliceRandom;
 use rand::Rng;
 use serde_json::json;
@@ -90,7 +90,7 @@ impl BooksDesk {
         let Some(product) = book_product(symbol) else { return false };
         let (price, reference) = {
             let prices = self.prices();
-            let cell = (product.code, "A1");
+            let cell = (product.code, best_grade(product));
             (prices.fair(cell) * share, prices.last_trade(symbol).or_else(|| prices.recent(cell)))
         };
         let mut price = Fen::from_cny(price);

@@ -4,11 +4,19 @@
 //! tick and start time, when the falling price will reach its value, and presses `bid` then —
 //! the price is computed locally, as protocol section 6 intends; the clock itself is never
 //! polled. Whoever presses first wins; the others hear `too_late`. Hotel chains do not sit at
-//! the clocks: they look through the morning's lots and leave standing bids.
+//! the clocks: they look through the morning's lots and leave standing bids. Any buyer may take
+//! a presale offer (presales.rs) priced under its value.
+//!
+//! A firm's seat (protocol section 4) is a buyer like the others, buying on its firm's credit:
+//! its trader budgets with a share of the firm's credit line, and learns its own daily limit when
+//! the market refuses a purchase over it (`credit_limit`, naming the limit); it then reads its
+//! account, which shows what its daily limit leaves it.
 
 use super::client::{unexpected, Rejected, Reports, Session};
+use super::growers::ConsignedLot;
 use super::money::Fen;
-use super::products::{cell, product, Cell};
+use super::presales::Sale;
+use super::products::{self, cell, product, Cell};
 use super::roster::BuyerSpec;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -44,6 +52,8 @@ pub struct Buyer {
     pub session: Arc<Session>,
     seed: u64,
     day: Mutex<Day>,
+    /// The first purchase the market refused for credit today, in its words.
+    refusal: Mutex<Option<String>>,
 }
 
 /// A lot on a clock, from `lot_on_clock` (or a snapshot).
@@ -68,7 +78,7 @@ struct Press {
 
 impl Buyer {
     pub fn new(spec: &'static BuyerSpec, session: Arc<Session>, seed: u64) -> Buyer {
-        Buyer { spec, session, seed, day: Mutex::new(Day::default()) }
+        Buyer { spec, session, seed, day: Mutex::new(Day::default()), refusal: Mutex::new(None) }
     }
 
     fn day(&self) -> std::sync::MutexGuard<'_, Day> {
@@ -82,8 +92,9 @@ impl Buyer {
         let mut values = BTreeMap::new();
         let mut wanted = BTreeMap::new();
         for code in kind.products() {
-            for grade in kind.grades() {
-                let Some(cell) = cell(code, grade) else { continue };
+            let Some(product) = product(code) else { continue };
+            for grade in products::scale(product).iter().take(kind.grades_taken()) {
+                let cell: Cell = (product.code, grade);
                 // Not every buyer wants everything every day.
                 if !rng.gen_bool(0.8) {
                     continue;
@@ -96,9 +107,59 @@ impl Buyer {
                 wanted.insert(cell, containers);
             }
         }
-        let available = self.read_available().await;
+        let available = match self.spec.firm {
+            // A seat starts the day with its share of the firm's line (see the module's note).
+            Some(_) => Some(Fen(self.spec.credit_cny * 100)),
+            None => self.read_available().await,
+        };
+        *self.refusal.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
         let mut day = self.day();
         *day = Day { values, wanted, available: available.unwrap_or(Fen::ZERO), standing: BTreeMap::new() };
+    }
+
+    /// The first purchase refused for credit today, as the market worded it.
+    pub fn refusal(&self) -> Option<String> {
+        self.refusal.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
+
+    /// Notes a purchase refused for credit: the buyer's own tally was behind (book orders hold
+    /// credit too), or a seat met its daily limit. It buys nothing more until it has re-read
+    /// its account.
+    pub fn credit_refused(&self, rejected: &Rejected) {
+        tracing::debug!(who = self.spec.id, error = %rejected, "purchase refused for credit; re-reading the account");
+        self.refusal
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get_or_insert_with(|| rejected.to_string());
+        self.day().available = Fen::ZERO;
+    }
+
+    /// How many containers of a presale offer of `offered` at `price` this buyer takes, if any:
+    /// a lot it wants, at a price under its value of the lot, that it can pay for.
+    pub fn presale_wish(&self, lot: &ConsignedLot, price: Fen, offered: u32) -> Option<u32> {
+        let value = Fen::from_cny(self.lot_value(lot.lot_id, lot.cell)?);
+        let wanted = self.day().wanted.get(&lot.cell).copied().unwrap_or(0);
+        let smallest = lot.min_purchase.min(offered);
+        if price > value || wanted < smallest {
+            return None;
+        }
+        let (_, most) = self.spec.kind.press_range();
+        let mut containers = most.min(wanted).min(offered).max(smallest);
+        let cost =
+            |c: u32| price.times(lot.units_per_container as u64 * c as u64) + Fen(CLOCK_FEE_PER_CONTAINER.0 * c as i64);
+        let available = self.available();
+        while containers > smallest && cost(containers) > available {
+            containers -= 1;
+        }
+        (cost(containers) <= available).then_some(containers)
+    }
+
+    /// Books a presale purchase: fewer containers wanted, less credit left.
+    pub fn bought_presale(&self, cell: Cell, sale: &Sale) {
+        let mut day = self.day();
+        let wanted = day.wanted.entry(cell).or_default();
+        *wanted = wanted.saturating_sub(sale.containers);
+        day.available = day.available - sale.amount - sale.fee;
     }
 
     async fn read_available(&self) -> Option<Fen> {
@@ -336,10 +397,8 @@ impl Buyer {
             }
             // Somebody pressed first, or the price reached the reserve: that is the auction.
             Err(rejected) if rejected.is("too_late") => false,
-            // Book orders hold credit too; the buyer's own tally was behind.
             Err(rejected) if rejected.is("credit_limit") => {
-                tracing::debug!(who = self.spec.id, "bid refused for credit; re-reading the account");
-                self.day().available = Fen::ZERO;
+                self.credit_refused(&rejected);
                 true
             }
             Err(rejected) => {

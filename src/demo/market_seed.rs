@@ -5,7 +5,7 @@
 
 use super::client::{unexpected, Session};
 use super::products::{BOOKS, PRODUCTS};
-use super::roster::{BUYERS, GROWERS, VISITOR};
+use super::roster::{BuyerSpec, FirmSpec, BUYERS, FIRMS, GROWERS, SEATS, VISITOR};
 use futures_util::future::join_all;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -102,10 +102,13 @@ async fn define(operator: &Session, msg: Value, want: &str) {
     }
 }
 
-/// The seats the demo fills: (participant id, token) for each participant it can log in as.
+/// The seats the demo fills: (participant, token) for each participant it can log in as.
 pub struct Seats {
     pub growers: Vec<(usize, String)>,
-    pub buyers: Vec<(usize, String)>,
+    /// The simulated buyers, the firms' seats among them.
+    pub buyers: Vec<(&'static BuyerSpec, String)>,
+    /// The buyer firms, for a person to log in as one and watch all its seats.
+    pub firms: Vec<(&'static FirmSpec, String)>,
     pub visitor: Option<String>,
     /// Participants registered by this run (the rest were there already).
     pub registered: usize,
@@ -113,50 +116,67 @@ pub struct Seats {
     pub lost: Vec<&'static str>,
 }
 
-/// Registers every participant of the roster; returns their tokens.
+/// One participant to register, as its `register_participant` message.
+struct Want {
+    id: &'static str,
+    msg: Value,
+}
+
+fn want(id: &'static str, name: &str, roles: &[&str]) -> Want {
+    Want { id, msg: json!({"type": "register_participant", "id": id, "name": name, "roles": roles}) }
+}
+
+fn whole_cny(cny: i64) -> Value {
+    json!(format!("{cny}.00"))
+}
+
+/// Registers every participant of the roster; returns their tokens. Firms come first: a seat's
+/// registration names its firm, which must exist.
 pub async fn register_participants(operator: &Session, tokens: &mut Tokens) -> anyhow::Result<Seats> {
-    struct Want {
-        id: &'static str,
-        name: &'static str,
-        roles: &'static [&'static str],
-        credit_cny: i64,
-    }
-    let mut wants: Vec<Want> =
-        GROWERS.iter().map(|g| Want { id: g.id, name: g.name, roles: &["grower"], credit_cny: 0 }).collect();
-    wants.extend(BUYERS.iter().chain([&VISITOR]).map(|b| Want {
-        id: b.id,
-        name: b.name,
-        roles: &["buyer"],
-        credit_cny: b.credit_cny,
+    let mut first: Vec<Want> = GROWERS.iter().map(|g| want(g.id, g.name, &["grower"])).collect();
+    first.extend(BUYERS.iter().chain([&VISITOR]).map(|b| {
+        let mut w = want(b.id, b.name, &["buyer"]);
+        w.msg["credit_limit"] = whole_cny(b.credit_cny);
+        w
     }));
-    let replies = join_all(wants.iter().map(|w| {
-        let mut msg = json!({"type": "register_participant", "id": w.id, "name": w.name, "roles": w.roles});
-        if w.credit_cny > 0 {
-            msg["credit_limit"] = json!(format!("{}.00", w.credit_cny));
-        }
-        async move { (msg.clone(), operator.request(msg).await) }
-    }))
-    .await;
+    first.extend(FIRMS.iter().map(|f| {
+        let mut w = want(f.id, f.name, &["buyer"]);
+        w.msg["credit_limit"] = whole_cny(f.credit_cny);
+        w
+    }));
+    // A seat has no credit limit of its own (protocol section 4): its firm's and its daily limit.
+    let seats: Vec<Want> = SEATS
+        .iter()
+        .map(|s| {
+            let mut w = want(s.id, s.name, &["buyer"]);
+            w.msg["firm"] = json!(s.firm.map_or("", |f| f.id));
+            w.msg["daily_limit"] = whole_cny(s.daily_limit_cny);
+            w
+        })
+        .collect();
     let mut registered = 0;
     let mut lost = Vec::new();
-    for (want, (msg, reply)) in wants.iter().zip(replies) {
-        match reply {
-            Ok(reply) if reply["type"] == "participant_registered" => match reply["token"].as_str() {
-                Some(token) => {
-                    tokens.by_id.insert(want.id.to_string(), token.to_string());
-                    registered += 1;
+    for wave in [first, seats] {
+        let replies = join_all(wave.iter().map(|w| operator.request(w.msg.clone()))).await;
+        for (want, reply) in wave.iter().zip(replies) {
+            match reply {
+                Ok(reply) if reply["type"] == "participant_registered" => match reply["token"].as_str() {
+                    Some(token) => {
+                        tokens.by_id.insert(want.id.to_string(), token.to_string());
+                        registered += 1;
+                    }
+                    None => anyhow::bail!("participant_registered for {} carries no token", want.id),
+                },
+                Ok(reply) => anyhow::bail!("registering {}: unexpected reply {reply}", want.id),
+                Err(rejected) if rejected.is("duplicate") => {
+                    if tokens.get(want.id).is_none() {
+                        lost.push(want.id);
+                    }
                 }
-                None => anyhow::bail!("participant_registered for {} carries no token", want.id),
-            },
-            Ok(reply) => anyhow::bail!("registering {}: unexpected reply {reply}", want.id),
-            Err(rejected) if rejected.is("duplicate") => {
-                if tokens.get(want.id).is_none() {
-                    lost.push(want.id);
+                Err(rejected) => {
+                    unexpected(&operator.who, &want.msg, &rejected);
+                    anyhow::bail!("cannot register {}: {rejected}", want.id);
                 }
-            }
-            Err(rejected) => {
-                unexpected(&operator.who, &msg, &rejected);
-                anyhow::bail!("cannot register {}: {rejected}", want.id);
             }
         }
     }
@@ -166,7 +186,8 @@ pub async fn register_participants(operator: &Session, tokens: &mut Tokens) -> a
     let seat = |id: &str| tokens.get(id).filter(|_| !lost.contains(&id)).map(str::to_string);
     Ok(Seats {
         growers: GROWERS.iter().enumerate().filter_map(|(i, g)| seat(g.id).map(|t| (i, t))).collect(),
-        buyers: BUYERS.iter().enumerate().filter_map(|(i, b)| seat(b.id).map(|t| (i, t))).collect(),
+        buyers: BUYERS.iter().chain(&SEATS).filter_map(|b| seat(b.id).map(|t| (b, t))).collect(),
+        firms: FIRMS.iter().filter_map(|f| seat(f.id).map(|t| (f, t))).collect(),
         visitor: seat(VISITOR.id),
         registered,
         lost,

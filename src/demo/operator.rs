@@ -1,18 +1,22 @@
-//! The auctioneer's part of the morning, over the operator's session: clock settings scaled to
-//! the demo's speed, lots lined up on the clocks with start prices from recent prices, clocks
-//! started, books opened and closed, and the day ended. Also tidies up a day a previous run left
-//! half done, so every morning the demo runs is a whole one.
+//! The auctioneer's part of the morning, over the operator's session, as a hall plans its day
+//! (protocol section 11): clock settings scaled to the demo's speed, each clock planned for a
+//! group of products, the day's grower order drawn, the lots planned onto the clocks in catalogue
+//! order (start prices by the market's own rule), and a start time fixed at which the clocks
+//! start by themselves; then books opened and closed, and the day ended. Also tidies up a day a
+//! previous run left half done, so every morning the demo runs is a whole one.
 
 use super::client::{unexpected, Session};
-use super::growers::{auction_order, ConsignedLot};
 use super::money::Fen;
-use super::prices::PriceBoard;
-use super::products::{product, ClockGroup, BOOKS};
-use rand::Rng;
+use super::products::{ClockGroup, BOOKS, PRODUCTS};
+use huashi_engine::types::Day;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// How far above the higher of a lot's reserve and its cell's last VWAP a clock starts, percent
+/// (`plan_lots {start_markup_pct}`): high enough that every buyer's value lies below the start.
+const START_MARKUP_PCT: &str = "70";
 
 /// How fast the price falls at speed 1, fen per second, by clock group: about half a yuan a
 /// second for roses and other cheap stems, one for lilies and foliage, five for pots — a round
@@ -62,6 +66,37 @@ pub fn clock_pace(group: ClockGroup, speed: f64) -> ClockPace {
 const GROUPS: [ClockGroup; 4] =
     [ClockGroup::Roses, ClockGroup::CutFlowers, ClockGroup::LiliesAndFoliage, ClockGroup::Pots];
 
+/// One clock's part of the day's plan.
+#[derive(Clone, Debug, Default)]
+pub struct PlannedClock {
+    pub products: Vec<&'static str>,
+    /// Its lots in catalogue order: (position, lot id, start price).
+    pub lots: Vec<(u64, u64, Fen)>,
+}
+
+/// The day's plan, as the market answered `draw_order` and `plan_lots`.
+#[derive(Clone, Debug, Default)]
+pub struct DayPlan {
+    /// The draw's seed, 16 hexadecimal digits, and the grower order it gave.
+    pub seed: String,
+    pub growers: Vec<String>,
+    pub clocks: BTreeMap<u16, PlannedClock>,
+    /// Lots no clock plan took.
+    pub unplanned: Vec<u64>,
+}
+
+impl DayPlan {
+    /// Every planned lot's id.
+    pub fn lot_ids(&self) -> impl Iterator<Item = u64> + '_ {
+        self.clocks.values().flat_map(|c| c.lots.iter().map(|(_, lot, _)| *lot))
+    }
+
+    /// The clocks with lots to auction.
+    pub fn busy_clocks(&self) -> impl Iterator<Item = u16> + '_ {
+        self.clocks.iter().filter(|(_, c)| !c.lots.is_empty()).map(|(clock, _)| *clock)
+    }
+}
+
 pub struct Operator {
     pub session: Arc<Session>,
     /// Clocks the market has (from the feed's snapshot).
@@ -89,32 +124,80 @@ impl Operator {
         }
     }
 
-    /// Assigns every lot to its group's clock, in catalogue order, at a start price well above
-    /// what the cell fetched last time (or 1.6–2× the reserve). Returns the clocks' lines.
-    pub async fn line_up(
-        &self,
-        lots: &[ConsignedLot],
-        prices: &std::sync::Mutex<PriceBoard>,
-        rng: &mut impl Rng,
-    ) -> BTreeMap<u16, Vec<u64>> {
-        let mut ordered: Vec<&ConsignedLot> = lots.iter().collect();
-        ordered.sort_by_key(|lot| auction_order(lot));
-        let mut lines: BTreeMap<u16, Vec<u64>> = BTreeMap::new();
-        for lot in ordered {
-            let Some(product) = product(lot.cell.0) else { continue };
-            let clock = self.clock_of(product.group);
-            let recent = prices.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).recent(lot.cell);
-            let from_reserve = lot.reserve.cny() * rng.gen_range(1.6..2.0);
-            let from_recent = recent.map_or(0.0, |r| r.cny() * rng.gen_range(1.35..1.6));
-            let start = Fen::from_cny(from_reserve.max(from_recent)).max(lot.reserve);
-            let msg = json!({"type": "assign_lot", "lot_id": lot.lot_id, "clock": clock, "start_price": start.json()});
-            if self.session.expect(msg, "lot_assigned").await.is_some() {
-                lines.entry(clock).or_default().push(lot.lot_id);
-            }
+    /// The products each clock auctions: its groups' products.
+    fn clock_products(&self) -> BTreeMap<u16, Vec<&'static str>> {
+        let mut plans: BTreeMap<u16, Vec<&'static str>> = BTreeMap::new();
+        for product in &PRODUCTS {
+            plans.entry(self.clock_of(product.group)).or_default().push(product.code);
         }
-        lines
+        plans
     }
 
+    /// Sets each clock's plan: its products and, with `start_time` (`HH:MM:SS`, market time), when
+    /// it starts by itself; without one, it waits for a start time (a plan kept from yesterday
+    /// would otherwise start a clock as soon as lots are planned on it). Returns the plans the
+    /// market accepted.
+    pub async fn plan_clocks(&self, start_time: Option<&str>) -> BTreeMap<u16, Vec<&'static str>> {
+        let mut accepted = BTreeMap::new();
+        for (clock, products) in self.clock_products() {
+            let mut msg = json!({"type": "set_clock_plan", "clock": clock, "products": products});
+            if let Some(start_time) = start_time {
+                msg["start_time"] = json!(start_time);
+            }
+            let Some(reply) = self.session.expect(msg.clone(), "clock_plan").await else { continue };
+            let agrees = reply["clock"] == clock
+                && reply["products"] == json!(products)
+                && reply["start_time"].as_str().and_then(seconds_of_day) == start_time.and_then(seconds_of_day);
+            if !agrees {
+                tracing::warn!(request = %msg, reply = %reply, "clock_plan does not match the plan asked for");
+            }
+            accepted.insert(clock, products);
+        }
+        accepted
+    }
+
+    /// Draws the day's grower order, plans every consigned lot onto the clocks and reads the
+    /// plan back; `None` if the market refused.
+    pub async fn plan_day(&self) -> Option<DayPlan> {
+        let products = self.plan_clocks(None).await;
+        let drawn = self.session.expect(json!({"type": "draw_order"}), "order_drawn").await?;
+        let planned = json!({"type": "plan_lots", "start_markup_pct": START_MARKUP_PCT});
+        let planned = self.session.expect(planned, "lots_planned").await?;
+        let mut plan = DayPlan {
+            seed: drawn["seed"].as_str().unwrap_or("?").to_string(),
+            growers: drawn["growers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|g| g.as_str().map(String::from))
+                .collect(),
+            clocks: products
+                .into_iter()
+                .map(|(c, products)| (c, PlannedClock { products, lots: Vec::new() }))
+                .collect(),
+            unplanned: planned["unplanned"].as_array().into_iter().flatten().filter_map(Value::as_u64).collect(),
+        };
+        for a in planned["assigned"].as_array().into_iter().flatten() {
+            let (Some(lot), Some(clock), Some(position), Some(start)) =
+                (a["lot_id"].as_u64(), a["clock"].as_u64(), a["position"].as_u64(), Fen::of(&a["start_price"]))
+            else {
+                tracing::warn!(assigned = %a, "unexpected entry in lots_planned.assigned");
+                continue;
+            };
+            plan.clocks.entry(clock as u16).or_default().lots.push((position, lot, start));
+        }
+        for clock in plan.clocks.values_mut() {
+            clock.lots.sort_unstable();
+        }
+        Some(plan)
+    }
+
+    /// The engine's time (`pong.ts`), microseconds since the epoch.
+    pub async fn engine_time(&self) -> Option<u64> {
+        self.session.expect(json!({"type": "ping"}), "pong").await?["ts"].as_u64()
+    }
+
+    /// Starts a clock by hand: only when its planned start cannot come in time.
     pub async fn start_clock(&self, clock: u16) -> bool {
         self.session.expect(json!({"type": "start_clock", "clock": clock}), "clock_state").await.is_some()
     }
@@ -216,6 +299,35 @@ impl Operator {
     }
 }
 
+/// The market's local time is Shanghai's, UTC+8 (protocol section 11).
+const MARKET_OFFSET_S: i64 = 8 * 3600;
+const DAY_S: i64 = 86_400;
+
+/// The market date and the seconds since its midnight of an engine time (µs since the epoch).
+pub fn market_time(ts_us: u64) -> (Day, u32) {
+    let local = (ts_us / 1_000_000) as i64 + MARKET_OFFSET_S;
+    (Day(local.div_euclid(DAY_S) as i32), local.rem_euclid(DAY_S) as u32)
+}
+
+/// The engine time (µs since the epoch) of `seconds` after midnight of `day`, market time: when
+/// a clock planned to start at that time of that trading day starts.
+pub fn market_instant(day: Day, seconds: u32) -> u64 {
+    let unix = day.0 as i64 * DAY_S + seconds as i64 - MARKET_OFFSET_S;
+    unix.max(0) as u64 * 1_000_000
+}
+
+/// `HH:MM:SS` of seconds since midnight.
+pub fn time_of_day(seconds: u32) -> String {
+    format!("{:02}:{:02}:{:02}", seconds / 3600, seconds / 60 % 60, seconds % 60)
+}
+
+/// Seconds since midnight of `HH:MM` or `HH:MM:SS` (the market echoes a whole minute as `HH:MM`).
+fn seconds_of_day(time: &str) -> Option<u32> {
+    let mut parts = time.split(':').map(|p| p.parse::<u32>().ok());
+    let (h, m, s) = (parts.next()??, parts.next()??, parts.next().unwrap_or(Some(0))?);
+    (parts.next().is_none() && h < 24 && m < 60 && s < 60).then_some(h * 3600 + m * 60 + s)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,5 +346,22 @@ mod tests {
         assert_eq!(clock_pace(ClockGroup::Roses, 2.0).tick_ms, 10);
         let slow = clock_pace(ClockGroup::Roses, 0.5);
         assert_eq!((slow.step, slow.tick_ms), (Fen(1), 40));
+    }
+
+    #[test]
+    fn market_time_is_shanghai_time() {
+        // 2026-12-05 22:04:45 UTC is 06:04:45 on the 6th in Shanghai.
+        let ts = 1_796_508_285_000_000;
+        let (day, seconds) = market_time(ts + 123);
+        assert_eq!((day.to_string(), time_of_day(seconds)), ("2026-12-06".to_string(), "06:04:45".to_string()));
+        assert_eq!(market_instant(day, seconds), ts);
+    }
+
+    #[test]
+    fn start_times_read_with_or_without_seconds() {
+        assert_eq!(seconds_of_day("06:30"), Some(23_400));
+        assert_eq!(seconds_of_day("06:30:15"), Some(23_415));
+        assert_eq!(seconds_of_day("24:00"), None);
+        assert_eq!(seconds_of_day("06:30:15:1"), None);
     }
 }

@@ -99,7 +99,7 @@ impl PriceBoard {
     pub fn fair(&self, cell: Cell) -> f64 {
         let Some(p) = product(cell.0) else { return 1.0 };
         let mood = self.log_mood.get(p.code).copied().unwrap_or(0.0).exp();
-        p.level_fen as f64 / 100.0 * grade_factor(cell.1) * mood
+        p.level_fen as f64 / 100.0 * grade_factor(p, cell.1) * mood
     }
 
     /// The cell's VWAP on the last settled day it traded.

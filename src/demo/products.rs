@@ -1,10 +1,21 @@
 //! What the simulated market trades: the protocol's default catalogue (section 4) with the
 //! economics the simulation needs — a price level per unit, how lots of it are packed, which
-//! clock sells it, which book trades it. Price levels are Shanghai wholesale levels of recent
-//! seasons (rose 0.80–2.50 CNY a stem by grade, lily 3–8, moth orchid 25–60 a pot).
+//! clock sells it, which book trades it — and the master data growers give their lots (section 5:
+//! cultivars, stem lengths, opening stages, packaging). Price levels are Shanghai wholesale levels
+//! of recent seasons (rose 0.80–2.50 CNY a stem by grade, lily 3–8, moth orchid 25–60 a pot).
+//!
+//! Each product's grade scale is the market's: read once at start from `get_products`
+//! ([`learn_scales`]); until then, and for a product the market does not list, the scale a new
+//! data directory starts with.
 
-/// The three grades of protocol section 5, best first, with the share of the A1 price each fetches.
-pub const GRADES: [(&str, f64); 3] = [("A1", 1.0), ("A2", 0.8), ("B1", 0.62)];
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+/// The share of the best grade's price a grade fetches, by its place on the product's scale.
+const GRADE_SHARES: [f64; 5] = [1.0, 0.8, 0.62, 0.5, 0.4];
+/// Grades further down a long scale than [`GRADE_SHARES`] reaches.
+const GRADE_SHARE_LAST: f64 = 0.35;
 
 /// How a product's lots are sold at the clock: cut flowers and foliage fall in fen, pots in
 /// ten-fen steps, so a descent from start to reserve takes a few seconds at the real pace.
@@ -44,8 +55,17 @@ pub struct Product {
     pub group: ClockGroup,
     /// The standard product traded on a continuous book, if any (grade A1).
     pub book: Option<&'static str>,
-    /// Varieties, for lot notes.
+    /// Real cultivars of the product (master data `variety`).
     pub varieties: &'static [&'static str],
+    /// The grade scale a new data directory gives the product, best first.
+    pub grades: &'static [&'static str],
+    /// Stem length in cm of the best grade, and how much shorter each grade down is; `None` for
+    /// pot plants (sold by pot size, no stem length).
+    pub stem_cm: Option<(u32, u32)>,
+    /// Opening stages (maturity 1–5) growers cut or ship it at.
+    pub maturity: (u32, u32),
+    /// How its lots travel (master data `packaging`).
+    pub packaging: &'static [&'static str],
 }
 
 pub const PRODUCTS: [Product; 9] = [
@@ -61,7 +81,11 @@ pub const PRODUCTS: [Product; 9] = [
         weight: 34,
         group: ClockGroup::Roses,
         book: Some("ROSE-A"),
-        varieties: &["Carola 60 cm", "Red Naomi 50 cm", "Avalanche 60 cm", "Sweet Avalanche 50 cm", "Pink Floyd 60 cm"],
+        varieties: &["Carola", "Red Naomi", "Avalanche", "Sweetness", "Diana"],
+        grades: &["A1", "A2", "B1", "B2", "C1"],
+        stem_cm: Some((80, 10)),
+        maturity: (2, 3),
+        packaging: &["bucket", "box"],
     },
     Product {
         code: "CARNATION",
@@ -75,7 +99,11 @@ pub const PRODUCTS: [Product; 9] = [
         weight: 10,
         group: ClockGroup::CutFlowers,
         book: None,
-        varieties: &["Don Pedro", "Master", "Moon Light", "Baltico"],
+        varieties: &["Don Pedro", "Master", "Moonlight", "Baltico"],
+        grades: &["A1", "A2", "B1", "B2"],
+        stem_cm: Some((70, 5)),
+        maturity: (2, 3),
+        packaging: &["box"],
     },
     Product {
         code: "LILY",
@@ -89,7 +117,11 @@ pub const PRODUCTS: [Product; 9] = [
         weight: 13,
         group: ClockGroup::LiliesAndFoliage,
         book: Some("LILY-A"),
-        varieties: &["Siberia (Oriental), 3+ buds", "Sorbonne, 4 buds", "Tiber, 3 buds", "Robina, 3+ buds"],
+        varieties: &["Siberia", "Robina", "Sorbonne", "Tiber"],
+        grades: &["A1", "A2", "B1", "B2"],
+        stem_cm: Some((90, 10)),
+        maturity: (1, 2),
+        packaging: &["box", "bucket"],
     },
     Product {
         code: "CHRYSANTHEMUM",
@@ -103,7 +135,11 @@ pub const PRODUCTS: [Product; 9] = [
         weight: 6,
         group: ClockGroup::CutFlowers,
         book: None,
-        varieties: &["Jinba white", "Baltica", "Anastasia green"],
+        varieties: &["Baltica", "Jinba", "Anastasia", "Zembla"],
+        grades: &["A1", "A2", "B1", "B2"],
+        stem_cm: Some((80, 5)),
+        maturity: (2, 4),
+        packaging: &["box"],
     },
     Product {
         code: "GERBERA",
@@ -118,6 +154,10 @@ pub const PRODUCTS: [Product; 9] = [
         group: ClockGroup::CutFlowers,
         book: None,
         varieties: &["Rosalin", "Kimsey", "Pasta Party", "Dune"],
+        grades: &["A1", "A2", "B1"],
+        stem_cm: Some((55, 5)),
+        maturity: (3, 4),
+        packaging: &["tray", "box"],
     },
     Product {
         code: "TULIP",
@@ -132,6 +172,10 @@ pub const PRODUCTS: [Product; 9] = [
         group: ClockGroup::LiliesAndFoliage,
         book: None,
         varieties: &["Strong Gold", "Leen van der Mark", "Purple Prince"],
+        grades: &["A1", "A2", "B1"],
+        stem_cm: Some((45, 5)),
+        maturity: (1, 2),
+        packaging: &["bucket", "box"],
     },
     Product {
         code: "PHALAENOPSIS",
@@ -145,7 +189,11 @@ pub const PRODUCTS: [Product; 9] = [
         weight: 11,
         group: ClockGroup::Pots,
         book: Some("PHALAENOPSIS-A"),
-        varieties: &["12 cm pot, 2 spikes", "12 cm pot, 3 spikes", "9 cm pot, 1 spike, white"],
+        varieties: &["Sogo Yukidian", "Big Chili", "Taisuco Kochdian"],
+        grades: &["A1", "A2", "B1"],
+        stem_cm: None,
+        maturity: (3, 5),
+        packaging: &["tray", "cart"],
     },
     Product {
         code: "ANTHURIUM",
@@ -159,7 +207,11 @@ pub const PRODUCTS: [Product; 9] = [
         weight: 5,
         group: ClockGroup::Pots,
         book: None,
-        varieties: &["Sierra red, 14 cm pot", "Pink Champion, 12 cm pot"],
+        varieties: &["Sierra", "Pink Champion", "Red Champion"],
+        grades: &["A1", "A2", "B1"],
+        stem_cm: None,
+        maturity: (4, 5),
+        packaging: &["tray", "cart"],
     },
     Product {
         code: "EUCALYPTUS",
@@ -174,6 +226,10 @@ pub const PRODUCTS: [Product; 9] = [
         group: ClockGroup::LiliesAndFoliage,
         book: None,
         varieties: &["Silver Dollar", "Baby Blue", "Parvifolia"],
+        grades: &["A1", "A2", "B1"],
+        stem_cm: Some((70, 10)),
+        maturity: (5, 5),
+        packaging: &["bucket"],
     },
 ];
 
@@ -189,6 +245,11 @@ pub fn book_product(symbol: &str) -> Option<&'static Product> {
     PRODUCTS.iter().find(|p| p.book == Some(symbol))
 }
 
+/// The best grade of a product's scale: book trades count under it in the index (protocol §10).
+pub fn best_grade(product: &Product) -> &'static str {
+    scale(product).first().copied().unwrap_or("A1")
+}
+
 /// A unit's name in the plural ("stems", "pots", "bunches").
 pub fn units(unit: &str) -> String {
     if unit.ends_with("ch") {
@@ -198,17 +259,60 @@ pub fn units(unit: &str) -> String {
     }
 }
 
-pub fn grade_factor(grade: &str) -> f64 {
-    GRADES.iter().find(|(g, _)| *g == grade).map_or(1.0, |(_, f)| *f)
+/// The market's grade scales, by product code, as `get_products` gave them at start.
+static SCALES: OnceLock<BTreeMap<&'static str, Vec<&'static str>>> = OnceLock::new();
+
+/// Adopts the grade scales of a `products` reply (`get_products`) for the demo's products. Called
+/// once at start; grade names the demo has never seen are kept for the run (a handful of short
+/// strings, leaked once, so that a [`Cell`] stays a pair of `&'static str`).
+pub fn learn_scales(reply: &Value) {
+    let mut scales = BTreeMap::new();
+    for p in reply["products"].as_array().into_iter().flatten() {
+        let (Some(product), Some(grades)) = (p["code"].as_str().and_then(product), p["grades"].as_array()) else {
+            continue;
+        };
+        let scale: Vec<&'static str> = grades
+            .iter()
+            .filter_map(Value::as_str)
+            .map(|g| known_grade(product, g).unwrap_or_else(|| Box::leak(g.to_string().into_boxed_str())))
+            .collect();
+        if !scale.is_empty() {
+            scales.insert(product.code, scale);
+        }
+    }
+    let _ = SCALES.set(scales);
+}
+
+fn known_grade(product: &Product, grade: &str) -> Option<&'static str> {
+    product.grades.iter().chain(PRODUCTS[0].grades).find(|g| **g == grade).copied()
+}
+
+/// A product's grade scale, best first.
+pub fn scale(product: &Product) -> &'static [&'static str] {
+    match SCALES.get().and_then(|scales| scales.get(product.code)) {
+        Some(scale) => scale.as_slice(),
+        None => product.grades,
+    }
+}
+
+/// The share of the best grade's price that `grade` of `product` fetches.
+pub fn grade_factor(product: &Product, grade: &str) -> f64 {
+    let rank = scale(product).iter().position(|g| *g == grade).unwrap_or(0);
+    GRADE_SHARES.get(rank).copied().unwrap_or(GRADE_SHARE_LAST)
+}
+
+/// Every cell of the demo's products: each product with each grade of its scale.
+pub fn cells() -> impl Iterator<Item = Cell> {
+    PRODUCTS.iter().flat_map(|p| scale(p).iter().map(move |g| (p.code, *g)))
 }
 
 /// A product and grade: the market's unit of price (an index cell).
 pub type Cell = (&'static str, &'static str);
 
-/// The cell key for a product code and grade read off the wire.
+/// The cell key for a product code and grade read off the wire (the grade on the product's scale).
 pub fn cell(product_code: &str, grade: &str) -> Option<Cell> {
     let product = product(product_code)?;
-    let grade = GRADES.iter().find(|(g, _)| *g == grade)?.0;
+    let grade = scale(product).iter().find(|g| **g == grade)?;
     Some((product.code, grade))
 }
 
@@ -225,6 +329,17 @@ mod tests {
         for p in &PRODUCTS {
             assert!(p.units_per_container.0 <= p.units_per_container.1 && p.containers.0 <= p.containers.1);
             assert_eq!(p.units_per_container.0 % p.units_step, 0, "{}", p.code);
+            assert!(!p.varieties.is_empty() && !p.grades.is_empty() && !p.packaging.is_empty(), "{}", p.code);
+            assert!(1 <= p.maturity.0 && p.maturity.0 <= p.maturity.1 && p.maturity.1 <= 5, "{}", p.code);
+            if let Some((best, shorter)) = p.stem_cm {
+                // Protocol section 5: 1–300 cm, on every grade of the scale.
+                let worst = best - shorter * (p.grades.len() as u32 - 1);
+                assert!(worst >= 1 && best <= 300, "{}", p.code);
+            }
         }
+        let rose = product("ROSE").unwrap();
+        assert_eq!(cell("ROSE", "C1"), Some(("ROSE", "C1")));
+        assert_eq!(cell("ROSE", "Z9"), None);
+        assert!(grade_factor(rose, "A1") > grade_factor(rose, "B2"));
     }
 }

@@ -1,13 +1,16 @@
 //! What the demo tells the person watching it: it follows the public feed, keeps the day's
 //! tally — per lot, per clock, per book, the index — prints one line per finished lot, and
-//! hands the operator the state it waits on (which lots are done, which clocks are idle). It
-//! also records every sale's price for [`PriceBoard`], so tomorrow's reserves and start prices
-//! follow today's market.
+//! hands the operator the state it waits on (which lots are done, which clocks are idle or have
+//! started today). It also records every sale's price for [`PriceBoard`], so tomorrow's reserves
+//! follow today's market. And it words the morning's plan (the draw, each clock's catalogue),
+//! its presales, and what a firm's seats bought (from the firm's statement).
 
 use super::money::{grouped, Fen};
+use super::operator::DayPlan;
+use super::presales::Outcome;
 use super::prices::PriceBoard;
-use super::products::{book_product, cell, product, Cell};
-use super::roster::GROWERS;
+use super::products::{best_grade, book_product, cell, product, units, Cell};
+use super::roster::{FirmSpec, GROWERS, SEATS};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -17,7 +20,14 @@ use tokio::sync::{broadcast, watch, Notify};
 /// One lot's auction, as the feed shows it.
 struct LotTally {
     clock: u64,
+    /// Its place in the clock's catalogue.
+    position: Option<u64>,
     cell: Cell,
+    /// Master data: cultivar and stem length.
+    variety: String,
+    stem_length_cm: Option<u64>,
+    /// Containers sold by presale before it came to the clock.
+    presold: u64,
     units_per_container: u64,
     containers: u64,
     grower: String,
@@ -53,6 +63,8 @@ pub struct Tally {
     lots: BTreeMap<u64, LotTally>,
     finished: BTreeSet<u64>,
     clock_states: BTreeMap<u64, String>,
+    /// Clocks that have put a lot on the clock today.
+    started: BTreeSet<u64>,
     pub clocks: BTreeMap<u64, ClockTally>,
     pub books: BTreeMap<String, BookTally>,
     /// Index closes published on the feed, by day, then code.
@@ -64,12 +76,18 @@ impl Tally {
     pub fn begin_day(&mut self) {
         self.lots.clear();
         self.finished.clear();
+        self.started.clear();
         self.clocks.clear();
         self.books.clear();
     }
 
     pub fn is_finished(&self, lot_id: u64) -> bool {
         self.finished.contains(&lot_id)
+    }
+
+    /// Whether the clock has started today (by itself or by hand), as far as the feed has said.
+    pub fn has_started(&self, clock: u64) -> bool {
+        self.started.contains(&clock)
     }
 
     /// Whether the clock is idle, as far as the feed has said (a clock never heard of is).
@@ -148,6 +166,7 @@ fn apply(tally: &mut Tally, prices: &mut PriceBoard, event: &Value) -> Option<St
             None
         }
         "lot_on_clock" => {
+            tally.started.insert(clock);
             on_lot(tally, clock, &event["lot"]);
             None
         }
@@ -194,7 +213,7 @@ fn apply(tally: &mut Tally, prices: &mut PriceBoard, event: &Value) -> Option<St
             book.high = Some(book.high.map_or(price, |h| h.max(price)));
             prices.record_trade(symbol, price);
             if let Some(product) = book_product(symbol) {
-                prices.record((product.code, "A1"), price, quantity);
+                prices.record((product.code, best_grade(product)), price, quantity);
             }
             None
         }
@@ -221,7 +240,11 @@ fn on_lot(tally: &mut Tally, clock: u64, lot: &Value) {
         lot_id,
         LotTally {
             clock,
+            position: lot["position"].as_u64(),
             cell: lot_cell,
+            variety: lot["variety"].as_str().unwrap_or("").to_string(),
+            stem_length_cm: lot["stem_length_cm"].as_u64(),
+            presold: lot["sold"].as_u64().unwrap_or(0),
             units_per_container: lot["units_per_container"].as_u64().unwrap_or(0),
             containers: lot["containers"].as_u64().unwrap_or(0),
             grower: lot["grower"].as_str().unwrap_or("").to_string(),
@@ -247,10 +270,14 @@ fn finish(tally: &mut Tally, lot_id: u64, unsold: u64) -> String {
     }
     let p = product(lot.cell.0);
     let name = p.map_or(lot.cell.0, |p| p.name);
-    let unit = super::products::units(p.map_or("unit", |p| p.unit));
+    let unit = units(p.map_or("unit", |p| p.unit));
     let grower = GROWERS.iter().find(|g| g.id == lot.grower).map_or(lot.grower.as_str(), |g| g.name);
+    let place = lot.position.map_or(String::new(), |p| format!(" #{p}"));
+    let stem = lot.stem_length_cm.map_or(String::new(), |cm| format!(" {cm} cm"));
+    let variety = if lot.variety.is_empty() { String::new() } else { format!(" {}", lot.variety) };
+    let presold = if lot.presold > 0 { format!(" ({} presold)", lot.presold) } else { String::new() };
     let what = format!(
-        "  clock {} · lot {:>4} · {name} {} · {} × {} {unit} · {grower}",
+        "  clock {}{place} · lot {:>4} · {name}{variety}{stem} {} · {} × {} {unit}{presold} · {grower}",
         lot.clock, lot_id, lot.cell.1, lot.containers, lot.units_per_container
     );
     let rounds = if lot.rounds == 1 { "1 round".to_string() } else { format!("{} rounds", lot.rounds) };
@@ -260,10 +287,123 @@ fn finish(tally: &mut Tally, lot_id: u64, unsold: u64) -> String {
         _ => String::new(),
     };
     match (lot.sold, unsold) {
+        (0, _) if lot.presold > 0 => format!("{what} — the rest unsold, no bid reached the reserve"),
         (0, _) => format!("{what} — unsold, no bid reached the reserve"),
         (sold, 0) => format!("{what} — sold {sold} in {rounds} {range} · {} CNY", grouped(lot.amount)),
         (sold, unsold) => {
             format!("{what} — sold {sold} in {rounds} {range}, {unsold} unsold · {} CNY", grouped(lot.amount))
         }
     }
+}
+
+/// The morning's plan in words: the draw (seed and grower order, so anyone can check it) and
+/// each clock's products and catalogue.
+pub fn plan_lines(plan: &DayPlan) -> Vec<String> {
+    let order: Vec<&str> = plan.growers.iter().map(String::as_str).collect();
+    let mut lines = vec![format!("  draw: seed {} · grower order {}", plan.seed, order.join(", "))];
+    for (clock, planned) in &plan.clocks {
+        let lots: Vec<String> = planned.lots.iter().map(|(_, lot, _)| lot.to_string()).collect();
+        let starts = match (planned.lots.iter().map(|l| l.2).min(), planned.lots.iter().map(|l| l.2).max()) {
+            (Some(low), Some(high)) if low != high => format!(", start prices {low}–{high}"),
+            (Some(low), _) => format!(", start price {low}"),
+            _ => String::new(),
+        };
+        lines.push(format!(
+            "  clock {clock} plan: {} — {} lot{}{}{starts}",
+            planned.products.join(", "),
+            planned.lots.len(),
+            if planned.lots.len() == 1 { "" } else { "s" },
+            if lots.is_empty() { String::new() } else { format!(" in order {}", lots.join(", ")) },
+        ));
+    }
+    if !plan.unplanned.is_empty() {
+        let ids: Vec<String> = plan.unplanned.iter().map(u64::to_string).collect();
+        lines.push(format!("  no clock plan takes lots {}: they stay consigned", ids.join(", ")));
+    }
+    lines
+}
+
+/// One presale offer and who bought what of it.
+pub fn presale_line(outcome: &Outcome) -> String {
+    let lot = &outcome.offer.lot;
+    let p = product(lot.cell.0);
+    let name = p.map_or(lot.cell.0, |p| p.name);
+    let unit = units(p.map_or("unit", |p| p.unit));
+    let stem = lot.master.stem_length_cm.map_or(String::new(), |cm| format!(" {cm} cm"));
+    let what = format!(
+        "  presale · lot {:>4} · {name} {}{stem} {} · {} of {} × {} {unit} at {}",
+        lot.lot_id,
+        lot.master.variety,
+        lot.cell.1,
+        outcome.offer.containers,
+        lot.containers,
+        lot.units_per_container,
+        outcome.offer.price
+    );
+    if outcome.sales.is_empty() {
+        return format!("{what} — not taken; the clock sells it");
+    }
+    let buyers: Vec<String> = outcome.sales.iter().map(|s| format!("{} {}", s.buyer, s.containers)).collect();
+    format!("{what} — bought {} · {} CNY", buyers.join(", "), grouped(outcome.amount()))
+}
+
+/// The day's presales in one line.
+pub fn presales_total(outcomes: &[Outcome]) -> String {
+    let sales: usize = outcomes.iter().map(|o| o.sales.len()).sum();
+    let containers: u32 = outcomes.iter().map(Outcome::containers_sold).sum();
+    let amount = outcomes.iter().fold(Fen::ZERO, |sum, o| sum + o.amount());
+    format!(
+        "  presales: {} offer{}, {sales} sale{}, {containers} containers — {} CNY",
+        outcomes.len(),
+        if outcomes.len() == 1 { "" } else { "s" },
+        if sales == 1 { "" } else { "s" },
+        grouped(amount)
+    )
+}
+
+/// What a firm's seats bought, from the firm's statement of the day (`get_statement` as the
+/// operator): per seat, its purchases by kind and what they cost. Returns the line, and the
+/// statement lines that name no seat of the firm (a firm buys only through its seats here).
+pub fn seat_purchases(firm: &FirmSpec, statement: &Value) -> (String, Vec<Value>) {
+    #[derive(Default)]
+    struct Seat {
+        purchases: BTreeMap<String, u32>,
+        amount: Fen,
+        fees: Fen,
+    }
+    let mut seats: BTreeMap<String, Seat> = BTreeMap::new();
+    let mut strays = Vec::new();
+    for line in statement["lines"].as_array().into_iter().flatten() {
+        let seat = line["seat"]
+            .as_str()
+            .filter(|s| SEATS.iter().any(|spec| spec.id == *s && spec.firm.is_some_and(|f| f.id == firm.id)));
+        let (Some(seat), "buy") = (seat, line["side"].as_str().unwrap_or("")) else {
+            strays.push(line.clone());
+            continue;
+        };
+        let tally = seats.entry(seat.to_string()).or_default();
+        *tally.purchases.entry(line["kind"].as_str().unwrap_or("?").to_string()).or_default() += 1;
+        tally.amount += Fen::of(&line["amount"]).unwrap_or(Fen::ZERO);
+        tally.fees += Fen::of(&line["fee"]).unwrap_or(Fen::ZERO);
+    }
+    let words: Vec<String> = seats
+        .iter()
+        .map(|(id, seat)| {
+            let count: u32 = seat.purchases.values().sum();
+            let kinds: Vec<String> = seat.purchases.iter().map(|(kind, n)| format!("{n} {kind}")).collect();
+            format!("{id} {count} ({}) {} CNY + fees {}", kinds.join(", "), grouped(seat.amount), seat.fees)
+        })
+        .collect();
+    let net = statement["net"].as_str().unwrap_or("?");
+    let line = if words.is_empty() {
+        format!("  firm {} ({}): its seats bought nothing today", firm.name, firm.id)
+    } else {
+        format!(
+            "  firm {} ({}) bought through its seats: {} · the firm's net {net} CNY",
+            firm.name,
+            firm.id,
+            words.join(" · ")
+        )
+    };
+    (line, strays)
 }

@@ -1,12 +1,17 @@
 //! Who takes part in the demonstration market: growers from Yunnan and the Shanghai districts,
-//! buyers from wholesale, retail and hospitality, and a seat kept free for a visitor in the
-//! browser. Names and ids are fixed so a second run finds the same participants.
+//! buyers from wholesale, retail and hospitality, a buyer firm that buys through several seats
+//! (protocol section 4), and a seat kept free for a visitor in the browser. Names and ids are
+//! fixed so a second run finds the same participants.
 
 /// A grower and what it grows.
 pub struct GrowerSpec {
     pub id: &'static str,
     pub name: &'static str,
     pub origin: &'static str,
+    /// The production base its lots come from (master data `base`).
+    pub base: &'static str,
+    /// Its harvest batches are numbered `<batch>-<MMDD>-<n>`.
+    pub batch: &'static str,
     /// Product codes, main product first.
     pub products: &'static [&'static str],
 }
@@ -16,60 +21,80 @@ pub const GROWERS: [GrowerSpec; 10] = [
         id: "g-dounan-rose",
         name: "Dounan Rose Co-op",
         origin: "Dounan, Kunming, Yunnan",
+        base: "Dounan, Yunnan",
+        batch: "DN",
         products: &["ROSE"],
     },
     GrowerSpec {
         id: "g-chongming-lily",
         name: "Chongming Lily Farm",
         origin: "Chongming Island, Shanghai",
+        base: "Chongming",
+        batch: "CM",
         products: &["LILY", "TULIP"],
     },
     GrowerSpec {
         id: "g-songjiang-orchid",
         name: "Songjiang Orchid Nursery",
         origin: "Songjiang, Shanghai",
+        base: "Songjiang",
+        batch: "SJ",
         products: &["PHALAENOPSIS", "ANTHURIUM"],
     },
     GrowerSpec {
         id: "g-pudong-greenhouse",
         name: "Pudong Greenhouse Collective",
         origin: "Pudong, Shanghai",
+        base: "Pudong",
+        batch: "PD",
         products: &["GERBERA", "CARNATION"],
     },
     GrowerSpec {
         id: "g-jinning-flowers",
         name: "Jinning Flower Growers",
         origin: "Jinning, Kunming, Yunnan",
+        base: "Jinning, Yunnan",
+        batch: "JN",
         products: &["ROSE", "CARNATION"],
     },
     GrowerSpec {
         id: "g-qingpu-garden",
         name: "Qingpu Chrysanthemum Garden",
         origin: "Qingpu, Shanghai",
+        base: "Qingpu",
+        batch: "QP",
         products: &["CHRYSANTHEMUM", "GERBERA"],
     },
     GrowerSpec {
         id: "g-fengxian-foliage",
         name: "Fengxian Foliage Farm",
         origin: "Fengxian, Shanghai",
+        base: "Fengxian",
+        batch: "FX",
         products: &["EUCALYPTUS"],
     },
     GrowerSpec {
         id: "g-chenggong-carnation",
         name: "Chenggong Carnation Co.",
         origin: "Chenggong, Kunming, Yunnan",
+        base: "Chenggong, Yunnan",
+        batch: "CG",
         products: &["CARNATION", "ROSE"],
     },
     GrowerSpec {
         id: "g-jiading-pots",
         name: "Jiading Potted Plants",
         origin: "Jiading, Shanghai",
+        base: "Jiading",
+        batch: "JD",
         products: &["ANTHURIUM", "PHALAENOPSIS"],
     },
     GrowerSpec {
         id: "g-yuxi-highland",
         name: "Yuxi Highland Roses",
         origin: "Yuxi, Yunnan",
+        base: "Yuxi, Yunnan",
+        batch: "YX",
         products: &["ROSE", "LILY"],
     },
 ];
@@ -92,13 +117,40 @@ pub struct BuyerSpec {
     pub id: &'static str,
     pub name: &'static str,
     pub kind: BuyerKind,
-    /// Credit limit, whole CNY.
+    /// Credit limit, whole CNY; for a seat, its share of the firm's credit it budgets with.
     pub credit_cny: i64,
+    /// A seat's firm, which it buys for and on whose credit.
+    pub firm: Option<&'static FirmSpec>,
+    /// A seat's own cap on a day's purchases, whole CNY (its `daily_limit`).
+    pub daily_limit_cny: i64,
 }
 
 const fn buyer(id: &'static str, name: &'static str, kind: BuyerKind, credit_cny: i64) -> BuyerSpec {
-    BuyerSpec { id, name, kind, credit_cny }
+    BuyerSpec { id, name, kind, credit_cny, firm: None, daily_limit_cny: 0 }
 }
+
+/// A buyer firm: a participant with a credit line that its seats buy on; it does not bid itself.
+pub struct FirmSpec {
+    pub id: &'static str,
+    pub name: &'static str,
+    /// Credit limit, whole CNY, shared by all its seats.
+    pub credit_cny: i64,
+}
+
+pub const FIRMS: [FirmSpec; 1] = [FirmSpec { id: "b-lotus-group", name: "Lotus Flower Group", credit_cny: 120_000 }];
+
+const fn seat(id: &'static str, name: &'static str, kind: BuyerKind, daily_limit_cny: i64) -> BuyerSpec {
+    let firm = &FIRMS[0];
+    BuyerSpec { id, name, kind, credit_cny: firm.credit_cny / 3, firm: Some(firm), daily_limit_cny }
+}
+
+/// The firm's buying seats. The third is a trainee's, with a small daily limit it soon reaches:
+/// the market refuses its purchases beyond it while the other seats buy on.
+pub const SEATS: [BuyerSpec; 3] = [
+    seat("b-lotus-seat-1", "Lotus Flower Group, seat 1", Wholesaler, 50_000),
+    seat("b-lotus-seat-2", "Lotus Flower Group, seat 2", Retailer, 30_000),
+    seat("b-lotus-seat-3", "Lotus Flower Group, trainee seat", Florist, 300),
+];
 
 use BuyerKind::{Florist, HotelChain, Retailer, Wholesaler};
 
@@ -159,12 +211,12 @@ impl BuyerKind {
         }
     }
 
-    /// Grades this kind of buyer accepts.
-    pub fn grades(self) -> &'static [&'static str] {
+    /// How many of a product's best grades this kind of buyer takes (the top of each scale).
+    pub fn grades_taken(self) -> usize {
         match self {
-            Wholesaler | Retailer => &["A1", "A2", "B1"],
-            Florist => &["A1", "A2"],
-            HotelChain => &["A1"],
+            Wholesaler | Retailer => usize::MAX,
+            Florist => 2,
+            HotelChain => 1,
         }
     }
 
@@ -221,7 +273,12 @@ mod tests {
     #[test]
     fn ids_are_protocol_codes_and_unique() {
         let mut seen = BTreeSet::new();
-        let ids = GROWERS.iter().map(|g| g.id).chain(BUYERS.iter().map(|b| b.id)).chain([VISITOR.id]);
+        let ids = GROWERS
+            .iter()
+            .map(|g| g.id)
+            .chain(BUYERS.iter().chain(&SEATS).map(|b| b.id))
+            .chain(FIRMS.iter().map(|f| f.id))
+            .chain([VISITOR.id]);
         for id in ids {
             assert!(valid_id(id), "{id}");
             assert!(seen.insert(id), "{id} twice");

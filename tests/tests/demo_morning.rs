@@ -4,6 +4,12 @@
 //! without registering anyone again. Then `huashi serve` opens the directory and an operator
 //! session reads every participant's statement of every settled day.
 //!
+//! Each morning is a planned day (protocol section 11): the draw's order is recomputed here from
+//! the printed seed, the clocks must start by themselves at the printed start time (never by a
+//! `start_clock`: every planned clock's first round starts at the same microsecond, not before the
+//! start time), lots come to each clock in catalogue order, presales happen before the clocks, and
+//! a firm's seats buy on its account.
+//!
 //! The scenario runs once (it takes seconds); each test below checks one promise of it, so a
 //! missing server feature (the index, statements) fails only the test that needs it.
 
@@ -24,8 +30,13 @@ const RUN_MAX: Duration = Duration::from_secs(45);
 const LOTS: u32 = 12;
 const DAYS: u32 = 2;
 const SEED: u64 = 20_261_129;
-/// 10 growers, 30 simulated buyers and the visitor's seat.
-const PARTICIPANTS: usize = 41;
+/// 10 growers, 30 simulated buyers, the visitor's seat, and a buyer firm with 3 seats.
+const PARTICIPANTS: usize = 45;
+/// The demo's buyer firm and its seats.
+const FIRM: &str = "b-lotus-group";
+const SEATS: [&str; 3] = ["b-lotus-seat-1", "b-lotus-seat-2", "b-lotus-seat-3"];
+/// The market's local time (protocol section 11): +08:00.
+const MARKET_OFFSET_S: i64 = 8 * 3600;
 
 /// What one `huashi demo` run printed and how it ended.
 struct DemoOutput {
@@ -45,6 +56,88 @@ impl DemoOutput {
     fn text(&self) -> String {
         self.stdout.join("\n")
     }
+
+    /// Each morning's lines, by trading day (`── morning N · trading day D ──`).
+    fn mornings(&self) -> BTreeMap<String, Vec<&str>> {
+        let mut mornings: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+        let mut current: Option<String> = None;
+        for line in &self.stdout {
+            if let Some(rest) = line.strip_prefix("── morning ") {
+                let day = rest.split(" · trading day ").nth(1).and_then(|r| r.split_whitespace().next());
+                current = day.map(str::to_string);
+                continue;
+            }
+            if let Some(day) = &current {
+                mornings.entry(day.clone()).or_default().push(line);
+            }
+        }
+        mornings
+    }
+}
+
+/// What a morning's lines say about its plan.
+#[derive(Debug)]
+struct MorningPlan {
+    seed: u64,
+    growers: Vec<String>,
+    /// `Some(HH:MM:SS)` when the clocks were to start by themselves; `None` when the demo said it
+    /// started them by hand.
+    start_time: Option<String>,
+}
+
+fn morning_plan(day: &str, lines: &[&str]) -> MorningPlan {
+    let draw = lines
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("draw: seed "))
+        .unwrap_or_else(|| panic!("morning {day}: no `draw: seed …` line:\n{}", lines.join("\n")));
+    let (seed, order) = draw.split_once(" · grower order ").unwrap_or_else(|| panic!("{draw}"));
+    assert_eq!(seed.len(), 16, "the seed is published as 16 hexadecimal digits: {seed}");
+    let seed = u64::from_str_radix(seed, 16).unwrap_or_else(|_| panic!("seed {seed} is not hexadecimal"));
+    let growers = order.split(", ").map(str::to_string).collect();
+    let start_time = lines.iter().find_map(|l| {
+        let rest = l.trim().strip_prefix("the hall opens at ")?;
+        let (time, rest) = rest.split_once(" (+08:00): clocks ")?;
+        rest.ends_with(" start by themselves").then(|| time.to_string())
+    });
+    let by_hand = lines.iter().any(|l| l.contains("ahead of the calendar") && l.contains("by hand"));
+    assert!(
+        start_time.is_some() != by_hand,
+        "morning {day}: the demo must say either when the clocks start by themselves or why it started them by hand:\n{}",
+        lines.join("\n")
+    );
+    MorningPlan { seed, growers, start_time }
+}
+
+/// Protocol section 11's draw: SplitMix64 from the seed, then for `i` from the last index down to
+/// 1, swap element `i` with element `next() mod (i + 1)`.
+fn draw(mut growers: Vec<String>, seed: u64) -> Vec<String> {
+    let mut x = seed;
+    let mut next = || {
+        x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = x;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    for i in (1..growers.len()).rev() {
+        let j = (next() % (i as u64 + 1)) as usize;
+        growers.swap(i, j);
+    }
+    growers
+}
+
+/// µs since the epoch of `HH:MM:SS` on `day`, market time (+08:00).
+fn market_instant(day: &str, time: &str) -> u64 {
+    let date = huashi_engine::types::Day::parse(day).unwrap_or_else(|| panic!("{day} is not a date"));
+    let parts: Vec<i64> = time.split(':').map(|p| p.parse().unwrap_or_else(|_| panic!("bad time {time}"))).collect();
+    let seconds = parts[0] * 3600 + parts[1] * 60 + parts.get(2).copied().unwrap_or(0);
+    ((date.0 as i64 * 86_400 + seconds - MARKET_OFFSET_S) * 1_000_000) as u64
+}
+
+/// The market date (+08:00) of an engine time.
+fn market_day(ts_us: u64) -> String {
+    let local = (ts_us / 1_000_000) as i64 + MARKET_OFFSET_S;
+    huashi_engine::types::Day(local.div_euclid(86_400) as i32).to_string()
 }
 
 #[derive(Clone, Debug)]
@@ -508,9 +601,10 @@ fn demo_second_run_continues_the_market() {
 }
 
 /// Money is conserved (protocol section 8): for every settled day, the participants' `net` plus
-/// the market's fees is zero, participant by participant from the statements; and from the feed:
-/// the day's awards and trades, priced and charged by the protocol's fee rules, must add up to the
-/// turnover and fees `day_settled` reported.
+/// the market's fees is zero, participant by participant from the statements (a seat's statement
+/// is a view of its firm's: the firm counts); and from the feed: the day's awards, presales and
+/// trades, priced and charged by the protocol's fee rules, must add up to the turnover and fees
+/// `day_settled` reported.
 #[test]
 fn demo_conserves_money() {
     let s = scenario();
@@ -529,6 +623,11 @@ fn demo_conserves_money() {
                 continue;
             }
             assert_eq!(reply["type"], "statement", "get_statement {day} {participant}: {reply}");
+            if SEATS.contains(&participant.as_str()) {
+                // A seat's statement is a view of its firm's lines; the firm's counts (§8).
+                assert_eq!(reply["view_of"], FIRM, "{day}: seat {participant}'s statement is a view of its firm's");
+                continue;
+            }
             net += fen(&reply["net"]);
             charged += fen(&reply["fees"]) + fen(&reply["commission"]);
         }
@@ -541,8 +640,24 @@ fn demo_conserves_money() {
     for (day, events) in events_by_day(s) {
         let mut units_per_container = BTreeMap::new();
         let (mut turnover, mut fees, mut trades) = (0i64, 0i64, 0u64);
+        // Presales: (lot, price, containers) bought, from each offer's `containers_left`.
+        let mut offered: BTreeMap<u64, i64> = BTreeMap::new();
+        let mut presales = Vec::new();
         for e in &events {
             match e["type"].as_str().unwrap_or("") {
+                "presale" => {
+                    let lot = e["lot_id"].as_u64().unwrap_or_else(|| panic!("presale without lot_id: {e}"));
+                    let left =
+                        e["containers_left"].as_i64().unwrap_or_else(|| panic!("presale without containers_left: {e}"));
+                    if e["action"] == "bought" {
+                        let before = offered
+                            .get(&lot)
+                            .copied()
+                            .unwrap_or_else(|| panic!("a presale bought before it was offered: {e}"));
+                        presales.push((lot, fen(&e["price"]), before - left));
+                    }
+                    offered.insert(lot, left);
+                }
                 "lot_on_clock" => {
                     units_per_container
                         .insert(e["lot"]["lot_id"].as_u64(), e["lot"]["units_per_container"].as_i64().unwrap());
@@ -566,10 +681,24 @@ fn demo_conserves_money() {
                 _ => {}
             }
         }
+        for (lot, price, containers) in presales {
+            // The demo offers part of a lot only: what is left always comes to the clock.
+            let units = units_per_container.get(&Some(lot)).copied().unwrap_or_else(|| {
+                panic!("{day}: lot {lot} was presold but never came to a clock");
+            });
+            let amount = price * units * containers;
+            turnover += amount;
+            fees += commission(amount) + clock_fee(containers as u64);
+            trades += 1;
+        }
         let printed = &settled[&day];
-        assert_eq!(money(turnover), money(printed.turnover), "{day}: Σ awards and trades vs day_settled.turnover");
+        assert_eq!(
+            money(turnover),
+            money(printed.turnover),
+            "{day}: Σ awards, presales and trades vs day_settled.turnover"
+        );
         assert_eq!(money(fees), money(printed.fees), "{day}: fees by the protocol's rules vs day_settled.fees");
-        assert_eq!(trades, printed.trades, "{day}: awards and trades vs day_settled.trades");
+        assert_eq!(trades, printed.trades, "{day}: awards, presales and trades vs day_settled.trades");
         checked += 1;
     }
     assert_eq!(checked, DAYS, "the feed saw every day of the first run");
@@ -599,4 +728,209 @@ fn demo_publishes_the_index() {
         let codes: BTreeSet<&str> = closes.iter().filter_map(|e| e["code"].as_str()).collect();
         assert!(codes.contains("SFCI"), "the all-products index closes: {codes:?}");
     }
+}
+
+/// Protocol section 11, as the demo runs it each morning: the grower order is the one the
+/// documented generator gives from the published seed; each clock auctions its lots in catalogue
+/// order (its `lot_on_clock` lots in increasing `position`, the order of the day's `catalogue`,
+/// growers in the drawn order); and the clocks start by themselves at the printed start time.
+#[test]
+fn demo_plans_the_day_and_the_clocks_start_by_themselves() {
+    let s = scenario();
+    let mornings = s.first.mornings();
+    let mut started_by_themselves = 0;
+    for (day, events) in events_by_day(s) {
+        let lines =
+            mornings.get(&day).unwrap_or_else(|| panic!("no morning printed for day {day}:\n{}", s.first.text()));
+        let plan = morning_plan(&day, lines);
+
+        // The lots each clock put on the clock, in order, and their growers.
+        let mut on_clock: BTreeMap<u64, Vec<&Value>> = BTreeMap::new();
+        for e in events.iter().filter(|e| e["type"] == "lot_on_clock") {
+            on_clock.entry(e["clock"].as_u64().unwrap()).or_default().push(&e["lot"]);
+        }
+        assert!(!on_clock.is_empty(), "{day}: no lot came to a clock");
+        let mut growers: Vec<String> =
+            on_clock.values().flatten().map(|lot| lot["grower"].as_str().unwrap().to_string()).collect();
+        growers.sort();
+        growers.dedup();
+        assert_eq!(plan.growers, draw(growers, plan.seed), "{day}: the printed order is the seed's draw");
+
+        let catalogue = events
+            .iter()
+            .rfind(|e| e["type"] == "catalogue")
+            .unwrap_or_else(|| panic!("{day}: no catalogue event on the feed"));
+        assert_eq!(catalogue["day"], day.as_str(), "{catalogue}");
+        for (clock, lots) in &on_clock {
+            let positions: Vec<u64> =
+                lots.iter().map(|l| l["position"].as_u64().expect("a planned lot has a position")).collect();
+            assert!(
+                positions.windows(2).all(|w| w[0] < w[1]),
+                "{day}: clock {clock} went out of catalogue order: {positions:?}"
+            );
+            let listed: Vec<u64> = catalogue["clocks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["clock"] == *clock)
+                .map(|c| c["lot_ids"].as_array().unwrap().iter().map(|id| id.as_u64().unwrap()).collect())
+                .unwrap_or_default();
+            let came: Vec<u64> = lots.iter().map(|l| l["lot_id"].as_u64().unwrap()).collect();
+            assert_eq!(came, listed, "{day}: clock {clock} auctions its catalogue, in its order");
+            let ranks: Vec<usize> = lots
+                .iter()
+                .map(|l| plan.growers.iter().position(|g| l["grower"] == g.as_str()).expect("a drawn grower"))
+                .collect();
+            assert!(
+                ranks.windows(2).all(|w| w[0] <= w[1]),
+                "{day}: clock {clock}'s growers follow the draw: {ranks:?}"
+            );
+        }
+
+        // Every planned clock's first round: when the clocks start by themselves they start in
+        // the same journaled tick, so their first rounds start at the same microsecond (separate
+        // `start_clock` commands could not), never before the start time.
+        let mut first_rounds: BTreeMap<u64, u64> = BTreeMap::new();
+        for e in events.iter().filter(|e| e["type"] == "clock_started") {
+            first_rounds.entry(e["clock"].as_u64().unwrap()).or_insert_with(|| e["start_ts"].as_u64().unwrap());
+        }
+        let starts: BTreeSet<u64> = first_rounds.values().copied().collect();
+        assert_eq!(first_rounds.len(), on_clock.len(), "{day}: every clock with lots started a round");
+        match &plan.start_time {
+            Some(time) => {
+                let planned = market_instant(&day, time);
+                assert!(first_rounds.len() >= 2, "{day}: lots on one clock only: {first_rounds:?}");
+                assert_eq!(
+                    starts.len(),
+                    1,
+                    "{day}: the clocks started together at {time}: first rounds {first_rounds:?}"
+                );
+                let start_ts = *starts.first().unwrap();
+                assert!(start_ts >= planned, "{day}: a clock started before its time {time}: {start_ts} < {planned}");
+                started_by_themselves += 1;
+            }
+            None => {
+                // The demo said the day is ahead of the calendar: check it is.
+                let started_on = market_day(*starts.first().unwrap());
+                assert!(
+                    day > started_on,
+                    "{day}: started by hand on {started_on}, a day that is not ahead of the calendar"
+                );
+            }
+        }
+    }
+    assert!(started_by_themselves >= 1, "no morning's clocks started by themselves:\n{}", s.first.text());
+}
+
+/// Presales (protocol section 11): offered and bought before the lot comes to the clock, shown on
+/// the feed, and in the statements as `kind:"presale"` lines on both sides.
+#[test]
+fn demo_sells_presales_before_the_clock() {
+    let s = scenario();
+    let presales: Vec<&Value> = s.events.iter().filter(|e| e["type"] == "presale").collect();
+    assert!(presales.iter().any(|e| e["action"] == "offered"), "no presale offered on the feed");
+    assert!(presales.iter().any(|e| e["action"] == "bought"), "no presale bought on the feed");
+    let mut on_clock = BTreeSet::new();
+    for e in &s.events {
+        match e["type"].as_str().unwrap_or("") {
+            "lot_on_clock" => {
+                on_clock.insert(e["lot"]["lot_id"].as_u64());
+            }
+            "presale" if on_clock.contains(&e["lot_id"].as_u64()) => {
+                assert_eq!(e["action"], "closed", "only a close after the lot came to the clock: {e}");
+            }
+            _ => {}
+        }
+    }
+    let lines: Vec<(&String, &Value)> = s
+        .statements
+        .values()
+        .flat_map(|m| m.iter())
+        .filter(|(_, r)| r["type"] == "statement" && r["view_of"].is_null())
+        .flat_map(|(who, r)| r["lines"].as_array().unwrap().iter().map(move |l| (who, l)))
+        .filter(|(_, l)| l["kind"] == "presale")
+        .collect();
+    assert!(lines.iter().any(|(_, l)| l["side"] == "buy"), "no buyer's statement has a presale line");
+    assert!(
+        lines.iter().any(|(who, l)| l["side"] == "sell" && who.starts_with("g-")),
+        "no grower's statement has a presale sale"
+    );
+    for (who, line) in &lines {
+        assert_eq!(fen(&line["amount"]), fen(&line["price"]) * line["units"].as_i64().unwrap(), "{who}: {line}");
+    }
+    note(format!("{} presale events, {} presale statement lines", presales.len(), lines.len()));
+}
+
+/// A buyer firm's seats (protocol section 4): they buy on the firm's account; the firm's statement
+/// carries their purchases, each line naming its seat; a seat's statement is a view of those lines.
+#[test]
+fn demo_seats_buy_for_their_firm() {
+    let s = scenario();
+    let mut seat_lines = 0;
+    for (day, statements) in &s.statements {
+        let Some(firm) = statements.get(FIRM).filter(|r| r["type"] == "statement") else { continue };
+        let lines = firm["lines"].as_array().unwrap();
+        for line in lines {
+            let seat = line["seat"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{day}: a line of the firm's statement names no seat: {line}"));
+            assert!(SEATS.contains(&seat), "{day}: {seat} is not one of the firm's seats: {line}");
+            seat_lines += 1;
+        }
+        for seat in SEATS {
+            let Some(view) = statements.get(seat).filter(|r| r["type"] == "statement") else { continue };
+            let own: Vec<&Value> = lines.iter().filter(|l| l["seat"] == seat).collect();
+            let seen: Vec<&Value> = view["lines"].as_array().unwrap().iter().collect();
+            assert_eq!(seen, own, "{day}: seat {seat} sees exactly its own lines of the firm's statement");
+        }
+    }
+    assert!(seat_lines > 0, "no seat bought anything on the firm's account");
+    let out = s.first.text();
+    assert!(out.contains("firm Lotus Flower Group (b-lotus-group) bought through its seats"), "{out}");
+}
+
+/// Lots carry varied master data (protocol section 5), as growers of a real hall give it: a
+/// cultivar, a stem length for cut flowers (roses 40–80 cm), an opening stage 1–5, a packaging,
+/// the production base, a harvest batch and day (the trading day or the day before), and a
+/// grade on the product's scale.
+#[test]
+fn demo_lots_carry_master_data() {
+    let s = scenario();
+    let scales: BTreeMap<&str, Vec<&str>> = [
+        ("ROSE", vec!["A1", "A2", "B1", "B2", "C1"]),
+        ("CARNATION", vec!["A1", "A2", "B1", "B2"]),
+        ("LILY", vec!["A1", "A2", "B1", "B2"]),
+        ("CHRYSANTHEMUM", vec!["A1", "A2", "B1", "B2"]),
+    ]
+    .into_iter()
+    .collect();
+    let mut varieties = BTreeSet::new();
+    let mut bases = BTreeSet::new();
+    let mut checked = 0;
+    for (day, events) in events_by_day(s) {
+        let before = huashi_engine::types::Day(huashi_engine::types::Day::parse(&day).unwrap().0 - 1).to_string();
+        for lot in events.iter().filter(|e| e["type"] == "lot_on_clock").map(|e| &e["lot"]) {
+            let product = lot["product"].as_str().unwrap();
+            let variety = lot["variety"].as_str().unwrap_or_else(|| panic!("a lot without a variety: {lot}"));
+            varieties.insert(variety.to_string());
+            bases.insert(lot["base"].as_str().unwrap_or_else(|| panic!("a lot without a base: {lot}")).to_string());
+            assert!(lot["batch"].as_str().is_some_and(|b| !b.is_empty()), "a lot without a batch: {lot}");
+            let maturity = lot["maturity"].as_u64().unwrap_or_else(|| panic!("a lot without maturity: {lot}"));
+            assert!((1..=5).contains(&maturity), "{lot}");
+            assert!(["bucket", "box", "tray", "cart"].contains(&lot["packaging"].as_str().unwrap_or("")), "{lot}");
+            let harvest = lot["harvest_day"].as_str().unwrap_or("");
+            assert!(harvest == day || harvest == before, "{day}: harvested {harvest}: {lot}");
+            if let Some(scale) = scales.get(product) {
+                assert!(scale.contains(&lot["grade"].as_str().unwrap()), "a grade off {product}'s scale: {lot}");
+            }
+            if product == "ROSE" {
+                let stem =
+                    lot["stem_length_cm"].as_u64().unwrap_or_else(|| panic!("a rose without a stem length: {lot}"));
+                assert!((40..=80).contains(&stem), "{lot}");
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 0, "no lot came to a clock");
+    assert!(varieties.len() >= 5 && bases.len() >= 3, "varied master data: {varieties:?} from {bases:?}");
 }
