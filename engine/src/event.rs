@@ -317,6 +317,11 @@ pub enum Event {
         price: Fen,
         containers: u32,
     },
+    /// `plan_lots` accepted: it places `lots` lots in slices, and its reply (`LotsPlanned`)
+    /// comes with the last slice, on a journaled tick (the gateway holds the request till then).
+    PlanningStarted {
+        lots: u32,
+    },
 }
 
 /// One lot as `plan_lots` placed it.

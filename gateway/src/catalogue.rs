@@ -23,6 +23,9 @@ use tokio::sync::oneshot;
 #[derive(Default)]
 pub struct CatalogueCache {
     rendered: Mutex<Option<Rendered>>,
+    /// Held while one request copies and renders: when a thousand screens ask at once after a
+    /// change, one renders and the others wait for its copy instead of each making their own.
+    rendering: tokio::sync::Mutex<()>,
 }
 
 struct Rendered {
@@ -72,10 +75,13 @@ impl CatalogueCache {
     /// changed since it was taken, else copied from the market and rendered.
     pub async fn get(&self, engine: &SequencerHandle, status: &Status, day: Option<Day>) -> Result<Catalogue, Reject> {
         let version = status.lots_version.load(Ordering::Acquire);
-        if let Some(cached) = self.rendered.lock().expect("not poisoned").as_ref() {
-            if cached.version == version {
-                return check_day(cached.day, day).map(|()| cached.body.clone());
-            }
+        if let Some(cached) = self.fresh(version) {
+            return check_day(cached.0, day).map(|()| cached.1);
+        }
+        let _rendering = self.rendering.lock().await;
+        // Another request may have rendered it while this one waited.
+        if let Some(cached) = self.fresh(version) {
+            return check_day(cached.0, day).map(|()| cached.1);
         }
         let (market_day, count, lots) = copy_lots(engine).await?;
         let mut clocks: Vec<(u16, Vec<&Lot>)> = Vec::new();
@@ -170,6 +176,14 @@ async fn copy_lots(engine: &SequencerHandle) -> Result<(Day, u16, Vec<Lot>), Rej
             Some(next) => from = next,
             None => return Ok((slice_day, clocks, lots)),
         }
+    }
+}
+
+impl CatalogueCache {
+    /// The cached catalogue, if it was taken at `version` or later.
+    fn fresh(&self, version: u64) -> Option<(Day, Catalogue)> {
+        let cached = self.rendered.lock().expect("not poisoned");
+        cached.as_ref().filter(|c| c.version >= version).map(|c| (c.day, c.body.clone()))
     }
 }
 

@@ -104,6 +104,9 @@ pub struct FanOut {
     tap: Sender<Arc<Output>>,
     clearing: ClearingHandle<Feed>,
     control_tx: Sender<Control>,
+    /// A `plan_lots` whose reply comes with its last slice (a later tick's `LotsPlanned`): the
+    /// requester, its ticket and who asked.
+    pending_plan: Option<(u32, u64, Principal)>,
 }
 
 /// An output this long after its stamp is worth a log line (a slow journal sync, a stall).
@@ -131,6 +134,7 @@ impl FanOut {
             tap: config.tap,
             clearing: config.clearing,
             control_tx: config.control_tx,
+            pending_plan: None,
         }
     }
 
@@ -349,8 +353,25 @@ impl FanOut {
         };
         let mut replied = false;
         for (i, event) in output.events.iter().enumerate() {
-            let reply = (Some(i) == reply_at && requester != 0).then_some((requester, output.ticket));
-            replied |= self.report(event, actor, reply);
+            let mut reply = (Some(i) == reply_at && requester != 0).then_some((requester, output.ticket));
+            let mut to = actor;
+            match event {
+                // A plan placed in slices: its reply waits for the last one.
+                Event::PlanningStarted { .. } if reply_at.is_none() && output.result.is_ok() => {
+                    if let Some(principal) = actor.filter(|_| requester != 0) {
+                        self.pending_plan = Some((requester, output.ticket, principal));
+                    }
+                    replied = true;
+                }
+                Event::LotsPlanned { .. } if reply.is_none() => {
+                    if let Some((session, ticket, principal)) = self.pending_plan.take() {
+                        reply = Some((session, ticket));
+                        to = Some(principal);
+                    }
+                }
+                _ => {}
+            }
+            replied |= self.report(event, to, reply);
             self.observe(event);
         }
         if output.result.is_ok() && !replied && self.sessions.contains_key(&requester) {

@@ -719,3 +719,56 @@ async fn seats_buy_on_their_firm_s_credit_within_their_daily_limits() {
     drop((op, grower, firm, s1, s2));
     server.stop_and_check_replays();
 }
+
+// ───────────────────────────── a big hall's plan ─────────────────────────────
+
+/// More lots than one slice of `plan_lots` places (1,000): the core places them on journaled
+/// ticks, and the gateway answers the request once, with every lot, when the last slice is in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_big_plan_is_answered_once_when_its_last_slice_is_placed() {
+    let mut server = Server::start(ServerOpts::default().clocks(2));
+    let mut op = server.operator().await;
+    let mut feed = server.feed().await;
+    let growers = 6;
+    let per_grower = 190;
+    let mut sessions = Vec::new();
+    for g in 0..growers {
+        let token = register(&mut op, &format!("g{g}"), &["grower"], None).await;
+        let mut c = server.connect("/ws").await;
+        c.login(&token).await;
+        sessions.push(c);
+    }
+    let mut lot_ids = Vec::new();
+    for (g, grower) in sessions.iter_mut().enumerate() {
+        let msgs: Vec<Value> = (0..per_grower)
+            .map(|i| lot_msg(if (g + i) % 3 == 0 { "LILY" } else { "ROSE" }, "A1", 10, 1, "1.00"))
+            .collect();
+        for reply in grower.request_many(msgs, 32).await {
+            assert_eq!(reply["type"], "lot_consigned", "{reply}");
+            lot_ids.push(reply["lot"]["lot_id"].as_u64().unwrap());
+        }
+    }
+    let total = growers * per_grower;
+    ok(&mut op, json!({"type": "set_clock_plan", "clock": 1, "products": ["ROSE"]}), "clock_plan").await;
+    ok(&mut op, json!({"type": "set_clock_plan", "clock": 2, "products": ["LILY"]}), "clock_plan").await;
+    ok(&mut op, json!({"type": "draw_order"}), "order_drawn").await;
+    let planned = ok(&mut op, json!({"type": "plan_lots", "start_markup_pct": "10"}), "lots_planned").await;
+    let assigned = planned["assigned"].as_array().unwrap();
+    assert_eq!(assigned.len(), total, "one reply with every lot: {}", preview(&planned.to_string()));
+    for clock in [1, 2] {
+        let positions: Vec<u64> =
+            assigned.iter().filter(|a| a["clock"] == clock).map(|a| a["position"].as_u64().unwrap()).collect();
+        assert_eq!(positions, (1..=positions.len() as u64).collect::<Vec<_>>(), "clock {clock}");
+        assert!(assigned.iter().all(|a| a["start_price"] == "1.10"), "1.00 + 10 %");
+    }
+    // Nothing else of the operator's is answered out of turn: the next request's reply follows.
+    ok(&mut op, json!({"type": "get_limits"}), "limits").await;
+    let event = feed.next_of_type("catalogue", REPLY_TIMEOUT).await;
+    let listed: usize =
+        event["clocks"].as_array().unwrap().iter().map(|c| c["lot_ids"].as_array().unwrap().len()).sum();
+    assert_eq!(listed, total);
+    let lots = ok(&mut op, json!({"type": "get_lots", "status": "queued"}), "lots").await;
+    assert_eq!(lots["lots"].as_array().unwrap().len(), total);
+    drop((op, feed, sessions));
+    server.stop_and_check_replays();
+}

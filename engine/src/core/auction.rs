@@ -6,7 +6,7 @@ use crate::command::{Actor, ClockSettingsPatch, Consignment};
 use crate::core::clock::{AwardRecord, Clock, ClockPhase, Round, Stop};
 use crate::core::limits::check_room;
 use crate::core::lots::{Lot, LotStatus};
-use crate::core::market::Market;
+use crate::core::market::{Market, Waiting};
 use crate::core::participants::Role;
 use crate::core::standing_bid::StandingBid;
 use crate::event::{Award, Event};
@@ -46,7 +46,8 @@ impl Market {
         let grower = self.participants.authorise(actor, Role::Grower)?.expect("growers are participants");
         let product =
             self.products.get(&c.product).ok_or_else(|| Reject::not_found(format!("no product {}", c.product)))?;
-        if product.grade_rank(c.grade).is_none() {
+        let (product_number, grade_rank) = (product.number, product.grade_rank(c.grade));
+        let Some(grade_rank) = grade_rank else {
             let scale: Vec<&str> = product.grades.iter().map(|g| g.as_str()).collect();
             return Err(Reject::bad_request(format!(
                 "grade {} is not on {}'s scale ({})",
@@ -54,7 +55,7 @@ impl Market {
                 c.product,
                 scale.join(", ")
             )));
-        }
+        };
         self.check_master_data(&c.master)?;
         if c.units_per_container == 0 {
             return Err(Reject::quantity_invalid("units_per_container must be at least 1"));
@@ -116,6 +117,10 @@ impl Market {
             rounds: 0,
         };
         out.push(Event::LotConsigned { lot: Box::new(lot.clone()) });
+        let units = lot.units_per_container as u64 * lot.containers as u64;
+        let waiting =
+            Waiting { grower, product: product_number, grade: grade_rank as u8, min_price: lot.min_price, units };
+        self.waiting.insert(id, waiting);
         self.lots.insert(id, lot);
         Ok(())
     }
@@ -166,6 +171,7 @@ impl Market {
     /// Puts a lot at the end of clock `index`'s supply line, at the next place in the clock's
     /// auction order of the day; returns that place.
     pub(crate) fn queue_lot(&mut self, index: usize, lot_id: LotId, start_price: Fen) -> u32 {
+        self.waiting.remove(&lot_id);
         let c = &mut self.clocks[index];
         c.supply_line.push_back(lot_id);
         let position = c.next_position;
@@ -319,6 +325,7 @@ impl Market {
         }
         self.standing_bids.remove(&lot_id);
         self.close_presale(lot_id, out);
+        self.waiting.remove(&lot_id);
         let lot = self.lot_mut(lot_id);
         lot.finish();
         lot.status = LotStatus::Withdrawn;
@@ -597,7 +604,9 @@ impl Market {
     /// When the sequencer must next wake the core with a `Tick`: the next clock timer, or the
     /// moment held-back market data falls due (see `Market::market_data_due`).
     pub fn next_wake(&self) -> Option<EngineTime> {
-        self.next_deadline().into_iter().chain(self.market_data_due).min()
+        // A plan still placing lots goes on at once.
+        let planning = self.planning.as_ref().map(|_| self.now);
+        self.next_deadline().into_iter().chain(self.market_data_due).chain(planning).min()
     }
 
     /// Runs every timer due at or before `now`, earliest first (ties: lower clock number first).

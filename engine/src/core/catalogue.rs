@@ -121,6 +121,9 @@ pub struct Product {
     pub unit: Unit,
     /// The grade scale, best first; never empty.
     pub grades: Vec<Grade>,
+    /// The product's number in the order products were defined (0 for the first): a small,
+    /// fixed index for tables that must not look codes up per lot (planning).
+    pub number: u16,
 }
 
 impl Product {

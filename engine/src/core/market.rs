@@ -73,6 +73,18 @@ impl CellVolume {
     }
 }
 
+/// A consigned lot as `plan_lots` needs it (see `Market::waiting`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Waiting {
+    pub grower: Pk,
+    /// The product's `number`, and the grade's place on its scale (0: the best).
+    pub product: u16,
+    pub grade: u8,
+    pub min_price: Fen,
+    /// `units_per_container × containers`: a start price times this must fit.
+    pub units: u64,
+}
+
 /// The day's grower order (`draw_order`, protocol section 11).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Draw {
@@ -138,6 +150,11 @@ pub struct Market {
     pub(crate) last_vwap: BTreeMap<(Code, Grade), Fen>,
     /// Today's grower order, once drawn.
     pub(crate) draw: Option<Draw>,
+    /// The lots still `consigned`, with what `plan_lots` reads of them: a tenth of a lot's
+    /// bytes, so planning a big hall's day reads a megabyte, not the lots' ten.
+    pub(crate) waiting: BTreeMap<LotId, Waiting>,
+    /// A `plan_lots` still placing lots, slice by slice (see `planning.rs`).
+    pub(crate) planning: Option<crate::core::planning::PlanJob>,
     /// Scratch space for the books' reports; not state.
     #[serde(skip)]
     pub(crate) book_scratch: Vec<crate::core::book::BookEvent>,
@@ -169,13 +186,16 @@ impl Market {
             cells_today: BTreeMap::new(),
             last_vwap: BTreeMap::new(),
             draw: None,
+            waiting: BTreeMap::new(),
+            planning: None,
             book_scratch: Vec::new(),
             config,
         };
         for (code, name, category, unit, grades) in DEFAULT_PRODUCTS {
             let code = Code::from_static(code);
             let grades = grades.iter().map(|g| Grade::from_static(g)).collect();
-            market.products.insert(code, Product { code, name: name.to_string(), category, unit, grades });
+            let number = market.products.len() as u16;
+            market.products.insert(code, Product { code, name: name.to_string(), category, unit, grades, number });
         }
         for (symbol, product) in DEFAULT_INSTRUMENTS {
             let instrument = Instrument {
@@ -204,6 +224,7 @@ impl Market {
         }
         let first_event = out.len();
         self.advance_clocks(now, out);
+        self.continue_planning(out);
         let first_command_event = out.len();
         let result = self.execute(command, now, out);
         if result.is_err() {
@@ -309,6 +330,7 @@ impl Market {
                     category: *category,
                     unit: *unit,
                     grades: grades.clone(),
+                    number: self.products.len() as u16,
                 };
                 self.products.insert(*code, product);
                 out.push(Event::ProductDefined {
@@ -435,6 +457,9 @@ impl Market {
     /// day's unfinished lots, settles exposure and starts the next day.
     fn end_of_day(&mut self, actor: Actor, now: EngineTime, out: &mut Vec<Event>) -> Result<(), Reject> {
         self.participants.authorise(actor, Role::Operator)?;
+        if self.planning.is_some() {
+            return Err(Reject::invalid_state("plan_lots is still placing lots"));
+        }
         if let Some(clock) = self.clocks.iter().find(|c| c.phase != crate::core::clock::ClockPhase::Idle) {
             return Err(Reject::invalid_state(format!("clock {} is not idle", clock.id.0)));
         }
@@ -448,6 +473,7 @@ impl Market {
         }
         self.close_cells();
         self.draw = None;
+        self.waiting.clear();
         for lot in self.lots.values_mut() {
             if !lot.status.is_finished() {
                 lot.clock = None;
@@ -552,7 +578,16 @@ impl Market {
     pub fn check_invariants(&self) {
         for lot in self.lots.values() {
             lot.check();
+            assert_eq!(
+                self.waiting.contains_key(&lot.id),
+                lot.status == LotStatus::Consigned,
+                "lot {} is {} but {} the planning index",
+                lot.id.0,
+                lot.status.as_str(),
+                if self.waiting.contains_key(&lot.id) { "in" } else { "not in" }
+            );
         }
+        assert!(self.waiting.keys().all(|id| self.lots.contains_key(id)), "the planning index has lots of no day");
         for participant in self.participants.iter() {
             // A firm's account holds for its seats' orders too.
             let participants = &self.participants;

@@ -7,11 +7,10 @@
 //! start is a timer on engine time, so a replay and every replica plan the same day.
 
 use crate::command::{Actor, ClockPlan};
-use crate::core::catalogue::Grade;
 use crate::core::clock::ClockPhase;
 use crate::core::limits::check_room;
 use crate::core::lots::{Lot, LotStatus};
-use crate::core::market::{Draw, Market};
+use crate::core::market::{Draw, Market, Waiting};
 use crate::core::participants::Role;
 use crate::event::{Event, PlannedLot};
 use crate::reject::Reject;
@@ -23,6 +22,9 @@ pub const DAY_SECONDS: u32 = 86_400;
 const MARKET_OFFSET_SECONDS: i64 = 8 * 3600;
 /// `plan_lots` without `start_markup_pct`: 50 %.
 pub const START_MARKUP_BP_DEFAULT: u32 = 5_000;
+/// Lots a `plan_lots` places per journaled step: a big hall's 10,000 lots hold the sequencer in
+/// slices of well under a millisecond each (benches/src/bin/planning.rs).
+pub const PLAN_SLICE_LOTS: usize = 1_000;
 /// A start markup above 1000 % is a typo.
 pub const START_MARKUP_BP_MAX: u32 = 100_000;
 
@@ -56,24 +58,33 @@ pub fn shuffle<T>(items: &mut [T], seed: u64) {
     }
 }
 
+/// A `plan_lots` in progress: the lots in plan order with their clock and start price, how far
+/// it has come, and what it placed so far.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PlanJob {
+    order: Vec<PlannedLot>,
+    next: usize,
+    assigned: Vec<PlannedLot>,
+    unplanned: Vec<LotId>,
+}
+
 /// A planned product as `plan_lots` needs it: its clock, its place among the product codes,
-/// and its grades in scale order with each cell's last VWAP.
+/// and each of its grades' last VWAP, in scale order.
+#[derive(Clone)]
 struct ProductPlan {
-    code: Code,
     clock: usize,
     rank: u128,
-    grades: Vec<(Grade, Option<Fen>)>,
+    vwaps: Vec<Option<Fen>>,
 }
 
 /// A planned lot's start price: `max(min_price, vwap) × (1 + markup)`, up to the fen and then
 /// to the clock's step; `None` when it would not fit the price arithmetic (the lot stays
 /// unplanned rather than overflow).
-fn start_price(lot: &Lot, vwap: Option<Fen>, step: Fen, markup_bp: u32) -> Option<Fen> {
+fn start_price(lot: &Waiting, vwap: Option<Fen>, step: Fen, markup_bp: u32) -> Option<Fen> {
     let reference = vwap.map_or(lot.min_price, |v| v.max(lot.min_price)).0;
     let marked = reference.checked_mul(10_000 + markup_bp as i64)?.checked_add(9_999)? / 10_000;
     let price = Fen(marked.checked_add(step.0 - 1)? / step.0 * step.0);
-    let units = lot.units_per_container as u64 * lot.containers as u64;
-    price.checked_mul(units)?;
+    price.checked_mul(lot.units)?;
     Some(price)
 }
 
@@ -150,6 +161,9 @@ impl Market {
     /// `max(min_price, the cell's last VWAP) × (1 + markup)` rounded up to the clock's step.
     pub(crate) fn plan_lots(&mut self, actor: Actor, start_markup_bp: u32, out: &mut Vec<Event>) -> Result<(), Reject> {
         self.participants.authorise(actor, Role::Operator)?;
+        if self.planning.is_some() {
+            return Err(Reject::invalid_state("plan_lots is already placing lots; it ends in a moment"));
+        }
         if start_markup_bp > START_MARKUP_BP_MAX {
             return Err(Reject::bad_request(format!("start_markup_pct must be at most {}", START_MARKUP_BP_MAX / 100)));
         }
@@ -157,41 +171,40 @@ impl Market {
         // lots in one command, and the sequencer waits for it (benches/src/bin/planning.rs).
         let mut codes: Vec<Code> = self.products.keys().copied().collect();
         codes.sort_by(|a, b| a.as_str().cmp(b.as_str()));
-        let tables: Vec<ProductPlan> = self
-            .clocks
-            .iter()
-            .enumerate()
-            .filter_map(|(i, c)| c.plan.as_ref().map(|p| (i, p)))
-            .flat_map(|(i, p)| p.products.iter().map(move |product| (*product, i)))
-            .map(|(code, clock)| {
-                let product = &self.products[&code];
-                ProductPlan {
-                    code,
-                    clock,
-                    rank: codes.iter().position(|c| *c == code).expect("a listed product") as u128,
-                    grades: product.grades.iter().map(|g| (*g, self.last_vwap(code, *g))).collect(),
-                }
-            })
-            .collect();
+        // By product number: which clock plans it, its place among the codes, its grades' VWAPs.
+        let mut tables: Vec<Option<ProductPlan>> = vec![None; self.products.len()];
+        for (index, plan) in self.clocks.iter().enumerate().filter_map(|(i, c)| c.plan.as_ref().map(|p| (i, p))) {
+            for code in &plan.products {
+                let product = &self.products[code];
+                tables[product.number as usize] = Some(ProductPlan {
+                    clock: index,
+                    rank: codes.iter().position(|c| c == code).expect("a listed product") as u128,
+                    vwaps: product.grades.iter().map(|g| self.last_vwap(*code, *g)).collect(),
+                });
+            }
+        }
         let grower_rank = self.grower_ranks();
-        // (grower's place, product's place, grade's place, lot id) in one integer, the clock, the price.
-        let mut planned: Vec<(u128, usize, Fen)> = Vec::new();
+        // In id order: the lot, its clock, its start price, and (below) its position; beside it,
+        // its place in the plan as one integer: grower's place, product's place, grade's place,
+        // and last its index in `planned`, which orders as the lot id does.
+        let mut planned: Vec<PlannedLot> = Vec::new();
+        let mut keys: Vec<u128> = Vec::new();
         let mut unplanned = Vec::new();
         let mut adding = vec![0u64; self.clocks.len()];
-        for lot in self.lots.values().filter(|l| l.status == LotStatus::Consigned && l.day == self.day) {
-            let Some(table) = tables.iter().find(|t| t.code == lot.product) else {
-                unplanned.push(lot.id);
+        for (id, lot) in &self.waiting {
+            let Some(table) = &tables[lot.product as usize] else {
+                unplanned.push(*id);
                 continue;
             };
-            let grade = table.grades.iter().position(|(g, _)| *g == lot.grade).expect("consigned on the scale");
             let step = self.clocks[table.clock].settings.step;
-            let Some(start_price) = start_price(lot, table.grades[grade].1, step, start_markup_bp) else {
-                unplanned.push(lot.id);
+            let Some(start_price) = start_price(lot, table.vwaps[lot.grade as usize], step, start_markup_bp) else {
+                unplanned.push(*id);
                 continue;
             };
             let grower = grower_rank[lot.grower.0 as usize] as u128;
-            let key = grower << 96 | table.rank << 80 | (grade as u128) << 64 | lot.id.0 as u128;
-            planned.push((key, table.clock, start_price));
+            keys.push(grower << 96 | table.rank << 80 | (lot.grade as u128) << 64 | planned.len() as u128);
+            let clock = self.clocks[table.clock].id;
+            planned.push(PlannedLot { lot: *id, clock, position: 0, start_price });
             adding[table.clock] += 1;
         }
         for (index, count) in adding.iter().enumerate().filter(|(_, n)| **n > 0) {
@@ -199,23 +212,48 @@ impl Market {
             let held = c.supply_line.len() as u64 + u64::from(c.lot.is_some());
             check_room("supply_line_lots_max", self.limits.supply_line_lots_max, held, *count)?;
         }
-        planned.sort_unstable_by_key(|(key, _, _)| *key);
-        let mut assigned = Vec::with_capacity(planned.len());
-        for (key, index, start_price) in planned {
-            let lot = LotId(key as u64);
-            let c = &mut self.clocks[index];
-            c.supply_line.push_back(lot);
+        keys.sort_unstable();
+        let order = keys.iter().map(|key| planned[*key as u64 as usize]).collect();
+        self.planning = Some(PlanJob { order, next: 0, assigned: Vec::new(), unplanned });
+        out.push(Event::PlanningStarted { lots: planned.len() as u32 });
+        // A plan of one slice is placed now; a bigger one on the journaled ticks that follow at
+        // once, a slice each (the drawing up above is this command's share).
+        if planned.len() <= PLAN_SLICE_LOTS {
+            self.continue_planning(out);
+        }
+        Ok(())
+    }
+
+    /// Places the next slice of a `plan_lots` in progress (at most `PLAN_SLICE_LOTS` lots), each
+    /// still `consigned` at the end of its clock's line at the next position; when the plan is
+    /// done, the reply (`LotsPlanned`) and the `Catalogue`. Runs before every command, like the
+    /// clocks' timers, and `next_wake` asks for a tick at once while a plan is in progress.
+    pub(crate) fn continue_planning(&mut self, out: &mut Vec<Event>) {
+        let Some(mut job) = self.planning.take() else { return };
+        let end = (job.next + PLAN_SLICE_LOTS).min(job.order.len());
+        let slice = &job.order[job.next..end];
+        let mut placed = Vec::with_capacity(slice.len());
+        for plan in slice {
+            // A lot sold out by presale, withdrawn or assigned by hand since the plan was drawn
+            // up is no longer the plan's.
+            if self.waiting.remove(&plan.lot).is_none() {
+                continue;
+            }
+            let c = &mut self.clocks[plan.clock.0 as usize - 1];
+            c.supply_line.push_back(plan.lot);
             let position = c.next_position;
             c.next_position += 1;
-            assigned.push(PlannedLot { lot, clock: c.id, position, start_price });
+            placed.push(PlannedLot { position, ..*plan });
         }
-        // One pass over the lots in id order instead of a lookup per lot.
-        let mut by_id: Vec<&PlannedLot> = assigned.iter().collect();
+        job.next = end;
+        // The lots of the slice in id order, written in one pass over the lots.
+        let mut by_id: Vec<&PlannedLot> = placed.iter().collect();
         by_id.sort_unstable_by_key(|p| p.lot);
-        let mut next = by_id.iter().peekable();
+        let mut next = by_id.into_iter().peekable();
         if let Some(first) = next.peek().map(|p| p.lot) {
-            for lot in self.lots.range_mut(first..).map(|(_, lot)| lot) {
-                let Some(plan) = next.next_if(|p| p.lot == lot.id) else { continue };
+            for (id, lot) in self.lots.range_mut(first..) {
+                // Matched by key: the lots passed over are not read at all.
+                let Some(plan) = next.next_if(|p| p.lot == *id) else { continue };
                 lot.clock = Some(plan.clock);
                 lot.position = Some(plan.position);
                 lot.start_price = Some(plan.start_price);
@@ -225,9 +263,14 @@ impl Market {
                 }
             }
         }
-        out.push(Event::LotsPlanned { day: self.day, assigned, unplanned });
+        // The reply lists the lots in plan order, the day's drawn order across the clocks.
+        job.assigned.extend(placed);
+        if job.next < job.order.len() {
+            self.planning = Some(job);
+            return;
+        }
+        out.push(Event::LotsPlanned { day: self.day, assigned: job.assigned, unplanned: job.unplanned });
         out.push(Event::Catalogue { day: self.day, clocks: self.catalogue_ids() });
-        Ok(())
     }
 
     /// Each grower's place, by participant key: its place in the day's draw, then growers not in
@@ -239,7 +282,7 @@ impl Market {
             ranks[pk.0 as usize] = i as u32;
         }
         let mut rest: Vec<Pk> =
-            self.lots.values().map(|l| l.grower).filter(|pk| ranks[pk.0 as usize] == u32::MAX).collect();
+            self.waiting.values().map(|l| l.grower).filter(|pk| ranks[pk.0 as usize] == u32::MAX).collect();
         rest.sort_unstable();
         rest.dedup();
         rest.sort_by(|a, b| self.participants.get(*a).id.as_str().cmp(self.participants.get(*b).id.as_str()));

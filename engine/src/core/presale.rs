@@ -123,6 +123,7 @@ impl Market {
                 self.clocks[clock.0 as usize - 1].supply_line.retain(|l| *l != lot_id);
             }
             self.standing_bids.remove(&lot_id);
+            self.waiting.remove(&lot_id);
         }
         self.participants.buy(buyer, amount, fee);
         self.participants.account_mut(sale.grower).sell(amount, commission);
