@@ -20,7 +20,10 @@ fn plan(h: &mut Harness, n: u16, products: &[&str], start_time: Option<u32>) {
     h.ok(op(), Action::SetClockPlan { clock: clock(n), plan });
 }
 
-fn planned_events(events: &[Event]) -> Option<(Vec<(LotId, u16, u32)>, Vec<LotId>)> {
+/// What a `LotsPlanned` says: each lot with its clock and position, and the unplanned lots.
+type Plan = (Vec<(LotId, u16, u32)>, Vec<LotId>);
+
+fn planned_events(events: &[Event]) -> Option<Plan> {
     events.iter().find_map(|e| match e {
         Event::LotsPlanned { assigned, unplanned, .. } => {
             Some((assigned.iter().map(|p| (p.lot, p.clock.0, p.position)).collect(), unplanned.clone()))
