@@ -663,7 +663,13 @@ pub fn answer(market: &Market, principal: Principal, query: &crate::wire::Reques
         }
         Request::GetOrders => match principal {
             Principal::Operator => QueryAnswer::Orders(Vec::new()),
-            Principal::Participant(pk) => QueryAnswer::Orders(market.open_orders(pk)),
+            // A firm sees its seats' open orders beside its own (protocol section 4).
+            Principal::Participant(pk) => QueryAnswer::Orders(
+                std::iter::once(pk)
+                    .chain(market.participants().seats_of(pk).map(|seat| seat.pk))
+                    .flat_map(|owner| market.open_orders(owner))
+                    .collect(),
+            ),
         },
         Request::GetStatement { participant, day } => match statement(market, principal, *participant) {
             Ok(participant) => QueryAnswer::ForwardStatement { participant, day: *day },

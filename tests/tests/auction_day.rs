@@ -663,12 +663,27 @@ async fn seats_buy_on_their_firm_s_credit_within_their_daily_limits() {
     let order = json!({"type": "new_order", "client_order_id": "o1", "symbol": "ROSE-A", "side": "buy", "order_type": "limit",
                        "price": "20.00", "quantity": 1, "time_in_force": "day"});
     assert_error(&s1.request(order).await, "credit_limit", "daily_limit");
+    // s2's order fits: its firm sees it among its own open orders, s1 does not.
+    let small = json!({"type": "new_order", "client_order_id": "o2", "symbol": "ROSE-A", "side": "buy", "order_type": "limit",
+                       "price": "1.00", "quantity": 1, "time_in_force": "day"});
+    ok(&mut s2, small, "order_accepted").await;
+    let coids = |orders: &Value| -> Vec<String> {
+        orders["orders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["client_order_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(coids(&ok(&mut firm, json!({"type": "get_orders"}), "orders").await), ["o2"]);
+    assert_eq!(coids(&ok(&mut s1, json!({"type": "get_orders"}), "orders").await), Vec::<String>::new());
 
     // Accounts: a seat's shows its daily limit and its own purchases; the firm's, all of them.
     let a1 = get_account(&mut s1).await;
     assert_eq!((a1["credit_limit"].as_str(), a1["exposure"].as_str()), (Some("300.00"), Some("287.00")), "{a1}");
     let af = get_account(&mut firm).await;
-    assert_eq!((af["credit_limit"].as_str(), af["exposure"].as_str()), (Some("1000.00"), Some("984.00")), "{af}");
+    // 984.00 bought by its seats, and 1.00 held by s2's open order.
+    assert_eq!((af["credit_limit"].as_str(), af["exposure"].as_str()), (Some("1000.00"), Some("985.00")), "{af}");
     // The operator changes a seat's daily limit (a seat has no credit limit of its own).
     let set = ok(
         &mut op,

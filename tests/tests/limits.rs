@@ -382,9 +382,20 @@ async fn a_torn_journal_tail_is_dropped_with_a_warning_naming_file_offset_and_by
         .collect();
     segments.sort();
     let last = segments.last().expect("a journal segment").clone();
-    // Segments are preallocated with zeros: the torn record goes right after the last written byte.
+    // Segments are preallocated with zeros: the torn record goes right after the last written
+    // record, found by walking the frames (`[len u32][crc u32][seq u64][payload]` after a 24-byte
+    // segment header; a zero length is the preallocated rest). A record may itself end in zero
+    // bytes (an absent option), so the last non-zero byte is not its end.
     let bytes = std::fs::read(&last).unwrap();
-    let end = bytes.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1) as u64;
+    let mut end = 24usize;
+    loop {
+        let len = u32::from_le_bytes(bytes[end..end + 4].try_into().unwrap()) as usize;
+        if len == 0 {
+            break;
+        }
+        end += 16 + len;
+    }
+    let end = end as u64;
     let file = std::fs::OpenOptions::new().write(true).open(&last).unwrap();
     std::os::unix::fs::FileExt::write_all_at(&file, &[0x5a; 7], end).unwrap();
     drop(file);
