@@ -123,8 +123,18 @@ pub fn open(
     };
     if recovered.snapshot_seq == 0 && market.is_none() {
         if report.last_seq > 0 {
+            // Most often a data directory written by an older Huashi, whose snapshots (the
+            // genesis too) this version no longer reads: say which and why.
+            let why = if recovered.skipped_snapshots.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " (passed over: {}; a data directory from another version of Huashi is not read: start a new one)",
+                    recovered.skipped_snapshots.join("; ")
+                )
+            };
             return Err(StoreError::Other(format!(
-                "{} has a journal but no snapshot to start it from",
+                "{} has a journal but no snapshot to start it from{why}",
                 data_dir.display()
             )));
         }

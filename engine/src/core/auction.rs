@@ -114,6 +114,7 @@ impl Market {
             start_price: None,
             presale: None,
             presales: 0,
+            sales: Default::default(),
             rounds: 0,
         };
         out.push(Event::LotConsigned { lot: Box::new(lot.clone()) });
@@ -172,6 +173,7 @@ impl Market {
     /// auction order of the day; returns that place.
     pub(crate) fn queue_lot(&mut self, index: usize, lot_id: LotId, start_price: Fen) -> u32 {
         self.waiting.remove(&lot_id);
+        self.lines_changed = true;
         let c = &mut self.clocks[index];
         c.supply_line.push_back(lot_id);
         let position = c.next_position;
@@ -300,6 +302,7 @@ impl Market {
             if lot.remaining > 0 {
                 lot.status = LotStatus::Queued;
                 clock.supply_line.push_front(lot_id);
+                self.lines_changed = true;
             } else {
                 lot.finish();
                 self.standing_bids.remove(&lot_id);
@@ -322,6 +325,7 @@ impl Market {
         }
         if let Some(clock) = lot.clock {
             self.clocks[clock.0 as usize - 1].supply_line.retain(|l| *l != lot_id);
+            self.lines_changed = true;
         }
         self.standing_bids.remove(&lot_id);
         self.close_presale(lot_id, out);
@@ -366,10 +370,10 @@ impl Market {
         lot.sold -= record.containers;
         lot.check();
         let (grower, remaining, units) = (lot.grower, lot.remaining, lot.units_per_container as u64);
-        let (product, grade) = (lot.product, lot.grade);
         // The award computed this amount with checked arithmetic when it was made.
         let amount = record.price.checked_mul(units * record.containers as u64).expect("an award's amount fits");
-        self.count_in_cell(product, grade, amount, units * record.containers as u64, false);
+        lot.sales.amount.0 -= amount.0;
+        lot.sales.units -= units * record.containers as u64;
         self.participants.unbuy(record.buyer, amount, record.fee);
         self.participants.account_mut(grower).unsell(amount, record.commission);
         self.totals.trades -= 1;
@@ -478,12 +482,13 @@ impl Market {
         let lot = self.lots.get_mut(&lot_id).expect("lot exists");
         lot.remaining -= containers;
         lot.sold += containers;
+        lot.sales.amount.0 += amount.0;
+        lot.sales.units += units;
         lot.check();
         let (grower, grower_id, product, grade, remaining) =
             (lot.grower, lot.grower_id, lot.product, lot.grade, lot.remaining);
         self.participants.buy(buyer, amount, fee);
         self.participants.account_mut(grower).sell(amount, commission);
-        self.count_in_cell(product, grade, amount, units, true);
         self.totals.trades += 1;
         self.totals.turnover.0 += amount.0;
         self.totals.fees.0 += fee.0 + commission.0;

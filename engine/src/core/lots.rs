@@ -85,6 +85,10 @@ pub struct Lot {
     pub presale: Option<PresaleOffer>,
     /// Presale purchases so far: the next is number `presales + 1`.
     pub presales: u32,
+    /// What its clock and presale sales that stand came to: its cell's share of the day, which
+    /// `end_of_day` adds up into the cells' VWAPs (kept here, beside `sold`, so a sale touches
+    /// no other map).
+    pub sales: crate::core::market::CellVolume,
     /// Rounds run so far; the next round is `rounds + 1`, also after a halt.
     pub rounds: u32,
 }

@@ -143,9 +143,6 @@ pub struct Market {
     pub(crate) fees: FeeSchedule,
     /// Fees set today for the next trading day (`set_fees`); `end_of_day` puts them in force.
     pub(crate) next_fees: Option<FeeSchedule>,
-    /// Today's clock and presale trades per cell (product, grade); book trades are kept per
-    /// listing and folded in at `end_of_day`.
-    pub(crate) cells_today: BTreeMap<(Code, Grade), CellVolume>,
     /// Each cell's VWAP on the most recent settled day it traded: `plan_lots` starts from it.
     pub(crate) last_vwap: BTreeMap<(Code, Grade), Fen>,
     /// Today's grower order, once drawn.
@@ -155,6 +152,10 @@ pub struct Market {
     pub(crate) waiting: BTreeMap<LotId, Waiting>,
     /// A `plan_lots` still placing lots, slice by slice (see `planning.rs`).
     pub(crate) planning: Option<crate::core::planning::PlanJob>,
+    /// Set by whatever changes a supply line during an apply, so that only then are the clocks'
+    /// first six lots compared with what was published; not state (false between applies).
+    #[serde(skip)]
+    pub(crate) lines_changed: bool,
     /// Scratch space for the books' reports; not state.
     #[serde(skip)]
     pub(crate) book_scratch: Vec<crate::core::book::BookEvent>,
@@ -183,11 +184,11 @@ impl Market {
             limits: config.limits,
             fees: config.fees,
             next_fees: None,
-            cells_today: BTreeMap::new(),
             last_vwap: BTreeMap::new(),
             draw: None,
             waiting: BTreeMap::new(),
             planning: None,
+            lines_changed: false,
             book_scratch: Vec::new(),
             config,
         };
@@ -471,6 +472,7 @@ impl Market {
             clock.supply_line.clear();
             clock.next_position = 1;
         }
+        self.lines_changed = true;
         self.close_cells();
         self.draw = None;
         self.waiting.clear();
@@ -655,31 +657,26 @@ impl Market {
     /// `end_of_day`: the day's cells (book trades under their product's best grade) become each
     /// cell's last VWAP, which `plan_lots` starts the next days' prices from.
     fn close_cells(&mut self) {
+        let mut cells: BTreeMap<(Code, Grade), CellVolume> = BTreeMap::new();
+        let mut add = |cell: (Code, Grade), volume: CellVolume| {
+            let sum = cells.entry(cell).or_default();
+            sum.amount.0 += volume.amount.0;
+            sum.units += volume.units;
+        };
+        for lot in self.lots.values().filter(|l| l.sales.units > 0) {
+            add((lot.product, lot.grade), lot.sales);
+        }
         for listing in self.listings.values_mut() {
             let volume = std::mem::take(&mut listing.day_volume);
             if volume.units > 0 {
                 let best = self.products[&listing.instrument.product].best_grade();
-                let cell = self.cells_today.entry((listing.instrument.product, best)).or_default();
-                cell.amount.0 += volume.amount.0;
-                cell.units += volume.units;
+                add((listing.instrument.product, best), volume);
             }
         }
-        for (cell, volume) in std::mem::take(&mut self.cells_today) {
+        for (cell, volume) in cells {
             if let Some(vwap) = volume.vwap() {
                 self.last_vwap.insert(cell, vwap);
             }
-        }
-    }
-
-    /// Counts a clock or presale sale (or, negated, a voided one) in its cell.
-    pub(crate) fn count_in_cell(&mut self, product: Code, grade: Grade, amount: Fen, units: u64, add: bool) {
-        let cell = self.cells_today.entry((product, grade)).or_default();
-        if add {
-            cell.amount.0 += amount.0;
-            cell.units += units;
-        } else {
-            cell.amount.0 -= amount.0;
-            cell.units -= units;
         }
     }
 

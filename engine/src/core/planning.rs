@@ -239,6 +239,7 @@ impl Market {
             if self.waiting.remove(&plan.lot).is_none() {
                 continue;
             }
+            self.lines_changed = true;
             let c = &mut self.clocks[plan.clock.0 as usize - 1];
             c.supply_line.push_back(plan.lot);
             let position = c.next_position;
@@ -327,6 +328,9 @@ impl Market {
 
     /// After every command: a `supply_line` event for each clock whose first six lots changed.
     pub(crate) fn publish_supply_lines(&mut self, out: &mut Vec<Event>) {
+        if !std::mem::take(&mut self.lines_changed) {
+            return;
+        }
         for index in 0..self.clocks.len() {
             let clock = &self.clocks[index];
             if clock.next_lots().eq(clock.published_next.iter().copied()) {

@@ -94,6 +94,8 @@ impl Market {
         lot.presale = (offer_left > 0).then_some(PresaleOffer { price: offer.price, containers: offer_left });
         lot.remaining -= containers;
         lot.sold += containers;
+        lot.sales.amount.0 += amount.0;
+        lot.sales.units += units;
         lot.presales += 1;
         lot.check();
         let sale = PresaleSale {
@@ -121,13 +123,13 @@ impl Market {
             let clock = lot.clock;
             if let Some(clock) = clock {
                 self.clocks[clock.0 as usize - 1].supply_line.retain(|l| *l != lot_id);
+                self.lines_changed = true;
             }
             self.standing_bids.remove(&lot_id);
             self.waiting.remove(&lot_id);
         }
         self.participants.buy(buyer, amount, fee);
         self.participants.account_mut(sale.grower).sell(amount, commission);
-        self.count_in_cell(sale.product, sale.grade, amount, units, true);
         self.totals.trades += 1;
         self.totals.turnover.0 += amount.0;
         self.totals.fees.0 += fee.0 + commission.0;

@@ -730,6 +730,7 @@ mod tests {
             start_price: Some(Fen(300)),
             presale: None,
             presales: 0,
+            sales: Default::default(),
             rounds: 1,
         }
     }
