@@ -309,6 +309,7 @@ impl MarketSim {
             position: None,
             presale: None,
             presales: 0,
+            sales: Default::default(),
             rounds: 0,
         };
         self.lots.push(SimLot {
