@@ -70,6 +70,7 @@ impl Driver {
             voids: 0,
             trades: 0,
             presales: 0,
+            sales: Default::default(),
             seat_buys: 0,
             seats: Vec::new(),
         }

@@ -159,6 +159,7 @@ impl Feed {
                 position: None,
                 presale: None,
                 presales: 0,
+                sales: Default::default(),
                 rounds: 0,
             };
             let award = Award {

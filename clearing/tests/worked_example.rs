@@ -67,6 +67,7 @@ fn lot(n: u64, grower: Pk, product: &'static str, grade: Grade, units_per_contai
             position: None,
             presale: None,
             presales: 0,
+            sales: Default::default(),
             rounds: 0,
         }),
     }
