@@ -70,7 +70,6 @@ impl Driver {
             voids: 0,
             trades: 0,
             presales: 0,
-            sales: Default::default(),
             seat_buys: 0,
             seats: Vec::new(),
         }
