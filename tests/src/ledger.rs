@@ -105,19 +105,26 @@ impl Ledger {
 
     /// A `presale_bought` reply to `buyer`: a presale purchase line and the grower's sale line.
     pub fn presale(&mut self, buyer: &str, bought: &Value) {
-        let lot_id = bought["lot_id"].as_u64().expect("presale_bought.lot_id");
+        self.sale("presale", buyer, bought);
+    }
+
+    /// A clock award or a presale purchase (`kind`) as its report to `buyer` says: checked against
+    /// the fee rules, a purchase line on the buyer's statement (its firm's for a seat, naming the
+    /// seat) and a sale line on the grower's. Returns the purchase line.
+    fn sale(&mut self, kind: &str, buyer: &str, report: &Value) -> Line {
+        let lot_id = report["lot_id"].as_u64().expect("lot_id");
         let lot =
-            self.lots.get(&lot_id).unwrap_or_else(|| panic!("a presale of a lot nobody consigned: {bought}")).clone();
-        let containers = bought["containers"].as_u64().expect("presale_bought.containers");
-        let price = fen(&bought["price"]);
+            self.lots.get(&lot_id).unwrap_or_else(|| panic!("a sale of a lot nobody consigned: {report}")).clone();
+        let containers = report["containers"].as_u64().expect("containers");
+        let price = fen(&report["price"]);
         let units = containers * lot.units_per_container;
-        assert_eq!(bought["units"], units, "presale_bought.units = containers × units_per_container: {bought}");
+        assert_eq!(report["units"], units, "units = containers × units_per_container: {report}");
         let amount = price * units as i64;
-        assert_eq!(fen(&bought["amount"]), amount, "presale_bought.amount = price × units: {bought}");
-        assert_eq!(fen(&bought["fee"]), clock_fee(containers), "a presale pays the clock fee: {bought}");
+        assert_eq!(fen(&report["amount"]), amount, "amount = price × units: {report}");
+        assert_eq!(fen(&report["fee"]), clock_fee(containers), "fee: 0.50 a container: {report}");
         let (account, seat) = self.account_of(buyer);
         let line = |side: &str, fee: i64, seat: Option<String>| Line {
-            kind: "presale".into(),
+            kind: kind.into(),
             reference: lot_id,
             product: lot.product.clone(),
             grade: lot.grade.clone(),
@@ -128,8 +135,10 @@ impl Ledger {
             fee,
             seat,
         };
-        self.lines.entry(account).or_default().push(line("buy", clock_fee(containers), seat));
+        let bought = line("buy", clock_fee(containers), seat);
+        self.lines.entry(account).or_default().push(bought.clone());
         self.lines.entry(lot.grower.clone()).or_default().push(line("sell", commission(amount), None));
+        bought
     }
 
     /// Remembers a consigned lot (the `lot` object of `lot_consigned`).
@@ -148,33 +157,10 @@ impl Ledger {
     /// An `award` report to `buyer`: a purchase line for the buyer and a sale line for the grower,
     /// both checked against the fee rules.
     pub fn award(&mut self, buyer: &str, award: &Value) {
-        let lot_id = award["lot_id"].as_u64().expect("award.lot_id");
-        let lot =
-            self.lots.get(&lot_id).unwrap_or_else(|| panic!("an award for a lot nobody consigned: {award}")).clone();
-        let containers = award["containers"].as_u64().expect("award.containers");
-        let price = fen(&award["price"]);
-        let units = containers * lot.units_per_container;
-        assert_eq!(award["units"], units, "award.units = containers × units_per_container: {award}");
-        let amount = price * units as i64;
-        assert_eq!(fen(&award["amount"]), amount, "award.amount = price × units: {award}");
-        assert_eq!(fen(&award["fee"]), clock_fee(containers), "award.fee: 0.50 a container: {award}");
-        let (account, seat) = self.account_of(buyer);
-        let line = |side: &str, fee: i64, seat: Option<String>| Line {
-            kind: "clock".into(),
-            reference: lot_id,
-            product: lot.product.clone(),
-            grade: lot.grade.clone(),
-            side: side.into(),
-            price,
-            units,
-            amount,
-            fee,
-            seat,
-        };
-        let bought = line("buy", clock_fee(containers), seat);
-        self.lines.entry(account.clone()).or_default().push(bought.clone());
-        self.lines.entry(lot.grower.clone()).or_default().push(line("sell", commission(amount), None));
-        let round = award["round"].as_u64().expect("award.round");
+        let bought = self.sale("clock", buyer, award);
+        let (lot_id, round) =
+            (award["lot_id"].as_u64().expect("award.lot_id"), award["round"].as_u64().expect("award.round"));
+        let (account, _) = self.account_of(buyer);
         self.awards.insert((lot_id, round, buyer.into()), AwardKey { buyer: account, line: bought });
     }
 

@@ -133,6 +133,24 @@ fn assert_error(reply: &Value, code: &str, mentions: &str) {
     assert!(message.contains(mentions), "the message names {mentions:?}: {reply}");
 }
 
+/// Registers the growers and the buyers (each with `credit`) and logs each in on its own session.
+async fn desks(
+    server: &Server,
+    op: &mut Client,
+    growers: &[&'static str],
+    buyers: &[&'static str],
+    credit: &str,
+) -> BTreeMap<&'static str, Client> {
+    let mut sessions = BTreeMap::new();
+    let everyone =
+        growers.iter().map(|g| (*g, "grower", None)).chain(buyers.iter().map(|b| (*b, "buyer", Some(credit))));
+    for (id, role, credit) in everyone {
+        let token = register(op, id, &[role], credit).await;
+        sessions.insert(id, server.session(&token).await);
+    }
+    sessions
+}
+
 async fn ok(c: &mut Client, msg: Value, ty: &str) -> Value {
     let reply = c.request(msg.clone()).await;
     assert_eq!(reply["type"], ty, "{msg} → {reply}");
@@ -146,20 +164,7 @@ async fn a_planned_day_runs_by_itself_in_catalogue_order() {
     let mut server = Server::start(ServerOpts::default().clocks(2));
     let mut op = server.operator().await;
     let mut feed = server.feed().await;
-    let mut sessions: BTreeMap<&str, Client> = BTreeMap::new();
-    for (id, roles, credit) in [
-        ("g1", &["grower"][..], None),
-        ("g2", &["grower"][..], None),
-        ("g3", &["grower"][..], None),
-        ("g4", &["grower"][..], None),
-        ("b1", &["buyer"][..], Some("100000.00")),
-        ("b2", &["buyer"][..], Some("100000.00")),
-    ] {
-        let token = register(&mut op, id, roles, credit).await;
-        let mut c = server.connect("/ws").await;
-        c.login(&token).await;
-        sessions.insert(id, c);
-    }
+    let mut sessions = desks(&server, &mut op, &["g1", "g2", "g3", "g4"], &["b1", "b2"], "100000.00").await;
     for clock in [1, 2] {
         configure_fast_clock(&mut op, clock).await;
     }
@@ -443,18 +448,7 @@ async fn presales_then_the_clock_conserve_money() {
     let day = server.day.clone();
     let mut op = server.operator().await;
     let mut feed = server.feed().await;
-    let mut s: BTreeMap<&str, Client> = BTreeMap::new();
-    for (id, roles, credit) in [
-        ("g1", &["grower"][..], None),
-        ("g2", &["grower"][..], None),
-        ("b1", &["buyer"][..], Some("5000.00")),
-        ("b2", &["buyer"][..], Some("5000.00")),
-    ] {
-        let token = register(&mut op, id, roles, credit).await;
-        let mut c = server.connect("/ws").await;
-        c.login(&token).await;
-        s.insert(id, c);
-    }
+    let mut s = desks(&server, &mut op, &["g1", "g2"], &["b1", "b2"], "5000.00").await;
     let mut ledger = Ledger::default();
     // Slow enough that b2's live press lands while the price is well above the reserve.
     let settings = json!({"type": "configure_clock", "clock": 1, "step": "0.01", "tick_ms": 40, "pre_roll_ms": 50,
