@@ -23,6 +23,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
 
+/// Room in a WebSocket reply for what is spliced into it (`req_id`) and the frame's header.
+const WS_REPLY_HEADROOM: usize = 1024;
+
 /// Outbound messages written before one flush.
 const WRITE_BATCH_MAX: usize = 64;
 /// How long a condemned session waits for the replies to what it already submitted. Shorter
@@ -391,8 +394,34 @@ impl Session {
 
     /// Writes a reply made here, straight away.
     async fn answer(&mut self, socket: &mut WebSocket, req_id: Option<ReqId>, body: &str) -> Result<(), End> {
+        let refused;
+        let body = match self.too_big(body) {
+            Some(error) => {
+                refused = error;
+                &refused
+            }
+            None => body,
+        };
         let text = render::splice(body, req_id.as_ref(), None);
         conn::send(socket, Utf8Bytes::from(text), self.shared.limits.write_timeout).await
+    }
+
+    /// One WebSocket message cannot be larger than the connection's write buffer may grow
+    /// (`write_buffer_bytes_max`): a reply that would be (a big hall's catalogue or lots) is
+    /// answered `limit_reached` instead, naming its size, and the session goes on.
+    fn too_big(&self, body: &str) -> Option<String> {
+        let max = self.shared.limits.write_buffer_bytes_max;
+        if body.len() + WS_REPLY_HEADROOM <= max {
+            return None;
+        }
+        self.shared.metrics.reject(RejectCode::LimitReached);
+        let what = body.get(9..).and_then(|rest| rest.split('"').next()).unwrap_or("reply");
+        let message = format!(
+            "the {what} reply is {} bytes, more than one WebSocket message may carry (write_buffer_bytes_max {max}): \
+             ask for less (get_lots with a status) or read it over HTTP (GET /api/catalogue)",
+            body.len()
+        );
+        Some(render::error(RejectCode::LimitReached, &message))
     }
 
     /// Writes what the fan-out queued: `first`, then whatever else is ready, then one flush, all
@@ -425,7 +454,13 @@ impl Session {
                 self.shared.metrics.reject(reject.code);
                 (ticket, render::error(reject.code, &reject.message), false)
             }
-            Outbound::Answer { ticket, answer } => (ticket, render_answer(&answer), true),
+            Outbound::Answer { ticket, answer } => {
+                let body = render_answer(&answer);
+                match self.too_big(&body) {
+                    Some(error) => (ticket, error, false),
+                    None => (ticket, body, true),
+                }
+            }
         };
         let pending = self.pending.remove(&ticket);
         let (req_id, token) = pending.map_or((None, None), |p| (p.req_id, p.token.filter(|_| accepted)));

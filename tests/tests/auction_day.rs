@@ -735,7 +735,11 @@ async fn seats_buy_on_their_firm_s_credit_within_their_daily_limits() {
 /// ticks, and the gateway answers the request once, with every lot, when the last slice is in.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_big_plan_is_answered_once_when_its_last_slice_is_placed() {
-    let mut server = Server::start(ServerOpts::default().clocks(2));
+    // A small write buffer, so that this day's catalogue (about half a megabyte) is more than one
+    // WebSocket reply may carry.
+    let opts =
+        ServerOpts { config_toml: Some("[limits]\nwrite_buffer_bytes_max = 262144\n".into()), ..ServerOpts::default() };
+    let mut server = Server::start(opts.clocks(2));
     let mut op = server.operator().await;
     let mut feed = server.feed().await;
     let growers = 6;
@@ -776,8 +780,21 @@ async fn a_big_plan_is_answered_once_when_its_last_slice_is_placed() {
     let listed: usize =
         event["clocks"].as_array().unwrap().iter().map(|c| c["lot_ids"].as_array().unwrap().len()).sum();
     assert_eq!(listed, total);
-    let lots = ok(&mut op, json!({"type": "get_lots", "status": "queued"}), "lots").await;
-    assert_eq!(lots["lots"].as_array().unwrap().len(), total);
+    let own = ok(&mut sessions[0], json!({"type": "get_lots", "status": "queued"}), "lots").await;
+    assert_eq!(own["lots"].as_array().unwrap().len(), per_grower, "a grower's own lots, all queued");
+    // Too big for one reply on /ws: a clear error naming what and how big, the session goes on;
+    // HTTP serves the catalogue whole.
+    let too_big = op.request(json!({"type": "get_catalogue"})).await;
+    assert_error(&too_big, "limit_reached", "GET /api/catalogue");
+    assert!(too_big["message"].as_str().unwrap().starts_with("the catalogue reply is "), "{too_big}");
+    let too_many = op.request(json!({"type": "get_lots"})).await;
+    assert_error(&too_many, "limit_reached", "the lots reply is");
+    ok(&mut op, json!({"type": "get_limits"}), "limits").await;
+    let (status, page) = http_get(server.addr, "/api/catalogue").await;
+    assert_eq!(status, 200);
+    let page: Value = serde_json::from_str(&page).unwrap();
+    let listed: usize = page["clocks"].as_array().unwrap().iter().map(|c| c["lots"].as_array().unwrap().len()).sum();
+    assert_eq!(listed, total);
     drop((op, feed, sessions));
     server.stop_and_check_replays();
 }
