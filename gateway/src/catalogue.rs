@@ -84,31 +84,11 @@ impl CatalogueCache {
             return check_day(cached.0, day).map(|()| cached.1);
         }
         let (market_day, count, lots) = copy_lots(engine).await?;
-        let mut clocks: Vec<(u16, Vec<&Lot>)> = Vec::new();
-        for lot in &lots {
-            let clock = lot.clock.expect("catalogue lots have a clock").0;
-            match clocks.iter_mut().find(|(c, _)| *c == clock) {
-                Some((_, here)) => here.push(lot),
-                None => clocks.push((clock, vec![lot])),
-            }
-        }
-        // Every clock is listed, with or without lots, as the market has them: 1..=N.
-        for clock in 1..=count {
-            if !clocks.iter().any(|(c, _)| *c == clock) {
-                clocks.push((clock, Vec::new()));
-            }
-        }
-        clocks.sort_unstable_by_key(|(c, _)| *c);
-        let clocks = clocks
-            .into_iter()
-            .map(|(clock, mut lots)| {
-                lots.sort_unstable_by_key(|l| l.position);
-                CatalogueClock { clock, lots: lots.into_iter().map(|lot| LotJson::new(lot, false)).collect() }
-            })
-            .collect();
-        let json = Msg::Catalogue { day: DayText(market_day), clocks }.text();
-        let gzip = compress(json.as_bytes());
-        let body = Catalogue { json: bytes::Bytes::from(json), gzip: bytes::Bytes::from(gzip) };
+        // Megabytes of JSON and their compression: off the async workers, which serve the feed and
+        // every other request meanwhile.
+        let body = tokio::task::spawn_blocking(move || render(market_day, count, &lots))
+            .await
+            .map_err(|_| Reject::new(RejectCode::Internal, "rendering the catalogue failed"))?;
         let mut cache = self.rendered.lock().expect("not poisoned");
         if cache.as_ref().is_none_or(|c| c.version <= version) {
             *cache = Some(Rendered { version, day: market_day, body: body.clone() });
@@ -117,8 +97,29 @@ impl CatalogueCache {
     }
 }
 
-/// gzip at the fastest level: the catalogue is compressed once per change, on the requester's
-/// task, and it is mostly repeated keys.
+/// The catalogue of the copied lots: each clock's lots by position, every clock `1..=clocks`
+/// listed; the JSON and its gzip.
+fn render(day: Day, clocks: u16, lots: &[Lot]) -> Catalogue {
+    let mut by_clock: Vec<Vec<&Lot>> = vec![Vec::new(); clocks as usize];
+    for lot in lots {
+        let clock = lot.clock.expect("catalogue lots have a clock").0;
+        by_clock[clock as usize - 1].push(lot);
+    }
+    let clocks = by_clock
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut lots)| {
+            lots.sort_unstable_by_key(|l| l.position);
+            CatalogueClock { clock: i as u16 + 1, lots: lots.into_iter().map(|lot| LotJson::new(lot, false)).collect() }
+        })
+        .collect();
+    let json = Msg::Catalogue { day: DayText(day), clocks }.text();
+    let gzip = compress(json.as_bytes());
+    Catalogue { json: bytes::Bytes::from(json), gzip: bytes::Bytes::from(gzip) }
+}
+
+/// gzip at the fastest level: the catalogue is compressed once per change, and it is mostly
+/// repeated keys.
 fn compress(json: &[u8]) -> Vec<u8> {
     use std::io::Write;
     let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(json.len() / 8), flate2::Compression::fast());

@@ -455,18 +455,12 @@ impl FanOut {
                 .collect()
             }
             Event::Awarded(award) => {
-                let text = Msg::award(award).text();
-                let mut to = vec![(P(award.buyer), text.clone()), (P(award.grower), Msg::lot_sale(award).text())];
-                // A firm sees its seats' purchases (protocol section 4).
-                to.extend(self.directory.firm(award.buyer).map(|firm| (P(firm), text)));
-                to
+                vec![(P(award.buyer), Msg::award(award).text()), (P(award.grower), Msg::lot_sale(award).text())]
             }
-            Event::PresaleBought(sale) => {
-                let text = Msg::presale_bought(sale).text();
-                let mut to = vec![(P(sale.buyer), text.clone()), (P(sale.grower), Msg::presale_lot_sale(sale).text())];
-                to.extend(self.directory.firm(sale.buyer).map(|firm| (P(firm), text)));
-                to
-            }
+            Event::PresaleBought(sale) => vec![
+                (P(sale.buyer), Msg::presale_bought(sale).text()),
+                (P(sale.grower), Msg::presale_lot_sale(sale).text()),
+            ],
             Event::PresaleOffered { lot, grower, price, containers } => vec![(
                 P(*grower),
                 Msg::PresaleOffered { lot_id: lot.0, price: Money(*price), containers: *containers }.text(),
@@ -588,8 +582,17 @@ impl FanOut {
             }
             _ => Vec::new(),
         };
+        // A firm sees everything of its seats' (protocol section 4): their purchases, fills,
+        // orders and standing bids reach the firm's sessions too, as plain frames.
+        let firm_copies: Vec<(Principal, String)> = deliveries
+            .iter()
+            .filter_map(|(to, text)| match to {
+                P(pk) => self.directory.firm(*pk).map(|firm| (P(firm), text.clone())),
+                Principal::Operator => None,
+            })
+            .collect();
         let mut replied = false;
-        for (principal, text) in deliveries {
+        for (principal, text) in deliveries.into_iter().chain(firm_copies) {
             replied |= self.deliver(principal, text, reply);
         }
         replied
@@ -686,7 +689,7 @@ pub fn answer(market: &Market, principal: Principal, query: &crate::wire::Reques
                     .collect(),
             ),
         },
-        Request::GetProducts => QueryAnswer::Rendered(crate::wire::render::products(market).text()),
+        Request::GetProducts => QueryAnswer::Products(Box::new(crate::wire::render::ReferenceData::of(market))),
 
         Request::GetFees => QueryAnswer::Fees { current: market.fees(), next: market.next_fees(), day: market.day() },
         other => unreachable!("{other:?} is not a query"),

@@ -79,8 +79,8 @@ pub enum QueryAnswer {
     },
     /// `get_standing_bids`: (lot, bid, the id of the buyer or seat that placed it).
     StandingBids(Vec<(huashi_engine::types::LotId, huashi_engine::core::standing_bid::StandingBid, Code)>),
-    /// `get_products`, rendered on the sequencer thread (reference data is small and rare).
-    Rendered(String),
+    /// `get_products`: a copy of the reference data, rendered by the session.
+    Products(Box<crate::wire::render::ReferenceData>),
 }
 
 /// Why the fan-out dropped a session (read by the session when its queue ends).

@@ -406,16 +406,18 @@ async fn api_catalogue(
 async fn api_products(State(shared): State<Arc<Shared>>) -> Response {
     let (tx, rx) = oneshot::channel();
     let read = Box::new(move |market: &huashi_engine::core::Market| -> huashi_engine::sequencer::Deliver {
-        let text = crate::wire::render::products(market).text();
+        let data = crate::wire::render::ReferenceData::of(market);
         Box::new(move || {
-            let _ = tx.send(text);
+            let _ = tx.send(data);
         })
     });
     if shared.engine.try_submit(huashi_engine::sequencer::Submission::Query(read)).is_err() {
         return (StatusCode::SERVICE_UNAVAILABLE, "engine busy, retry").into_response();
     }
     match rx.await {
-        Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Ok(data) => {
+            ([(header::CONTENT_TYPE, "application/json")], crate::wire::render::products(&data).text()).into_response()
+        }
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "the engine is stopping").into_response(),
     }
 }

@@ -491,7 +491,7 @@ fn render_answer(answer: &QueryAnswer) -> String {
                 .collect(),
         }
         .text(),
-        QueryAnswer::Rendered(text) => text.clone(),
+        QueryAnswer::Products(data) => render::products(data).text(),
         QueryAnswer::Limits(limits) => Msg::Limits(*limits).text(),
         QueryAnswer::Fees { current, next, day } => Msg::Fees {
             current: render::DatedFees { fees: render::FeesJson::new(current), day: render::DayText(*day) },

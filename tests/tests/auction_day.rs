@@ -101,6 +101,19 @@ fn expected_plan(
     (assigned, unplanned)
 }
 
+/// What a `lots_planned` reply placed, in its order.
+fn placed(reply: &Value) -> Vec<Placed> {
+    reply["assigned"]
+        .as_array()
+        .unwrap_or_else(|| panic!("lots_planned.assigned: {reply}"))
+        .iter()
+        .map(|a| {
+            let int = |field: &str| a[field].as_u64().unwrap_or_else(|| panic!("{field}: {a}"));
+            (int("lot_id"), int("clock"), int("position"), fen(&a["start_price"]))
+        })
+        .collect()
+}
+
 /// Seconds after midnight in Shanghai (+08:00) of engine time `ts` (µs).
 fn shanghai_seconds(ts: u64) -> u64 {
     (ts / 1_000_000 + 8 * 3600) % 86_400
@@ -277,19 +290,7 @@ async fn a_planned_day_runs_by_itself_in_catalogue_order() {
     // No VWAP yet: every start price is the reserve plus 50 %.
     let planned = ok(&mut op, json!({"type": "plan_lots"}), "lots_planned").await;
     let (want, unplanned) = expected_plan(&lots, &order, &plans, &scales, &BTreeMap::new(), 50);
-    let got: Vec<Placed> = planned["assigned"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| {
-            (
-                a["lot_id"].as_u64().unwrap(),
-                a["clock"].as_u64().unwrap(),
-                a["position"].as_u64().unwrap(),
-                fen(&a["start_price"]),
-            )
-        })
-        .collect();
+    let got = placed(&planned);
     assert_eq!(got, want, "plan_lots follows protocol section 11: {planned}");
     assert_eq!(planned["unplanned"], json!(unplanned), "EUCALYPTUS is in no plan: {planned}");
 
@@ -408,19 +409,7 @@ async fn a_planned_day_runs_by_itself_in_catalogue_order() {
     let planned2 = ok(&mut op, json!({"type": "plan_lots", "start_markup_pct": "20"}), "lots_planned").await;
     let vwap: BTreeMap<(&str, &str), i64> = [(("ROSE", "A1"), 240), (("LILY", "A1"), 120)].into();
     let (want2, _) = expected_plan(&lots2, &order2, &plans, &scales, &vwap, 20);
-    let got2: Vec<Placed> = planned2["assigned"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| {
-            (
-                a["lot_id"].as_u64().unwrap(),
-                a["clock"].as_u64().unwrap(),
-                a["position"].as_u64().unwrap(),
-                fen(&a["start_price"]),
-            )
-        })
-        .collect();
+    let got2 = placed(&planned2);
     assert_eq!(got2, want2, "day 2 starts from day 1's VWAPs: {planned2}");
     // ROSE A1 at 1.00: max(1.00, 2.40) × 1.2 = 2.88; at 3.00: 3.60; LILY A1: 1.44; ROSE A2: no VWAP, 1.20.
     let start_of = |id: u64| got2.iter().find(|g| g.0 == id).unwrap().3;
@@ -661,6 +650,9 @@ async fn seats_buy_on_their_firm_s_credit_within_their_daily_limits() {
     let small = json!({"type": "new_order", "client_order_id": "o2", "symbol": "ROSE-A", "side": "buy", "order_type": "limit",
                        "price": "1.00", "quantity": 1, "time_in_force": "day"});
     ok(&mut s2, small, "order_accepted").await;
+    // Every private report of a seat reaches its firm too: here s2's order.
+    let seen = firm.next_matching(|v| v["type"] == "order_accepted", REPLY_TIMEOUT).await.expect("the firm sees it");
+    assert_eq!(seen["client_order_id"], "o2", "{seen}");
     let coids = |orders: &Value| -> Vec<String> {
         orders["orders"]
             .as_array()

@@ -526,11 +526,28 @@ pub fn seed_hex(seed: u64) -> String {
     format!("{seed:016x}")
 }
 
+/// The reference data `get_products` and `GET /api/products` show, copied from the market on the
+/// sequencer thread (tens of products: a cheap copy) and rendered off it.
+#[derive(Clone, Debug)]
+pub struct ReferenceData {
+    pub products: Vec<huashi_engine::core::catalogue::Product>,
+    pub instruments: Vec<(huashi_engine::core::catalogue::Instrument, BookState)>,
+}
+
+impl ReferenceData {
+    pub fn of(market: &huashi_engine::core::Market) -> ReferenceData {
+        ReferenceData {
+            products: market.products().values().cloned().collect(),
+            instruments: market.listings().values().map(|l| (l.instrument.clone(), l.book.state())).collect(),
+        }
+    }
+}
+
 /// The products and instruments of the market (`get_products`, `GET /api/products`).
-pub fn products(market: &huashi_engine::core::Market) -> Msg<'_> {
-    let products = market
-        .products()
-        .values()
+pub fn products(data: &ReferenceData) -> Msg<'_> {
+    let products = data
+        .products
+        .iter()
         .map(|p| ProductJson {
             code: p.code,
             name: &p.name,
@@ -540,15 +557,15 @@ pub fn products(market: &huashi_engine::core::Market) -> Msg<'_> {
             max_temperature_c: None,
         })
         .collect();
-    let instruments = market
-        .listings()
-        .values()
-        .map(|l| InstrumentJson {
-            symbol: l.instrument.symbol,
-            product: l.instrument.product,
-            tick_size: Money(l.instrument.tick_size),
-            price_band_pct: l.instrument.price_band_pct,
-            state: book_state(l.book.state()),
+    let instruments = data
+        .instruments
+        .iter()
+        .map(|(instrument, state)| InstrumentJson {
+            symbol: instrument.symbol,
+            product: instrument.product,
+            tick_size: Money(instrument.tick_size),
+            price_band_pct: instrument.price_band_pct,
+            state: book_state(*state),
         })
         .collect();
     Msg::Products { products, instruments }
