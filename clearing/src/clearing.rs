@@ -410,19 +410,42 @@ impl Clearing {
         assert!(previous.is_none(), "lot {} consigned twice", lot.id.0);
     }
 
-    fn on_award(&mut self, seq: u64, award: &Award) {
-        assert_eq!(
-            award.price.checked_mul(award.units),
-            Some(award.amount),
-            "award on lot {} ≠ price × units",
-            award.lot.0
-        );
+    /// A sale of a lot's containers (a clock award or a presale): the core's amount, buyer fee
+    /// (per container, as at the clock) and commission checked against clearing's own
+    /// arithmetic; returns (amount, fee, commission).
+    fn lot_sale_money(
+        &self,
+        what: &str,
+        lot: LotId,
+        price: Fen,
+        units: u64,
+        containers: u32,
+        core: [Fen; 3],
+    ) -> [Decimal; 3] {
+        let [core_amount, core_fee, core_commission] = core;
+        assert_eq!(price.checked_mul(units), Some(core_amount), "{what} {} ≠ price × units", lot.0);
         let fees = self.fees();
-        let amount = from_fen(award.amount);
-        let fee = fees.clock_fee(award.containers);
+        let amount = from_fen(core_amount);
+        let fee = fees.clock_fee(containers);
         let commission = fees.commission(amount);
-        agree("buyer fee", "award on lot", award.lot.0, fee, award.fee);
-        agree("commission", "award on lot", award.lot.0, commission, award.commission);
+        agree("buyer fee", what, lot.0, fee, core_fee);
+        agree("commission", what, lot.0, commission, core_commission);
+        [amount, fee, commission]
+    }
+
+    /// `containers` of a lot sold, `remaining` left: returns its record for more bookkeeping.
+    fn lot_sold(&mut self, what: &str, lot: LotId, containers: u32, remaining: u32) -> &mut LotRecord {
+        let record = self.today.lot_mut(lot);
+        assert_eq!(record.open, remaining + containers, "lot {} containers disagree with the {what}", lot.0);
+        record.open = remaining;
+        record.sold += containers;
+        record
+    }
+
+    fn on_award(&mut self, seq: u64, award: &Award) {
+        let core = [award.amount, award.fee, award.commission];
+        let [amount, fee, commission] =
+            self.lot_sale_money("award on lot", award.lot, award.price, award.units, award.containers, core);
         let (buyer, seat) = self.payer(award.buyer_id);
         let record = TradeRecord {
             no: 0,
@@ -447,16 +470,7 @@ impl Clearing {
             ts: award.ts,
         };
         self.book_deal(Deal { record, buyer_pk: award.buyer, seller_pk: award.grower, voided: false });
-        let lot = self.today.lot_mut(award.lot);
-        assert_eq!(
-            lot.open,
-            award.remaining + award.containers,
-            "lot {} containers disagree with the award",
-            award.lot.0
-        );
-        lot.open = award.remaining;
-        lot.sold += award.containers;
-        lot.check();
+        self.lot_sold("award", award.lot, award.containers, award.remaining).check();
     }
 
     fn on_trade(&mut self, seq: u64, trade: &Trade) {
@@ -502,19 +516,9 @@ impl Clearing {
     /// A presale purchase: booked like an award (the clock fee per container), and the lot's
     /// containers leave it as sold before the clock.
     fn on_presale(&mut self, seq: u64, sale: &PresaleSale) {
-        assert_eq!(
-            sale.price.checked_mul(sale.units),
-            Some(sale.amount),
-            "presale {} of lot {} ≠ price × units",
-            sale.number,
-            sale.lot.0
-        );
-        let fees = self.fees();
-        let amount = from_fen(sale.amount);
-        let fee = fees.clock_fee(sale.containers);
-        let commission = fees.commission(amount);
-        agree("buyer fee", "presale of lot", sale.lot.0, fee, sale.fee);
-        agree("commission", "presale of lot", sale.lot.0, commission, sale.commission);
+        let core = [sale.amount, sale.fee, sale.commission];
+        let [amount, fee, commission] =
+            self.lot_sale_money("presale of lot", sale.lot, sale.price, sale.units, sale.containers, core);
         let (buyer, seat) = self.payer(sale.buyer_id);
         let record = TradeRecord {
             no: 0,
@@ -539,15 +543,7 @@ impl Clearing {
             ts: sale.ts,
         };
         self.book_deal(Deal { record, buyer_pk: sale.buyer, seller_pk: sale.grower, voided: false });
-        let lot = self.today.lot_mut(sale.lot);
-        assert_eq!(
-            lot.open,
-            sale.remaining + sale.containers,
-            "lot {} containers disagree with the presale",
-            sale.lot.0
-        );
-        lot.open = sale.remaining;
-        lot.sold += sale.containers;
+        let lot = self.lot_sold("presale", sale.lot, sale.containers, sale.remaining);
         lot.presold += sale.containers;
         lot.check();
     }
