@@ -124,7 +124,7 @@ impl Driver {
             let events = self.op(Action::RegisterParticipant {
                 id: code(id),
                 name: id.to_string(),
-                roles: Roles { operator: false, grower, buyer },
+                roles: Roles { operator: false, grower, buyer, logistics: false },
                 credit_limit: Fen(50_000_000),
                 token_hash: [0; 32],
                 firm: None,
@@ -143,7 +143,7 @@ impl Driver {
             let events = self.op(Action::RegisterParticipant {
                 id: code(seat),
                 name: seat.to_string(),
-                roles: Roles { operator: false, grower: false, buyer: true },
+                roles: Roles { operator: false, grower: false, buyer: true, logistics: false },
                 credit_limit: Fen::ZERO,
                 token_hash: [0; 32],
                 firm: Some(code(firm)),

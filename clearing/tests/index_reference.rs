@@ -89,7 +89,7 @@ impl Feed {
                 pk,
                 id: code(id),
                 name: id.to_string(),
-                roles: Roles { operator: false, grower, buyer },
+                roles: Roles { operator: false, grower, buyer, logistics: false },
                 credit_limit: Fen(1 << 40),
                 token_hash: [0; 32],
                 firm: None,
@@ -161,6 +161,7 @@ impl Feed {
                 presales: 0,
                 sales: Default::default(),
                 rounds: 0,
+                qi: None,
             };
             let award = Award {
                 clock: ClockId(1),

@@ -69,6 +69,7 @@ fn lot(n: u64, grower: Pk, product: &'static str, grade: Grade, units_per_contai
             presales: 0,
             sales: Default::default(),
             rounds: 0,
+            qi: None,
         }),
     }
 }
@@ -161,7 +162,7 @@ fn registrations() -> Vec<Event> {
             pk,
             id: id(pk),
             name: id(pk).to_string(),
-            roles: Roles { operator: false, grower: pk.0 >= 3, buyer: pk.0 < 3 },
+            roles: Roles { operator: false, grower: pk.0 >= 3, buyer: pk.0 < 3, logistics: false },
             credit_limit: Fen(1_000_000),
             token_hash: [0; 32],
             firm: None,
@@ -443,7 +444,7 @@ fn the_seats_day() -> Vec<(u64, EngineTime, Vec<Event>)> {
         pk: S1,
         id: id(S1),
         name: "S1".to_string(),
-        roles: Roles { operator: false, grower: false, buyer: true },
+        roles: Roles { operator: false, grower: false, buyer: true, logistics: false },
         credit_limit: Fen::ZERO,
         token_hash: [0; 32],
         firm: Some(B1),

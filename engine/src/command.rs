@@ -6,6 +6,8 @@
 
 use crate::core::book::{BookState, OrderType, TimeInForce};
 use crate::core::catalogue::{Category, Grade, Packaging, Unit};
+use crate::core::complaints::{ComplaintReason, Decision};
+use crate::core::dispatch::{Centi, DispatchRef, DispatchStatus};
 use crate::core::fees::FeeSchedule;
 use crate::core::limits::MarketLimitsPatch;
 use crate::types::{ClockId, Code, Day, Fen, LotId, Pk, Side};
@@ -26,6 +28,8 @@ pub struct Roles {
     pub operator: bool,
     pub grower: bool,
     pub buyer: bool,
+    /// Moves bought goods through the cold chain (protocol section 12).
+    pub logistics: bool,
 }
 
 impl Roles {
@@ -39,6 +43,9 @@ impl Roles {
         }
         if self.buyer {
             names.push("buyer");
+        }
+        if self.logistics {
+            names.push("logistics");
         }
         names
     }
@@ -278,6 +285,33 @@ pub enum Action {
     WithdrawPresale {
         lot: LotId,
     },
+    // ── issue 15: after the sale (protocol section 12) ──
+    SetColdChain {
+        category: Category,
+        max_temperature: Centi,
+    },
+    /// `set_destination`: `day` absent is today.
+    SetDestination {
+        day: Option<Day>,
+        destination: String,
+    },
+    UpdateDispatch {
+        reference: DispatchRef,
+        status: DispatchStatus,
+        temperature: Option<Centi>,
+        location: Option<String>,
+    },
+    FileComplaint {
+        reference: DispatchRef,
+        reason: ComplaintReason,
+        containers: u64,
+        note: String,
+    },
+    ResolveComplaint {
+        complaint: u64,
+        decision: Decision,
+        credit: Fen,
+    },
 }
 
 /// What an action is, without its fields: the one list of the engine's actions. The protocol's
@@ -319,10 +353,15 @@ pub enum ActionKind {
     OfferPresale,
     BuyPresale,
     WithdrawPresale,
+    SetColdChain,
+    SetDestination,
+    UpdateDispatch,
+    FileComplaint,
+    ResolveComplaint,
 }
 
 impl ActionKind {
-    pub const ALL: [ActionKind; 34] = [
+    pub const ALL: [ActionKind; 39] = [
         ActionKind::RegisterParticipant,
         ActionKind::SetCreditLimit,
         ActionKind::SuspendParticipant,
@@ -357,6 +396,11 @@ impl ActionKind {
         ActionKind::OfferPresale,
         ActionKind::BuyPresale,
         ActionKind::WithdrawPresale,
+        ActionKind::SetColdChain,
+        ActionKind::SetDestination,
+        ActionKind::UpdateDispatch,
+        ActionKind::FileComplaint,
+        ActionKind::ResolveComplaint,
     ];
 
     /// The protocol's name (the request's `type`); the engine's own actions have one too, for
@@ -397,6 +441,11 @@ impl ActionKind {
             ActionKind::OfferPresale => "offer_presale",
             ActionKind::BuyPresale => "buy_presale",
             ActionKind::WithdrawPresale => "withdraw_presale",
+            ActionKind::SetColdChain => "set_cold_chain",
+            ActionKind::SetDestination => "set_destination",
+            ActionKind::UpdateDispatch => "update_dispatch",
+            ActionKind::FileComplaint => "file_complaint",
+            ActionKind::ResolveComplaint => "resolve_complaint",
         }
     }
 
@@ -447,6 +496,11 @@ impl Action {
             Action::OfferPresale { .. } => ActionKind::OfferPresale,
             Action::BuyPresale { .. } => ActionKind::BuyPresale,
             Action::WithdrawPresale { .. } => ActionKind::WithdrawPresale,
+            Action::SetColdChain { .. } => ActionKind::SetColdChain,
+            Action::SetDestination { .. } => ActionKind::SetDestination,
+            Action::UpdateDispatch { .. } => ActionKind::UpdateDispatch,
+            Action::FileComplaint { .. } => ActionKind::FileComplaint,
+            Action::ResolveComplaint { .. } => ActionKind::ResolveComplaint,
         }
     }
 

@@ -6,6 +6,8 @@ use crate::command::{ClockPlan, ClockSettings, Roles};
 use crate::core::book::{BookState, DoneReason, OrderType, TimeInForce};
 use crate::core::catalogue::{Category, Grade, Unit};
 use crate::core::clock::ClockPhase;
+use crate::core::complaints::Complaint;
+use crate::core::dispatch::{Centi, DispatchView};
 use crate::core::fees::FeeSchedule;
 use crate::core::limits::MarketLimits;
 use crate::core::lots::Lot;
@@ -322,6 +324,28 @@ pub enum Event {
     PlanningStarted {
         lots: u32,
     },
+    // ── issue 15: after the sale (protocol section 12) ──
+    ColdChainSet {
+        category: Category,
+        max_temperature: Centi,
+    },
+    /// To the buyer.
+    DestinationSet {
+        buyer: Pk,
+        day: Day,
+        destination: String,
+    },
+    /// To the mover and the buyer (and its seat), and clearing (the lot's trace). `alarm_raised`:
+    /// this reading is the one above `max_temperature` that raised the line's alarm.
+    DispatchUpdated {
+        line: Box<DispatchView>,
+        alarm_raised: bool,
+        max_temperature: Option<Centi>,
+    },
+    /// To the buyer who filed it.
+    ComplaintFiled(Box<Complaint>),
+    /// To the operator, the buyer and the seller; clearing books an accepted credit.
+    ComplaintResolved(Box<Complaint>),
 }
 
 /// One lot as `plan_lots` placed it.

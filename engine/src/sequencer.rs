@@ -810,7 +810,7 @@ mod tests {
             Action::RegisterParticipant {
                 id: Code::parse(&format!("g{n}"), Code::BYTES_MAX).expect("a valid id"),
                 name: format!("grower {n}"),
-                roles: Roles { operator: false, grower: true, buyer: false },
+                roles: Roles { operator: false, grower: true, buyer: false, logistics: false },
                 credit_limit: Fen(0),
                 token_hash: [n as u8; 32],
                 firm: None,

@@ -19,7 +19,8 @@ const SNAPSHOT_MAGIC: [u8; 8] = *b"HUASHIS\n";
 /// 3 (issue 14): grade scales, lot master data, firms and seats, clock plans, the draw, presales
 /// and the cells' last VWAPs; a version-2 snapshot is refused by name, as is a data directory
 /// whose genesis is one (start it anew).
-const SNAPSHOT_VERSION: u32 = 3;
+/// 4 (issue 15): dispatch lines, destinations, cold-chain maxima, complaints and the quality index.
+const SNAPSHOT_VERSION: u32 = 4;
 const SNAPSHOT_HEADER_LEN: usize = 36;
 const SNAPSHOT_PREFIX: &str = "snapshot-";
 const SNAPSHOT_SUFFIX: &str = ".bin";

@@ -35,7 +35,7 @@ fn register(id: &str, grower: bool, buyer: bool) -> Command {
     op(Action::RegisterParticipant {
         id: Code::from_static(Box::leak(id.to_string().into_boxed_str())),
         name: id.to_string(),
-        roles: Roles { operator: false, grower, buyer },
+        roles: Roles { operator: false, grower, buyer, logistics: false },
         credit_limit: Fen(10_000_000),
         token_hash: [7; 32],
         firm: None,

@@ -580,6 +580,65 @@ impl FanOut {
                     .into_iter()
                     .collect()
             }
+            Event::ColdChainSet { category, max_temperature } => to_actor(Msg::ColdChainSet {
+                category: category.as_str(),
+                max_temperature_c: crate::wire::render::temperature(*max_temperature),
+            })
+            .into_iter()
+            .collect(),
+            Event::DestinationSet { buyer, day, destination } => {
+                vec![(P(*buyer), Msg::DestinationSet { day: DayText(*day), destination }.text())]
+            }
+            Event::DispatchUpdated { line, alarm_raised, max_temperature } => {
+                // The mover's reply, and the buyer (the seat that bought; its firm by the rule
+                // below) sees its line move live (protocol section 12).
+                let owner = P(line.seat.map_or(line.buyer, |(seat, _)| seat));
+                let text = Msg::DispatchUpdated(crate::wire::render::DispatchJson::new(line)).text();
+                let mut to: Vec<(Principal, String)> = actor.map(|a| (a, text.clone())).into_iter().collect();
+                if actor != Some(owner) {
+                    to.push((owner, text));
+                }
+                if *alarm_raised {
+                    let alarm = Msg::TemperatureAlarm {
+                        reference: line.reference.to_string(),
+                        lot_id: line.reference.lot().map(|l| l.0),
+                        product: line.product,
+                        temperature_c: line.temperature.map(crate::wire::render::temperature),
+                        max_temperature_c: max_temperature.map(crate::wire::render::temperature),
+                        location: &line.location,
+                        ts: line.updated.0,
+                    };
+                    to.push((owner, alarm.text()));
+                }
+                to
+            }
+            Event::ComplaintFiled(complaint) => to_actor(Msg::ComplaintFiled {
+                complaint_id: complaint.id,
+                reference: complaint.reference.to_string(),
+                reason: complaint.reason.as_str(),
+                containers: complaint.containers,
+            })
+            .into_iter()
+            .collect(),
+            Event::ComplaintResolved(complaint) => {
+                let (decision, credit) = complaint.decision.expect("a resolved complaint has its decision");
+                let text = Msg::ComplaintResolved {
+                    complaint_id: complaint.id,
+                    decision: decision.as_str(),
+                    credit: Money(credit),
+                    reference: complaint.reference.to_string(),
+                    containers: complaint.containers,
+                }
+                .text();
+                // The operator's reply, the buyer who filed it and the seller who pays.
+                let mut to: Vec<Principal> = actor.into_iter().collect();
+                for p in [P(complaint.buyer), P(complaint.seller)] {
+                    if !to.contains(&p) {
+                        to.push(p);
+                    }
+                }
+                to.into_iter().map(|p| (p, text.clone())).collect()
+            }
             _ => Vec::new(),
         };
         // A firm sees everything of its seats' (protocol section 4): their purchases, fills,
@@ -633,6 +692,11 @@ fn is_reply(action: ActionKind, event: &Event) -> bool {
         A::OfferPresale => matches!(event, Event::PresaleOffered { .. }),
         A::BuyPresale => matches!(event, Event::PresaleBought(_)),
         A::WithdrawPresale => matches!(event, Event::PresaleWithdrawn { .. }),
+        A::SetColdChain => matches!(event, Event::ColdChainSet { .. }),
+        A::SetDestination => matches!(event, Event::DestinationSet { .. }),
+        A::UpdateDispatch => matches!(event, Event::DispatchUpdated { .. }),
+        A::FileComplaint => matches!(event, Event::ComplaintFiled(_)),
+        A::ResolveComplaint => matches!(event, Event::ComplaintResolved(_)),
         // The engine's own: no one is waiting for a reply.
         A::Tick | A::HaltAllClocks | A::CancelOnDisconnect => false,
     }
@@ -691,8 +755,52 @@ pub fn answer(market: &Market, principal: Principal, query: &crate::wire::Reques
         },
         Request::GetProducts => QueryAnswer::Products(Box::new(crate::wire::render::ReferenceData::of(market))),
 
+        Request::GetDispatch { day, buyer } => dispatch(market, principal, *day, *buyer),
+        Request::GetQuality { grower } => match market.participants().lookup(grower) {
+            Ok(pk) if market.participants().get(pk).roles.grower => {
+                QueryAnswer::Quality { grower: *grower, quality: market.quality(pk) }
+            }
+            Ok(_) => QueryAnswer::Refused(Reject::not_found(format!("{grower} is not a grower"))),
+            Err(reject) => QueryAnswer::Refused(reject),
+        },
         Request::GetFees => QueryAnswer::Fees { current: market.fees(), next: market.next_fees(), day: market.day() },
         other => unreachable!("{other:?} is not a query"),
+    }
+}
+
+/// `get_dispatch`: a buyer its own lines (a firm with its seats'); the operator and logistics
+/// any buyer's, or every line. The core keeps today's and the previous trading day's lines.
+fn dispatch(market: &Market, principal: Principal, day: Option<Day>, buyer: Option<Code>) -> QueryAnswer {
+    let participants = market.participants();
+    let day = day.unwrap_or(market.day());
+    let (own, sees_all) = match principal {
+        Principal::Operator => (None, true),
+        Principal::Participant(pk) => {
+            let p = participants.get(pk);
+            (p.roles.buyer.then_some(pk), p.roles.operator || p.roles.logistics)
+        }
+    };
+    let whose = match (buyer, own, sees_all) {
+        (Some(id), _, true) => match participants.lookup(&id) {
+            Ok(pk) => Some(pk),
+            Err(reject) => return QueryAnswer::Refused(reject),
+        },
+        (None, _, true) => None,
+        (Some(id), Some(own), false) if participants.get(own).id != id => {
+            return QueryAnswer::Refused(Reject::forbidden("a buyer may read only its own dispatch lines"))
+        }
+        (_, Some(own), false) => Some(own),
+        (_, None, false) => {
+            return QueryAnswer::Refused(Reject::forbidden("get_dispatch needs the buyer, logistics or operator role"))
+        }
+    };
+    match market.dispatch_lines(day, whose) {
+        Some(lines) => QueryAnswer::Dispatch { buyer: whose.map(|pk| participants.get(pk).id), day, lines },
+        None => QueryAnswer::Refused(Reject::invalid_state(format!(
+            "day {day}: the market keeps the dispatch lines of today ({}) and of the previous trading day{}",
+            market.day(),
+            market.dispatch_previous_day().map_or(String::new(), |d| format!(" ({d})"))
+        ))),
     }
 }
 

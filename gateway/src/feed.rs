@@ -574,7 +574,7 @@ mod tests {
 
         fn register(&mut self, id: &'static str, grower: bool, buyer: bool) -> Actor {
             let pk = self.market.participants().len() as u32;
-            let roles = Roles { operator: false, grower, buyer };
+            let roles = Roles { operator: false, grower, buyer, logistics: false };
             let action = Action::RegisterParticipant {
                 id: Code::from_static(id),
                 name: id.into(),

@@ -81,6 +81,16 @@ pub enum QueryAnswer {
     StandingBids(Vec<(huashi_engine::types::LotId, huashi_engine::core::standing_bid::StandingBid, Code)>),
     /// `get_products`: a copy of the reference data, rendered by the session.
     Products(Box<crate::wire::render::ReferenceData>),
+    /// `get_dispatch`: the lines, copied on the sequencer and rendered by the session.
+    Dispatch {
+        buyer: Option<Code>,
+        day: Day,
+        lines: Vec<huashi_engine::core::dispatch::DispatchView>,
+    },
+    Quality {
+        grower: Code,
+        quality: huashi_engine::core::complaints::Quality,
+    },
 }
 
 /// Why the fan-out dropped a session (read by the session when its queue ends).

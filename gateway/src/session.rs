@@ -229,6 +229,8 @@ impl Session {
             | Request::GetFees
             | Request::GetStandingBids
             | Request::GetProducts
+            | Request::GetDispatch { .. }
+            | Request::GetQuality { .. }
             | Request::GetStatement { .. }) => self.query(socket, req_id, principal, query).await,
             Request::GetCatalogue { day } => {
                 let shared = Arc::clone(&self.shared);
@@ -493,6 +495,13 @@ fn render_answer(answer: &QueryAnswer) -> String {
         .text(),
         QueryAnswer::Products(data) => render::products(data).text(),
         QueryAnswer::Limits(limits) => Msg::Limits(*limits).text(),
+        QueryAnswer::Dispatch { buyer, day, lines } => Msg::Dispatch {
+            buyer: *buyer,
+            day: render::DayText(*day),
+            lines: lines.iter().map(render::DispatchJson::new).collect(),
+        }
+        .text(),
+        QueryAnswer::Quality { grower, quality } => render::quality(*grower, quality).text(),
         QueryAnswer::Fees { current, next, day } => Msg::Fees {
             current: render::DatedFees { fees: render::FeesJson::new(current), day: render::DayText(*day) },
             next: next

@@ -71,7 +71,7 @@ fn market_with_running_clock(containers: u32) -> (Market, EngineTime) {
         let action = Action::RegisterParticipant {
             id: Code::from_static(id),
             name: id.into(),
-            roles: Roles { operator: false, grower, buyer },
+            roles: Roles { operator: false, grower, buyer, logistics: false },
             credit_limit: Fen(huashi_engine::core::limits::CREDIT_LIMIT_MAX),
             token_hash: [0; 32],
             firm: None,

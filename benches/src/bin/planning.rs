@@ -56,7 +56,7 @@ fn day_to_plan(lots: usize) -> (Market, EngineTime) {
     apply(&mut market, op, Action::SetLimits(limits), now);
     for g in 0..GROWERS {
         let id = Code::parse(&format!("g{g:03}"), Code::BYTES_MAX).expect("an id");
-        let roles = Roles { operator: false, grower: true, buyer: false };
+        let roles = Roles { operator: false, grower: true, buyer: false, logistics: false };
         let register = Action::RegisterParticipant {
             id,
             name: format!("grower {g}"),

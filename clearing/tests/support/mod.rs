@@ -183,7 +183,7 @@ impl MarketSim {
                     pk,
                     id,
                     name: id.to_string(),
-                    roles: Roles { operator: false, grower, buyer },
+                    roles: Roles { operator: false, grower, buyer, logistics: false },
                     credit_limit: Fen(i64::MAX / 4),
                     token_hash: [0; 32],
                     firm: None,
@@ -211,7 +211,7 @@ impl MarketSim {
                 pk,
                 id,
                 name: id.to_string(),
-                roles: Roles { operator: false, grower: false, buyer: true },
+                roles: Roles { operator: false, grower: false, buyer: true, logistics: false },
                 credit_limit: Fen::ZERO,
                 token_hash: [0; 32],
                 firm: Some(self.participants[firm].pk),
@@ -311,6 +311,7 @@ impl MarketSim {
             presales: 0,
             sales: Default::default(),
             rounds: 0,
+            qi: None,
         };
         self.lots.push(SimLot {
             id,

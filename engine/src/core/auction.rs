@@ -4,6 +4,7 @@
 
 use crate::command::{Actor, ClockSettingsPatch, Consignment};
 use crate::core::clock::{AwardRecord, Clock, ClockPhase, Round, Stop};
+use crate::core::dispatch::{DispatchLine, DispatchRef, DispatchStatus};
 use crate::core::limits::check_room;
 use crate::core::lots::{Lot, LotStatus};
 use crate::core::market::{Market, Waiting};
@@ -114,6 +115,7 @@ impl Market {
             start_price: None,
             presale: None,
             presales: 0,
+            qi: self.complaints.quality(grower).qi,
             sales: Default::default(),
             rounds: 0,
         };
@@ -364,7 +366,11 @@ impl Market {
             .rposition(|a| a.round == round && !a.voided && buyer.is_none_or(|b| a.buyer == b))
             .ok_or_else(|| Reject::not_found(format!("no award to void in round {round} of lot {}", lot_id.0)))?;
         let record = c.awards[position];
+        let award = c.awards[..=position].iter().filter(|a| a.round == round).count() as u32;
         self.clocks[index].awards[position].voided = true;
+        if let Some((_, line)) = self.dispatch.find(DispatchRef::Clock { lot: lot_id, round, award }) {
+            line.voided = true;
+        }
         let lot = self.lot_mut(lot_id);
         lot.remaining += record.containers;
         lot.sold -= record.containers;
@@ -492,7 +498,25 @@ impl Market {
         self.totals.trades += 1;
         self.totals.turnover.0 += amount.0;
         self.totals.fees.0 += fee.0 + commission.0;
-        self.clocks[index].awards.push(AwardRecord { round, buyer, price, containers, fee, commission, voided: false });
+        let awards = &mut self.clocks[index].awards;
+        awards.push(AwardRecord { round, buyer, price, containers, fee, commission, voided: false });
+        let award = awards.iter().filter(|a| a.round == round).count() as u32;
+        let units_per_container = (units / containers as u64) as u32;
+        self.dispatch.append(DispatchLine {
+            reference: DispatchRef::Clock { lot: lot_id, round, award },
+            buyer,
+            seller: grower,
+            product,
+            grade: Some(grade),
+            quantity: containers as u64,
+            units_per_container,
+            price,
+            status: DispatchStatus::Awaiting,
+            alarm: false,
+            voided: false,
+            temperature: None,
+            updated: ts,
+        });
         out.push(Event::Awarded(Box::new(Award {
             clock: self.clocks[index].id,
             lot: lot_id,

@@ -91,6 +91,9 @@ pub struct Lot {
     pub sales: crate::core::market::CellVolume,
     /// Rounds run so far; the next round is `rounds + 1`, also after a halt.
     pub rounds: u32,
+    /// The grower's quality index when the lot was consigned, in hundredths (protocol section
+    /// 12): the index moves only at `end_of_day`, when the day's lots leave, so it is current.
+    pub qi: Option<u32>,
 }
 
 impl Lot {

@@ -4,10 +4,13 @@
 
 use crate::command::{Action, Actor, ClockSettings, Command};
 use crate::core::book::{BookState, OrderBook};
+use crate::core::catalogue::Category;
 use crate::core::catalogue::{
     Grade, Instrument, Product, DEFAULT_BAND_PCT, DEFAULT_INSTRUMENTS, DEFAULT_PRODUCTS, DEFAULT_TICK, GRADES_MAX,
 };
 use crate::core::clock::Clock;
+use crate::core::complaints::Complaints;
+use crate::core::dispatch::{Centi, Dispatch, DEFAULT_COLD_CHAIN};
 use crate::core::fees::FeeSchedule;
 use crate::core::hash::hash_of;
 use crate::core::limits::{check_room, MarketLimits, CREDIT_LIMIT_MAX};
@@ -152,6 +155,12 @@ pub struct Market {
     pub(crate) waiting: BTreeMap<LotId, Waiting>,
     /// A `plan_lots` still placing lots, slice by slice (see `planning.rs`).
     pub(crate) planning: Option<crate::core::planning::PlanJob>,
+    /// Each category's cold-chain maximum (`set_cold_chain`, protocol section 12).
+    pub(crate) cold_chain: BTreeMap<Category, Centi>,
+    /// The lines of today's and the previous trading day's purchases.
+    pub(crate) dispatch: Dispatch,
+    /// Complaints and the growers' quality index.
+    pub(crate) complaints: Complaints,
     /// Set by whatever changes a supply line during an apply, so that only then are the clocks'
     /// first six lots compared with what was published; not state (false between applies).
     #[serde(skip)]
@@ -188,6 +197,9 @@ impl Market {
             draw: None,
             waiting: BTreeMap::new(),
             planning: None,
+            cold_chain: DEFAULT_COLD_CHAIN.into_iter().collect(),
+            dispatch: Dispatch::new(config.day),
+            complaints: Complaints::new(),
             lines_changed: false,
             book_scratch: Vec::new(),
             config,
@@ -425,6 +437,19 @@ impl Market {
             }
             Action::BuyPresale { lot, containers } => self.buy_presale(actor, *lot, *containers, now, out),
             Action::WithdrawPresale { lot } => self.withdraw_presale(actor, *lot, out),
+            Action::SetColdChain { category, max_temperature } => {
+                self.set_cold_chain(actor, *category, *max_temperature, out)
+            }
+            Action::SetDestination { day, destination } => self.set_destination(actor, *day, destination, out),
+            Action::UpdateDispatch { reference, status, temperature, location } => {
+                self.update_dispatch(actor, *reference, *status, *temperature, location.as_deref(), now, out)
+            }
+            Action::FileComplaint { reference, reason, containers, note } => {
+                self.file_complaint(actor, *reference, *reason, *containers, note, now, out)
+            }
+            Action::ResolveComplaint { complaint, decision, credit } => {
+                self.resolve_complaint(actor, *complaint, *decision, *credit, out)
+            }
             Action::CancelOrders { participant, symbol } => {
                 self.participants.authorise(actor, Role::Operator)?;
                 let pk = self.participants.lookup(participant)?;
@@ -489,7 +514,9 @@ impl Market {
             participant.orders_today = 0;
         }
         let day = self.day;
+        self.close_quality_day(self.dispatch.previous.as_ref().map(|d| d.day));
         self.day = day.next();
+        self.dispatch.roll(self.day);
         if let Some(next) = self.next_fees.take() {
             self.fees = next;
             // Resting buy orders hold credit for the book fee at the old rate: hold it at the new.

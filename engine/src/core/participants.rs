@@ -37,6 +37,7 @@ pub enum Role {
     Operator,
     Grower,
     Buyer,
+    Logistics,
 }
 
 impl Role {
@@ -45,6 +46,7 @@ impl Role {
             Role::Operator => "operator",
             Role::Grower => "grower",
             Role::Buyer => "buyer",
+            Role::Logistics => "logistics",
         }
     }
 }
@@ -195,6 +197,7 @@ impl Participants {
                     Role::Operator => p.roles.operator,
                     Role::Grower => p.roles.grower,
                     Role::Buyer => p.roles.buyer,
+                    Role::Logistics => p.roles.logistics,
                 };
                 if !allowed {
                     return Err(Reject::forbidden(format!(

@@ -4,6 +4,7 @@
 //! the clock fee per container); the offer closes when the lot goes on the clock.
 
 use crate::command::Actor;
+use crate::core::dispatch::{DispatchLine, DispatchRef, DispatchStatus};
 use crate::core::lots::{LotStatus, PresaleOffer};
 use crate::core::market::Market;
 use crate::core::participants::Role;
@@ -133,6 +134,21 @@ impl Market {
         self.totals.trades += 1;
         self.totals.turnover.0 += amount.0;
         self.totals.fees.0 += fee.0 + commission.0;
+        self.dispatch.append(DispatchLine {
+            reference: DispatchRef::Presale { lot: lot_id, number: sale.number },
+            buyer,
+            seller: sale.grower,
+            product: sale.product,
+            grade: Some(sale.grade),
+            quantity: containers as u64,
+            units_per_container: (units / containers as u64) as u32,
+            price: sale.price,
+            status: DispatchStatus::Awaiting,
+            alarm: false,
+            voided: false,
+            temperature: None,
+            updated: now,
+        });
         out.push(Event::PresaleBought(Box::new(sale)));
         Ok(())
     }

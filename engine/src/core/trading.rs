@@ -5,6 +5,7 @@
 use crate::command::{Actor, OrderEntry};
 use crate::core::book::{BookEvent, BookReject, BookState, NewOrder, OrderType, QUANTITY_MAX};
 use crate::core::credit::Hold;
+use crate::core::dispatch::{DispatchLine, DispatchRef, DispatchStatus};
 use crate::core::limits::check_room;
 use crate::core::market::Market;
 use crate::core::order_meta::OrderMeta;
@@ -384,6 +385,21 @@ impl Market {
                             ts: now,
                         });
                     }
+                    self.dispatch.append(DispatchLine {
+                        reference: DispatchRef::Book(trade_id),
+                        buyer,
+                        seller,
+                        product,
+                        grade: None,
+                        quantity,
+                        units_per_container: 1,
+                        price,
+                        status: DispatchStatus::Awaiting,
+                        alarm: false,
+                        voided: false,
+                        temperature: None,
+                        updated: now,
+                    });
                     out.push(Event::Traded(Trade {
                         trade_id,
                         symbol,

@@ -43,7 +43,7 @@ pub fn clock(n: u16) -> ClockId {
 }
 
 pub fn roles(grower: bool, buyer: bool) -> Roles {
-    Roles { operator: false, grower, buyer }
+    Roles { operator: false, grower, buyer, logistics: false }
 }
 
 /// A consignment of `containers` × `units` units of roses at reserve `min_price` fen per unit.

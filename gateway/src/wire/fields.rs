@@ -10,6 +10,7 @@
 //!
 //! A field that is present but `null` counts as absent.
 
+use huashi_engine::core::dispatch::Centi;
 use huashi_engine::reject::{Reject, RejectCode};
 use huashi_engine::types::{Code, Day, Fen};
 use rust_decimal::prelude::ToPrimitive;
@@ -296,6 +297,21 @@ impl<'a> Fields<'a> {
                 Day::parse(text).ok_or_else(|| bad(format!("field `{name}` must be a date like \"2026-11-29\"")))
             })
             .transpose()
+    }
+
+    /// A temperature in °C as a decimal string (`"7.5"`, `"-18"`), to hundredths of a degree.
+    pub fn opt_temperature(&self, name: &str) -> Result<Option<Centi>, Reject> {
+        let Some(value) = self.get(name) else { return Ok(None) };
+        let Value::String(text) = value else {
+            return Err(bad(format!("field `{name}` must be a decimal string like \"7.5\", not a JSON number")));
+        };
+        let centi = parse_money(text).map_err(|e| bad(format!("field `{name}` {e}")))?;
+        i32::try_from(centi.0)
+            .ok()
+            .map(Centi)
+            .filter(|c| (Centi::MIN..=Centi::MAX).contains(c))
+            .map(Some)
+            .ok_or_else(|| bad(format!("field `{name}` must be between -50 and 60 °C")))
     }
 
     /// A time of day, `"HH:MM"` or `"HH:MM:SS"`, as seconds after midnight.

@@ -10,8 +10,11 @@
 use super::fields::ReqId;
 use huashi_engine::command::ClockSettings;
 use huashi_engine::core::book::{BookState, DoneReason, OrderType, TimeInForce};
+use huashi_engine::core::catalogue::Grade;
 use huashi_engine::core::clock::ClockPhase;
+use huashi_engine::core::complaints::Quality;
 use huashi_engine::core::credit::Account;
+use huashi_engine::core::dispatch::{Centi, DispatchView};
 use huashi_engine::core::fees::FeeSchedule;
 use huashi_engine::core::limits::MarketLimits;
 use huashi_engine::core::lots::Lot;
@@ -195,7 +198,7 @@ impl<'a> LotJson<'a> {
             position: lot.position,
             start_price: lot.start_price.map(Money),
             presale: lot.presale.map(|o| PresaleJson { price: Money(o.price), containers: o.containers }),
-            qi: None,
+            qi: lot.qi.map(|qi| Money(Fen(qi as i64))),
         }
     }
 }
@@ -461,6 +464,56 @@ pub enum Msg<'a> {
         products: Vec<ProductJson<'a>>,
         instruments: Vec<InstrumentJson>,
     },
+    // ── issue 15: after the sale (protocol section 12) ──
+    ColdChainSet {
+        category: &'static str,
+        max_temperature_c: Money,
+    },
+    Dispatch {
+        buyer: Option<Code>,
+        day: DayText,
+        lines: Vec<DispatchJson>,
+    },
+    DestinationSet {
+        day: DayText,
+        destination: &'a str,
+    },
+    DispatchUpdated(DispatchJson),
+    /// To the buyer, when a reading above the category's maximum marks a line (an extension).
+    TemperatureAlarm {
+        #[serde(rename = "ref")]
+        reference: String,
+        lot_id: Option<u64>,
+        product: Code,
+        temperature_c: Option<Money>,
+        max_temperature_c: Option<Money>,
+        location: &'a str,
+        ts: u64,
+    },
+    ComplaintFiled {
+        complaint_id: u64,
+        #[serde(rename = "ref")]
+        reference: String,
+        reason: &'static str,
+        containers: u64,
+    },
+    ComplaintResolved {
+        complaint_id: u64,
+        decision: &'static str,
+        credit: Money,
+        #[serde(rename = "ref")]
+        reference: String,
+        containers: u64,
+    },
+    Quality {
+        grower: Code,
+        days: u64,
+        lots: u64,
+        containers_sold: u64,
+        complaints: u64,
+        accepted: u64,
+        qi: Option<Money>,
+    },
 }
 
 /// One lot of `lots_planned`.
@@ -532,6 +585,8 @@ pub fn seed_hex(seed: u64) -> String {
 pub struct ReferenceData {
     pub products: Vec<huashi_engine::core::catalogue::Product>,
     pub instruments: Vec<(huashi_engine::core::catalogue::Instrument, BookState)>,
+    /// Each category's cold-chain maximum.
+    pub cold_chain: Vec<(huashi_engine::core::catalogue::Category, Centi)>,
 }
 
 impl ReferenceData {
@@ -539,6 +594,10 @@ impl ReferenceData {
         ReferenceData {
             products: market.products().values().cloned().collect(),
             instruments: market.listings().values().map(|l| (l.instrument.clone(), l.book.state())).collect(),
+            cold_chain: huashi_engine::core::catalogue::Category::ALL
+                .into_iter()
+                .filter_map(|c| market.max_temperature(c).map(|t| (c, t)))
+                .collect(),
         }
     }
 }
@@ -554,7 +613,11 @@ pub fn products(data: &ReferenceData) -> Msg<'_> {
             category: p.category.as_str(),
             unit: p.unit.as_str(),
             grades: p.grades.iter().map(|g| g.as_str()).collect(),
-            max_temperature_c: None,
+            max_temperature_c: data
+                .cold_chain
+                .iter()
+                .find(|(c, _)| *c == p.category)
+                .map(|(_, t)| temperature(*t).0.to_string()),
         })
         .collect();
     let instruments = data
@@ -904,5 +967,69 @@ mod tests {
             ),
             json!({"type": "day_settled", "day": "2026-11-29", "next_day": "2026-11-30", "trades": 3, "turnover": "123.45", "fees": "0.05"})
         );
+    }
+}
+
+/// A dispatch line (protocol section 12); temperatures are decimal strings in °C.
+#[derive(Serialize, Debug)]
+pub struct DispatchJson {
+    #[serde(rename = "ref")]
+    pub reference: String,
+    pub kind: &'static str,
+    pub buyer: Code,
+    pub seat: Option<Code>,
+    pub lot_id: Option<u64>,
+    pub product: Code,
+    pub grade: Option<Grade>,
+    pub containers: Option<u64>,
+    pub units: u64,
+    pub destination: String,
+    pub status: &'static str,
+    pub location: String,
+    pub temperature_c: Option<Money>,
+    pub temperature_alarm: bool,
+    pub updated_ts: u64,
+    /// The trading day of the purchase (an extension: a line of yesterday may still move today).
+    pub day: DayText,
+}
+
+impl DispatchJson {
+    pub fn new(line: &DispatchView) -> DispatchJson {
+        DispatchJson {
+            reference: line.reference.to_string(),
+            kind: line.reference.kind(),
+            buyer: line.buyer_id,
+            seat: line.seat.map(|(_, id)| id),
+            lot_id: line.reference.lot().map(|l| l.0),
+            product: line.product,
+            grade: line.grade,
+            containers: line.containers,
+            units: line.units,
+            destination: line.destination.clone(),
+            status: line.status.as_str(),
+            location: line.location.clone(),
+            temperature_c: line.temperature.map(temperature),
+            temperature_alarm: line.alarm,
+            updated_ts: line.updated.0,
+            day: DayText(line.day),
+        }
+    }
+}
+
+/// A temperature in hundredths of a degree, shown like money: `"7.50"`.
+pub fn temperature(t: Centi) -> Money {
+    Money(Fen(t.0 as i64))
+}
+
+/// `quality {…}`: `qi` as a decimal string with two places (`"97.50"`), null with no sales.
+pub fn quality(grower: Code, q: &Quality) -> Msg<'static> {
+    Msg::Quality {
+        grower,
+        days: q.days,
+        lots: q.lots,
+        containers_sold: q.containers_sold,
+        complaints: q.complaints,
+        accepted: q.accepted,
+        qi: q.qi.map(|qi| Money(Fen(qi as i64))),
     }
 }

@@ -10,6 +10,8 @@ use huashi_engine::command::{
 use huashi_engine::core::auction::{MASTER_TEXT_BYTES_MAX, NOTE_BYTES_MAX, ORIGIN_BYTES_MAX, PHOTO_URL_BYTES_MAX};
 use huashi_engine::core::book::{BookState, OrderType, TimeInForce};
 use huashi_engine::core::catalogue::{Category, Grade, Packaging, Unit, GRADES_MAX};
+use huashi_engine::core::complaints::{ComplaintReason, Decision, NOTE_BYTES_MAX as COMPLAINT_NOTE_BYTES_MAX};
+use huashi_engine::core::dispatch::{DispatchRef, DispatchStatus, PLACE_BYTES_MAX};
 use huashi_engine::core::fees::FeeSchedule;
 use huashi_engine::core::limits::{MarketLimits, MarketLimitsPatch};
 use huashi_engine::core::lots::LotStatus;
@@ -33,6 +35,8 @@ pub enum RequestKind {
     GetStandingBids,
     GetProducts,
     GetCatalogue,
+    GetDispatch,
+    GetQuality,
 }
 
 impl RequestKind {
@@ -51,6 +55,8 @@ impl RequestKind {
             RequestKind::GetStandingBids => "get_standing_bids",
             RequestKind::GetProducts => "get_products",
             RequestKind::GetCatalogue => "get_catalogue",
+            RequestKind::GetDispatch => "get_dispatch",
+            RequestKind::GetQuality => "get_quality",
         }
     }
 }
@@ -58,7 +64,7 @@ impl RequestKind {
 /// Every request of the protocol, in the order of its sections (new ones at the end); the index
 /// is a request's `kind` (metrics count by it). Every action but the engine's own is here once
 /// (a unit test holds that), and `request()` parses each kind in an exhaustive `match`.
-pub const REQUEST_KINDS: [RequestKind; 42] = [
+pub const REQUEST_KINDS: [RequestKind; 49] = [
     RequestKind::Login,
     RequestKind::Ping,
     RequestKind::Action(ActionKind::RegisterParticipant),
@@ -101,6 +107,13 @@ pub const REQUEST_KINDS: [RequestKind; 42] = [
     RequestKind::Action(ActionKind::OfferPresale),
     RequestKind::Action(ActionKind::BuyPresale),
     RequestKind::Action(ActionKind::WithdrawPresale),
+    RequestKind::Action(ActionKind::SetColdChain),
+    RequestKind::GetDispatch,
+    RequestKind::Action(ActionKind::SetDestination),
+    RequestKind::Action(ActionKind::UpdateDispatch),
+    RequestKind::Action(ActionKind::FileComplaint),
+    RequestKind::Action(ActionKind::ResolveComplaint),
+    RequestKind::GetQuality,
 ];
 
 /// The wire names of `REQUEST_KINDS`, in the same order.
@@ -155,6 +168,15 @@ pub enum Request {
     GetCatalogue {
         day: Option<Day>,
     },
+    /// `day` absent: the current trading day; `buyer` absent: the asker's own lines (a buyer)
+    /// or every buyer's (operator, logistics).
+    GetDispatch {
+        day: Option<Day>,
+        buyer: Option<Code>,
+    },
+    GetQuality {
+        grower: Code,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -195,7 +217,11 @@ pub fn parse(text: &str) -> Result<Parsed, Refused> {
     }
 }
 
-const ROLES: &str = "operator, grower, buyer";
+const ROLES: &str = "operator, grower, buyer, logistics";
+const DISPATCH_STATUSES: &str = "awaiting, picked, cold_store, loaded, delivered";
+const COMPLAINT_REASONS: &str = "quality, quantity, grade, damaged";
+const DECISIONS: &str = "accepted, rejected";
+const DISPATCH_REF: &str = "a dispatch ref like \"clock:12:1:1\", \"presale:12:1\" or \"book:7\"";
 const CATEGORIES: &str = "cut_flower, potted_plant, foliage, other";
 const UNITS: &str = "stem, pot, bunch";
 const GRADES: &str = "a grade code on the product's scale, like A1";
@@ -225,6 +251,7 @@ fn request(kind: RequestKind, f: Fields<'_>) -> Result<Request, Reject> {
                     Role::Operator => roles.operator = true,
                     Role::Grower => roles.grower = true,
                     Role::Buyer => roles.buyer = true,
+                    Role::Logistics => roles.logistics = true,
                 }
             }
             Request::RegisterParticipant {
@@ -387,6 +414,35 @@ fn request(kind: RequestKind, f: Fields<'_>) -> Result<Request, Reject> {
             participant: f.code("participant", CODE_CHARS_MAX)?,
             symbol: f.opt_code("symbol", CODE_CHARS_MAX)?,
         }),
+        R::Action(A::SetColdChain) => command(Action::SetColdChain {
+            category: f.choice("category", Category::parse, CATEGORIES)?,
+            max_temperature: f
+                .opt_temperature("max_temperature_c")?
+                .ok_or_else(|| Reject::bad_request("missing field `max_temperature_c`"))?,
+        }),
+        R::GetDispatch => Request::GetDispatch { day: f.opt_day("day")?, buyer: f.opt_code("buyer", CODE_CHARS_MAX)? },
+        R::Action(A::SetDestination) => command(Action::SetDestination {
+            day: f.opt_day("day")?,
+            destination: f.text("destination", PLACE_BYTES_MAX)?,
+        }),
+        R::Action(A::UpdateDispatch) => command(Action::UpdateDispatch {
+            reference: f.choice("ref", DispatchRef::parse, DISPATCH_REF)?,
+            status: f.choice("status", DispatchStatus::parse, DISPATCH_STATUSES)?,
+            temperature: f.opt_temperature("temperature_c")?,
+            location: f.opt_str("location")?.map(|_| f.text("location", PLACE_BYTES_MAX)).transpose()?,
+        }),
+        R::Action(A::FileComplaint) => command(Action::FileComplaint {
+            reference: f.choice("ref", DispatchRef::parse, DISPATCH_REF)?,
+            reason: f.choice("reason", ComplaintReason::parse, COMPLAINT_REASONS)?,
+            containers: f.count_u64("containers")?,
+            note: f.text("note", COMPLAINT_NOTE_BYTES_MAX)?,
+        }),
+        R::Action(A::ResolveComplaint) => command(Action::ResolveComplaint {
+            complaint: f.int_u64("complaint_id")?,
+            decision: f.choice("decision", Decision::parse, DECISIONS)?,
+            credit: f.money("credit")?,
+        }),
+        R::GetQuality => Request::GetQuality { grower: f.code("grower", CODE_CHARS_MAX)? },
         // The engine's own actions are never requests (not in REQUEST_KINDS).
         R::Action(A::Tick | A::HaltAllClocks | A::CancelOnDisconnect) => {
             unreachable!("{} is the engine's own action, not a request", kind.name())
@@ -445,6 +501,7 @@ enum Role {
     Operator,
     Grower,
     Buyer,
+    Logistics,
 }
 
 fn parse_role(text: &str) -> Option<Role> {
@@ -452,6 +509,7 @@ fn parse_role(text: &str) -> Option<Role> {
         "operator" => Some(Role::Operator),
         "grower" => Some(Role::Grower),
         "buyer" => Some(Role::Buyer),
+        "logistics" => Some(Role::Logistics),
         _ => None,
     }
 }
