@@ -812,6 +812,7 @@ mod tests {
             presales: 0,
             sales: Default::default(),
             rounds: 1,
+            qi: None,
         }
     }
 
