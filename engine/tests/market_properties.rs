@@ -22,6 +22,8 @@ use common::*;
 use huashi_engine::command::{Action, Actor, Command};
 use huashi_engine::core::book::BookState;
 use huashi_engine::core::clock::{Clock, ClockPhase};
+use huashi_engine::core::complaints::Decision;
+use huashi_engine::core::dispatch::{DispatchRef, DispatchStatus};
 use huashi_engine::core::lots::Lot;
 use huashi_engine::core::{Market, MarketConfig};
 use huashi_engine::event::Event;
@@ -85,6 +87,10 @@ struct Observer {
     too_late: u64,
     over_limit: u64,
     presales: u64,
+    /// Each dispatch line's status and alarm as last reported: never back, an alarm for good.
+    dispatch: BTreeMap<DispatchRef, (DispatchStatus, bool)>,
+    dispatch_updates: u64,
+    complaints_resolved: u64,
 }
 
 fn bid_outlook(market: &Market, command: &Command, now: EngineTime) -> BidOutlook {
@@ -133,6 +139,7 @@ impl Observer {
         self.check_lots(market);
         self.check_credit(market, command, events, before);
         self.check_money(market);
+        self.check_dispatch(market, events);
         self.prev_lots = market.lots().clone();
         for (symbol, listing) in market.listings() {
             if listing.book.state() == BookState::Open {
@@ -263,6 +270,37 @@ impl Observer {
                     self.last_price.clear();
                     self.stop_price.clear();
                     self.standing_max.clear();
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Every sale of the day that stands has its dispatch line; a line never goes back and its
+    /// alarm stays; a decision's credit is within the complained amount.
+    fn check_dispatch(&mut self, market: &Market, events: &[Event]) {
+        let today = market.dispatch_lines(market.day(), None).expect("today's lines");
+        assert_eq!(today.len() as u64, self.day_trades, "one dispatch line per sale that stands today");
+        for event in events {
+            match event {
+                Event::DispatchUpdated { line, alarm_raised, max_temperature } => {
+                    self.dispatch_updates += 1;
+                    let (status, alarm) =
+                        self.dispatch.get(&line.reference).copied().unwrap_or((DispatchStatus::Awaiting, false));
+                    assert!(line.status >= status, "line {} went back to {:?}", line.reference, line.status);
+                    assert!(line.alarm || !alarm, "line {} lost its alarm", line.reference);
+                    if *alarm_raised {
+                        assert!(line.temperature > *max_temperature && !alarm, "alarm raised without cause");
+                    }
+                    self.dispatch.insert(line.reference, (line.status, line.alarm));
+                }
+                Event::ComplaintResolved(complaint) => {
+                    self.complaints_resolved += 1;
+                    let (decision, credit) = complaint.decision.expect("decided");
+                    assert!(credit <= complaint.credit_max && credit.0 >= 0, "credit beyond the complained amount");
+                    if decision == Decision::Rejected {
+                        assert_eq!(credit, Fen::ZERO, "a rejected complaint credits nothing");
+                    }
                 }
                 _ => {}
             }
@@ -532,6 +570,8 @@ fn generated_streams_exercise_the_rules() {
         ("too-late bids", o.too_late, 50),
         ("participants over a lowered limit", o.over_limit, 20),
         ("presale purchases", o.presales, 20),
+        ("dispatch updates", o.dispatch_updates, 20),
+        ("complaint decisions", o.complaints_resolved, 5),
     ];
     for (what, count, least) in seen {
         assert!(count >= least, "only {count} {what} (want {least})");

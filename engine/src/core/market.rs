@@ -638,6 +638,19 @@ impl Market {
                 participant.id
             );
         }
+        // Dispatch: lines of the kept days only, unique refs, nothing complained about beyond
+        // what was bought.
+        for day in self.dispatch.previous.iter().chain(std::iter::once(&self.dispatch.today)) {
+            let mut refs = BTreeSet::new();
+            for line in &day.lines {
+                assert!(refs.insert(line.reference), "dispatch line {} appears twice", line.reference);
+                let complained = self.complaints.complained.get(&line.reference).copied().unwrap_or(0);
+                assert!(complained <= line.quantity, "line {} complained about beyond its quantity", line.reference);
+            }
+        }
+        for complaint in self.complaints.open.values() {
+            assert!(complaint.decision.is_none(), "open complaint {} has a decision", complaint.id);
+        }
     }
 }
 

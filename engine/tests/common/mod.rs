@@ -11,7 +11,9 @@ use huashi_engine::command::{Action, Actor, ClockPlan, ClockSettingsPatch, Comma
 use huashi_engine::core::book::{BookState, OrderType, TimeInForce};
 use huashi_engine::core::catalogue::Grade;
 use huashi_engine::core::clock::ClockPhase;
+use huashi_engine::core::complaints::{ComplaintReason, Decision};
 use huashi_engine::core::credit::Account;
+use huashi_engine::core::dispatch::{Centi, DispatchStatus, DispatchView};
 use huashi_engine::core::lots::LotStatus;
 use huashi_engine::core::{Applied, Market, MarketConfig};
 use huashi_engine::event::{Award, Event};
@@ -601,6 +603,8 @@ impl Driver {
             87 if b % 4 == 0 => one(Actor::System, Action::HaltAllClocks),
             88 if b % 8 == 0 => one(Actor::Operator, Action::EndOfDay),
             89 if b % 16 == 0 => self.close_the_day(market),
+            // After the sale: a line moves on (or back), a complaint, a decision.
+            87..=89 => self.after_sale(market, a, b, c, d),
             // Presales: an offer on a waiting lot (mostly by its grower), purchases, withdrawals.
             90..=92 => {
                 let Some(lot) = Self::pick_waiting_lot(market, a).or_else(|| Self::pick_lot(market, a)) else {
@@ -661,6 +665,55 @@ impl Driver {
                 _ => one(Actor::Operator, Action::PlanLots { start_markup_bp: c % 12_000 }),
             },
             _ => vec![Command::tick()],
+        }
+    }
+
+    /// A dispatch update, a complaint or a decision, mostly about a line or complaint that
+    /// exists, by whoever may (now and then by whoever may not).
+    fn after_sale(&mut self, market: &Market, a: u32, b: u32, c: u32, d: u32) -> Vec<Command> {
+        let one = |actor: Actor, action: Action| vec![Command::new(actor, action)];
+        let days = [Some(market.day()), market.dispatch_previous_day()];
+        let lines: Vec<DispatchView> =
+            days.iter().flatten().filter_map(|day| market.dispatch_lines(*day, None)).flatten().collect();
+        match b % 3 {
+            0 => {
+                let Some(line) = (!lines.is_empty()).then(|| &lines[a as usize % lines.len()]) else {
+                    return vec![Command::tick()];
+                };
+                let status = DispatchStatus::ALL[(c % 5) as usize];
+                let temperature = (d % 3 != 0).then_some(Centi(200 + (d % 1_400) as i32));
+                let actor = if c % 13 == 0 { self.buyer_actor(d) } else { Actor::Operator };
+                let location = (d % 4 == 1).then(|| format!("dock {}", d % 9));
+                one(actor, Action::UpdateDispatch { reference: line.reference, status, temperature, location })
+            }
+            1 => {
+                let Some(line) = (!lines.is_empty()).then(|| &lines[a as usize % lines.len()]) else {
+                    return vec![Command::tick()];
+                };
+                // Mostly the buyer who bought; now and then someone else.
+                let actor = if c % 7 == 0 {
+                    self.buyer_actor(d)
+                } else {
+                    Actor::Participant(line.seat.map_or(line.buyer, |(seat, _)| seat))
+                };
+                let bought = line.containers.unwrap_or(line.units);
+                let containers = if d % 9 == 0 { bought + 1 } else { 1 + d as u64 % bought.max(1) };
+                let reason = ComplaintReason::ALL[(c % 4) as usize];
+                one(actor, Action::FileComplaint { reference: line.reference, reason, containers, note: String::new() })
+            }
+            _ => {
+                let open: Vec<(u64, Fen)> = market.open_complaints().map(|c| (c.id, c.credit_max)).collect();
+                let (id, max) =
+                    if open.is_empty() { (1 + a as u64 % 5, Fen(100)) } else { open[a as usize % open.len()] };
+                let decision = if c % 3 == 0 { Decision::Rejected } else { Decision::Accepted };
+                let credit = match (decision, d % 6) {
+                    (Decision::Rejected, 0) => Fen(1),
+                    (Decision::Rejected, _) => Fen::ZERO,
+                    (_, 0) => Fen(max.0 + 1),
+                    _ => Fen(max.0 * (d % 5) as i64 / 4),
+                };
+                one(Actor::Operator, Action::ResolveComplaint { complaint: id, decision, credit })
+            }
         }
     }
 
