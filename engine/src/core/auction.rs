@@ -295,8 +295,24 @@ impl Market {
         }
     }
 
+    /// Makes the dispatch lines of clock `index`'s awards that have none yet (protocol section
+    /// 12). Called when the lot leaves the clock and when a line is asked for before that: the
+    /// bid → award path only records the award.
+    pub(crate) fn dispatch_clock_awards(&mut self, index: usize) {
+        let clock = &mut self.clocks[index];
+        let Some(lot_id) = clock.lot else { return };
+        let lot = &self.lots[&lot_id];
+        for (record, k) in clock.numbered_awards(clock.dispatched) {
+            if !record.voided {
+                self.dispatch.append(award_line(lot, record, k));
+            }
+        }
+        clock.dispatched = clock.awards.len();
+    }
+
     /// Ends the running round without a sale and puts the lot back at the head of the supply line.
     fn halt(&mut self, index: usize, out: &mut Vec<Event>) {
+        self.dispatch_clock_awards(index);
         let clock = &mut self.clocks[index];
         let clock_id = clock.id;
         if let Some(lot_id) = clock.lot {
@@ -366,9 +382,10 @@ impl Market {
             .rposition(|a| a.round == round && !a.voided && buyer.is_none_or(|b| a.buyer == b))
             .ok_or_else(|| Reject::not_found(format!("no award to void in round {round} of lot {}", lot_id.0)))?;
         let record = c.awards[position];
-        let award = c.awards[..=position].iter().filter(|a| a.round == round).count() as u32;
+        let award = c.award_number(position);
         self.clocks[index].awards[position].voided = true;
-        if let Some((_, line)) = self.dispatch.find(DispatchRef::Clock { lot: lot_id, round, award }) {
+        let reference = DispatchRef::Clock { lot: lot_id, round, award };
+        if let Some((_, line)) = self.dispatch.find(reference) {
             line.voided = true;
         }
         let lot = self.lot_mut(lot_id);
@@ -380,11 +397,14 @@ impl Market {
         let amount = record.price.checked_mul(units * record.containers as u64).expect("an award's amount fits");
         lot.sales.amount.0 -= amount.0;
         lot.sales.units -= units * record.containers as u64;
-        self.participants.unbuy(record.buyer, amount, record.fee);
-        self.participants.account_mut(grower).unsell(amount, record.commission);
+        // The fees in force when the award was made: they change only at `end_of_day`.
+        let fee = self.fees.checked_clock_fee(record.containers).expect("the award's fee fitted");
+        let commission = self.fees.commission(amount);
+        self.participants.unbuy(record.buyer, amount, fee);
+        self.participants.account_mut(grower).unsell(amount, commission);
         self.totals.trades -= 1;
         self.totals.turnover.0 -= amount.0;
-        self.totals.fees.0 -= record.fee.0 + record.commission.0;
+        self.totals.fees.0 -= fee.0 + commission.0;
         out.push(Event::AwardVoided {
             clock,
             lot: lot_id,
@@ -394,8 +414,8 @@ impl Market {
             containers: record.containers,
             remaining,
             amount,
-            fee: record.fee,
-            commission: record.commission,
+            fee,
+            commission,
         });
         Ok(())
     }
@@ -499,24 +519,7 @@ impl Market {
         self.totals.turnover.0 += amount.0;
         self.totals.fees.0 += fee.0 + commission.0;
         let awards = &mut self.clocks[index].awards;
-        awards.push(AwardRecord { round, buyer, price, containers, fee, commission, voided: false });
-        let award = awards.iter().filter(|a| a.round == round).count() as u32;
-        let units_per_container = (units / containers as u64) as u32;
-        self.dispatch.append(DispatchLine {
-            reference: DispatchRef::Clock { lot: lot_id, round, award },
-            buyer,
-            seller: grower,
-            product,
-            grade: Some(grade),
-            quantity: containers as u64,
-            units_per_container,
-            price,
-            status: DispatchStatus::Awaiting,
-            alarm: false,
-            voided: false,
-            temperature: None,
-            updated: ts,
-        });
+        awards.push(AwardRecord { round, buyer, price, containers, voided: false, ts });
         out.push(Event::Awarded(Box::new(Award {
             clock: self.clocks[index].id,
             lot: lot_id,
@@ -553,6 +556,7 @@ impl Market {
 
     /// Takes the next lot of the supply line onto the clock (pre-roll), or leaves the clock idle.
     fn next_lot_on_clock(&mut self, index: usize, ts: EngineTime, out: &mut Vec<Event>) {
+        self.dispatch_clock_awards(index);
         let clock = &mut self.clocks[index];
         clock.clear_lot();
         let Some(lot_id) = clock.supply_line.pop_front() else {
@@ -831,4 +835,23 @@ fn trigger_time(bid: &StandingBid, round: &Round) -> Option<EngineTime> {
     let ticks = round.trigger_ticks(bid.max_price)?;
     let t = round.tick_time(ticks).max(bid.placed_at);
     (round.is_live_at(t) && round.price_at(t) <= bid.max_price).then_some(t)
+}
+
+/// The dispatch line of a clock award of `lot`.
+pub(crate) fn award_line(lot: &Lot, record: &AwardRecord, award: u32) -> DispatchLine {
+    DispatchLine {
+        reference: DispatchRef::Clock { lot: lot.id, round: record.round, award },
+        buyer: record.buyer,
+        seller: lot.grower,
+        product: lot.product,
+        grade: Some(lot.grade),
+        quantity: record.containers as u64,
+        units_per_container: lot.units_per_container,
+        price: record.price,
+        status: DispatchStatus::Awaiting,
+        alarm: false,
+        voided: false,
+        temperature: None,
+        updated: record.ts,
+    }
 }

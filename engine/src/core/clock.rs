@@ -92,16 +92,41 @@ impl Round {
     }
 }
 
-/// An award of the lot now on the clock, kept so the operator can void a mistaken press.
+/// An award of the lot now on the clock, kept so the operator can void a mistaken press and so
+/// that its dispatch line can be made when the lot leaves. Small on purpose (32 bytes): it is
+/// written on the bid → award path. Its fee and commission follow from the day's fees, which
+/// cannot change while the lot is on the clock (`set_fees` takes effect at `end_of_day`, when
+/// every clock is idle); its place in its round from the awards before it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AwardRecord {
     pub round: u32,
     pub buyer: Pk,
     pub price: Fen,
     pub containers: u32,
-    pub fee: Fen,
-    pub commission: Fen,
     pub voided: bool,
+    pub ts: EngineTime,
+}
+
+impl Clock {
+    /// The 1-based place of award `position` among its round's (the `k` of its dispatch ref):
+    /// a round's awards are contiguous.
+    pub fn award_number(&self, position: usize) -> u32 {
+        let round = self.awards[position].round;
+        self.awards[..=position].iter().rev().take_while(|a| a.round == round).count() as u32
+    }
+
+    /// The awards from `from` on, each with its place in its round.
+    pub fn numbered_awards(&self, from: usize) -> impl Iterator<Item = (&AwardRecord, u32)> {
+        let mut previous = from.checked_sub(1).map(|p| (self.awards[p].round, self.award_number(p)));
+        self.awards[from..].iter().map(move |a| {
+            let k = match previous {
+                Some((round, k)) if round == a.round => k + 1,
+                _ => 1,
+            };
+            previous = Some((a.round, k));
+            (a, k)
+        })
+    }
 }
 
 /// After a round stops on a bid: the price it stopped at and until when more buyers may join.
@@ -126,6 +151,9 @@ pub struct Clock {
     pub phase_until: EngineTime,
     pub stop: Option<Stop>,
     pub awards: Vec<AwardRecord>,
+    /// The awards before this one have their dispatch lines: a line is made when its lot leaves
+    /// the clock (or when something asks for it first), not on the bid → award path.
+    pub dispatched: usize,
     /// What the clock auctions and when it starts by itself (`set_clock_plan`).
     pub plan: Option<ClockPlan>,
     /// The trading day on which the clock last started (by itself or by `start_clock`): a
@@ -152,6 +180,7 @@ impl Clock {
             phase_until: EngineTime(0),
             stop: None,
             awards: Vec::new(),
+            dispatched: 0,
             plan: None,
             started_on: None,
             next_position: 1,
@@ -174,6 +203,12 @@ impl Clock {
 
     /// Leaves the current lot behind: no lot, no round, no awards to void.
     pub fn clear_lot(&mut self) {
+        assert!(
+            self.awards[self.dispatched..].iter().all(|a| a.voided),
+            "clock {}: awards left without their dispatch lines",
+            self.id.0
+        );
+        self.dispatched = 0;
         self.lot = None;
         self.round = None;
         self.stop = None;

@@ -237,6 +237,7 @@ mod rules {
                 return Err(Reject::bad_request(format!("field `note` must be at most {NOTE_BYTES_MAX} bytes")));
             }
             crate::text::check_clean("note", note)?;
+            self.dispatch_pending(reference);
             let Some((day, line)) = self.dispatch.find(reference).map(|(d, l)| (d, *l)) else {
                 return Err(Reject::invalid_state(format!(
                     "no purchase {reference} today or on the previous trading day: \

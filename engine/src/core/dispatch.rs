@@ -440,6 +440,7 @@ mod rules {
                 }
                 crate::text::check_clean("location", location)?;
             }
+            self.dispatch_pending(reference);
             let (day, line) = self
                 .dispatch
                 .find(reference)
@@ -478,6 +479,16 @@ mod rules {
             Ok(())
         }
 
+        /// A clock award's line is made when its lot leaves the clock: one asked for before
+        /// that is made now, with the rest of its clock's.
+        pub(crate) fn dispatch_pending(&mut self, reference: DispatchRef) {
+            if let DispatchRef::Clock { lot, .. } = reference {
+                if let Some(index) = self.clocks.iter().position(|c| c.lot == Some(lot)) {
+                    self.dispatch_clock_awards(index);
+                }
+            }
+        }
+
         fn view_of(&self, d: &DayDispatch, line: &DispatchLine) -> DispatchView {
             let firm = self.participants.payer(line.buyer);
             let seat = (firm != line.buyer).then(|| (line.buyer, self.participants.get(line.buyer).id));
@@ -510,7 +521,19 @@ mod rules {
                 None => true,
                 Some(b) => line.buyer == b || self.participants.payer(line.buyer) == b,
             };
-            Some(d.lines.iter().filter(|l| !l.voided && mine(l)).map(|l| self.view_of(d, l)).collect())
+            // Today's lines include the awards of lots still on their clocks.
+            let pending: Vec<DispatchLine> = if day == self.day {
+                self.clocks
+                    .iter()
+                    .filter_map(|c| Some((c, self.lots.get(&c.lot?)?)))
+                    .flat_map(|(c, lot)| c.numbered_awards(c.dispatched).map(move |(r, k)| (lot, r, k)))
+                    .filter(|(_, r, _)| !r.voided)
+                    .map(|(lot, r, k)| crate::core::auction::award_line(lot, r, k))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            Some(d.lines.iter().chain(&pending).filter(|l| !l.voided && mine(l)).map(|l| self.view_of(d, l)).collect())
         }
 
         /// The previous trading day the core still keeps lines of.
