@@ -222,6 +222,7 @@ mod rules {
     impl Market {
         /// `file_complaint`: a buyer (or the seat that bought, or its firm) about its own
         /// purchase, until the end of the next trading day.
+        #[allow(clippy::too_many_arguments)]
         pub(crate) fn file_complaint(
             &mut self,
             actor: Actor,

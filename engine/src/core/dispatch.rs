@@ -412,6 +412,7 @@ mod rules {
         }
 
         /// `update_dispatch`: moves a line on (never back) and records a reading.
+        #[allow(clippy::too_many_arguments)]
         pub(crate) fn update_dispatch(
             &mut self,
             actor: Actor,
