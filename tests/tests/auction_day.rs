@@ -266,7 +266,7 @@ async fn a_planned_day_runs_by_itself_in_catalogue_order() {
         json!({"type": "set_clock_plan", "clock": 1, "products": ["ROSE", "CARNATION"], "start_time": start_time});
     let reply = ok(&mut op, plan1, "clock_plan").await;
     // The reply echoes a start on a whole minute as "HH:MM" (docs/protocol-notes.md).
-    let echoed = if start % 60 == 0 { start_time[..5].to_string() } else { start_time.clone() };
+    let echoed = if start.is_multiple_of(60) { start_time[..5].to_string() } else { start_time.clone() };
     assert_eq!(
         reply,
         json!({"type": "clock_plan", "req_id": reply["req_id"], "clock": 1, "products": ["ROSE", "CARNATION"], "start_time": echoed})
