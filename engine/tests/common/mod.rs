@@ -681,8 +681,8 @@ impl Driver {
                     return vec![Command::tick()];
                 };
                 let status = DispatchStatus::ALL[(c % 5) as usize];
-                let temperature = (d % 3 != 0).then_some(Centi(200 + (d % 1_400) as i32));
-                let actor = if c % 13 == 0 { self.buyer_actor(d) } else { Actor::Operator };
+                let temperature = (!d.is_multiple_of(3)).then_some(Centi(200 + (d % 1_400) as i32));
+                let actor = if c.is_multiple_of(13) { self.buyer_actor(d) } else { Actor::Operator };
                 let location = (d % 4 == 1).then(|| format!("dock {}", d % 9));
                 one(actor, Action::UpdateDispatch { reference: line.reference, status, temperature, location })
             }
@@ -691,13 +691,13 @@ impl Driver {
                     return vec![Command::tick()];
                 };
                 // Mostly the buyer who bought; now and then someone else.
-                let actor = if c % 7 == 0 {
+                let actor = if c.is_multiple_of(7) {
                     self.buyer_actor(d)
                 } else {
                     Actor::Participant(line.seat.map_or(line.buyer, |(seat, _)| seat))
                 };
                 let bought = line.containers.unwrap_or(line.units);
-                let containers = if d % 9 == 0 { bought + 1 } else { 1 + d as u64 % bought.max(1) };
+                let containers = if d.is_multiple_of(9) { bought + 1 } else { 1 + d as u64 % bought.max(1) };
                 let reason = ComplaintReason::ALL[(c % 4) as usize];
                 one(actor, Action::FileComplaint { reference: line.reference, reason, containers, note: String::new() })
             }
