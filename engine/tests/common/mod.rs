@@ -705,7 +705,7 @@ impl Driver {
                 let open: Vec<(u64, Fen)> = market.open_complaints().map(|c| (c.id, c.credit_max)).collect();
                 let (id, max) =
                     if open.is_empty() { (1 + a as u64 % 5, Fen(100)) } else { open[a as usize % open.len()] };
-                let decision = if c % 3 == 0 { Decision::Rejected } else { Decision::Accepted };
+                let decision = if c.is_multiple_of(3) { Decision::Rejected } else { Decision::Accepted };
                 let credit = match (decision, d % 6) {
                     (Decision::Rejected, 0) => Fen(1),
                     (Decision::Rejected, _) => Fen::ZERO,
