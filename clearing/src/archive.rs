@@ -12,6 +12,14 @@
 //! | `lots` | day ‖ chunk no (u32) | `Vec<LotRecord>`, likewise, by lot id |
 //! | `market` | day | `MarketStats` |
 //! | `index` | day | `IndexClose` |
+//! | `goods_lots` | day ‖ lot id (u64) | `LotTraceView`: the lot's trace and its dispatch lines with their paths |
+//! | `goods_book` | day ‖ chunk no (u32) | `Vec<GoodsLine>`: the book trades' dispatch lines, by ref |
+//! | `lot_days` | lot id (u64) | the `Day` the lot was consigned: where its trace is |
+//!
+//! The `goods_*` trees (issue 15) are written twice for a day: as the day stands when it settles
+//! (so its delivery notes and traces answer from the archive at once), and final when the day
+//! leaves clearing's memory at the next `end_of_day` (lines may still move, and be complained
+//! about, during the next trading day); the second write replaces the first.
 //!
 //! `day` is `Day.0` (an `i32`) with its sign bit flipped, big-endian, so byte order is day order.
 //! Trades, ledger entries and lots go in chunks of ~16 KiB rather than one key each: a day of 100 k
@@ -24,12 +32,13 @@
 //! does not decode; rebuild it from the journal (`huashi replay --rebuild-archive`).
 
 use crate::clearing::{DaySummary, SettledDay};
+use crate::goods::{GoodsDay, GoodsLine, LotTraceView};
 use crate::index::IndexClose;
 use crate::ledger::LedgerEntry;
 use crate::statement::Statement;
 use crate::stats::{LotRecord, MarketStats};
 use crate::trades::TradeRecord;
-use huashi_engine::types::{Code, Day};
+use huashi_engine::types::{Code, Day, LotId};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::path::Path;
@@ -80,6 +89,9 @@ pub struct Archive {
     lots: sled::Tree,
     market: sled::Tree,
     index: sled::Tree,
+    goods_lots: sled::Tree,
+    goods_book: sled::Tree,
+    lot_days: sled::Tree,
 }
 
 impl Archive {
@@ -103,6 +115,9 @@ impl Archive {
             lots: db.open_tree("lots")?,
             market: db.open_tree("market")?,
             index: db.open_tree("index")?,
+            goods_lots: db.open_tree("goods_lots")?,
+            goods_book: db.open_tree("goods_book")?,
+            lot_days: db.open_tree("lot_days")?,
             db,
         })
     }
@@ -131,6 +146,42 @@ impl Archive {
         // Not for durability (see the module comment): it keeps what the OS has to redo small.
         self.db.flush()?;
         Ok(())
+    }
+
+    /// Writes a day's goods (lot traces and dispatch lines), replacing what the archive held for
+    /// that day, and flushes.
+    pub fn write_goods_day(&self, goods: &GoodsDay) -> Result<()> {
+        let day = goods.day;
+        let mut traces = Vec::with_capacity(goods.lots.len());
+        for id in goods.lots.keys() {
+            let trace = goods.trace(*id).expect("a lot of the day has a trace");
+            traces.push((id.0.to_be_bytes().to_vec(), trace));
+        }
+        replace_range(&self.goods_lots, day, traces.iter().map(|(k, t)| (k.clone(), t)))?;
+        let book: Vec<GoodsLine> = goods.book_lines().cloned().collect();
+        replace_chunks(&self.goods_book, day, &book)?;
+        let mut batch = sled::Batch::default();
+        for id in goods.lots.keys() {
+            batch.insert(&id.0.to_be_bytes(), bincode::serialize(&day)?);
+        }
+        self.lot_days.apply_batch(batch)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// A lot's trace, if the archive holds its day's goods.
+    pub fn trace(&self, lot: LotId) -> Result<Option<LotTraceView>> {
+        let Some(day) = get::<Day>(&self.lot_days, &lot.0.to_be_bytes())? else { return Ok(None) };
+        get(&self.goods_lots, &key(day, &lot.0.to_be_bytes()))
+    }
+
+    /// Every dispatch line of a day the archive holds goods of, by ref.
+    pub fn goods_lines(&self, day: Day) -> Result<Vec<GoodsLine>> {
+        let traces: Vec<LotTraceView> = scan(&self.goods_lots, day)?;
+        let mut lines: Vec<GoodsLine> = traces.into_iter().flat_map(|t| t.goods).collect();
+        lines.extend(scan_chunks::<GoodsLine>(&self.goods_book, day)?);
+        lines.sort_by_key(|l| l.reference);
+        Ok(lines)
     }
 
     /// The settled days the archive holds, oldest first.

@@ -140,6 +140,11 @@ pub fn feed(clearing: &mut Clearing, archive: &Archive, seq: u64, ts: EngineTime
             tracing::error!(day = %settled.day(), %error, "could not archive a settled day");
         }
     }
+    while let Some(goods) = clearing.take_goods_day() {
+        if let Err(error) = archive.write_goods_day(&goods) {
+            tracing::error!(day = %goods.day, %error, "could not archive a day's goods");
+        }
+    }
     data
 }
 

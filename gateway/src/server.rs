@@ -533,6 +533,7 @@ fn sale_json(t: &TradeRecord, remaining: Option<u32>) -> serde_json::Value {
             "type": "presale", "action": "bought", "lot_id": t.reference, "price": price,
             "containers": t.containers, "ts": t.ts.0, "product": t.product, "grade": t.grade.as_str(),
         }),
+        TradeKind::Correction => unreachable!("clearing lists sales only; a correction is no sale"),
     }
 }
 
