@@ -244,11 +244,13 @@ impl Goods {
         }
     }
 
+    /// A lot placed on a clock's line. `assign_lot`'s start price is not in its event: the copy
+    /// has none (rather than an old one) until the lot's next full copy brings it.
     pub fn assigned(&mut self, lot: LotId, clock: ClockId, position: u32, start_price: Option<Fen>) {
         if let Some(copy) = self.today.lot_mut(lot) {
             copy.clock = Some(clock);
             copy.position = Some(position);
-            copy.start_price = start_price.or(copy.start_price);
+            copy.start_price = start_price;
             copy.status = LotStatus::Queued;
         }
     }
