@@ -127,17 +127,21 @@ fn error(status: StatusCode, message: &str) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-/// The lot id of the path: a non-negative integer.
-fn lot_id(text: &str) -> Result<LotId, Response> {
+/// The lot id of the path: a non-negative integer (`None`: answer 400).
+fn lot_id(text: &str) -> Option<LotId> {
     let digits = !text.is_empty() && text.len() <= 20 && text.bytes().all(|b| b.is_ascii_digit());
-    match text.parse::<u64>() {
-        Ok(id) if digits => Ok(LotId(id)),
-        _ => Err(error(StatusCode::BAD_REQUEST, &format!("lot_id must be a non-negative integer, not {text:?}"))),
-    }
+    text.parse::<u64>().ok().filter(|_| digits).map(LotId)
 }
 
+fn bad_lot_id(text: &str) -> Response {
+    error(StatusCode::BAD_REQUEST, &format!("lot_id must be a non-negative integer, not {text:?}"))
+}
+
+/// Why a trace could not be read: the status and message to answer.
+type Unavailable = (StatusCode, &'static str);
+
 /// The lot's trace from clearing (memory, else archive): `Ok(None)` for a lot never consigned.
-async fn trace_of(shared: &Shared, lot: LotId) -> Result<Option<LotTraceView>, Response> {
+async fn trace_of(shared: &Shared, lot: LotId) -> Result<Option<LotTraceView>, Unavailable> {
     let (tx, rx) = oneshot::channel();
     let asked = shared.clearing.ask(Box::new(move |clearing, archive, _feed| {
         let found = match clearing.lot_trace(lot) {
@@ -150,9 +154,9 @@ async fn trace_of(shared: &Shared, lot: LotId) -> Result<Option<LotTraceView>, R
         (true, Ok(Ok(found))) => Ok(found),
         (true, Ok(Err(archive_error))) => {
             tracing::error!(lot = lot.0, %archive_error, "reading a lot's trace from the archive");
-            Err(error(StatusCode::INTERNAL_SERVER_ERROR, "the archive could not be read"))
+            Err((StatusCode::INTERNAL_SERVER_ERROR, "the archive could not be read"))
         }
-        _ => Err(error(StatusCode::SERVICE_UNAVAILABLE, "clearing is not available, retry")),
+        _ => Err((StatusCode::SERVICE_UNAVAILABLE, "clearing is not available, retry")),
     }
 }
 
@@ -161,32 +165,26 @@ fn not_found(lot: LotId) -> Response {
 }
 
 /// `GET /api/lots/{lot_id}`.
-pub(crate) async fn api_lot(State(shared): State<Arc<Shared>>, Path(lot): Path<String>) -> Response {
-    let lot = match lot_id(&lot) {
-        Ok(lot) => lot,
-        Err(response) => return response,
-    };
+pub(crate) async fn api_lot(State(shared): State<Arc<Shared>>, Path(text): Path<String>) -> Response {
+    let Some(lot) = lot_id(&text) else { return bad_lot_id(&text) };
     match trace_of(&shared, lot).await {
         Ok(Some(view)) => ([(header::CONTENT_TYPE, "application/json")], render(&view)).into_response(),
         Ok(None) => not_found(lot),
-        Err(response) => response,
+        Err((status, message)) => error(status, message),
     }
 }
 
 /// `GET /api/lots/{lot_id}/qr.svg`: the trace page's absolute URL as an SVG QR code.
 pub(crate) async fn api_lot_qr(
     State(shared): State<Arc<Shared>>,
-    Path(lot): Path<String>,
+    Path(text): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let lot = match lot_id(&lot) {
-        Ok(lot) => lot,
-        Err(response) => return response,
-    };
+    let Some(lot) = lot_id(&text) else { return bad_lot_id(&text) };
     match trace_of(&shared, lot).await {
         Ok(Some(_)) => {}
         Ok(None) => return not_found(lot),
-        Err(response) => return response,
+        Err((status, message)) => return error(status, message),
     }
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).filter(|h| valid_host(h));
     let host = host.map_or_else(|| shared.listen_addr().to_string(), str::to_string);
@@ -282,9 +280,9 @@ mod tests {
 
     #[test]
     fn lot_ids_are_integers() {
-        assert_eq!(lot_id("42").ok(), Some(LotId(42)));
+        assert_eq!(lot_id("42"), Some(LotId(42)));
         for bad in ["", "-1", "+1", "1.5", "abc", "99999999999999999999999"] {
-            assert!(lot_id(bad).is_err(), "{bad}");
+            assert!(lot_id(bad).is_none(), "{bad}");
         }
     }
 }

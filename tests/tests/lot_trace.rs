@@ -274,7 +274,7 @@ async fn a_lots_trace_corrections_and_delivery_notes() {
     );
     let rows: Vec<&str> = rows.collect();
     let url = format!("http://hall.example:8080/lot/{lot_id}");
-    let want = vec![
+    let want = [
         format!("{clock_ref},{lot_id},ROSE,A1,2,20,,\"{DESTINATION}\",delivered,{url}"),
         format!("{presale_ref},{lot_id},ROSE,A1,1,10,,\"{DESTINATION}\",picked,{url}"),
         format!("{book_ref},,ROSE,,,30,,\"{DESTINATION}\",awaiting,"),
