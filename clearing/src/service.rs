@@ -44,7 +44,9 @@ pub trait Publisher: Send + 'static {
 
 /// A clearing snapshot: clearing and its publisher's image, taken after the same output. Its file
 /// carries the engine's snapshot version (3 since issue 14, when clearing began keeping grade
-/// scales, firms and seats, and presales); one that does not decode is skipped for an older point.
+/// scales, firms and seats, and presales; 4 since issue 15, when it began keeping participants'
+/// names, corrections, dispatch lines and lot traces); one that does not decode is skipped for an
+/// older point.
 #[derive(Deserialize)]
 struct ClearingImage {
     clearing: Clearing,
