@@ -476,3 +476,99 @@ impl Goods {
         self.destinations.retain(|(_, day), _| *day >= kept_from);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use huashi_engine::types::{OrderId, Side, TradeId};
+
+    fn trade(id: u64, buyer: Pk) -> Trade {
+        Trade {
+            trade_id: TradeId(id),
+            symbol: Code::from_static("ROSE-A"),
+            product: Code::from_static("ROSE"),
+            price: Fen(100),
+            quantity: 5,
+            amount: Fen(500),
+            aggressor: Side::Buy,
+            buyer,
+            buyer_id: Code::from_static("S1"),
+            buyer_order: OrderId(1),
+            seller: Pk(9),
+            seller_id: Code::from_static("G1"),
+            seller_order: OrderId(2),
+            fee: Fen(1),
+            commission: Fen(25),
+            ts: EngineTime(7),
+        }
+    }
+
+    fn view(goods: &Goods, reference: DispatchRef, status: DispatchStatus, t: i32, ts: u64) -> DispatchView {
+        let line = goods.line(reference).expect("the line");
+        DispatchView {
+            reference,
+            day: goods.today.day,
+            buyer: line.firm_pk,
+            buyer_id: line.buyer,
+            seat: None,
+            seller: Pk(9),
+            product: line.product,
+            grade: None,
+            containers: None,
+            units: line.units,
+            destination: line.destination.clone(),
+            status,
+            location: String::new(),
+            temperature: Some(Centi(t)),
+            alarm: t > 800,
+            updated: EngineTime(ts),
+        }
+    }
+
+    #[test]
+    fn a_seats_own_destination_comes_before_its_firms_and_lines_follow_it() {
+        let (seat, firm, day) = (Pk(2), Pk(1), Day(100));
+        let mut goods = Goods::new(day);
+        goods.destination_set(firm, day, "pickup:D1");
+        let buyer = (seat, firm, Code::from_static("F1"), Some(Code::from_static("S1")));
+        goods.traded(&trade(1, seat), buyer);
+        let reference = DispatchRef::Book(TradeId(1));
+        assert_eq!(goods.line(reference).unwrap().destination, "pickup:D1", "the firm's, when the seat set none");
+        goods.destination_set(seat, day, "delivery:Caoan Rd 88");
+        assert_eq!(goods.line(reference).unwrap().destination, "delivery:Caoan Rd 88");
+        goods.destination_set(firm, day, "pickup:D2");
+        assert_eq!(goods.line(reference).unwrap().destination, "delivery:Caoan Rd 88", "the seat's own stays");
+    }
+
+    #[test]
+    fn a_path_keeps_at_most_its_limit_of_steps_and_the_latest_state() {
+        let mut goods = Goods::new(Day(100));
+        goods.traded(&trade(1, Pk(1)), (Pk(1), Pk(1), Code::from_static("B1"), None));
+        let reference = DispatchRef::Book(TradeId(1));
+        for n in 0..PATH_STEPS_MAX as u64 + 10 {
+            let status = if n < 5 { DispatchStatus::Picked } else { DispatchStatus::ColdStore };
+            let v = view(&goods, reference, status, 400 + n as i32 * 20, n);
+            goods.updated(&v);
+        }
+        let line = goods.line(reference).unwrap();
+        assert_eq!(line.path.len(), PATH_STEPS_MAX);
+        let last = line.path.last().unwrap();
+        assert_eq!((last.ts, last.temperature, last.alarm), (line.updated, line.temperature, true));
+        assert_eq!((line.status, line.alarm), (DispatchStatus::ColdStore, true));
+        assert_eq!(line.path[0].status, DispatchStatus::Picked);
+    }
+
+    #[test]
+    fn a_day_leaves_memory_at_the_second_end_of_day_and_is_written_twice() {
+        let mut goods = Goods::new(Day(100));
+        goods.traded(&trade(1, Pk(1)), (Pk(1), Pk(1), Code::from_static("B1"), None));
+        goods.day_settled(Day(101));
+        assert_eq!(goods.take_leaving().map(|d| (d.day, d.lines.len())), Some((Day(100), 1)), "as it stood");
+        assert!(goods.take_leaving().is_none());
+        assert!(goods.line(DispatchRef::Book(TradeId(1))).is_some(), "still in memory the next day");
+        goods.day_settled(Day(102));
+        let leaving: Vec<Day> = std::iter::from_fn(|| goods.take_leaving()).map(|d| d.day).collect();
+        assert_eq!(leaving, vec![Day(100), Day(101)], "day 100 final, day 101 as it stood");
+        assert!(goods.line(DispatchRef::Book(TradeId(1))).is_none(), "day 100 has left memory");
+    }
+}
