@@ -43,6 +43,48 @@ fn delivery_note(data_dir: &Path, day: &str, buyer: &str) -> String {
     stdout.into_owned()
 }
 
+/// `GET path` with the given `Host` header; the body of a 200 answer.
+async fn get_with_host(addr: std::net::SocketAddr, path: &str, host: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(REPLY_TIMEOUT, stream.read_to_end(&mut raw)).await.expect("an answer").unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.to_ascii_lowercase().contains("content-type: image/svg+xml"), "{head}");
+    body.to_string()
+}
+
+/// Decodes the QR code of `svg` as the `qrcode` crate draws it: a square path segment
+/// `M{x} {y}h{w}v{h}…` per dark module, on a white square of `width`.
+fn read_qr(svg: &str) -> String {
+    let attr = |name: &str| -> &str {
+        let at = svg.find(&format!("{name}=\"")).unwrap_or_else(|| panic!("no {name} in {svg}")) + name.len() + 2;
+        &svg[at..at + svg[at..].find('"').unwrap()]
+    };
+    let size: usize = attr("width").parse().unwrap();
+    let mut dark = vec![false; size * size];
+    for segment in attr(" d").split('M').filter(|s| !s.is_empty()) {
+        let (xy, rest) = segment.split_once('h').unwrap_or_else(|| panic!("segment {segment:?}"));
+        let (x, y) = xy.split_once(' ').unwrap();
+        let (x, y): (usize, usize) = (x.parse().unwrap(), y.parse().unwrap());
+        let w: usize = rest.split('v').next().unwrap().parse().unwrap();
+        for row in y..y + w {
+            for col in x..x + w {
+                dark[row * size + col] = true;
+            }
+        }
+    }
+    let mut image =
+        rqrr::PreparedImage::prepare_from_greyscale(size, size, |x, y| if dark[y * size + x] { 0 } else { 255 });
+    let grids = image.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code in {svg}");
+    grids[0].decode().unwrap_or_else(|e| panic!("the QR code does not decode: {e:?}")).1
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lots_trace_corrections_and_delivery_notes() {
     let mut server = Server::start(ServerOpts::default());
@@ -228,6 +270,16 @@ async fn a_lots_trace_corrections_and_delivery_notes() {
     let (status, svg) = http_get(server.addr, &format!("/api/lots/{lot_id}/qr.svg")).await;
     assert_eq!(status, 200, "{svg}");
     assert!(svg.contains("<svg") && svg.contains("</svg>"), "{svg}");
+    // The URL names the host the client asked (`http_get` sends `Host: <addr>`); a Host header
+    // that is no host name falls back to the address the server listens on.
+    assert_eq!(read_qr(&svg), format!("http://{}/lot/{lot_id}", server.addr), "{svg}");
+    let qr_path = format!("/api/lots/{lot_id}/qr.svg");
+    let named = get_with_host(server.addr, &qr_path, "hall.example:8080").await;
+    assert_eq!(read_qr(&named), format!("http://hall.example:8080/lot/{lot_id}"));
+    let forged = get_with_host(server.addr, &qr_path, "evil.example/phish?").await;
+    assert_eq!(read_qr(&forged), format!("http://{}/lot/{lot_id}", server.addr));
+    let (status, _) = http_get(server.addr, "/api/lots/987654/qr.svg").await;
+    assert_eq!(status, 404);
     let (status, page) = http_get(server.addr, &format!("/lot/{lot_id}")).await;
     assert_eq!(status, 200);
     assert!(page.contains("<script type=\"module\" src=\"/app.js\">"), "the web app serves the trace page");
