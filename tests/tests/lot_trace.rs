@@ -335,6 +335,31 @@ async fn a_lots_trace_corrections_and_delivery_notes() {
     ];
     assert_eq!(rows, want.iter().map(String::as_str).collect::<Vec<_>>(), "{note}");
 
+    // The finance office's CSVs carry the correction: a line each, a total, the nets conserved.
+    let out = tempfile::tempdir().unwrap();
+    let run = Command::new(huashi_bin())
+        .args(["statements", "--day", &day1, "--out"])
+        .arg(out.path())
+        .arg("--data-dir")
+        .arg(&server.data_dir)
+        .output()
+        .expect("run huashi statements");
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let read = |name: &str| std::fs::read_to_string(out.path().join(name)).unwrap();
+    let (b1_csv, g1_csv) = (read("statement-b1.csv"), read("statement-g1.csv"));
+    assert!(
+        b1_csv.contains(&format!("b1,{day1},correction,{complaint_id},ROSE,A1,buy,0.50,10,5.00,0.00\n")),
+        "{b1_csv}"
+    );
+    assert!(b1_csv.contains(&format!("b1,{day1},corrections,,,,,,,5.00,\n")), "{b1_csv}");
+    assert!(
+        g1_csv.contains(&format!("g1,{day1},correction,{complaint_id},ROSE,A1,sell,0.50,10,-5.00,0.00\n")),
+        "{g1_csv}"
+    );
+    let summary = read("summary.csv");
+    let nets: i64 = summary.lines().skip(1).map(|row| fen(&json!(row.rsplit(',').next().unwrap()))).sum();
+    assert_eq!(nets, 0, "the net column (the market's income included) sums to zero:\n{summary}");
+
     // An archive rebuilt from the journal gives the same note.
     let rebuild = Command::new(huashi_bin())
         .args(["replay", "--rebuild-archive", "--data-dir"])
