@@ -3,8 +3,10 @@
 //! the alarm); an accepted complaint's credit lands as `correction` lines on the buyer's and the
 //! grower's statements of the day it is decided, with Σ net + fees = 0; the lot's public trace
 //! (`GET /api/lots/{id}`) shows the sales without buyers and the goods' path with temperatures,
-//! its QR code is an SVG, and after two `end_of_day`s the trace still answers (from the archive),
-//! with the moves of the next day; `huashi delivery-note` lists the buyer's lines.
+//! its QR code (read back) opens the trace page, and after two `end_of_day`s and a `kill -9` the
+//! trace still answers (from the archive), with the moves of the next day; replays agree on
+//! clearing's hash; `huashi statements` prints the correction and `huashi delivery-note` lists the
+//! buyer's lines, the same from a rebuilt archive.
 
 use huashi_tests::*;
 use serde_json::{json, Value};
