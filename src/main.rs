@@ -1,8 +1,9 @@
 //! The `huashi` command line: `serve` runs a market (a `huashi-node`), `follow` joins a
 //! replicated hall as a follower, `demo` a simulated one,
-//! `replay` rebuilds and verifies one from its data directory, `statements` and `index` read its
-//! archive. Each subcommand lives in its own module; this file only dispatches.
+//! `replay` rebuilds and verifies one from its data directory, `statements`, `delivery-note` and
+//! `index` read its archive. Each subcommand lives in its own module; this file only dispatches.
 
+mod delivery_note;
 mod demo;
 mod index;
 mod replay;
@@ -36,6 +37,8 @@ enum Command {
     Statements(statements::StatementsArgs),
     /// Print the SFCI history: one row per settled day, the close of every index.
     Index(index::IndexArgs),
+    /// Write a settled day's delivery notes as CSV (one per buyer: its dispatch lines).
+    DeliveryNote(delivery_note::DeliveryNoteArgs),
 }
 
 fn main() -> ExitCode {
@@ -53,6 +56,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args),
         Command::Statements(args) => statements::run(args),
         Command::Index(args) => index::run(args),
+        Command::DeliveryNote(args) => delivery_note::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -68,6 +68,7 @@ fn replay_public(args: &ReplayArgs) -> anyhow::Result<(u64, u64)> {
     store::read_only_at(&args.data_dir, start_at, |seq, entry, events| {
         let data = clearing.apply(seq, entry.ts, events);
         while clearing.take_settled_day().is_some() {}
+        while clearing.take_goods_day().is_some() {}
         log.record(events, &data, |_| {});
     })?;
     Ok((log.last_seq(), clearing.state_hash()))
@@ -91,6 +92,11 @@ fn rebuild_archive(args: &ReplayArgs) -> anyhow::Result<()> {
             days += 1;
             if let Err(error) = archive.write_day(&settled) {
                 failure.get_or_insert(format!("day {}: {error}", settled.day()));
+            }
+        }
+        while let Some(goods) = clearing.take_goods_day() {
+            if let Err(error) = archive.write_goods_day(&goods) {
+                failure.get_or_insert(format!("goods of day {}: {error}", goods.day));
             }
         }
     })?;

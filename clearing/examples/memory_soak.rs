@@ -86,6 +86,12 @@ fn main() {
         if let Some(archive) = &archive {
             archive.write_day(&settled).expect("the day is archived");
         }
+        // The goods: the settled day as it stands, the day before final (issue 15).
+        while let Some(goods) = clearing.take_goods_day() {
+            if let Some(archive) = &archive {
+                archive.write_goods_day(&goods).expect("the day's goods are archived");
+            }
+        }
         let archive_ms = archived.elapsed().as_millis();
         drop(settled);
         let state_after = bincode::serialized_size(&clearing).unwrap();

@@ -12,6 +12,16 @@
 //! | `lots` | day ‖ chunk no (u32) | `Vec<LotRecord>`, likewise, by lot id |
 //! | `market` | day | `MarketStats` |
 //! | `index` | day | `IndexClose` |
+//! | `goods_lots` | day ‖ chunk no (u32) | `Vec<LotTraceView>`: lots' traces with their dispatch lines and paths, by lot id |
+//! | `goods_book` | day ‖ chunk no (u32) | `Vec<GoodsLine>`: the book trades' dispatch lines, by ref |
+//! | `lot_ranges` | the day's last lot id (u64) | `LotRange`: the day and the first and last lot id of each `goods_lots` chunk |
+//!
+//! The `goods_*` trees (issue 15) are written twice for a day: as the day stands when it settles
+//! (so its delivery notes and traces answer from the archive at once), and final when the day
+//! leaves clearing's memory at the next `end_of_day` (lines may still move, and be complained
+//! about, during the next trading day); the second write replaces the first. Lot ids grow across
+//! days (the core never reuses one), so `lot_ranges` finds a lot's day and chunk with one range
+//! read: the first entry whose key is at least the lot id.
 //!
 //! `day` is `Day.0` (an `i32`) with its sign bit flipped, big-endian, so byte order is day order.
 //! Trades, ledger entries and lots go in chunks of ~16 KiB rather than one key each: a day of 100 k
@@ -24,12 +34,13 @@
 //! does not decode; rebuild it from the journal (`huashi replay --rebuild-archive`).
 
 use crate::clearing::{DaySummary, SettledDay};
+use crate::goods::{GoodsDay, GoodsLine, LotTraceView};
 use crate::index::IndexClose;
 use crate::ledger::LedgerEntry;
 use crate::statement::Statement;
 use crate::stats::{LotRecord, MarketStats};
 use crate::trades::TradeRecord;
-use huashi_engine::types::{Code, Day};
+use huashi_engine::types::{Code, Day, LotId};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::path::Path;
@@ -80,6 +91,16 @@ pub struct Archive {
     lots: sled::Tree,
     market: sled::Tree,
     index: sled::Tree,
+    goods_lots: sled::Tree,
+    goods_book: sled::Tree,
+    lot_ranges: sled::Tree,
+}
+
+/// Where a day's lot traces are: its day and, per `goods_lots` chunk, the first and last lot id.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct LotRange {
+    day: Day,
+    chunks: Vec<(LotId, LotId)>,
 }
 
 impl Archive {
@@ -103,6 +124,9 @@ impl Archive {
             lots: db.open_tree("lots")?,
             market: db.open_tree("market")?,
             index: db.open_tree("index")?,
+            goods_lots: db.open_tree("goods_lots")?,
+            goods_book: db.open_tree("goods_book")?,
+            lot_ranges: db.open_tree("lot_ranges")?,
             db,
         })
     }
@@ -131,6 +155,49 @@ impl Archive {
         // Not for durability (see the module comment): it keeps what the OS has to redo small.
         self.db.flush()?;
         Ok(())
+    }
+
+    /// Writes a day's goods (lot traces and dispatch lines), replacing what the archive held for
+    /// that day, and flushes.
+    pub fn write_goods_day(&self, goods: &GoodsDay) -> Result<()> {
+        let day = goods.day;
+        let traces: Vec<LotTraceView> =
+            goods.lots.keys().map(|id| goods.trace(*id).expect("a lot of the day has a trace")).collect();
+        let bounds = chunk_bounds(&traces)?;
+        let chunks: Vec<(LotId, LotId)> =
+            bounds.iter().map(|&(first, last)| (traces[first].trace.lot.id, traces[last].trace.lot.id)).collect();
+        replace_chunks(&self.goods_lots, day, &traces)?;
+        let book: Vec<GoodsLine> = goods.book_lines().cloned().collect();
+        replace_chunks(&self.goods_book, day, &book)?;
+        if let Some(&(_, last)) = chunks.last() {
+            // The day's lots are fixed once it settled: a second write has the same last lot.
+            self.lot_ranges.insert(last.0.to_be_bytes(), bincode::serialize(&LotRange { day, chunks })?)?;
+        }
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// A lot's trace, if the archive holds its day's goods.
+    pub fn trace(&self, lot: LotId) -> Result<Option<LotTraceView>> {
+        let Some(entry) = self.lot_ranges.range(lot.0.to_be_bytes()..).next() else { return Ok(None) };
+        let range: LotRange = bincode::deserialize(&entry?.1)?;
+        let Some(n) = range.chunks.iter().position(|&(first, last)| first <= lot && lot <= last) else {
+            return Ok(None);
+        };
+        let Some(chunk) = get::<Vec<LotTraceView>>(&self.goods_lots, &key(range.day, &(n as u32).to_be_bytes()))?
+        else {
+            return Ok(None);
+        };
+        Ok(chunk.into_iter().find(|t| t.trace.lot.id == lot))
+    }
+
+    /// Every dispatch line of a day the archive holds goods of, by ref.
+    pub fn goods_lines(&self, day: Day) -> Result<Vec<GoodsLine>> {
+        let traces: Vec<LotTraceView> = scan_chunks(&self.goods_lots, day)?;
+        let mut lines: Vec<GoodsLine> = traces.into_iter().flat_map(|t| t.goods).collect();
+        lines.extend(scan_chunks::<GoodsLine>(&self.goods_book, day)?);
+        lines.sort_by_key(|l| l.reference);
+        Ok(lines)
     }
 
     /// The settled days the archive holds, oldest first.
@@ -222,17 +289,25 @@ fn scan_chunks<T: DeserializeOwned>(tree: &sled::Tree, day: Day) -> Result<Vec<T
     Ok(records)
 }
 
-/// Replaces `day`'s records in a chunked tree: values of about `CHUNK_BYTES_TARGET`, in order.
-fn replace_chunks<T: Serialize>(tree: &sled::Tree, day: Day, records: &[T]) -> Result<()> {
-    let mut values: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+/// The chunks of `records` (first and last index of each): about `CHUNK_BYTES_TARGET` each.
+fn chunk_bounds<T: Serialize>(records: &[T]) -> Result<Vec<(usize, usize)>> {
+    let mut bounds = Vec::new();
     let (mut start, mut bytes) = (0, 0);
     for (i, record) in records.iter().enumerate() {
         bytes += bincode::serialized_size(record)?;
         if bytes >= CHUNK_BYTES_TARGET || i + 1 == records.len() {
-            let n = values.len() as u32;
-            values.push((n.to_be_bytes().to_vec(), bincode::serialize(&records[start..=i])?));
+            bounds.push((start, i));
             (start, bytes) = (i + 1, 0);
         }
+    }
+    Ok(bounds)
+}
+
+/// Replaces `day`'s records in a chunked tree: values of about `CHUNK_BYTES_TARGET`, in order.
+fn replace_chunks<T: Serialize>(tree: &sled::Tree, day: Day, records: &[T]) -> Result<()> {
+    let mut values: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    for (n, (first, last)) in chunk_bounds(records)?.into_iter().enumerate() {
+        values.push(((n as u32).to_be_bytes().to_vec(), bincode::serialize(&records[first..=last])?));
     }
     replace_raw(tree, day, values)
 }

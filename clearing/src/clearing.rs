@@ -12,7 +12,14 @@
 //! firm's seat; clearing books a seat's purchase to its firm (the firm's money, statement and
 //! ledger account), the line naming the seat. Money is conserved over firms; a seat only ever
 //! gets a view of its firm's statement.
+//!
+//! After the sale (protocol §12): an accepted complaint's credit is booked as `correction` lines on
+//! the statements of the day it is decided (`corrections.rs`), and every dispatch line and lot
+//! trace is followed in `goods.rs` (today's and the previous trading day's in memory, older days
+//! in the archive).
 
+use crate::corrections::Correction;
+use crate::goods::{Goods, GoodsDay, LotTraceView, Named};
 use crate::index::{CellVolume, IndexBook, IndexClose, IndexCode, IndexSnapshot, IndexValue};
 use crate::ledger::{entries_balance, Account, EntryKind, Ledger, LedgerEntry, Posting};
 use crate::money::{from_fen, to_fen, DecimalFees};
@@ -21,6 +28,7 @@ use crate::statement::{Statement, StatementLine, StatementLookup};
 use crate::stats::{clearance, CellDay, CellKey, CellStats, LotRecord, MarketStats};
 use crate::trades::{Deal, TradeKind, TradeRecord};
 use huashi_engine::core::catalogue::{Category, Grade, DEFAULT_PRODUCTS};
+use huashi_engine::core::complaints::{Complaint, Decision};
 use huashi_engine::core::fees::FeeSchedule;
 use huashi_engine::core::hash::hash_of;
 use huashi_engine::core::lots::Lot;
@@ -105,6 +113,8 @@ struct DayBook {
     lots: BTreeMap<LotId, LotRecord>,
     /// Engine time of the latest sale: the `ts` of an intraday index value.
     last_trade_ts: EngineTime,
+    /// Accepted credits decided today, in order.
+    corrections: Vec<Correction>,
 }
 
 impl DayBook {
@@ -119,12 +129,14 @@ impl DayBook {
             cells: BTreeMap::new(),
             lots: BTreeMap::new(),
             last_trade_ts: EngineTime(0),
+            corrections: Vec::new(),
         }
     }
 
-    /// The participant's running statement; no lines when it has not traded (or all were voided).
+    /// The participant's running statement; no lines when it has not traded (or all were voided)
+    /// and has no correction. Its sales first, then its corrections.
     fn statement(&self, participant: &Code) -> Statement {
-        let lines = self
+        let mut lines: Vec<StatementLine> = self
             .parties
             .get(participant)
             .into_iter()
@@ -133,13 +145,25 @@ impl DayBook {
             .filter(|(deal, _)| !deal.voided)
             .map(|(deal, side)| StatementLine::of(&deal.record, side))
             .collect();
+        for correction in &self.corrections {
+            if correction.payer == *participant {
+                lines.push(correction.line(Side::Buy));
+            }
+            if correction.seller == *participant {
+                lines.push(correction.line(Side::Sell));
+            }
+        }
         Statement::from_lines(*participant, self.day, self.fees, lines)
     }
 
     /// Every participant's statement with at least one line, in alphabetical order of id.
     fn statements(&self) -> Vec<Statement> {
+        let mut who: Vec<&Code> = self.parties.keys().collect();
+        who.extend(self.corrections.iter().flat_map(|c| [&c.payer, &c.seller]));
+        who.sort();
+        who.dedup();
         let mut statements: Vec<Statement> =
-            self.parties.keys().map(|p| self.statement(p)).filter(|s| !s.lines.is_empty()).collect();
+            who.into_iter().map(|p| self.statement(p)).filter(|s| !s.lines.is_empty()).collect();
         statements.sort_by(|a, b| a.participant.as_str().cmp(b.participant.as_str()));
         statements
     }
@@ -263,6 +287,13 @@ pub struct Clearing {
     /// The fees in force from each day on where they changed (the first entry: the day clearing
     /// began): which fees applied on which day.
     fee_history: BTreeMap<Day, FeeSchedule>,
+    /// Every participant by key: ids for lines and corrections, growers' names for traces.
+    names: BTreeMap<Pk, Named>,
+    /// Dispatch lines and lot traces of the days in memory (`goods.rs`).
+    goods: Goods,
+    /// Each open complaint's units (containers × units per container, a book trade's units),
+    /// worked out when it is filed, while its purchase's line is still in memory.
+    complaint_units: BTreeMap<u64, u64>,
 }
 
 impl Clearing {
@@ -287,6 +318,9 @@ impl Clearing {
             publisher: Publisher::default(),
             pending_fees: None,
             fee_history: BTreeMap::from([(day, config.fees)]),
+            names: BTreeMap::new(),
+            goods: Goods::new(day),
+            complaint_units: BTreeMap::new(),
         }
     }
 
@@ -309,12 +343,25 @@ impl Clearing {
                     let best_grade = grades.first().copied().unwrap_or(Grade::A1);
                     self.products.insert(*code, ProductScale { category: *category, best_grade });
                 }
-                Event::ParticipantRegistered { pk, id, roles, firm, .. } => {
+                Event::ParticipantRegistered { pk, id, name, roles, firm, .. } => {
+                    self.names.insert(*pk, Named { id: *id, name: name.clone(), firm: *firm });
                     self.on_registered(*pk, *id, roles.buyer, *firm)
                 }
-                Event::PresaleBought(sale) => self.on_presale(seq, sale),
-                Event::LotConsigned { lot } => self.on_consigned(lot),
-                Event::Awarded(award) => self.on_award(seq, award),
+                Event::PresaleBought(sale) => {
+                    self.on_presale(seq, sale);
+                    let buyer = self.buyer_of(sale.buyer, sale.buyer_id);
+                    self.goods.presale_bought(sale, buyer);
+                }
+                Event::LotConsigned { lot } => {
+                    self.on_consigned(lot);
+                    let grower_name = self.names.get(&lot.grower).map_or_else(String::new, |n| n.name.clone());
+                    self.goods.consigned(lot, grower_name);
+                }
+                Event::Awarded(award) => {
+                    self.on_award(seq, award);
+                    let buyer = self.buyer_of(award.buyer, award.buyer_id);
+                    self.goods.awarded(award, buyer);
+                }
                 Event::AwardVoided { lot, round, buyer, containers, remaining, amount, fee, commission, .. } => {
                     let void = Void {
                         lot: *lot,
@@ -326,7 +373,8 @@ impl Clearing {
                         fee: *fee,
                         commission: *commission,
                     };
-                    self.on_void(seq, void);
+                    let k = self.on_void(seq, void);
+                    self.goods.voided(*lot, *round, k, *containers, *remaining);
                 }
                 Event::LotUnsold { lot, remaining, .. } => {
                     let record = self.today.lot_mut(*lot);
@@ -334,14 +382,20 @@ impl Clearing {
                     record.unsold += record.open;
                     record.open = 0;
                     record.check();
+                    self.goods.ended(*lot, false);
                 }
                 Event::LotWithdrawn { lot, .. } => {
                     let record = self.today.lot_mut(*lot);
                     record.withdrawn += record.open;
                     record.open = 0;
                     record.check();
+                    self.goods.ended(*lot, true);
                 }
-                Event::Traded(trade) => self.on_trade(seq, trade),
+                Event::Traded(trade) => {
+                    self.on_trade(seq, trade);
+                    let buyer = self.buyer_of(trade.buyer, trade.buyer_id);
+                    self.goods.traded(trade, buyer);
+                }
                 Event::FeesSet { fees, effective_day } => {
                     assert_eq!(*effective_day, self.today.day.next(), "fees set for a day other than the next");
                     self.pending_fees = Some(*fees);
@@ -349,7 +403,33 @@ impl Clearing {
                 Event::DaySettled { day, next_day, trades, turnover, fees } => {
                     let engine = EngineTotals { trades: *trades, turnover: *turnover, fees: *fees };
                     self.on_day_settled(ts, *day, *next_day, engine, &mut out);
+                    self.goods.day_settled(*next_day);
                 }
+                Event::LotAssigned { lot, clock, position } => self.goods.assigned(*lot, *clock, *position, None),
+                Event::LotsPlanned { assigned, .. } => {
+                    for p in assigned {
+                        self.goods.assigned(p.lot, p.clock, p.position, Some(p.start_price));
+                    }
+                }
+                Event::LotOnClock { clock, lot, next, .. } => {
+                    self.goods.on_clock(*clock, lot);
+                    next.iter().for_each(|lot| self.goods.copied(lot));
+                }
+                Event::SupplyLine { next, .. } => next.iter().for_each(|lot| self.goods.copied(lot)),
+                Event::ClockState { clock, phase } => self.goods.clock_state(*clock, *phase),
+                Event::PresaleOffered { lot, price, containers, .. } => {
+                    let offer = huashi_engine::core::lots::PresaleOffer { price: *price, containers: *containers };
+                    self.goods.presale_offer(*lot, Some(offer));
+                }
+                Event::PresaleWithdrawn { lot, .. } | Event::PresaleClosed { lot, .. } => {
+                    self.goods.presale_offer(*lot, None)
+                }
+                Event::DestinationSet { buyer, day, destination } => {
+                    self.goods.destination_set(*buyer, *day, destination)
+                }
+                Event::DispatchUpdated { line, .. } => self.goods.updated(line),
+                Event::ComplaintFiled(complaint) => self.on_complaint_filed(complaint),
+                Event::ComplaintResolved(complaint) => self.on_complaint_resolved(seq, ts, complaint),
                 _ => {}
             }
         }
@@ -398,6 +478,60 @@ impl Clearing {
             Some(firm) => (*firm, Some(buyer)),
             None => (buyer, None),
         }
+    }
+
+    /// A purchase's buyer for its dispatch line: (who bought, the firm that pays, the firm's id,
+    /// the seat's id when a seat bought).
+    fn buyer_of(&self, pk: Pk, id: Code) -> (Pk, Pk, Code, Option<Code>) {
+        let firm_pk = self.names.get(&pk).and_then(|n| n.firm).unwrap_or(pk);
+        let (firm, seat) = self.payer(id);
+        (pk, firm_pk, firm, seat)
+    }
+
+    /// A participant's id by key (registered before anything it does reaches clearing).
+    fn id_of(&self, pk: Pk) -> Code {
+        self.names.get(&pk).map(|n| n.id).unwrap_or_else(|| panic!("participant {pk:?} was never registered"))
+    }
+
+    /// A complaint's units, while its purchase's line is in memory (the core only takes
+    /// complaints about lines of today and the previous trading day, which clearing keeps too).
+    fn on_complaint_filed(&mut self, complaint: &Complaint) {
+        let units = match self.goods.line(complaint.reference) {
+            Some(line) => match line.containers {
+                Some(containers) if containers > 0 => line.units / containers * complaint.containers,
+                _ => complaint.containers,
+            },
+            None => panic!("complaint {} about {} that clearing never saw", complaint.id, complaint.reference),
+        };
+        self.complaint_units.insert(complaint.id, units);
+    }
+
+    /// An accepted credit above zero becomes today's correction on both statements.
+    fn on_complaint_resolved(&mut self, seq: u64, ts: EngineTime, complaint: &Complaint) {
+        let units = self.complaint_units.remove(&complaint.id);
+        let Some((Decision::Accepted, credit)) = complaint.decision else { return };
+        if credit.0 <= 0 {
+            return;
+        }
+        let units = units.unwrap_or_else(|| panic!("complaint {} resolved but never filed", complaint.id));
+        let payer = self.id_of(complaint.payer);
+        let seat = (complaint.buyer != complaint.payer).then(|| self.id_of(complaint.buyer));
+        let correction = Correction {
+            no: u32::try_from(self.today.corrections.len()).expect("fewer than 4 G corrections a day"),
+            seq,
+            complaint: complaint.id,
+            reference: complaint.reference,
+            product: complaint.product,
+            grade: complaint.grade.unwrap_or_else(|| self.best_grade(&complaint.product)),
+            payer,
+            seat,
+            seller: self.id_of(complaint.seller),
+            units,
+            credit: from_fen(credit),
+            ts,
+        };
+        self.today.ledger.post(correction.entry());
+        self.today.corrections.push(correction);
     }
 
     /// The firm of seat `participant`; `None` for anyone who is not a seat.
@@ -557,6 +691,7 @@ impl Clearing {
             TradeKind::Clock => EntryKind::Award,
             TradeKind::Book => EntryKind::Trade,
             TradeKind::Presale => EntryKind::Presale,
+            TradeKind::Correction => unreachable!("a correction is booked by `on_complaint_resolved`, never as a sale"),
         };
         self.today.ledger.post(entry_for(record, kind, Decimal::ONE));
         self.today.parties.entry(record.buyer).or_default().push((no, Side::Buy));
@@ -585,8 +720,9 @@ impl Clearing {
     }
 
     /// Undoes an award exactly as the core did: the latest standing award of that buyer in that
-    /// round of that lot.
-    fn on_void(&mut self, seq: u64, void: Void) {
+    /// round of that lot. Returns its place in the round (1-based, voided awards counted): the `k`
+    /// of its dispatch ref.
+    fn on_void(&mut self, seq: u64, void: Void) -> u32 {
         let deals = &self.today.deals;
         let position = self
             .today
@@ -621,6 +757,9 @@ impl Clearing {
         lot.sold -= void.containers;
         assert_eq!(lot.open, void.remaining, "lot {} containers disagree with the void", void.lot.0);
         lot.check();
+        let deals = &self.today.deals;
+        let in_round = |no: &&u32| **no <= position && deals[**no as usize].record.round == Some(void.round);
+        self.today.lot_deals[&void.lot].iter().filter(in_round).count() as u32
     }
 
     fn touch(&mut self, key: CellKey, category: Category) {
@@ -703,6 +842,8 @@ impl Clearing {
         assert_eq!(to_fen(summary.fees), engine.fees, "{day}: clearing's fee income differs from the engine's");
         let ledger = &self.today.ledger;
         assert!(ledger.is_balanced(), "{day}: the ledger does not balance");
+        let corrections: Decimal = statements.iter().map(|s| s.corrections).sum();
+        assert!(corrections.is_zero(), "{day}: the corrections sum to {corrections}, not 0");
         let nets: Decimal = statements.iter().map(|s| s.net).sum();
         assert!((nets + summary.fees).is_zero(), "{day}: Σ net {nets} + fees {} ≠ 0", summary.fees);
         assert_eq!(ledger.balance(&Account::Market), summary.fees, "{day}: the market's account ≠ its fee income");
@@ -874,7 +1015,26 @@ impl Clearing {
             &self.index,
             &self.pending_fees,
             &self.fee_history,
+            &self.names,
+            &self.goods,
+            &self.complaint_units,
         ))
+    }
+
+    /// A lot's public trace, when its day is in memory (today's or the previous trading day's);
+    /// `None`: ask the archive (`Archive::trace`).
+    pub fn lot_trace(&self, lot: LotId) -> Option<LotTraceView> {
+        self.goods.trace(lot)
+    }
+
+    /// A day's goods, when the day is in memory.
+    pub fn goods_of_day(&self, day: Day) -> Option<&GoodsDay> {
+        self.goods.day(day)
+    }
+
+    /// The next day of goods to write to the archive (see `goods.rs`).
+    pub fn take_goods_day(&mut self) -> Option<GoodsDay> {
+        self.goods.take_leaving()
     }
 
     /// Moves the oldest settled day out of memory, for the caller to write to the archive.

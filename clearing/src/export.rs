@@ -3,8 +3,13 @@
 //! the fee schedule that applied that day; money with 2 dp.
 //!
 //! `summary.csv`'s `net` column sums to zero: the participants' nets plus the market's income
-//! (protocol section 8's conservation of money, printed).
+//! (protocol section 8's conservation of money, printed). Correction lines (protocol §8, §12) are
+//! lines like the others, and `corrections` is a total of its own.
+//!
+//! Delivery notes (protocol §12): one CSV per buyer per day, a row per dispatch line — what was
+//! bought, where it goes, how far it got, and the URL of its lot's public trace.
 
+use crate::goods::GoodsLine;
 use crate::statement::Statement;
 use huashi_engine::core::fees::FeeSchedule;
 use huashi_engine::types::Day;
@@ -17,7 +22,8 @@ use std::path::{Path, PathBuf};
 pub const MARKET_ROW: &str = "(market)";
 
 const LINE_HEADER: &str = "participant,day,kind,ref,product,grade,side,price,units,amount,fee";
-const SUMMARY_HEADER: &str = "participant,bought,sold,fees,commission,net";
+const SUMMARY_HEADER: &str = "participant,bought,sold,fees,commission,corrections,net";
+const DELIVERY_NOTE_HEADER: &str = "ref,lot_id,product,grade,containers,units,seat,destination,status,trace_url";
 const FEES_HEADER: &str = "day,commission_pct,clock_fee_per_container,book_fee_pct";
 
 /// Writes `statement-<participant>.csv` for each statement, `summary.csv` and `fees.csv` (the
@@ -53,7 +59,7 @@ pub fn fees_csv(day: Day, fees: &FeeSchedule) -> String {
 }
 
 /// One participant's CSV: a header, a row per line, then rows `total_bought`, `total_sold`,
-/// `fees`, `commission` and `net` with the figure in the `amount` column.
+/// `fees`, `commission`, `corrections` and `net` with the figure in the `amount` column.
 pub fn statement_csv(statement: &Statement) -> String {
     let mut out = Vec::new();
     let (who, day) = (statement.participant.as_str(), statement.day);
@@ -79,6 +85,7 @@ pub fn statement_csv(statement: &Statement) -> String {
         ("total_sold", statement.total_sold),
         ("fees", statement.fees),
         ("commission", statement.commission),
+        ("corrections", statement.corrections),
         ("net", statement.net),
     ] {
         writeln!(out, "{who},{day},{label},,,,,,,{},", money(value)).expect("writing to memory");
@@ -94,12 +101,13 @@ pub fn summary_csv(statements: &[Statement]) -> String {
     for s in statements {
         writeln!(
             out,
-            "{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{}",
             s.participant,
             money(s.total_bought),
             money(s.total_sold),
             money(s.fees),
             money(s.commission),
+            money(s.corrections),
             money(s.net)
         )
         .expect("writing to memory");
@@ -109,13 +117,51 @@ pub fn summary_csv(statements: &[Statement]) -> String {
     let zero = money(Decimal::ZERO);
     writeln!(
         out,
-        "{MARKET_ROW},{zero},{zero},{},{},{}",
+        "{MARKET_ROW},{zero},{zero},{},{},{zero},{}",
         money(buyer_fees),
         money(commission),
         money(buyer_fees + commission)
     )
     .expect("writing to memory");
     String::from_utf8(out).expect("ASCII")
+}
+
+/// A buyer's delivery note: a row per line, in ref order. `base_url` (`http://host:port`) makes
+/// each lot's trace URL (`<base_url>/lot/<lot_id>`, the page the QR code opens); a book trade's
+/// line has no lot, so no trace.
+pub fn delivery_note_csv<'a>(lines: impl IntoIterator<Item = &'a GoodsLine>, base_url: &str) -> String {
+    let mut out = String::from(DELIVERY_NOTE_HEADER);
+    out.push('\n');
+    let base_url = base_url.trim_end_matches('/');
+    for line in lines {
+        let lot = line.lot().map_or(String::new(), |l| l.0.to_string());
+        let trace = line.lot().map_or(String::new(), |l| format!("{base_url}/lot/{}", l.0));
+        let row = [
+            line.reference.to_string(),
+            lot,
+            line.product.to_string(),
+            line.grade.map_or(String::new(), |g| g.as_str().to_string()),
+            line.containers.map_or(String::new(), |c| c.to_string()),
+            line.units.to_string(),
+            line.seat.map_or(String::new(), |s| s.to_string()),
+            line.destination.clone(),
+            line.status.as_str().to_string(),
+            trace,
+        ];
+        let row: Vec<String> = row.iter().map(|field| csv_field(field)).collect();
+        out.push_str(&row.join(","));
+        out.push('\n');
+    }
+    out
+}
+
+/// A CSV field, quoted when it holds a comma, a quote or a line break (RFC 4180).
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
 }
 
 /// Money with exactly 2 decimal places.
@@ -126,6 +172,13 @@ fn money(value: Decimal) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fields_with_commas_or_quotes_are_quoted() {
+        assert_eq!(csv_field("pickup:D12"), "pickup:D12");
+        assert_eq!(csv_field("delivery:88 Caoan Rd, Shanghai"), "\"delivery:88 Caoan Rd, Shanghai\"");
+        assert_eq!(csv_field("a \"b\""), "\"a \"\"b\"\"\"");
+    }
 
     #[test]
     fn money_prints_two_places() {

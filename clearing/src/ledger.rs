@@ -2,6 +2,7 @@
 //! every book trade is one entry of three postings — the buyer pays `amount + fee`, the seller
 //! receives `amount − commission`, the market earns `fee + commission` — and each entry sums to
 //! zero. The buyer's posting goes to the firm when one of its seats bought: seats hold no money.
+//! An accepted complaint's credit is one more entry: the payer +credit, the seller −credit.
 //!
 //! Signs are from the participant's side: a positive balance is money the market owes it, a
 //! negative one money it owes the market. At the end of the day a participant's balance is its
@@ -38,6 +39,10 @@ pub enum EntryKind {
     Trade,
     /// A presale purchase.
     Presale,
+    /// An accepted complaint's credit (`corrections.rs`): the payer credited, the seller debited,
+    /// the market's posting zero; `reference` is the complaint id, `trade_no` the day's correction
+    /// number.
+    Correction,
 }
 
 /// One balanced entry.

@@ -18,7 +18,9 @@
 //! - [`stats`]: per-cell statistics and per-product clearance.
 //! - [`index`]: the chained Törnqvist index (the only floating point in clearing).
 //! - [`publish`]: once-a-second throttling of the public updates by engine time.
-//! - [`archive`]: settled days in sled; [`export`]: statement CSVs.
+//! - [`corrections`]: an accepted complaint's credit as `correction` lines and a ledger entry.
+//! - [`goods`]: dispatch lines with their cold-chain path, and each lot's public trace.
+//! - [`archive`]: settled days in sled; [`export`]: statement CSVs and delivery notes.
 //! - [`service`]: the clearing thread: outputs in, the publisher (the feed) after it, snapshots
 //!   and recovery at the market's seqs, questions answered in order.
 //!
@@ -27,7 +29,9 @@
 
 pub mod archive;
 pub mod clearing;
+pub mod corrections;
 pub mod export;
+pub mod goods;
 pub mod index;
 pub mod ledger;
 pub mod money;
@@ -39,7 +43,9 @@ pub mod trades;
 
 pub use archive::{Archive, ArchiveError};
 pub use clearing::{Clearing, ClearingConfig, DaySummary, MarketData, SettledDay};
+pub use corrections::Correction;
 pub use export::write_statement_csvs;
+pub use goods::{GoodsDay, GoodsLine, LotSale, LotTrace, LotTraceView, PathStep};
 pub use index::{IndexClose, IndexCode, IndexSnapshot, IndexValue};
 pub use ledger::{Account, EntryKind, LedgerEntry, Posting};
 pub use statement::{Statement, StatementLine, StatementLookup};

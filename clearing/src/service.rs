@@ -44,7 +44,9 @@ pub trait Publisher: Send + 'static {
 
 /// A clearing snapshot: clearing and its publisher's image, taken after the same output. Its file
 /// carries the engine's snapshot version (3 since issue 14, when clearing began keeping grade
-/// scales, firms and seats, and presales); one that does not decode is skipped for an older point.
+/// scales, firms and seats, and presales; 4 since issue 15, when it began keeping participants'
+/// names, corrections, dispatch lines and lot traces); one that does not decode is skipped for an
+/// older point.
 #[derive(Deserialize)]
 struct ClearingImage {
     clearing: Clearing,
@@ -138,6 +140,11 @@ pub fn feed(clearing: &mut Clearing, archive: &Archive, seq: u64, ts: EngineTime
         // The archive can always be rebuilt from the journal; a failed write is logged, not fatal.
         if let Err(error) = archive.write_day(&settled) {
             tracing::error!(day = %settled.day(), %error, "could not archive a settled day");
+        }
+    }
+    while let Some(goods) = clearing.take_goods_day() {
+        if let Err(error) = archive.write_goods_day(&goods) {
+            tracing::error!(day = %goods.day, %error, "could not archive a day's goods");
         }
     }
     data

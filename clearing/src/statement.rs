@@ -2,6 +2,10 @@
 //! the totals, and `net = total_sold − commission − total_bought − fees + corrections`, what the
 //! market pays it (negative: what it pays the market).
 //!
+//! A `correction` line books an accepted complaint's credit on the day it was decided: `side` buy
+//! on the credited buyer's statement (amount +credit), sell on the seller's (−credit), `fee` 0,
+//! `ref` the complaint id. It counts in `corrections` and in `net`, never in the other totals.
+//!
 //! A buyer firm's statement carries its seats' purchases, each line naming its `seat`: money is
 //! the firm's (protocol §4, §8). A seat has no statement of its own, only a view of its firm's
 //! (`Statement::seat_view`): the lines it traded, totalled, marked with `view_of`; views never
@@ -18,18 +22,20 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatementLine {
     pub kind: TradeKind,
-    /// The lot id (clock, presale) or the trade id (book); `ref` on the wire.
+    /// The lot id (clock, presale), the trade id (book) or the complaint id (correction); `ref`
+    /// on the wire.
     #[serde(rename = "ref")]
     pub reference: u64,
     pub product: Code,
     /// Book trades count under the best grade of the product's scale.
     pub grade: Grade,
     pub side: Side,
-    /// Per unit.
+    /// Per unit (a correction's: the credit per complained unit, rounded half-even to the fen).
     pub price: Decimal,
     pub units: u64,
+    /// Signed on a correction line: + credited, − debited.
     pub amount: Decimal,
-    /// The buyer fee on a buy, the commission on a sale.
+    /// The buyer fee on a buy, the commission on a sale; 0 on a correction.
     pub fee: Decimal,
     /// An addition to the protocol's line: the clock round (clock lines only).
     pub round: Option<u32>,
@@ -76,7 +82,7 @@ pub struct Statement {
     pub fees: Decimal,
     /// Commission paid on sales.
     pub commission: Decimal,
-    /// The sum of the day's `correction` lines (issue 15); zero until corrections exist.
+    /// The sum of the day's `correction` lines' amounts.
     pub corrections: Decimal,
     pub net: Decimal,
     /// The fees in force that day (an addition to the protocol's statement): what every line's
@@ -88,10 +94,10 @@ pub struct Statement {
 }
 
 impl Statement {
-    /// Totals the lines.
+    /// Totals the lines (correction lines into `corrections` only).
     pub fn from_lines(participant: Code, day: Day, fee_schedule: FeeSchedule, lines: Vec<StatementLine>) -> Statement {
         let totals = Totals::of(&lines);
-        let corrections = Decimal::new(0, 2);
+        let corrections = totals.corrections;
         Statement {
             participant,
             day,
@@ -127,6 +133,7 @@ impl Statement {
             && self.total_sold == totals.sold
             && self.fees == totals.fees
             && self.commission == totals.commission
+            && self.corrections == totals.corrections
             && self.net == totals.net() + self.corrections
     }
 }
@@ -137,6 +144,7 @@ struct Totals {
     sold: Decimal,
     fees: Decimal,
     commission: Decimal,
+    corrections: Decimal,
 }
 
 impl Totals {
@@ -146,8 +154,13 @@ impl Totals {
             sold: Decimal::new(0, 2),
             fees: Decimal::new(0, 2),
             commission: Decimal::new(0, 2),
+            corrections: Decimal::new(0, 2),
         };
         for line in lines {
+            if line.kind == TradeKind::Correction {
+                totals.corrections += line.amount;
+                continue;
+            }
             match line.side {
                 Side::Buy => {
                     totals.bought += line.amount;

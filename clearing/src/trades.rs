@@ -17,6 +17,9 @@ pub enum TradeKind {
     Book,
     /// A presale purchase: part of a lot at the grower's price, before the clock (protocol §11).
     Presale,
+    /// Never a sale: the kind of a statement line that books an accepted complaint's credit
+    /// (protocol §8, §12). Last, so the bincode indices of archived lines stay put.
+    Correction,
 }
 
 impl TradeKind {
@@ -25,6 +28,7 @@ impl TradeKind {
             TradeKind::Clock => "clock",
             TradeKind::Book => "book",
             TradeKind::Presale => "presale",
+            TradeKind::Correction => "correction",
         }
     }
 }

@@ -127,3 +127,49 @@ fn statement_csvs_can_be_written_from_the_archive() {
     assert_eq!(total, 0);
     assert_eq!(summary.lines().count(), statements.len() + 2);
 }
+
+/// The goods of a day (issue 15): written as the day settles and again, final, when it leaves
+/// memory; every lot's trace and every line read back after reopening, the second write
+/// replacing the first.
+#[test]
+fn goods_days_read_back_and_a_final_write_replaces_the_first() {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(12);
+    let mut sim = MarketSim::new(Day(20_786));
+    let mut clearing = Clearing::new(ClearingConfig::default(), sim.day());
+    let registration = sim.register(3, 2, 1);
+    clearing.apply(registration.seq, registration.ts, &registration.events);
+    let dir = tempfile::tempdir().unwrap();
+    let mut written = Vec::new();
+    for _ in 0..3 {
+        for _ in 0..1_500 {
+            if let Some(out) = sim.step(support::random_op(&mut rng)) {
+                clearing.apply(out.seq, out.ts, &out.events);
+            }
+        }
+        let close = sim.end_day();
+        clearing.apply(close.seq, close.ts, &close.events);
+        clearing.take_settled_day().unwrap();
+        let archive = Archive::open(dir.path()).unwrap();
+        while let Some(goods) = clearing.take_goods_day() {
+            archive.write_goods_day(&goods).unwrap();
+            written.retain(|g: &huashi_clearing::GoodsDay| g.day != goods.day);
+            written.push(goods);
+        }
+    }
+    // Day 1 and 2 final, day 3 as it settled: each the last written.
+    assert_eq!(written.iter().map(|g| g.day).collect::<Vec<_>>(), vec![Day(20_786), Day(20_787), Day(20_788)]);
+    let archive = Archive::open(dir.path()).unwrap();
+    for goods in &written {
+        assert!(!goods.lines.is_empty(), "a day of sales on {}", goods.day);
+        // More lots than one ~16 KiB chunk holds: the lookup must find the right chunk.
+        let bytes = bincode::serialized_size(&goods.lots).unwrap();
+        assert!(bytes > 3 * huashi_clearing::archive::CHUNK_BYTES_TARGET, "{bytes} bytes of lots on {}", goods.day);
+        let lines: Vec<_> = goods.lines.values().cloned().collect();
+        assert_eq!(archive.goods_lines(goods.day).unwrap(), lines);
+        for lot in goods.lots.keys() {
+            assert_eq!(archive.trace(*lot).unwrap(), goods.trace(*lot));
+        }
+    }
+    assert_eq!(archive.trace(huashi_engine::types::LotId(u64::MAX)).unwrap(), None);
+    assert!(archive.goods_lines(Day(20_000)).unwrap().is_empty());
+}

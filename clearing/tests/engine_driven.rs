@@ -4,12 +4,20 @@
 //! the core's and the day's totals against `DaySettled`; this test also checks each participant's
 //! running statement (a seat's view) against the core's account, and that a firm's statement is
 //! its seats' views plus its own trades.
+//!
+//! After the sale (issue 15): a logistics participant moves random lines, buyers set destinations
+//! and complain, the operator accepts (with a credit) or rejects. Clearing's dispatch lines of
+//! today and the previous day must equal the core's, its copy of each lot the core's lot, its
+//! final copy the lot as the core ends it, and corrections keep every day's money conserved.
 
 use huashi_clearing::{Clearing, ClearingConfig, Statement, StatementLookup, TradeKind};
 use huashi_engine::command::{Action, Actor, ClockSettingsPatch, Command, Consignment, OrderEntry, Roles};
 use huashi_engine::core::book::{BookState, OrderType, TimeInForce};
 use huashi_engine::core::catalogue::{Category, Grade, Unit, DEFAULT_INSTRUMENTS, DEFAULT_PRODUCTS};
 use huashi_engine::core::clock::ClockPhase;
+use huashi_engine::core::complaints::{ComplaintReason, Decision};
+use huashi_engine::core::dispatch::{Centi, DispatchStatus};
+use huashi_engine::core::lots::{Lot, LotStatus};
 use huashi_engine::core::{Market, MarketConfig};
 use huashi_engine::event::Event;
 use huashi_engine::types::{ClockId, Code, Day, EngineTime, Fen, LotId, Pk, Side};
@@ -48,6 +56,10 @@ struct Driver {
     seat_buys: u64,
     /// (seat, firm) ids.
     seats: Vec<(Code, Code)>,
+    logistics: Pk,
+    moves: u64,
+    complaints: u64,
+    credits: u64,
 }
 
 impl Driver {
@@ -72,6 +84,10 @@ impl Driver {
             presales: 0,
             seat_buys: 0,
             seats: Vec::new(),
+            logistics: Pk(0),
+            moves: 0,
+            complaints: 0,
+            credits: 0,
         }
     }
 
@@ -97,6 +113,19 @@ impl Driver {
                 Event::PresaleBought(sale) => {
                     self.presales += 1;
                     Some(sale.buyer_id)
+                }
+                Event::DispatchUpdated { .. } => {
+                    self.moves += 1;
+                    None
+                }
+                Event::ComplaintFiled(_) => {
+                    self.complaints += 1;
+                    None
+                }
+                Event::ComplaintResolved(c) => {
+                    self.credits +=
+                        u64::from(c.decision.is_some_and(|(d, credit)| d == Decision::Accepted && credit.0 > 0));
+                    None
                 }
                 _ => None,
             };
@@ -153,6 +182,17 @@ impl Driver {
             self.buyers.push(pk);
             self.seats.push((code(seat), code(firm)));
         }
+        let events = self.op(Action::RegisterParticipant {
+            id: code("L0"),
+            name: "Cold chain".to_string(),
+            roles: Roles { operator: false, grower: false, buyer: false, logistics: true },
+            credit_limit: Fen::ZERO,
+            token_hash: [0; 32],
+            firm: None,
+            daily_limit: None,
+        });
+        let Event::ParticipantRegistered { pk, .. } = events[0] else { panic!("logistics registered") };
+        self.logistics = pk;
         self.op(Action::DefineProduct {
             code: code("MOSS"),
             name: "Moss".into(),
@@ -230,6 +270,14 @@ impl Driver {
             59..=66 => self.buy_presale(),
             67..=69 => self.offer_presale(),
             70..=89 => self.order(),
+            90..=93 => self.move_goods(),
+            94..=95 => self.complain(),
+            96 => self.resolve(),
+            97 => {
+                let buyer = self.pick(&self.buyers.clone());
+                let destination = format!("pickup:D{}", self.rng.gen_range(1..9));
+                self.run(Actor::Participant(buyer), Action::SetDestination { day: None, destination });
+            }
             _ => {
                 self.run(Actor::System, Action::Tick);
             }
@@ -290,6 +338,97 @@ impl Driver {
         let Some(record) = c.awards.iter().rev().find(|a| !a.voided) else { return };
         let round = record.round;
         self.op(Action::VoidAward { clock, lot, round, buyer: None });
+    }
+
+    /// The lines the core keeps (today's and the previous day's), for the random steps.
+    fn lines(&self) -> Vec<huashi_engine::core::dispatch::DispatchView> {
+        let today = self.market.day();
+        let mut lines = self.market.dispatch_lines(today, None).unwrap_or_default();
+        if let Some(previous) = self.market.dispatch_previous_day() {
+            lines.extend(self.market.dispatch_lines(previous, None).unwrap_or_default());
+        }
+        lines
+    }
+
+    /// Logistics moves a random line on (or back, which the core refuses), sometimes with a
+    /// reading above a cut flower's 8 °C.
+    fn move_goods(&mut self) {
+        let lines = self.lines();
+        if lines.is_empty() {
+            return;
+        }
+        let line = &lines[self.rng.gen_range(0..lines.len())];
+        let status = DispatchStatus::ALL[self.rng.gen_range(0..DispatchStatus::ALL.len())];
+        let temperature = self.rng.gen_bool(0.7).then(|| Centi(self.rng.gen_range(-200..1_200)));
+        let location = self.rng.gen_bool(0.5).then(|| format!("dock {}", self.rng.gen_range(1..5)));
+        let action = Action::UpdateDispatch { reference: line.reference, status, temperature, location };
+        self.run(Actor::Participant(self.logistics), action);
+    }
+
+    /// A buyer (or its seat, or its firm) complains about one of its lines, or someone else's
+    /// (refused).
+    fn complain(&mut self) {
+        let lines = self.lines();
+        if lines.is_empty() {
+            return;
+        }
+        let line = &lines[self.rng.gen_range(0..lines.len())];
+        let buyer = match line.seat {
+            Some((seat, _)) if self.rng.gen_bool(0.5) => seat,
+            _ if self.rng.gen_bool(0.9) => line.buyer,
+            _ => self.pick(&self.buyers.clone()),
+        };
+        let quantity = line.containers.unwrap_or(line.units);
+        let containers = self.rng.gen_range(1..=quantity.max(1));
+        let reason = ComplaintReason::ALL[self.rng.gen_range(0..4)];
+        let action = Action::FileComplaint { reference: line.reference, reason, containers, note: String::new() };
+        self.run(Actor::Participant(buyer), action);
+    }
+
+    /// The operator decides the oldest open complaint: mostly accepted with a credit up to the
+    /// complained amount.
+    fn resolve(&mut self) {
+        let Some(complaint) = self.market.open_complaints().next() else { return };
+        let (id, most) = (complaint.id, complaint.credit_max.0);
+        let (decision, credit) = match self.rng.gen_range(0..10) {
+            0..=1 => (Decision::Rejected, Fen::ZERO),
+            2 => (Decision::Accepted, Fen::ZERO),
+            _ => (Decision::Accepted, Fen(self.rng.gen_range(0..=most))),
+        };
+        self.op(Action::ResolveComplaint { complaint: id, decision, credit });
+    }
+
+    /// Clearing's dispatch lines of the days the core keeps are the core's, and its copy of each
+    /// of today's lots is the core's lot.
+    fn check_goods(&self) {
+        let today = self.market.day();
+        for day in [Some(today), self.market.dispatch_previous_day()].into_iter().flatten() {
+            let core = self.market.dispatch_lines(day, None).expect("the core keeps the day");
+            let ours = self.clearing.goods_of_day(day).expect("clearing keeps the day");
+            assert_eq!(ours.lines.len(), core.len(), "lines of {day}");
+            for view in &core {
+                let line = &ours.lines[&view.reference];
+                assert_eq!(
+                    (line.buyer, line.seat, line.containers, line.units, line.product, line.grade),
+                    (view.buyer_id, view.seat.map(|s| s.1), view.containers, view.units, view.product, view.grade),
+                    "line {}",
+                    view.reference
+                );
+                assert_eq!(
+                    (line.status, &line.location, line.temperature, line.alarm, &line.destination),
+                    (view.status, &view.location, view.temperature, view.alarm, &view.destination),
+                    "line {}",
+                    view.reference
+                );
+            }
+        }
+        for lot in self.market.lots().values() {
+            let trace = self.clearing.lot_trace(lot.id).expect("today's lot has a trace");
+            assert_eq!(public(&trace.trace.lot), public(lot), "lot {}", lot.id.0);
+            assert_start_price(&trace.trace.lot, lot);
+            let sold: u32 = trace.trace.sales.iter().map(|s| s.containers).sum();
+            assert_eq!(sold, lot.sold, "lot {}'s sales", lot.id.0);
+        }
     }
 
     fn order(&mut self) {
@@ -359,7 +498,8 @@ impl Driver {
         }
         let own: Vec<_> = statement.lines.iter().filter(|l| l.seat.is_none()).collect();
         assert_eq!(lines + own.len(), statement.lines.len(), "{}'s lines", statement.participant);
-        let own_buys = own.iter().filter(|l| l.side == Side::Buy);
+        // A correction is no purchase: it counts in `corrections`, not in `total_bought`.
+        let own_buys = own.iter().filter(|l| l.side == Side::Buy && l.kind != TradeKind::Correction);
         assert_eq!(bought, own_buys.clone().map(|l| l.amount).sum::<rust_decimal::Decimal>());
         assert_eq!(fees, own_buys.map(|l| l.fee).sum::<rust_decimal::Decimal>());
     }
@@ -374,6 +514,15 @@ impl Driver {
             self.op(Action::SetBookState { symbol: code(symbol), state: BookState::Closed });
         }
         self.check_accounts();
+        self.check_goods();
+        // The lots as the core ends them: clearing's final copies must be these.
+        let mut ended: Vec<Lot> = self.market.lots().values().cloned().collect();
+        for lot in &mut ended {
+            if !lot.status.is_finished() {
+                lot.clock = None;
+                lot.finish();
+            }
+        }
         let events = self.op(Action::EndOfDay);
         assert!(matches!(events.last(), Some(Event::DaySettled { .. })), "the day settled");
         let settled = self.clearing.take_settled_day().expect("a settled day");
@@ -395,7 +544,42 @@ impl Driver {
         }
         assert_eq!(settled.lots.len(), self.lots_today.len());
         assert!(settled.lots.iter().all(|l| l.open == 0));
+        for lot in &ended {
+            let trace = self.clearing.lot_trace(lot.id).expect("the settled day's traces stay a day");
+            assert_eq!(public(&trace.trace.lot), public(lot), "lot {} as the day ended", lot.id.0);
+            assert_start_price(&trace.trace.lot, lot);
+            assert!(lot.status != LotStatus::OnClock && lot.status != LotStatus::Queued);
+        }
+        while let Some(goods) = self.clearing.take_goods_day() {
+            assert!(goods.day <= settled.day());
+        }
+        self.check_goods();
     }
+}
+
+/// A start price set by `assign_lot` reaches clearing only with a copy of the lot (on the clock,
+/// or among the six next of its supply line): until then clearing's copy has none.
+fn assert_start_price(ours: &Lot, core: &Lot) {
+    assert!(ours.start_price.is_none() || ours.start_price == core.start_price, "lot {}'s start price", core.id.0);
+    if ours.start_price.is_none() && core.start_price.is_some() {
+        assert!(core.rounds == 0, "lot {} reached the clock without its start price", core.id.0);
+    }
+}
+
+/// What a lot object shows (protocol §5), as a comparable tuple (the start price apart).
+#[allow(clippy::type_complexity)]
+fn public(lot: &Lot) -> (LotStatus, u32, u32, u32, Option<ClockId>, Option<u32>, Option<(Fen, u32)>, Option<u32>, u32) {
+    (
+        lot.status,
+        lot.remaining,
+        lot.sold,
+        lot.unsold,
+        lot.clock,
+        lot.position,
+        lot.presale.map(|p| (p.price, p.containers)),
+        lot.qi,
+        lot.presales,
+    )
 }
 
 #[test]
@@ -409,6 +593,7 @@ fn clearing_agrees_with_the_core_over_random_days() {
                 driver.step();
                 if driver.rng.gen_ratio(1, 50) {
                     driver.check_accounts();
+                    driver.check_goods();
                 }
             }
             driver.evening();
@@ -427,9 +612,24 @@ fn clearing_agrees_with_the_core_over_random_days() {
             driver.presales,
             driver.seat_buys
         );
+        assert!(
+            driver.moves > 50 && driver.complaints > 10 && driver.credits > 5,
+            "moves {} complaints {} credits {}",
+            driver.moves,
+            driver.complaints,
+            driver.credits
+        );
         eprintln!(
-            "seed {seed}: {} awards, {} voids, {} book trades, {} presales, {} seat purchases",
-            driver.awards, driver.voids, driver.trades, driver.presales, driver.seat_buys
+            "seed {seed}: {} awards, {} voids, {} book trades, {} presales, {} seat purchases, {} moves, \
+             {} complaints, {} credits",
+            driver.awards,
+            driver.voids,
+            driver.trades,
+            driver.presales,
+            driver.seat_buys,
+            driver.moves,
+            driver.complaints,
+            driver.credits
         );
     }
 }

@@ -384,13 +384,13 @@ fn the_worked_day_settles_to_the_fen() {
     let summary = summary_csv(&settled.statements);
     assert_eq!(
         summary,
-        "participant,bought,sold,fees,commission,net\n\
-         B1,246.10,0.00,0.72,0.00,-246.82\n\
-         B2,93.80,0.00,2.52,0.00,-96.32\n\
-         B3,157.50,0.00,2.13,0.00,-159.63\n\
-         G1,0.00,178.40,0.00,8.92,169.48\n\
-         G2,0.00,319.00,0.00,15.95,303.05\n\
-         (market),0.00,0.00,5.37,24.87,30.24\n"
+        "participant,bought,sold,fees,commission,corrections,net\n\
+         B1,246.10,0.00,0.72,0.00,0.00,-246.82\n\
+         B2,93.80,0.00,2.52,0.00,0.00,-96.32\n\
+         B3,157.50,0.00,2.13,0.00,0.00,-159.63\n\
+         G1,0.00,178.40,0.00,8.92,0.00,169.48\n\
+         G2,0.00,319.00,0.00,15.95,0.00,303.05\n\
+         (market),0.00,0.00,5.37,24.87,0.00,30.24\n"
     );
     assert_eq!(
         statement_csv(&settled.statements[0]),
@@ -401,6 +401,7 @@ fn the_worked_day_settles_to_the_fen() {
          B1,2026-11-29,total_sold,,,,,,,0.00,\n\
          B1,2026-11-29,fees,,,,,,,0.72,\n\
          B1,2026-11-29,commission,,,,,,,0.00,\n\
+         B1,2026-11-29,corrections,,,,,,,0.00,\n\
          B1,2026-11-29,net,,,,,,,-246.82,\n"
     );
     let dir = tempfile::tempdir().unwrap();

@@ -43,6 +43,7 @@ pub mod server;
 mod session;
 mod subscriber;
 pub mod sys;
+pub mod trace;
 pub mod webapp;
 pub mod wire;
 

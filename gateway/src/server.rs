@@ -71,6 +71,15 @@ pub(crate) struct Shared {
     outputs_backlog: crossbeam_channel::Receiver<Output>,
     /// Where `/feed` subscribers run (see `Limits::feed_threads`).
     feed_runtime: tokio::runtime::Handle,
+    /// The address the server listens on, once it does: a trace QR code's host when the request
+    /// has no usable `Host` header.
+    listen: std::sync::OnceLock<std::net::SocketAddr>,
+}
+
+impl Shared {
+    pub(crate) fn listen_addr(&self) -> std::net::SocketAddr {
+        self.listen.get().copied().unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 8080)))
+    }
 }
 
 /// The feed's runtime. Dropped from async code (a runtime cannot be dropped where blocking is
@@ -140,6 +149,7 @@ impl Frontend {
             catalogue: crate::catalogue::CatalogueCache::default(),
             outputs_backlog: parts.outputs,
             feed_runtime: feed_runtime.handle(),
+            listen: std::sync::OnceLock::new(),
             limits: parts.limits,
         });
         Ok(Frontend { shared, feed_runtime, shutdown })
@@ -150,6 +160,9 @@ impl Frontend {
     /// cancel-on-disconnects). The engine is still running when this returns.
     pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
         let Frontend { shared, feed_runtime, shutdown: shutdown_tx } = self;
+        if let Ok(addr) = listener.local_addr() {
+            let _ = shared.listen.set(addr);
+        }
         let app = router(shared.clone());
         let (stop_accepting, stop) = oneshot::channel::<()>();
         let server = accept_loop(listener, app, shared.clone(), stop);
@@ -278,6 +291,8 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/api/trades", get(api_trades))
         .route("/api/catalogue", get(api_catalogue))
         .route("/api/products", get(api_products))
+        .route("/api/lots/{lot_id}", get(crate::trace::api_lot))
+        .route("/api/lots/{lot_id}/qr.svg", get(crate::trace::api_lot_qr))
         .route("/metrics", get(metrics))
         .merge(crate::webapp::routes())
         .with_state(shared)
@@ -533,6 +548,7 @@ fn sale_json(t: &TradeRecord, remaining: Option<u32>) -> serde_json::Value {
             "type": "presale", "action": "bought", "lot_id": t.reference, "price": price,
             "containers": t.containers, "ts": t.ts.0, "product": t.product, "grade": t.grade.as_str(),
         }),
+        TradeKind::Correction => unreachable!("clearing lists sales only; a correction is no sale"),
     }
 }
 

@@ -67,6 +67,8 @@ pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
     ASSETS
         .iter()
         .fold(Router::new(), |router, asset| router.route(asset.path, get(move || async move { respond(asset) })))
+        // A lot's public trace page (protocol §12, the QR code on a delivery note): the app itself.
+        .route("/lot/{lot_id}", get(|| async { respond(asset("/").expect("the page is embedded")) }))
 }
 
 /// The web app's routes as a stateless router: `.merge(webapp::router())`.

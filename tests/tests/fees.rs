@@ -670,18 +670,20 @@ fn check_csvs(dir: &Path, day: &str, fees: &Fees, books: &Books, market_fees: i6
         "fees.csv of {day}"
     );
     let summary = read(&dir.join("summary.csv"));
-    let mut want = vec!["participant,bought,sold,fees,commission,net".to_string()];
+    let mut want = vec!["participant,bought,sold,fees,commission,corrections,net".to_string()];
     let mut net_column = market_fees;
     for who in ["b1", "g1"] {
         let [bought, buyer_fees, sold, commission] = books.totals_of(who);
         let net = sold - commission - bought - buyer_fees;
         net_column += net;
+        // No complaint is decided in this test: corrections are zero.
         want.push(format!(
-            "{who},{},{},{},{},{}",
+            "{who},{},{},{},{},{},{}",
             money(bought),
             money(sold),
             money(buyer_fees),
             money(commission),
+            money(0),
             money(net)
         ));
 
@@ -693,6 +695,7 @@ fn check_csvs(dir: &Path, day: &str, fees: &Fees, books: &Books, market_fees: i6
             ("total_sold", sold),
             ("fees", buyer_fees),
             ("commission", commission),
+            ("corrections", 0),
             ("net", net),
         ]
         .iter()

@@ -325,17 +325,19 @@ fn read(path: &Path) -> String {
 fn check_csvs(dir: &Path, day: &str, ledger: &Ledger, market_fees: i64) {
     let summary = read(&dir.join("summary.csv"));
     let mut rows = summary.lines();
-    assert_eq!(rows.next(), Some("participant,bought,sold,fees,commission,net"), "{summary}");
+    assert_eq!(rows.next(), Some("participant,bought,sold,fees,commission,corrections,net"), "{summary}");
     let mut net_column = 0;
     let mut seen = Vec::new();
     for row in rows {
         let cells: Vec<&str> = row.split(',').collect();
-        assert_eq!(cells.len(), 6, "summary row {row:?}");
+        assert_eq!(cells.len(), 7, "summary row {row:?}");
         let cell = |i: usize| fen(&json!(cells[i]));
-        net_column += cell(5);
+        net_column += cell(6);
+        // No complaint is decided in this test: corrections are zero.
+        assert_eq!(cell(5), 0, "corrections: {row}");
         if cells[0] == "(market)" {
             assert_eq!(cell(3) + cell(4), market_fees, "the market's row: buyer fees + commission: {row}");
-            assert_eq!(cell(5), market_fees, "the market's income: {row}");
+            assert_eq!(cell(6), market_fees, "the market's income: {row}");
             continue;
         }
         let who = cells[0];
@@ -347,7 +349,7 @@ fn check_csvs(dir: &Path, day: &str, ledger: &Ledger, market_fees: i64) {
         let (bought, fees, sold, commission) =
             (sum("buy", |l| l.amount), sum("buy", |l| l.fee), sum("sell", |l| l.amount), sum("sell", |l| l.fee));
         assert_eq!([cell(1), cell(2), cell(3), cell(4)], [bought, sold, fees, commission], "summary row {row}");
-        assert_eq!(cell(5), sold - commission - bought - fees, "net: {row}");
+        assert_eq!(cell(6), sold - commission - bought - fees, "net: {row}");
 
         let file = read(&dir.join(format!("statement-{who}.csv")));
         let mut got: Vec<&str> = file.lines().collect();
@@ -357,6 +359,7 @@ fn check_csvs(dir: &Path, day: &str, ledger: &Ledger, market_fees: i64) {
             ("total_sold", sold),
             ("fees", fees),
             ("commission", commission),
+            ("corrections", 0),
             ("net", sold - commission - bought - fees),
         ]
         .iter()
