@@ -329,9 +329,11 @@ impl Tab {
     }
 
     /// A real mouse click (DevTools input events at the element's centre), after checking that it
-    /// is visible and enabled.
+    /// is visible and enabled. The tab is brought to the front first: a tab in the background
+    /// never handles the input events, and the click would wait for them until it timed out.
     pub async fn click(&self, testid: &str) {
         self.wait_enabled(testid).await;
+        self.page.bring_to_front().await.unwrap_or_else(|e| panic!("bring the tab to the front: {e}"));
         let el = self.page.find_element(selector(testid)).await.unwrap_or_else(|e| panic!("find {testid}: {e}"));
         el.click().await.unwrap_or_else(|e| panic!("click {testid}: {e}"));
     }
