@@ -89,7 +89,7 @@ function renderTrace(t) {
         h('dl', { class: 'facts' },
           fact('Grower', '花农', grower.name && grower.name !== grower.id ? `${grower.name} (${grower.id})` : grower.id, 'trace-grower'),
           h('div', {}, h('dt', {}, 'Quality index ', h('span', { lang: 'zh' }, '质量指数')),
-            h('dd', { testid: 'trace-qi', dataset: { qi: grower.qi ?? '' }, class: 'qi-big' }, grower.qi ?? 'not rated yet 暂无')))),
+            h('dd', { testid: 'trace-qi', dataset: { qi: grower.qi ?? '' }, class: grower.qi ? 'qi-big' : 'muted' }, grower.qi ?? 'not rated yet 暂无')))),
       h('section', { class: 'panel' },
         h('header', { class: 'panel-head' }, h('h2', {}, 'Sales ', h('span', { lang: 'zh' }, '成交')), h('small', {}, 'buyers are not named · 买家匿名')),
         salesTable(sales))),
