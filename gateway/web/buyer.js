@@ -249,15 +249,16 @@ function renderNext(n) {
   }
   fill(card.next, ...next.map((lot) => {
     const line = nextLotLine(lot);
-    return h('li', { testid: `clock-${n}-next-${lot.lot_id}`, dataset: { lot: String(lot.lot_id), position: String(lot.position ?? '') }, title: line },
+    // The row's parts carry no test id of their own: ids under `clock-N-next-` are the rows.
+    return h('li', { testid: `clock-${n}-next-${lot.lot_id}`, dataset: { lot: String(lot.lot_id), position: String(lot.position ?? ''), qi: lot.qi ?? '' }, title: line },
       h('div', { class: 'next-head' },
         h('span', { class: 'pos' }, lot.position ? `${lot.position}.` : '·'),
         h('span', { class: 'product' }, productName(lot.product)),
-        lotLink(lot.lot_id, `#${lot.lot_id}`, `clock-${n}-next-${lot.lot_id}-trace`),
+        lotLink(lot.lot_id, `#${lot.lot_id}`),
         h('span', { class: `grade grade-${lot.grade}` }, lot.grade),
         h('span', { class: 'start' }, lot.start_price ? `¥${lot.start_price}` : '')),
       h('div', { class: 'next-master' }, [...masterParts(lot), lot.grower, lotSize(lot)].join(' · '), ' · ',
-        h('span', { class: 'qi', testid: `clock-${n}-next-${lot.lot_id}-qi`, dataset: { qi: lot.qi ?? '' } }, `QI ${lot.qi ?? '—'}`)));
+        h('span', { class: 'qi' }, `QI ${lot.qi ?? '—'}`)));
   }));
 }
 
