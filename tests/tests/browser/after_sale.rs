@@ -648,6 +648,32 @@ async fn a_lots_trace_opens_from_the_qr_code_on_the_delivery_note() {
     assert!(tab.probe("trace-alarm").await.is_none(), "no alarm within the maximum");
     let shot = tab.screenshot_full("trace").await;
     chrome::say(&format!("the lot's trace: {}", shot.display()));
+
+    // Loaded onto a warm van: the trace shows the alarm, on the goods and on the step.
+    update(&mut mover, &reference, "loaded", Some("11.00"), Some("Van 6")).await;
+    tab.page.reload().await.expect("reload the trace");
+    let banner = tab.wait_for("trace-alarm", "the alarm on the trace", DOM_TIMEOUT, |p| Some(p.clone())).await;
+    assert_eq!(banner.data("count"), Some("1"), "{banner:?}");
+    tab.wait_for(&format!("trace-goods-{reference}"), "the goods alarmed on the trace", DOM_TIMEOUT, |p| {
+        (p.data("status") == Some("loaded") && p.data("alarm") == Some("true")).then_some(())
+    })
+    .await;
+    let (_, body) = http_get(m.server.addr, &format!("/api/lots/{lot}")).await;
+    let trace: Value = serde_json::from_str(&body).expect("the trace is JSON");
+    let path = trace["goods"][0]["path"].as_array().expect("the goods' path");
+    let last = path.last().expect("a step");
+    assert_eq!((last["temperature_c"].as_str(), last["alarm"].as_bool()), (Some("11.00"), Some(true)), "{trace}");
+    let step = tab.probe(&format!("trace-goods-{reference}-step-{}", path.len())).await.expect("the warm step");
+    assert_eq!((step.data("alarm"), step.data("temperature")), (Some("true"), Some("11.00")), "{step:?}");
+    assert!(step.text.contains("Van 6"), "{step:?}");
+
+    // The market page links each clock sale to its lot's trace.
+    tab.page.goto(m.url("market")).await.expect("to the market page");
+    let link = format!("clock-sale-{lot}-1-trace");
+    tab.wait_for(&link, "the clock sale's trace link", DOM_TIMEOUT, |p| Some(p.clone())).await;
+    let href =
+        tab.eval(&format!("document.querySelector({}).getAttribute('href')", json!(chrome::selector(&link)))).await;
+    assert_eq!(href, json!(format!("/lot/{lot}")), "the market page's link to the trace");
     tab.assert_no_errors().await;
     browser.close().await;
 }
