@@ -140,6 +140,11 @@ export function lotsOf(lines) {
   return out;
 }
 
+/** What a complaint on `ref` counts: units on a book line (it has no containers), else containers. */
+export function complaintUnit(ref) {
+  return String(ref ?? '').startsWith('book:') ? 'unit' : 'container';
+}
+
 /** The most a buyer may complain about on a line: containers, or units for a book line (protocol §12). */
 export function complainable(line) {
   return line.containers ?? line.units;

@@ -8,7 +8,7 @@ import { market } from './state.js';
 import { h, $, fill, setText, clockTime, toast, attempt, inputError, formValues, wholeNumber, throttle } from './ui.js';
 import { productName, countOf } from './words.js';
 import { cny } from './money.js';
-import { statusWords, destinationWords, mergeLine, byRef, complainable, COMPLAINT_REASONS } from './dispatch.js';
+import { statusWords, destinationWords, mergeLine, byRef, complainable, complaintUnit, COMPLAINT_REASONS } from './dispatch.js';
 import { initStatement } from './statement.js';
 import { lotLink } from './trace.js';
 
@@ -251,7 +251,7 @@ function renderComplaints() {
     const reason = COMPLAINT_REASONS[c.reason];
     return h('li', { testid: `complaint-${c.complaint_id}`, dataset: { status, decision: c.decision ?? '', credit: c.credit ?? '', ref: c.ref } },
       h('span', { class: 'mono' }, `#${c.complaint_id}`),
-      h('span', {}, `${c.ref}`, reason ? ` · ${reason.en} ${reason.zh}` : '', ` · ${countOf(c.containers, 'container')}`),
+      h('span', {}, `${c.ref}`, reason ? ` · ${reason.en} ${reason.zh}` : '', ` · ${countOf(c.containers, complaintUnit(c.ref))}`),
       c.note ? h('small', {}, c.note) : null,
       h('span', { class: `complaint-outcome outcome-${status}`, testid: `complaint-${c.complaint_id}-outcome` },
         status === 'open' ? 'open 待处理' : status === 'accepted' ? `accepted 已受理 · credit ${cny(c.credit)}` : 'rejected 已驳回'));

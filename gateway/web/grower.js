@@ -12,6 +12,7 @@ import { LOT_STATUSES, PACKAGING, MATURITY, productName, countOf } from './words
 import { products, gradesOf, loadProducts, onProducts } from './products.js';
 import { masterParts, provenanceParts, lotSize, canOfferPresale, concernsGrower } from './lots.js';
 import { initStatement } from './statement.js';
+import { complaintUnit } from './dispatch.js';
 
 let session;
 let sales = [];
@@ -107,7 +108,7 @@ function renderComplaints() {
   }
   fill(list, ...resolved.map((c) => h('li', { testid: `grower-complaint-${c.complaint_id}`, dataset: { decision: c.decision, credit: c.credit } },
     h('span', { class: 'mono' }, `#${c.complaint_id}`),
-    h('span', {}, `${c.ref ?? ''}${c.containers ? ` · ${countOf(c.containers, 'container')}` : ''}`),
+    h('span', {}, `${c.ref ?? ''}${c.containers ? ` · ${countOf(c.containers, complaintUnit(c.ref))}` : ''}`),
     h('span', { class: `complaint-outcome outcome-${c.decision}` }, c.decision === 'accepted' ? `accepted · you credit ${cny(c.credit)}` : 'rejected 已驳回'))));
 }
 
