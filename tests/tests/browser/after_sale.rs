@@ -26,6 +26,7 @@
 
 use super::*;
 use chromiumoxide::cdp::browser_protocol::page::CaptureScreenshotFormat;
+use chromiumoxide::page::MediaTypeParams;
 
 /// Smallest side of a touch target on the logistics page (WCAG 2.5.5 asks 44 px; gloves, more).
 const TOUCH_PX_MIN: f64 = 48.0;
@@ -593,6 +594,17 @@ async fn a_lots_trace_opens_from_the_qr_code_on_the_delivery_note() {
     std::fs::write(chrome::screenshot_dir().join("delivery-note-qr.png"), &png).expect("save the QR screenshot");
     let url = decode_qr(&png);
     assert_eq!(url, written, "the QR code encodes the URL written beside it");
+
+    // On paper: the sheet alone, the QR code on it; the app's bar and tools are not printed.
+    tab.page.emulate_media_type(MediaTypeParams::Print).await.expect("print media");
+    let printed =
+        |testid: &str| format!("document.querySelector({}).checkVisibility()", json!(chrome::selector(testid)));
+    for (testid, shown) in
+        [("delivery-note", true), (&format!("note-qr-{lot}"), true), ("note-print", false), ("tab-buyer", false)]
+    {
+        assert_eq!(tab.eval(&printed(testid)).await, json!(shown), "{testid} printed: {shown}");
+    }
+    tab.page.emulate_media_type(MediaTypeParams::Screen).await.expect("screen media");
 
     // The phone opens it: the lot's trace.
     let (status, body) = http_get(m.server.addr, &format!("/api/lots/{lot}")).await;
