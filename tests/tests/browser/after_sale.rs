@@ -360,6 +360,19 @@ async fn grower_page_shows_the_correction_and_the_quality_index() {
         })
         .await;
     buyer_tab.wait_text(&format!("catalogue-qi-{next_id}"), "50.00").await;
+    // On the clock: the lot card shows it too, and links to the lot's trace.
+    buyer_tab.eval("location.hash = '#/buyer'").await;
+    m.configure(1, 100, 300, 5000).await;
+    m.start_clock(1).await;
+    buyer_tab
+        .wait_for("clock-1-qi", "the qi of the lot on the clock", DOM_TIMEOUT, |p| {
+            (p.data("qi") == Some("50.00") && p.text == "QI 50.00").then_some(())
+        })
+        .await;
+    let href = buyer_tab
+        .eval(&format!("document.querySelector({}).getAttribute('href')", json!(chrome::selector("clock-1-trace"))))
+        .await;
+    assert_eq!(href, json!(format!("/lot/{next_id}")), "the lot card links to the lot's trace");
     tab.assert_no_errors().await;
     buyer_tab.assert_no_errors().await;
     browser.close().await;
