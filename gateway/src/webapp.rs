@@ -1,4 +1,5 @@
-//! The web app at `/` (buyer clocks, market page, operator console): the static files of
+//! The web app at `/` (buyer clocks, market page, grower, logistics, operator console, a lot's
+//! trace, the delivery note): the static files of
 //! `gateway/web/`, embedded in the binary at compile time and served as they are — no build step.
 //!
 //! Every asset is listed once in [`ASSETS`] with its path and content type; [`routes`] turns the
@@ -54,6 +55,12 @@ pub const ASSETS: &[Asset] = &[
     asset!("/market.js", "market.js", JS),
     asset!("/grower.js", "grower.js", JS),
     asset!("/operator.js", "operator.js", JS),
+    asset!("/dispatch.js", "dispatch.js", JS),
+    asset!("/statement.js", "statement.js", JS),
+    asset!("/goods.js", "goods.js", JS),
+    asset!("/trace.js", "trace.js", JS),
+    asset!("/delivery.js", "delivery.js", JS),
+    asset!("/logistics.js", "logistics.js", JS),
 ];
 
 /// The page may run its own scripts and styles only; it talks WebSocket to its own server (or the

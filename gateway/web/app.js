@@ -1,6 +1,7 @@
 // Huashi (花市) web app: starts the feed and the session, routes between the views by hash
-// (#/buyer, #/catalogue, #/market, #/grower, #/operator), handles login and shows every error the
-// server sends.
+// (#/buyer, #/catalogue, #/market, #/grower, #/logistics, #/delivery-note?day=…, #/operator) or,
+// for a lot's public trace, by path (/lot/{id}, which the server answers with this page), handles
+// login and shows every error the server sends.
 
 import { Session, Feed, serverClock, wsUrl } from './net.js';
 import { market, applyFeed } from './state.js';
@@ -9,20 +10,36 @@ import { initMarket, showMarket, hideMarket } from './market.js';
 import { initGrower } from './grower.js';
 import { initCatalogue, showCatalogue, hideCatalogue } from './catalogue.js';
 import { initOperator } from './operator.js';
+import { initGoods } from './goods.js';
+import { initLogistics, showLogistics, hideLogistics } from './logistics.js';
+import { initDeliveryNote, showDeliveryNote, hideDeliveryNote } from './delivery.js';
+import { showTrace, traceLotFromPath } from './trace.js';
 import { $, setText, showError, hideError, clearErrorFor, clockTime, toast } from './ui.js';
 
 const TOKEN_KEY = 'huashi.token';
-const VIEWS = ['buyer', 'catalogue', 'market', 'grower', 'operator'];
+const VIEWS = ['buyer', 'catalogue', 'market', 'grower', 'logistics', 'delivery-note', 'trace', 'operator'];
+/** Views without a tab of their own. */
+const UNTABBED = new Set(['delivery-note', 'trace']);
 
 const session = new Session();
 const feed = new Feed();
 
+/** The view in the URL: `#/name?query`, else the trace at `/lot/{id}`, else the clocks. */
+function currentView() {
+  const m = location.hash.match(/^#\/([\w-]+)(?:\?(.*))?$/);
+  const params = new URLSearchParams(m?.[2] ?? '');
+  if (m && VIEWS.includes(m[1]) && m[1] !== 'trace') return { view: m[1], params };
+  const lot = traceLotFromPath(location.pathname);
+  if (lot !== null) return { view: 'trace', params, lot };
+  return { view: 'buyer', params };
+}
+
 function route() {
-  const wanted = (location.hash.match(/^#\/(\w+)/) ?? [])[1];
-  const view = VIEWS.includes(wanted) ? wanted : 'buyer';
+  const { view, params, lot } = currentView();
   for (const name of VIEWS) {
     const section = document.getElementById(`view-${name}`);
     section.hidden = name !== view;
+    if (UNTABBED.has(name)) continue;
     const tab = document.querySelector(`[data-testid=tab-${name}]`);
     tab.setAttribute('aria-current', name === view ? 'page' : 'false');
     tab.classList.toggle('active', name === view);
@@ -32,12 +49,18 @@ function route() {
   else hideMarket();
   if (view === 'catalogue') showCatalogue();
   else hideCatalogue();
+  if (view === 'logistics') showLogistics();
+  else hideLogistics();
+  if (view === 'delivery-note') showDeliveryNote(params);
+  else hideDeliveryNote();
+  if (view === 'trace') showTrace(lot);
 }
 
 function defaultView(roles) {
   if (roles.includes('operator')) return 'operator';
   if (roles.includes('buyer')) return 'buyer';
   if (roles.includes('grower')) return 'grower';
+  if (roles.includes('logistics')) return 'logistics';
   return 'market';
 }
 
@@ -49,6 +72,7 @@ function showLoggedIn(info) {
   document.body.dataset.roles = info.roles.join(' ');
   document.body.classList.add('logged-in');
   $('[data-testid=tab-grower]').hidden = !info.roles.includes('grower');
+  $('[data-testid=tab-logistics]').hidden = !info.roles.includes('logistics') && !info.roles.includes('operator');
 }
 
 function showLoggedOut() {
@@ -57,6 +81,7 @@ function showLoggedOut() {
   document.body.dataset.roles = '';
   document.body.classList.remove('logged-in');
   $('[data-testid=tab-grower]').hidden = true;
+  $('[data-testid=tab-logistics]').hidden = true;
 }
 
 async function login(token, { remember = true, navigate = true } = {}) {
@@ -67,7 +92,8 @@ async function login(token, { remember = true, navigate = true } = {}) {
     if (remember) sessionStorage.setItem(TOKEN_KEY, token);
     hideError();
     $('#login-token').value = '';
-    if (navigate && !/^#\/\w+/.test(location.hash)) location.hash = `#/${defaultView(info.roles)}`;
+    // A lot's trace (`/lot/{id}`) stays where it is: it was opened to be read.
+    if (navigate && !/^#\/[\w-]+/.test(location.hash) && currentView().view !== 'trace') location.hash = `#/${defaultView(info.roles)}`;
     toast(`Logged in as ${info.participant} — 欢迎`, 'good');
   } catch (error) {
     if (error.code === 'unauthenticated' || error.code === 'forbidden') sessionStorage.removeItem(TOKEN_KEY);
@@ -137,6 +163,9 @@ function start() {
   initGrower(session);
   initCatalogue(session);
   initOperator(session);
+  initGoods(session);
+  initLogistics(session);
+  initDeliveryNote(session);
 
   window.addEventListener('hashchange', route);
   route();

@@ -11,6 +11,7 @@ import { toFen, fenToDecimal, cny, parseMoneyInput } from './money.js';
 import { h, svg, $, fill, setText, clockTime, toast, attempt, inputError, formValues, wholeNumber, showError } from './ui.js';
 import { PRODUCTS, CLOCK_STATES, productName, productUnit, unitWords, errorWords, countOf, UNITS } from './words.js';
 import { masterParts, provenanceParts, nextLotLine, lotSize } from './lots.js';
+import { lotLink } from './trace.js';
 
 const SOLD_PULSE_MS = 1600;
 const NOTICE_MS = 3000;
@@ -223,7 +224,9 @@ function renderLot(card, lot) {
       // depend neither on its width nor on the lot. The master data's and the note's lines are
       // there even when the lot has none.
       h('div', { class: 'lot-master', title: master || null, testid: `clock-${n}-master` }, master || '—'),
-      h('div', { class: 'lot-meta' }, `Lot #${lot.lot_id} · Grower ${lot.grower}${lot.min_purchase > 1 ? ` · min ${lot.min_purchase}` : ''}`),
+      h('div', { class: 'lot-meta' }, lotLink(lot.lot_id, `Lot #${lot.lot_id}`, `clock-${n}-trace`), ` · Grower ${lot.grower} · `,
+        h('span', { class: 'qi', testid: `clock-${n}-qi`, dataset: { qi: lot.qi ?? '' }, title: 'The grower’s quality index, last 30 trading days 质量指数' }, `QI ${lot.qi ?? '—'}`),
+        lot.min_purchase > 1 ? ` · min ${lot.min_purchase}` : ''),
       h('div', { class: 'lot-meta', title: provenance || null, testid: `clock-${n}-provenance` }, provenance ? `From ${provenance}` : 'Origin —'),
       h('div', { class: 'lot-note', title: lot.note || null, testid: `clock-${n}-note` }, lot.note || '')),
   );
@@ -246,13 +249,16 @@ function renderNext(n) {
   }
   fill(card.next, ...next.map((lot) => {
     const line = nextLotLine(lot);
-    return h('li', { testid: `clock-${n}-next-${lot.lot_id}`, dataset: { lot: String(lot.lot_id), position: String(lot.position ?? '') }, title: line },
+    // The row's parts carry no test id of their own: ids under `clock-N-next-` are the rows.
+    return h('li', { testid: `clock-${n}-next-${lot.lot_id}`, dataset: { lot: String(lot.lot_id), position: String(lot.position ?? ''), qi: lot.qi ?? '' }, title: line },
       h('div', { class: 'next-head' },
         h('span', { class: 'pos' }, lot.position ? `${lot.position}.` : '·'),
         h('span', { class: 'product' }, productName(lot.product)),
+        lotLink(lot.lot_id, `#${lot.lot_id}`),
         h('span', { class: `grade grade-${lot.grade}` }, lot.grade),
         h('span', { class: 'start' }, lot.start_price ? `¥${lot.start_price}` : '')),
-      h('div', { class: 'next-master' }, [...masterParts(lot), lot.grower, lotSize(lot)].join(' · ')));
+      h('div', { class: 'next-master' }, [...masterParts(lot), lot.grower, lotSize(lot)].join(' · '), ' · ',
+        h('span', { class: 'qi' }, `QI ${lot.qi ?? '—'}`)));
   }));
 }
 

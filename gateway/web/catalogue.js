@@ -13,6 +13,7 @@ import { LOT_STATUSES, productName, maturityName, packagingName, countOf } from 
 import { catalogueRows, filterRows, filterChoices, lotSize, canStandingBid, canBuyPresale, presaleAfter, provenanceParts } from './lots.js';
 import { scales, loadProducts } from './products.js';
 import { standingBid, onStandingChange } from './buyer.js';
+import { lotLink } from './trace.js';
 
 /** Rows drawn at most: a big hall has 10,000 lots a day; the filters narrow them. */
 const ROWS_SHOWN_MAX = 400;
@@ -114,7 +115,7 @@ function render() {
   setText(more, `Showing the first ${ROWS_SHOWN_MAX} of ${shown.length} lots — narrow the filters · 请缩小筛选范围`);
   if (shown.length === 0) {
     const why = !catalogue ? 'No catalogue yet — the day is not planned · 尚未发布目录' : 'No lot matches the filters · 无匹配拍品';
-    fill(body, h('tr', { class: 'empty' }, h('td', { colspan: 14 }, why)));
+    fill(body, h('tr', { class: 'empty' }, h('td', { colspan: 15 }, why)));
   } else {
     fill(body, ...shown.slice(0, ROWS_SHOWN_MAX).map(row));
   }
@@ -139,16 +140,17 @@ function row(lot) {
   return h('tr', {
     testid: `catalogue-lot-${id}`,
     class: id === chosen ? 'chosen' : '',
-    dataset: { clock: String(lot.clock ?? ''), position: String(lot.position ?? ''), status: lot.status, product: lot.product, grade: lot.grade, grower: lot.grower, remaining: String(lot.remaining), presale: lot.presale?.price ?? '' },
+    dataset: { clock: String(lot.clock ?? ''), position: String(lot.position ?? ''), status: lot.status, product: lot.product, grade: lot.grade, grower: lot.grower, remaining: String(lot.remaining), presale: lot.presale?.price ?? '', qi: lot.qi ?? '' },
   },
     h('td', { class: 'num' }, lot.clock ? `${lot.clock}` : '—'),
     h('td', { class: 'num' }, lot.position ? `${lot.position}` : '—'),
-    h('th', { scope: 'row' }, productName(lot.product), ' ', h('span', { class: `grade grade-${lot.grade}` }, lot.grade), h('small', {}, ` #${id}`)),
+    h('th', { scope: 'row' }, productName(lot.product), ' ', h('span', { class: `grade grade-${lot.grade}` }, lot.grade), ' ', lotLink(id, `#${id}`, `catalogue-trace-${id}`)),
     h('td', {}, lot.variety || '—'),
     h('td', { class: 'num' }, typeof lot.stem_length_cm === 'number' ? `${lot.stem_length_cm} cm` : '—'),
     h('td', {}, lot.maturity ? maturityName(lot.maturity) : '—'),
     h('td', {}, lot.packaging ? packagingName(lot.packaging) : '—'),
     h('td', {}, lot.grower),
+    h('td', { class: 'num', testid: `catalogue-qi-${id}` }, lot.qi ?? '—'),
     h('td', { class: 'provenance', title: provenanceParts(lot).join(' · ') || null }, provenanceParts(lot).join(' · ') || '—'),
     h('td', { class: 'num' }, lotSize(lot)),
     h('td', { class: 'num', testid: `catalogue-remaining-${id}` }, String(lot.remaining)),

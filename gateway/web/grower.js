@@ -1,7 +1,9 @@
 // The grower's page (shown to participants with the grower role): consign a lot with its master
 // data (the grade from the product's scale), offer part of a lot before the auction at a fixed
 // price (a presale) or withdraw the offer, follow one's lots through the day live (on the clock,
-// sold, unsold, withdrawn), see each sale as it happens and the day's takings.
+// sold, unsold, withdrawn), see each sale as it happens and the day's takings; its statement of a
+// day with the corrections of complaints against it, the complaints' outcomes and its quality
+// index (`get_quality`, protocol section 12: it moves at the end of each day).
 
 import { market } from './state.js';
 import { cny, parseMoneyInput } from './money.js';
@@ -9,10 +11,13 @@ import { h, $, fill, setText, clockTime, toast, attempt, inputError, formValues,
 import { LOT_STATUSES, PACKAGING, MATURITY, productName, countOf } from './words.js';
 import { products, gradesOf, loadProducts, onProducts } from './products.js';
 import { masterParts, provenanceParts, lotSize, canOfferPresale, concernsGrower } from './lots.js';
+import { initStatement } from './statement.js';
+import { complaintUnit } from './dispatch.js';
 
 let session;
 let sales = [];
 let lots = [];
+let resolved = []; // complaint_resolved about this grower's lots, newest first
 const ownIds = new Set(); // this grower's lot ids: which feed events are about its lots
 let ownClocks = new Set(); // the clocks where its lots wait or are auctioned
 const drafts = new Map(); // lot_id → {price, containers} of a presale typed but not sent
@@ -33,13 +38,28 @@ export function initGrower(theSession) {
     lots = [];
     ownIds.clear();
     ownClocks = new Set();
+    resolved = [];
     renderSales();
     renderLots();
+    renderComplaints();
+    renderQuality(null);
     if (info.roles?.includes('grower')) {
       loadProducts();
       refresh();
+      refreshQuality();
+      const dayInput = $('#grower-statement-form input[name=day]');
+      if (!dayInput.value) dayInput.value = market.day ?? info.day ?? '';
     }
   });
+  session.on('complaint_resolved', (c) => {
+    if (!session.hasRole('grower')) return;
+    resolved.unshift(c);
+    renderComplaints();
+    if (c.decision === 'accepted') toast(`Complaint ${c.complaint_id} on ${c.ref} accepted: you credit the buyer ${cny(c.credit)} — 投诉成立`, 'warn');
+  });
+  // The quality index moves at the end of each day.
+  market.on('day', () => refreshQuality());
+  initStatement(session, 'grower', () => market.day ?? session.info?.day);
   session.on('lot_sale', (s) => {
     sales.unshift(s);
     renderSales();
@@ -55,6 +75,41 @@ export function initGrower(theSession) {
   });
   renderSales();
   renderLots();
+  renderComplaints();
+}
+
+/** The grower's quality index as the market computes it (`get_quality`). */
+async function refreshQuality() {
+  if (!session.hasRole('grower')) return;
+  let q;
+  try {
+    q = await session.request({ type: 'get_quality', grower: session.info.participant });
+  } catch {
+    return; // the banner says why
+  }
+  renderQuality(q);
+}
+
+function renderQuality(q) {
+  const box = $('[data-testid=quality]');
+  const fields = ['days', 'lots', 'containers_sold', 'complaints', 'accepted'];
+  box.dataset.qi = q?.qi ?? '';
+  for (const f of fields) box.dataset[f.replace(/_(\w)/g, (_, c) => c.toUpperCase())] = q ? String(q[f]) : '';
+  setText($('[data-testid=quality-qi]'), !q ? '—' : q.qi ?? 'not rated yet 暂无');
+  for (const f of fields) setText($(`[data-testid=quality-${f.replace(/_/g, '-')}]`), q ? String(q[f]) : '—');
+}
+
+function renderComplaints() {
+  const list = $('[data-testid=grower-complaints]');
+  list.dataset.count = String(resolved.length);
+  if (resolved.length === 0) {
+    fill(list, h('li', { class: 'empty' }, 'No complaint decided on your lots this session · 暂无投诉处理'));
+    return;
+  }
+  fill(list, ...resolved.map((c) => h('li', { testid: `grower-complaint-${c.complaint_id}`, dataset: { decision: c.decision, credit: c.credit } },
+    h('span', { class: 'mono' }, `#${c.complaint_id}`),
+    h('span', {}, `${c.ref ?? ''}${c.containers ? ` · ${countOf(c.containers, complaintUnit(c.ref))}` : ''}`),
+    h('span', { class: `complaint-outcome outcome-${c.decision}` }, c.decision === 'accepted' ? `accepted · you credit ${cny(c.credit)}` : 'rejected 已驳回'))));
 }
 
 /** At most one refresh per 800 ms, however busy the clocks are. */

@@ -9,6 +9,7 @@ import { lineChart } from './chart.js';
 import { cny, formatMoney, toFen } from './money.js';
 import { h, $, fill, setText, clockTime, integer } from './ui.js';
 import { INDICES, BOOK_STATES, productName } from './words.js';
+import { lotLink } from './trace.js';
 
 const BOOK_LEVELS_SHOWN = 8;
 
@@ -290,7 +291,7 @@ function renderTape() {
     return h('li', { class: a.voided ? 'voided' : '', testid },
       h('span', { class: 'when' }, clockTime(a.ts)),
       h('span', {}, `Clock ${a.clock}`),
-      h('span', {}, lot ? `${productName(lot.product)} ${lot.grade}` : `Lot ${a.lot_id}`),
+      h('span', {}, lotLink(a.lot_id, lot ? `${productName(lot.product)} ${lot.grade}` : `Lot ${a.lot_id}`, `${testid}-trace`)),
       h('span', { class: 'num' }, `${a.containers} × ¥${a.price}`),
       a.voided ? h('span', { class: 'tag' }, 'voided') : null);
   }));

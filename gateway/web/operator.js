@@ -70,6 +70,10 @@ export function initOperator(theSession) {
   $('#product-form').addEventListener('submit', onDefineProduct);
   $('#instrument-form').addEventListener('submit', onDefineInstrument);
   $('#statement-form').addEventListener('submit', onStatement);
+  $('#resolve-form').addEventListener('submit', onResolve);
+  session.on('complaint_resolved', (c) => {
+    if (session.hasRole('operator')) renderResolved(c);
+  });
   $('[data-testid=end-of-day]').addEventListener('click', () => {
     $('#end-of-day-confirm-box').hidden = false;
     $('[data-testid=end-of-day-confirm]').focus();
@@ -215,7 +219,7 @@ async function onRegister(event) {
   event.preventDefault();
   const form = event.target;
   const v = formValues(form);
-  const roles = ['buyer', 'grower'].filter((r) => form.querySelector(`input[name=role-${r}]`).checked);
+  const roles = ['buyer', 'grower', 'logistics'].filter((r) => form.querySelector(`input[name=role-${r}]`).checked);
   if (!/^[A-Za-z0-9_-]{1,32}$/.test(v.id)) return inputError('Participant id: 1–32 letters, digits, _ or -');
   if (!v.name) return inputError('Give the participant a name');
   if (roles.length === 0) return inputError('Choose at least one role');
@@ -606,13 +610,32 @@ async function onStatement(event) {
   const out = $('[data-testid=statement]');
   if (!s) return;
   fill(out,
-    h('p', {}, h('b', {}, `${s.participant} · ${s.day}`), ` — bought ${cny(s.total_bought)}, sold ${cny(s.total_sold)}, fees ${cny(s.fees)}, commission ${cny(s.commission)}, net `, h('b', { testid: 'statement-net' }, cny(s.net))),
+    h('p', {}, h('b', {}, `${s.participant} · ${s.day}`), ` — bought ${cny(s.total_bought)}, sold ${cny(s.total_sold)}, fees ${cny(s.fees)}, commission ${cny(s.commission)}, corrections ${cny(s.corrections ?? '0.00')}, net `, h('b', { testid: 'statement-net' }, cny(s.net))),
     h('table', { class: 'grid-table compact' },
       h('thead', {}, h('tr', {}, ...['Kind', 'Ref', 'Product', 'Grade', 'Side', 'Price', 'Units', 'Amount', 'Fee'].map((t) => h('th', { scope: 'col' }, t)))),
       h('tbody', {}, ...(s.lines ?? []).map((l) => h('tr', {},
         h('td', {}, l.kind), h('td', { class: 'num' }, String(l.ref)), h('td', {}, productName(l.product)), h('td', {}, l.grade ?? ''),
         h('td', {}, l.side), h('td', { class: 'num' }, formatPrice(l.price)), h('td', { class: 'num' }, integer(l.units)),
         h('td', { class: 'num' }, cny(l.amount)), h('td', { class: 'num' }, cny(l.fee)))))));
+}
+
+/** `resolve_complaint`: the operator's decision on a complaint (protocol section 12). */
+async function onResolve(event) {
+  event.preventDefault();
+  const v = formValues(event.target);
+  const id = wholeNumber(v.complaint_id);
+  const credit = parseMoneyInput(v.credit, { allowZero: true });
+  if (!id) return inputError('Which complaint? Its number');
+  if (!credit) return inputError('Credit is an amount with at most 2 decimals (0.00 when rejected)');
+  const reply = await attempt(session.request({ type: 'resolve_complaint', complaint_id: id, decision: v.decision, credit }));
+  if (reply) toast(`Complaint ${reply.complaint_id} ${reply.decision}, credit ${cny(reply.credit)}`, 'good');
+}
+
+function renderResolved(c) {
+  const list = $('[data-testid=op-complaints]');
+  list.querySelector(`[data-testid="op-complaint-${c.complaint_id}"]`)?.remove();
+  list.prepend(h('li', { testid: `op-complaint-${c.complaint_id}`, dataset: { decision: c.decision, credit: c.credit } },
+    h('span', { class: 'mono' }, `#${c.complaint_id}`), h('span', {}, c.ref ?? ''), h('span', {}, `${c.decision} · ${cny(c.credit)}`)));
 }
 
 function formatPrice(p) {

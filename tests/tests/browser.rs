@@ -35,6 +35,9 @@
 //!   plans, draws the order (the seed and order the protocol repeats, the order recomputed from the
 //!   seed by the documented generator) and plans the lots; the clocks, positions and start prices
 //!   listed are `get_lots`'s, in the documented order and start price rule.
+//! - Issue 15, in `browser/after_sale.rs`: the buyer's goods live with a complaint, the grower's
+//!   correction and quality index, the logistics page and its cold-chain alarm, and a lot's trace
+//!   opened from the QR code of a delivery note.
 //!
 //! Screenshots of each view are saved as `target/screenshots/clock-view.png`, `market.png` and
 //! `operator.png` (1400×900; the market page whole), and `clock-view-next.png`, `catalogue.png`,
@@ -49,6 +52,9 @@
 
 #[path = "browser/chrome.rs"]
 mod chrome;
+// Issue 15: the buyer's goods, the grower's quality, logistics, the delivery note and a lot's trace.
+#[path = "browser/after_sale.rs"]
+mod after_sale;
 
 use chrome::{browser_or_skip, Chrome, Tab, DOM_TIMEOUT};
 use huashi_tests::*;

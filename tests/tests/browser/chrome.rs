@@ -329,9 +329,18 @@ impl Tab {
     }
 
     /// A real mouse click (DevTools input events at the element's centre), after checking that it
-    /// is visible and enabled.
+    /// is visible and enabled. The tab is brought to the front first: a tab in the background
+    /// never handles the input events, and the click would wait for them until it timed out.
     pub async fn click(&self, testid: &str) {
         self.wait_enabled(testid).await;
+        self.page.bring_to_front().await.unwrap_or_else(|e| panic!("bring the tab to the front: {e}"));
+        // Into the middle of the viewport: scrolled only as far as its edge, an element ends up
+        // under the page's sticky top bar, and the click lands on the bar (a tab) instead.
+        self.eval(&format!(
+            "document.querySelector({}).scrollIntoView({{ block: 'center', inline: 'center' }})",
+            json!(selector(testid))
+        ))
+        .await;
         let el = self.page.find_element(selector(testid)).await.unwrap_or_else(|e| panic!("find {testid}: {e}"));
         el.click().await.unwrap_or_else(|e| panic!("click {testid}: {e}"));
     }
