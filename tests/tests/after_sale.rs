@@ -163,7 +163,7 @@ async fn purchases_move_through_the_cold_chain_and_complaints_correct_the_grower
     ok(&mut op, json!({"type": "assign_lot", "lot_id": lot_id, "clock": 1, "start_price": "3.00"}), "lot_assigned")
         .await;
     ok(&mut op, json!({"type": "start_clock", "clock": 1}), "clock_state").await;
-    let mut buy = |round: &Value, containers: u64| json!({"type": "bid", "clock": 1, "lot_id": lot_id, "round": round, "containers": containers});
+    let buy = |round: &Value, containers: u64| json!({"type": "bid", "clock": 1, "lot_id": lot_id, "round": round, "containers": containers});
     let r1 =
         feed.next_matching(|v| v["type"] == "clock_started" && v["lot_id"] == lot_id, CLOCK_T).await.expect("round 1");
     ok(s.get_mut("b1").unwrap(), buy(&r1["round"], 2), "award").await;

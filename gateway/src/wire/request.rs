@@ -641,6 +641,13 @@ mod tests {
             json!({"type": "offer_presale", "lot_id": 1, "price": "1.20", "containers": 2}),
             json!({"type": "buy_presale", "lot_id": 1, "containers": 1}),
             json!({"type": "withdraw_presale", "lot_id": 1}),
+            json!({"type": "set_cold_chain", "category": "cut_flower", "max_temperature_c": "8"}),
+            json!({"type": "get_dispatch"}),
+            json!({"type": "set_destination", "destination": "pickup:D7"}),
+            json!({"type": "update_dispatch", "ref": "clock:1:1:1", "status": "picked", "temperature_c": "-1.5"}),
+            json!({"type": "file_complaint", "ref": "book:3", "reason": "quality", "containers": 2}),
+            json!({"type": "resolve_complaint", "complaint_id": 1, "decision": "accepted", "credit": "5.00"}),
+            json!({"type": "get_quality", "grower": "g1"}),
         ];
         assert_eq!(cases.len(), REQUEST_TYPES.len());
         for (kind, case) in cases.into_iter().enumerate() {
