@@ -23,6 +23,7 @@
 mod books;
 mod buyers;
 mod client;
+mod goods;
 mod growers;
 mod market_seed;
 mod money;
@@ -229,6 +230,8 @@ struct Cast {
     growers: Arc<Vec<Grower>>,
     buyers: Arc<Vec<Arc<Buyer>>>,
     desk: Arc<BooksDesk>,
+    /// The cold-chain company's session, when its token is known.
+    logistics: Option<Arc<Session>>,
 }
 
 impl Market {
@@ -325,7 +328,17 @@ impl Market {
         let buyers = Arc::new(buyers);
         let nonce = rand::random::<u32>();
         let desk = Arc::new(BooksDesk::new(growers.clone(), buyers.clone(), self.prices.clone(), nonce));
-        Ok(Cast { operator: Operator { session, clocks }, growers, buyers, desk })
+        let logistics = match &seats.logistics {
+            Some(token) => match Session::login(self.addr, token, goods::LOGISTICS_ID).await {
+                Ok((session, _, _)) => Some(session),
+                Err(error) => {
+                    tracing::warn!("{error:#}; the goods stay at the clocks this run");
+                    None
+                }
+            },
+            None => None,
+        };
+        Ok(Cast { operator: Operator { session, clocks }, growers, buyers, desk, logistics })
     }
 
     fn print_seats(&self, seats: &market_seed::Seats, buyers: &[Arc<Buyer>], growers: usize) {
@@ -372,7 +385,18 @@ impl Market {
                 seated.join(", ")
             ));
         }
-        let known = seats.growers.len() + seats.buyers.len() + seats.firms.len() + usize::from(seats.visitor.is_some());
+        if let Some(token) = &seats.logistics {
+            say(&format!(
+                "  cold-chain staff ({}): open http://{}/#/logistics on a tablet and log in · token {token}",
+                goods::LOGISTICS_NAME,
+                self.addr
+            ));
+        }
+        let known = seats.growers.len()
+            + seats.buyers.len()
+            + seats.firms.len()
+            + usize::from(seats.visitor.is_some())
+            + usize::from(seats.logistics.is_some());
         say(&format!(
             "  {growers} growers and {} buyers at work · {} participants registered now, {} already known · tokens in {}",
             buyers.len(),
@@ -412,6 +436,7 @@ impl Market {
         };
         let scale = self.settings.lots as f64 / LOTS_DEFAULT as f64;
         join_all(cast.buyers.iter().map(|b| b.new_day(&fair, day_hash(day), scale))).await;
+        goods::set_destinations(&cast.buyers).await;
 
         let plans = growers::plan_morning(self.settings.lots, trading_day, &cast.growers, &self.prices(), &mut rng);
         let consigned = growers::consign_all(&cast.growers, plans).await;
@@ -459,12 +484,31 @@ impl Market {
         if !presold.is_empty() {
             say(&report::presales_total(&presold));
         }
+        self.after_the_sale(cast, &mut rng).await;
         let settled = operator.end_of_day().await.context("the day did not settle")?;
         say(&format!("  day {day} settled: {}", settled_words(&settled)));
         self.print_firms(cast, day).await;
         self.print_index(day).await;
         self.prices().settle_day();
         Ok(settled["next_day"].as_str().context("day_settled without next_day")?.to_string())
+    }
+
+    /// The goods through the cold chain to the buyers, and one complaint corrected.
+    async fn after_the_sale(&self, cast: &Cast, rng: &mut ChaCha8Rng) {
+        let Some(logistics) = &cast.logistics else { return };
+        let moved = goods::move_the_goods(logistics, rng).await;
+        say(&format!(
+            "  cold chain: {} of {} purchases delivered ({} docks and the hotels' addresses), each read in and out of the cold store",
+            moved.delivered, moved.lines, moved.docks
+        ));
+        if let Some((reference, lot, temperature, max)) = &moved.alarm {
+            let lot = lot.map_or(String::new(), |l| format!(" (lot {l}, trace at http://{}/lot/{l})", self.addr));
+            say(&format!("  cold-chain alarm: {reference}{lot} read {temperature} °C in cold store 2, above the {max} °C maximum; its buyer was told"));
+        }
+        let alarm_ref = moved.alarm.as_ref().map(|(r, ..)| r.as_str());
+        if let Some(line) = goods::one_complaint(self.addr, &cast.buyers, &cast.operator.session, alarm_ref).await {
+            say(&line);
+        }
     }
 
     /// Fixes the hour the planned clocks start: a few seconds ahead of the engine's time, in

@@ -110,6 +110,8 @@ pub struct Seats {
     /// The buyer firms, for a person to log in as one and watch all its seats.
     pub firms: Vec<(&'static FirmSpec, String)>,
     pub visitor: Option<String>,
+    /// The cold-chain company (role `logistics`).
+    pub logistics: Option<String>,
     /// Participants registered by this run (the rest were there already).
     pub registered: usize,
     /// Participants that exist but whose token is lost: they sit this run out.
@@ -139,6 +141,7 @@ pub async fn register_participants(operator: &Session, tokens: &mut Tokens) -> a
         w.msg["credit_limit"] = whole_cny(b.credit_cny);
         w
     }));
+    first.push(want(super::goods::LOGISTICS_ID, super::goods::LOGISTICS_NAME, &["logistics"]));
     first.extend(FIRMS.iter().map(|f| {
         let mut w = want(f.id, f.name, &["buyer"]);
         w.msg["credit_limit"] = whole_cny(f.credit_cny);
@@ -189,6 +192,7 @@ pub async fn register_participants(operator: &Session, tokens: &mut Tokens) -> a
         buyers: BUYERS.iter().chain(&SEATS).filter_map(|b| seat(b.id).map(|t| (b, t))).collect(),
         firms: FIRMS.iter().filter_map(|f| seat(f.id).map(|t| (f, t))).collect(),
         visitor: seat(VISITOR.id),
+        logistics: seat(super::goods::LOGISTICS_ID),
         registered,
         lost,
     })

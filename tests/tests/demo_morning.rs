@@ -30,8 +30,9 @@ const RUN_MAX: Duration = Duration::from_secs(45);
 const LOTS: u32 = 12;
 const DAYS: u32 = 2;
 const SEED: u64 = 20_261_129;
-/// 10 growers, 30 simulated buyers, the visitor's seat, and a buyer firm with 3 seats.
-const PARTICIPANTS: usize = 45;
+/// 10 growers, 30 simulated buyers, the visitor's seat, a buyer firm with 3 seats, and the
+/// cold-chain company (logistics).
+const PARTICIPANTS: usize = 46;
 /// The demo's buyer firm and its seats.
 const FIRM: &str = "b-lotus-group";
 const SEATS: [&str; 3] = ["b-lotus-seat-1", "b-lotus-seat-2", "b-lotus-seat-3"];
@@ -568,6 +569,37 @@ fn demo_sells_lots_at_the_clocks_and_leaves_some_unsold() {
     let clocks: BTreeSet<u64> = awards.iter().filter_map(|a| a["clock"].as_u64()).collect();
     assert!(clocks.len() >= 2, "lots sold on more than one clock: {clocks:?}");
     note(format!("{} awards, {} unsold lots, {} book trades", awards.len(), unsold.len(), of("trade").len()));
+}
+
+/// Issue 15: every morning the cold-chain company delivers every purchase, one warm cold store
+/// raises an alarm on a cut-flower line, and one complaint is accepted with a credit that shows
+/// as a correction on the buyer's and the grower's statements of the day, money still conserved.
+#[test]
+fn demo_moves_the_goods_raises_an_alarm_and_corrects_a_complaint() {
+    let s = scenario();
+    for (day, lines) in s.first.mornings() {
+        let cold = lines.iter().find_map(|l| l.trim().strip_prefix("cold chain: "));
+        let cold = cold.unwrap_or_else(|| panic!("{day}: no `cold chain:` line:\n{}", lines.join("\n")));
+        let (delivered, rest) = cold.split_once(" of ").unwrap_or_else(|| panic!("{cold}"));
+        let total = rest.split_whitespace().next().unwrap_or_default();
+        assert_eq!(delivered, total, "{day}: every purchase delivered: {cold}");
+        assert!(total.parse::<u64>().unwrap_or(0) > 0, "{day}: no purchase to move: {cold}");
+        let alarm = lines.iter().find(|l| l.contains("cold-chain alarm:"));
+        let alarm = alarm.unwrap_or_else(|| panic!("{day}: no cold-chain alarm:\n{}", lines.join("\n")));
+        assert!(alarm.contains("9.40 °C") && alarm.contains("8.00 °C maximum"), "{alarm}");
+        let complaint = lines.iter().find(|l| l.contains("complaint #") && l.contains("accepted"));
+        let complaint = complaint.unwrap_or_else(|| panic!("{day}: no complaint accepted:\n{}", lines.join("\n")));
+        let statements = &s.statements[&day];
+        let corrections: Vec<(&String, i64)> = statements
+            .iter()
+            // A seat's statement is a view of its firm's: count the firm's.
+            .filter(|(_, st)| st["view_of"].is_null())
+            .map(|(who, st)| (who, fen(&st["corrections"])))
+            .filter(|(_, c)| *c != 0)
+            .collect();
+        assert_eq!(corrections.len(), 2, "{day}: a buyer credited and a grower debited: {corrections:?} ({complaint})");
+        assert_eq!(corrections.iter().map(|(_, c)| c).sum::<i64>(), 0, "{day}: corrections net to zero");
+    }
 }
 
 #[test]
