@@ -427,7 +427,7 @@ impl Clearing {
                 Event::DestinationSet { buyer, day, destination } => {
                     self.goods.destination_set(*buyer, *day, destination)
                 }
-                Event::DispatchUpdated { line, .. } => self.goods.updated(line),
+                Event::DispatchUpdated { line, reading, .. } => self.goods.updated(line, *reading),
                 Event::ComplaintFiled(complaint) => self.on_complaint_filed(complaint),
                 Event::ComplaintResolved(complaint) => self.on_complaint_resolved(seq, ts, complaint),
                 _ => {}

@@ -36,8 +36,8 @@ pub struct PathStep {
     pub status: DispatchStatus,
     /// The line's location after this update (the latest one recorded).
     pub location: String,
-    /// The line's latest reading after this update (the core reports the latest, so an update
-    /// without a reading repeats the one before).
+    /// The reading taken at this step; none when the update recorded none (the line's
+    /// `temperature` is the latest).
     pub temperature: Option<Centi>,
     /// The line's alarm after this update: once raised, it stays.
     pub alarm: bool,
@@ -433,7 +433,7 @@ impl Goods {
     }
 
     /// `dispatch_updated`: the line's state as the core has it now, and one more step of its path.
-    pub fn updated(&mut self, view: &DispatchView) {
+    pub fn updated(&mut self, view: &DispatchView, reading: Option<Centi>) {
         let Some(line) = self.day_mut(view.day).and_then(|d| d.lines.get_mut(&view.reference)) else { return };
         line.status = view.status;
         line.location = view.location.clone();
@@ -443,7 +443,7 @@ impl Goods {
         let step = PathStep {
             status: view.status,
             location: view.location.clone(),
-            temperature: view.temperature,
+            temperature: reading,
             alarm: view.alarm,
             ts: view.updated,
         };
@@ -548,7 +548,7 @@ mod tests {
         for n in 0..PATH_STEPS_MAX as u64 + 10 {
             let status = if n < 5 { DispatchStatus::Picked } else { DispatchStatus::ColdStore };
             let v = view(&goods, reference, status, 400 + n as i32 * 20, n);
-            goods.updated(&v);
+            goods.updated(&v, v.temperature);
         }
         let line = goods.line(reference).unwrap();
         assert_eq!(line.path.len(), PATH_STEPS_MAX);

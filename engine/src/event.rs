@@ -341,6 +341,8 @@ pub enum Event {
         line: Box<DispatchView>,
         alarm_raised: bool,
         max_temperature: Option<Centi>,
+        /// The reading this update recorded, if it recorded one (the line keeps the latest).
+        reading: Option<Centi>,
     },
     /// To the buyer who filed it.
     ComplaintFiled(Box<Complaint>),

@@ -144,7 +144,7 @@ fn a_line_never_goes_back_and_a_warm_reading_raises_the_alarm_for_good() {
         panic!()
     };
     assert!(!line.alarm && !alarm_raised);
-    let Event::DispatchUpdated { line, alarm_raised, max_temperature } =
+    let Event::DispatchUpdated { line, alarm_raised, max_temperature, .. } =
         update(&mut h, first, DispatchStatus::ColdStore, Some(801))
     else {
         panic!()

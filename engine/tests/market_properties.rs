@@ -283,7 +283,8 @@ impl Observer {
         assert_eq!(today.len() as u64, self.day_trades, "one dispatch line per sale that stands today");
         for event in events {
             match event {
-                Event::DispatchUpdated { line, alarm_raised, max_temperature } => {
+                Event::DispatchUpdated { line, alarm_raised, max_temperature, reading } => {
+                    assert!(reading.is_none() || *reading == line.temperature, "the line keeps the latest reading");
                     self.dispatch_updates += 1;
                     let (status, alarm) =
                         self.dispatch.get(&line.reference).copied().unwrap_or((DispatchStatus::Awaiting, false));

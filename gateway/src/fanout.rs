@@ -589,7 +589,7 @@ impl FanOut {
             Event::DestinationSet { buyer, day, destination } => {
                 vec![(P(*buyer), Msg::DestinationSet { day: DayText(*day), destination }.text())]
             }
-            Event::DispatchUpdated { line, alarm_raised, max_temperature } => {
+            Event::DispatchUpdated { line, alarm_raised, max_temperature, .. } => {
                 // The mover's reply, and the buyer (the seat that bought; its firm by the rule
                 // below) sees its line move live (protocol section 12).
                 let owner = P(line.seat.map_or(line.buyer, |(seat, _)| seat));

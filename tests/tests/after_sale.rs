@@ -326,6 +326,37 @@ async fn purchases_move_through_the_cold_chain_and_complaints_correct_the_grower
     )
     .await;
 
+    // The lot's public trace: each step with the reading taken then (none: null), no buyer.
+    let (status, trace) = http_get(server.addr, &format!("/api/lots/{lot_id}")).await;
+    assert_eq!(status, 200, "{trace}");
+    assert!(!trace.contains("\"b1\"") && !trace.contains("pickup:D7"), "buyers stay anonymous: {trace}");
+    let trace: Value = serde_json::from_str(&trace).unwrap();
+    let goods = trace["goods"].as_array().unwrap();
+    let line = goods.iter().find(|g| g["ref"] == b1_clock.as_str()).unwrap_or_else(|| panic!("{trace}"));
+    let steps: Vec<(Value, Value, Value)> = line["path"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["status"].clone(), p["temperature_c"].clone(), p["alarm"].clone()))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            (json!("picked"), json!("6.50"), json!(false)),
+            (json!("cold_store"), json!("9.50"), json!(true)),
+            (json!("loaded"), json!("4.00"), json!(true))
+        ],
+        "{line}"
+    );
+    let (_, small_trace) = http_get(server.addr, &format!("/api/lots/{small_id}")).await;
+    let small_trace: Value = serde_json::from_str(&small_trace).unwrap();
+    let step = &small_trace["goods"][0]["path"][0];
+    assert_eq!(
+        (step["status"].as_str(), step["temperature_c"].clone()),
+        (Some("delivered"), Value::Null),
+        "{small_trace}"
+    );
+
     // Complaints: one's own purchase, within what was bought.
     let b2 = s.get_mut("b2").unwrap();
     refused(

@@ -476,7 +476,12 @@ mod rules {
                 day.locations.insert(reference, location.to_string());
             }
             let view = self.view_of(self.dispatch.day(day).expect("the line's day"), &line);
-            out.push(Event::DispatchUpdated { line: Box::new(view), alarm_raised, max_temperature: max });
+            out.push(Event::DispatchUpdated {
+                line: Box::new(view),
+                alarm_raised,
+                max_temperature: max,
+                reading: temperature,
+            });
             Ok(())
         }
 
