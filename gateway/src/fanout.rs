@@ -187,6 +187,9 @@ impl FanOut {
             Control::Answer { session, ticket, answer: QueryAnswer::ForwardStatement { participant, day } } => {
                 self.forward_statement(session, ticket, participant, day);
             }
+            Control::Answer { session, ticket, answer: QueryAnswer::ForwardDispatch { who, day } } => {
+                self.forward_dispatch(session, ticket, who, day);
+            }
             Control::Answer { session, ticket, answer } => {
                 self.send(session, Outbound::Answer { ticket, answer });
             }
@@ -201,6 +204,33 @@ impl FanOut {
         let control = self.control_tx.clone();
         let asked = self.clearing.ask(Box::new(move |clearing, archive, _| {
             let answer = clearing_statement(clearing, archive, participant, day);
+            let _ = control.send(Control::Answer { session, ticket, answer });
+        }));
+        if !asked {
+            let reject = Reject::new(huashi_engine::reject::RejectCode::Internal, "clearing is not available, retry");
+            self.send(session, Outbound::Answer { ticket, answer: QueryAnswer::Refused(reject) });
+        }
+    }
+
+    /// Asks clearing for the dispatch lines of a day the core no longer keeps (`get_dispatch`):
+    /// clearing's memory, else the archive. A day before any trading is an empty list.
+    fn forward_dispatch(&mut self, session: u32, ticket: u64, who: Option<Code>, day: huashi_engine::types::Day) {
+        let control = self.control_tx.clone();
+        let asked = self.clearing.ask(Box::new(move |clearing, archive, _| {
+            let lines = match clearing.goods_of_day(day) {
+                Some(goods) => Ok(goods.lines.values().cloned().collect()),
+                None => archive.goods_lines(day).map_err(|e| e.to_string()),
+            };
+            let answer = match lines {
+                Ok(lines) => {
+                    let mine = |l: &huashi_clearing::GoodsLine| who.is_none_or(|w| l.buyer == w || l.seat == Some(w));
+                    QueryAnswer::ArchivedDispatch { who, day, lines: lines.into_iter().filter(mine).collect() }
+                }
+                Err(error) => QueryAnswer::Refused(Reject::new(
+                    huashi_engine::reject::RejectCode::Internal,
+                    format!("archive: {error}"),
+                )),
+            };
             let _ = control.send(Control::Answer { session, ticket, answer });
         }));
         if !asked {
@@ -794,13 +824,14 @@ fn dispatch(market: &Market, principal: Principal, day: Option<Day>, buyer: Opti
             return QueryAnswer::Refused(Reject::forbidden("get_dispatch needs the buyer, logistics or operator role"))
         }
     };
+    let who = whose.map(|pk| participants.get(pk).id);
     match market.dispatch_lines(day, whose) {
-        Some(lines) => QueryAnswer::Dispatch { buyer: whose.map(|pk| participants.get(pk).id), day, lines },
-        None => QueryAnswer::Refused(Reject::invalid_state(format!(
-            "day {day}: the market keeps the dispatch lines of today ({}) and of the previous trading day{}",
-            market.day(),
-            market.dispatch_previous_day().map_or(String::new(), |d| format!(" ({d})"))
-        ))),
+        Some(lines) => QueryAnswer::Dispatch { buyer: who, day, lines },
+        None if day > market.day() => {
+            QueryAnswer::Refused(Reject::invalid_state(format!("day {day} has not begun: today is {}", market.day())))
+        }
+        // An older day: its lines are final, and clearing's.
+        None => QueryAnswer::ForwardDispatch { who, day },
     }
 }
 

@@ -91,6 +91,18 @@ pub enum QueryAnswer {
         grower: Code,
         quality: huashi_engine::core::complaints::Quality,
     },
+    /// `get_dispatch` of a day the core no longer keeps: the fan-out asks clearing (`who`: the
+    /// buyer whose lines, none for every buyer's).
+    ForwardDispatch {
+        who: Option<Code>,
+        day: Day,
+    },
+    /// Those lines, from clearing's memory or its archive.
+    ArchivedDispatch {
+        who: Option<Code>,
+        day: Day,
+        lines: Vec<huashi_clearing::GoodsLine>,
+    },
 }
 
 /// Why the fan-out dropped a session (read by the session when its queue ends).

@@ -454,8 +454,13 @@ async fn purchases_move_through_the_cold_chain_and_complaints_correct_the_grower
         .request(json!({"type": "file_complaint", "ref": b1_clock, "reason": "quality", "containers": 1}))
         .await;
     refused(&late, "invalid_state", "next trading day");
-    let gone = op.request(json!({"type": "get_dispatch", "day": day1})).await;
-    refused(&gone, "invalid_state", "keeps the dispatch lines");
+    // Day 1's lines have left the core: clearing answers, final, the same lines.
+    let archived = dispatch_of(&mut op, json!({"type": "get_dispatch", "day": day1})).await;
+    assert_eq!(lasting(&archived), after, "day 1's lines from clearing are the core's as they were");
+    let b1_day1 = dispatch_of(s.get_mut("b1").unwrap(), json!({"type": "get_dispatch", "day": day1})).await;
+    assert_eq!(b1_day1.keys().cloned().collect::<Vec<_>>(), mine.keys().cloned().collect::<Vec<_>>());
+    assert_eq!(b1_day1[&b1_clock]["day"], day1.as_str(), "{b1_day1:?}");
+    refused(&op.request(json!({"type": "get_dispatch", "day": "2999-01-01"})).await, "invalid_state", "not begun");
     let quality = ok(&mut op, json!({"type": "get_quality", "grower": "g1"}), "quality").await;
     // Day 2 adds no sale and one accepted complaint of 2 containers: 3 of 8.
     assert_eq!(
