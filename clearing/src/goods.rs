@@ -77,6 +77,27 @@ impl GoodsLine {
     pub fn lot(&self) -> Option<LotId> {
         self.reference.lot()
     }
+
+    /// The line as the core shows it (`get_dispatch`, `dispatch_updated`), on trading day `day`.
+    pub fn view(&self, day: Day) -> DispatchView {
+        DispatchView {
+            reference: self.reference,
+            day,
+            buyer: self.firm_pk,
+            buyer_id: self.buyer,
+            seat: self.seat.map(|seat| (self.buyer_pk, seat)),
+            product: self.product,
+            grade: self.grade,
+            containers: self.containers,
+            units: self.units,
+            destination: self.destination.clone(),
+            status: self.status,
+            location: self.location.clone(),
+            temperature: self.temperature,
+            alarm: self.alarm,
+            updated: self.updated,
+        }
+    }
 }
 
 /// One sale of a lot as its trace shows it: never who bought.
@@ -511,7 +532,6 @@ mod tests {
             buyer: line.firm_pk,
             buyer_id: line.buyer,
             seat: None,
-            seller: Pk(9),
             product: line.product,
             grade: None,
             containers: None,

@@ -420,6 +420,8 @@ impl Driver {
                     "line {}",
                     view.reference
                 );
+                // What `get_dispatch` shows (clearing answers it) is the core's view, whole.
+                assert_eq!(line.view(day), *view, "line {} as get_dispatch shows it", view.reference);
             }
         }
         for lot in self.market.lots().values() {

@@ -212,8 +212,10 @@ impl FanOut {
         }
     }
 
-    /// Asks clearing for the dispatch lines of a day the core no longer keeps (`get_dispatch`):
-    /// clearing's memory, else the archive. A day before any trading is an empty list.
+    /// Asks clearing for a day's dispatch lines (`get_dispatch`): its memory (today's and the
+    /// previous trading day's, current), else the archive (final). A day without trade is an
+    /// empty list. Clearing has taken every output before this query's, so a line is never older
+    /// than the reply to the request that moved it.
     fn forward_dispatch(&mut self, session: u32, ticket: u64, who: Option<Code>, day: huashi_engine::types::Day) {
         let control = self.control_tx.clone();
         let asked = self.clearing.ask(Box::new(move |clearing, archive, _| {
@@ -224,7 +226,8 @@ impl FanOut {
             let answer = match lines {
                 Ok(lines) => {
                     let mine = |l: &huashi_clearing::GoodsLine| who.is_none_or(|w| l.buyer == w || l.seat == Some(w));
-                    QueryAnswer::ArchivedDispatch { who, day, lines: lines.into_iter().filter(mine).collect() }
+                    let lines = lines.into_iter().filter(mine).map(|l| l.view(day)).collect();
+                    QueryAnswer::Dispatch { buyer: who, day, lines }
                 }
                 Err(error) => QueryAnswer::Refused(Reject::new(
                     huashi_engine::reject::RejectCode::Internal,
@@ -799,7 +802,7 @@ pub fn answer(market: &Market, principal: Principal, query: &crate::wire::Reques
 }
 
 /// `get_dispatch`: a buyer its own lines (a firm with its seats'); the operator and logistics
-/// any buyer's, or every line. The core keeps today's and the previous trading day's lines.
+/// any buyer's, or every line. The sequencer only checks who may ask; clearing answers.
 fn dispatch(market: &Market, principal: Principal, day: Option<Day>, buyer: Option<Code>) -> QueryAnswer {
     let participants = market.participants();
     let day = day.unwrap_or(market.day());
@@ -824,15 +827,15 @@ fn dispatch(market: &Market, principal: Principal, day: Option<Day>, buyer: Opti
             return QueryAnswer::Refused(Reject::forbidden("get_dispatch needs the buyer, logistics or operator role"))
         }
     };
-    let who = whose.map(|pk| participants.get(pk).id);
-    match market.dispatch_lines(day, whose) {
-        Some(lines) => QueryAnswer::Dispatch { buyer: who, day, lines },
-        None if day > market.day() => {
-            QueryAnswer::Refused(Reject::invalid_state(format!("day {day} has not begun: today is {}", market.day())))
-        }
-        // An older day: its lines are final, and clearing's.
-        None => QueryAnswer::ForwardDispatch { who, day },
+    if day > market.day() {
+        return QueryAnswer::Refused(Reject::invalid_state(format!(
+            "day {day} has not begun: today is {}",
+            market.day()
+        )));
     }
+    // The lines themselves are clearing's to copy and filter, off the sequencer: it has every
+    // line of every day, current to the outputs before this query.
+    QueryAnswer::ForwardDispatch { who: whose.map(|pk| participants.get(pk).id), day }
 }
 
 /// `get_statement`: own, or any for operators; the statement itself comes from clearing.

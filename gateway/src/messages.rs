@@ -81,7 +81,7 @@ pub enum QueryAnswer {
     StandingBids(Vec<(huashi_engine::types::LotId, huashi_engine::core::standing_bid::StandingBid, Code)>),
     /// `get_products`: a copy of the reference data, rendered by the session.
     Products(Box<crate::wire::render::ReferenceData>),
-    /// `get_dispatch`: the lines, copied on the sequencer and rendered by the session.
+    /// `get_dispatch`: the lines, copied by clearing and rendered by the session.
     Dispatch {
         buyer: Option<Code>,
         day: Day,
@@ -91,17 +91,11 @@ pub enum QueryAnswer {
         grower: Code,
         quality: huashi_engine::core::complaints::Quality,
     },
-    /// `get_dispatch` of a day the core no longer keeps: the fan-out asks clearing (`who`: the
-    /// buyer whose lines, none for every buyer's).
+    /// `get_dispatch`, allowed: the fan-out asks clearing (`who`: the buyer whose lines, none
+    /// for every buyer's).
     ForwardDispatch {
         who: Option<Code>,
         day: Day,
-    },
-    /// Those lines, from clearing's memory or its archive.
-    ArchivedDispatch {
-        who: Option<Code>,
-        day: Day,
-        lines: Vec<huashi_clearing::GoodsLine>,
     },
 }
 

@@ -502,13 +502,7 @@ fn render_answer(answer: &QueryAnswer) -> String {
         }
         .text(),
         QueryAnswer::Quality { grower, quality } => render::quality(*grower, quality).text(),
-        QueryAnswer::ArchivedDispatch { who, day, lines } => Msg::Dispatch {
-            buyer: *who,
-            day: render::DayText(*day),
-            lines: lines.iter().map(|l| render::DispatchJson::archived(l, *day)).collect(),
-        }
-        .text(),
-        QueryAnswer::ForwardDispatch { .. } => unreachable!("the fan-out forwards old dispatch days to clearing"),
+        QueryAnswer::ForwardDispatch { .. } => unreachable!("the fan-out forwards get_dispatch to clearing"),
         QueryAnswer::Fees { current, next, day } => Msg::Fees {
             current: render::DatedFees { fees: render::FeesJson::new(current), day: render::DayText(*day) },
             next: next

@@ -286,7 +286,6 @@ pub struct DispatchView {
     pub buyer_id: Code,
     /// The seat that bought, when a firm's seat did.
     pub seat: Option<(Pk, Code)>,
-    pub seller: Pk,
     pub product: Code,
     pub grade: Option<Grade>,
     pub containers: Option<u64>,
@@ -504,7 +503,6 @@ mod rules {
                 buyer: firm,
                 buyer_id: self.participants.get(firm).id,
                 seat,
-                seller: line.seller,
                 product: line.product,
                 grade: line.grade,
                 containers: line.containers(),
@@ -518,9 +516,11 @@ mod rules {
             }
         }
 
-        /// `get_dispatch`: the day's lines the core keeps (today's and the previous trading
-        /// day's), of `buyer` (a firm sees its seats' lines too; a seat its own), or every line.
-        /// `None` when the day has left the core.
+        /// The day's lines as the core has them (today's and the previous trading day's), of
+        /// `buyer` (a firm sees its seats' lines too; a seat its own), or every line; `None` when
+        /// the day has left the core. The reference clearing's `get_dispatch` answers are checked
+        /// against; the gateway asks clearing, so that copying a day's lines never holds the
+        /// sequencer.
         pub fn dispatch_lines(&self, day: Day, buyer: Option<Pk>) -> Option<Vec<DispatchView>> {
             let d = self.dispatch.day(day)?;
             let mine = |line: &DispatchLine| match buyer {

@@ -1017,30 +1017,6 @@ impl DispatchJson {
     }
 }
 
-impl DispatchJson {
-    /// A line of a day the core no longer keeps, as clearing has it (final).
-    pub fn archived(line: &huashi_clearing::GoodsLine, day: Day) -> DispatchJson {
-        DispatchJson {
-            reference: line.reference.to_string(),
-            kind: line.reference.kind(),
-            buyer: line.buyer,
-            seat: line.seat,
-            lot_id: line.reference.lot().map(|l| l.0),
-            product: line.product,
-            grade: line.grade,
-            containers: line.containers,
-            units: line.units,
-            destination: line.destination.clone(),
-            status: line.status.as_str(),
-            location: line.location.clone(),
-            temperature_c: line.temperature.map(temperature),
-            temperature_alarm: line.alarm,
-            updated_ts: line.updated.0,
-            day: DayText(day),
-        }
-    }
-}
-
 /// A temperature in hundredths of a degree, shown like money: `"7.50"`.
 pub fn temperature(t: Centi) -> Money {
     Money(Fen(t.0 as i64))
