@@ -195,14 +195,13 @@ impl DayDispatch {
         DayDispatch { day, ..DayDispatch::default() }
     }
 
-    /// The line with this ref, voided ones included.
-    pub fn find(&mut self, reference: DispatchRef) -> Option<&mut DispatchLine> {
+    /// Where the line with this ref is in `lines`, voided ones included.
+    fn position(&mut self, reference: DispatchRef) -> Option<usize> {
         while self.indexed < self.lines.len() {
             self.index.insert(self.lines[self.indexed].reference, self.indexed as u32);
             self.indexed += 1;
         }
-        let at = *self.index.get(&reference)?;
-        Some(&mut self.lines[at as usize])
+        self.index.get(&reference).map(|at| *at as usize)
     }
 
     pub fn location(&self, reference: DispatchRef) -> &str {
@@ -247,13 +246,12 @@ impl Dispatch {
 
     /// The line with this ref on either day kept.
     pub fn find(&mut self, reference: DispatchRef) -> Option<(Day, &mut DispatchLine)> {
-        let today = self.today.day;
-        if self.today.find(reference).is_some() {
-            return self.today.find(reference).map(|l| (today, l));
+        if let Some(at) = self.today.position(reference) {
+            return Some((self.today.day, &mut self.today.lines[at]));
         }
         let previous = self.previous.as_mut()?;
-        let day = previous.day;
-        previous.find(reference).map(|l| (day, l))
+        let at = previous.position(reference)?;
+        Some((previous.day, &mut previous.lines[at]))
     }
 
     pub fn location(&self, day: Day, reference: DispatchRef) -> &str {
