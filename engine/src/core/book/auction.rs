@@ -158,14 +158,15 @@ impl OrderBook {
     /// Removes the first order of the best level of `side` with a `Done` (its open quantity as
     /// `cancelled`: 0 when filled).
     fn pop_best(&mut self, side: Side, reason: DoneReason, out: &mut Vec<BookEvent>) {
-        let (ladder, arena) = self.ladder_and_arena(side);
+        let ladder = self.ladder(side);
         let idx = ladder.level(ladder.best()).head;
         assert!(idx != NIL, "a level is never empty");
-        let slot = &arena[idx];
+        let slot = &self.arena[idx];
         let (id, owner, leaves) = (slot.id, slot.owner, slot.leaves);
+        self.index.remove(id, &self.arena);
+        let (ladder, arena) = self.ladder_and_arena(side);
         ladder.unlink(arena, idx);
         self.arena.release(idx);
-        self.index.remove(&id);
         out.push(BookEvent::Done { order: OrderId(id), owner: Pk(owner), side, reason, cancelled: leaves });
     }
 }

@@ -32,7 +32,7 @@ impl OrderBook {
             }
             None => self.market_limit(order.side),
         };
-        if self.index.contains_key(&order.id.0) {
+        if self.index.get(order.id.0, &self.arena).is_some() {
             return Err(BookReject::DuplicateOrderId);
         }
         if order.post_only && (order.order_type == OrderType::Market || self.crosses_opposite(order.side, limit)) {

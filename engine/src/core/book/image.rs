@@ -1,7 +1,7 @@
 //! A book's logical content — header plus resting orders — as the snapshot stores it and as the
 //! state hash reads it. Internal indexes never reach a snapshot: loading rebuilds them.
 
-use super::ladder::{Slot, NIL};
+use super::ladder::Slot;
 use super::{BookState, OrderBook, TimeInForce, QUANTITY_MAX};
 use crate::types::{Fen, OrderId, Pk, Side};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -125,27 +125,16 @@ impl OrderBook {
             if order.seq >= header.next_seq || previous_seq == Some(order.seq) {
                 return Err(format!("order {id}: placement sequence {} is invalid", order.seq));
             }
-            if book.index.contains_key(&id) {
+            if book.index.get(id, &book.arena).is_some() {
                 return Err(format!("order {id} appears twice"));
             }
             previous_seq = Some(order.seq);
-            let slot = Slot {
-                id,
-                price: order.price.0,
-                leaves: order.leaves,
-                seq: order.seq,
-                owner: order.owner.0,
-                prev: NIL,
-                next: NIL,
-                level: NIL,
-                side: order.side,
-                tif: order.tif,
-                post_only: order.post_only,
-            };
+            let mut slot = Slot::new(id, order.leaves, order.owner.0, order.side, order.tif, order.post_only);
+            slot.seq = order.seq;
             let idx = book.arena.alloc(slot);
             book.index.insert(id, idx);
             let (ladder, arena) = book.ladder_and_arena(order.side);
-            ladder.push_back(arena, idx);
+            ladder.push_back(arena, idx, order.price.0);
         }
         Ok(book)
     }

@@ -83,7 +83,8 @@ impl OrderBook {
                         cancelled: 0,
                     });
                 }
-                index.remove(&maker.id);
+                let id = maker.id;
+                index.remove(id, arena);
                 arena.release(cur);
                 cur = next;
                 if remaining == 0 {

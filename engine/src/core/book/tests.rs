@@ -659,3 +659,114 @@ fn reject_codes_follow_the_protocol() {
         assert!(!reject.message().is_empty());
     }
 }
+
+/// A deep book across many arena pages and index growths: 30,000 resting orders, then cancels,
+/// price moves (some crossing and trading), quantity amends and sweeping IOCs, ids sharing their
+/// low 32 bits. An independent model built only from the events (what each command added, what
+/// each `Fill` left, what each `Done` removed) must agree with every order the book reports, the
+/// level totals must be the sums of their orders, and an image must rebuild the same book.
+#[test]
+fn a_deep_book_keeps_every_order_across_arena_pages() {
+    use std::collections::BTreeMap;
+    let mut book = open_book(1, 0);
+    // id → (side, price, leaves), from events alone.
+    let mut model: BTreeMap<u64, (Side, i64, u64)> = BTreeMap::new();
+    let mut live: Vec<u64> = Vec::new();
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut out = Vec::new();
+    let mut next_id = 0u64;
+    let mut fills = 0usize;
+    for step in 0..120_000u32 {
+        let r = next();
+        if step % 500 == 0 {
+            live = model.keys().copied().collect();
+        }
+        // A live order: `live` is refreshed now and then, so skip what has left since.
+        let pick = |live: &Vec<u64>, model: &BTreeMap<u64, (Side, i64, u64)>, r: u64| {
+            (0..live.len())
+                .map(|k| live[((r >> 20) as usize + k * 7_919) % live.len()])
+                .find(|id| model.contains_key(id))
+        };
+        let picked = if step < 30_000 || r % 100 < 16 || live.is_empty() { None } else { pick(&live, &model, r) };
+        out.clear();
+        // (id, what rests if nothing trades) of the command's own order, if it may rest.
+        let own: Option<(u64, Side, i64, u64)> = if let Some(id) = picked {
+            if r % 100 < 22 {
+                book.cancel(OrderId(id), &mut out).expect("live");
+                None
+            } else {
+                let (side, price, leaves) = model[&id];
+                if r % 100 < 28 {
+                    let new_leaves = 1 + (r >> 40) % 60;
+                    book.amend(OrderId(id), None, Some(new_leaves), &mut out).expect("live");
+                    Some((id, side, price, new_leaves))
+                } else {
+                    // Toward the other side; now and then through it.
+                    let step = 1 + (r >> 24) as i64 % 40;
+                    let new_price = if side == Buy { price + step * 10 } else { price - step * 10 }.max(1);
+                    book.amend(OrderId(id), Some(Fen(new_price)), None, &mut out).expect("live");
+                    Some((id, side, new_price, leaves))
+                }
+            }
+        } else {
+            next_id += 1;
+            // Every fifth id shares its low 32 bits with the id placed two before it.
+            let id = if next_id.is_multiple_of(5) { (next_id - 2) | (1 << 32) } else { next_id };
+            let side = if r & 1 == 0 { Buy } else { Sell };
+            let offset = 1 + (r >> 8) as i64 % 3_000;
+            let price = if side == Buy { 100_000 - offset } else { 100_000 + offset };
+            let quantity = 1 + (r >> 40) % 50;
+            let ioc = step >= 30_000 && r % 100 < 3;
+            let order = if ioc {
+                let through = if side == Buy { 101_000 } else { 99_000 };
+                with_tif(limit(id, Pk((r >> 32) as u32 % 500), side, through, quantity), TimeInForce::Ioc)
+            } else {
+                limit(id, Pk((r >> 32) as u32 % 500), side, price, quantity)
+            };
+            book.submit(order, &mut out).expect("accepted");
+            (!ioc).then_some((id, side, price, quantity))
+        };
+        if let Some((id, side, price, leaves)) = own {
+            model.insert(id, (side, price, leaves));
+        }
+        for event in &out {
+            match *event {
+                Fill { maker, maker_leaves, taker, taker_leaves, .. } => {
+                    model.get_mut(&maker.0).expect("maker is live").2 = maker_leaves;
+                    if let Some(taker) = model.get_mut(&taker.0) {
+                        taker.2 = taker_leaves;
+                    }
+                }
+                Done { order, .. } => {
+                    model.remove(&order.0);
+                }
+                Level { .. } => {}
+            }
+        }
+        fills += out.iter().filter(|e| matches!(e, Fill { .. })).count();
+        if step % 10_000 == 9_999 || step == 29_999 {
+            assert_eq!(book.resting_count(), model.len(), "step {step}");
+            // Deep: many 4,096-slot arena pages in use.
+            assert!(step < 29_999 || model.len() > 10_000, "only {} orders rest at step {step}", model.len());
+            let mut totals: BTreeMap<(bool, i64), u64> = BTreeMap::new();
+            for (&id, &(side, price, leaves)) in &model {
+                let view = book.order(OrderId(id)).unwrap_or_else(|| panic!("order {id} lost at step {step}"));
+                assert_eq!((view.side, view.price.0, view.leaves), (side, price, leaves), "order {id}");
+                *totals.entry((side == Buy, price)).or_default() += leaves;
+            }
+            for (&(buy, price), &total) in &totals {
+                assert_eq!(book.quantity_at(if buy { Buy } else { Sell }, Fen(price)), total);
+            }
+            assert_eq!(book.level_count(Buy) + book.level_count(Sell), totals.len());
+            let rebuilt = OrderBook::from_image(&book.image()).expect("image");
+            assert_eq!(rebuilt.state_hash(), book.state_hash());
+        }
+    }
+    assert!(fills > 5_000, "only {fills} fills: the moves and IOCs should trade");
+}
