@@ -43,6 +43,7 @@
 
 mod auction;
 mod checks;
+mod huge;
 mod id_index;
 mod image;
 mod ladder;

@@ -1,5 +1,6 @@
 //! The order id → arena slot index of one book.
 
+use super::huge::HugeBuf;
 use super::ladder::{Arena, NIL};
 
 /// Order id → arena slot: open addressing with linear probing over 8-byte (key, slot) entries,
@@ -14,7 +15,7 @@ use super::ladder::{Arena, NIL};
 /// numbers orders from 1, so four billion orders apart) only share a probe run.
 #[derive(Clone, Debug)]
 pub(super) struct IdIndex {
-    entries: Vec<IdEntry>,
+    entries: HugeBuf<IdEntry>,
     /// log2 of the capacity.
     bits: u32,
     len: usize,
@@ -31,7 +32,7 @@ const EMPTY: IdEntry = IdEntry { key: 0, slot: NIL };
 
 impl Default for IdIndex {
     fn default() -> IdIndex {
-        IdIndex { entries: vec![EMPTY; 16], bits: 4, len: 0 }
+        IdIndex { entries: HugeBuf::new(16, EMPTY), bits: 4, len: 0 }
     }
 }
 
@@ -73,7 +74,7 @@ impl IdIndex {
     }
 
     pub fn heap_bytes(&self) -> usize {
-        self.entries.capacity() * std::mem::size_of::<IdEntry>()
+        self.entries.heap_bytes()
     }
 
     /// The slot of `id`, whose full id the arena confirms.
@@ -126,9 +127,9 @@ impl IdIndex {
     }
 
     fn grow(&mut self) {
-        let old = std::mem::replace(&mut self.entries, vec![EMPTY; 2 << self.bits]);
+        let old = std::mem::replace(&mut self.entries, HugeBuf::new(2 << self.bits, EMPTY));
         self.bits += 1;
-        for entry in old.into_iter().filter(|e| e.slot != NIL) {
+        for &entry in old.iter().filter(|e| e.slot != NIL) {
             self.place(entry);
         }
     }

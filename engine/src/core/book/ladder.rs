@@ -8,6 +8,7 @@
 //! are created on demand: finding a level by price is two array reads, and finding the next level
 //! when the best one empties is a couple of bit scans.
 
+use super::huge::HugeBuf;
 use super::TimeInForce;
 use crate::types::Side;
 use std::ops::{Index, IndexMut};
@@ -21,7 +22,7 @@ pub(super) const NIL: u32 = u32::MAX;
 /// by the cache, and each byte here is paid once per resting order: 48-byte slots put 4 orders
 /// where 3 of the former 64-byte ones went. Half of them straddle two cache lines, but the two
 /// lines are adjacent and fetched in parallel, which costs far less than a second dependent miss.
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 pub(super) struct Slot {
     pub id: u64,
     pub leaves: u64,
@@ -47,26 +48,46 @@ impl Slot {
     }
 }
 
-/// log2 of the slots per arena page.
+/// log2 of the slots per arena page: 131,072 slots of 48 bytes are 6 MB, three huge pages.
+#[cfg(not(test))]
+const PAGE_SHIFT: u32 = 17;
+/// Unit tests use pages of 4,096 slots, so that a book of a few thousand orders spans pages.
+#[cfg(test)]
 const PAGE_SHIFT: u32 = 12;
 const PAGE: usize = 1 << PAGE_SHIFT;
+
+/// What a slot holds before it is handed out.
+const UNUSED: Slot = Slot {
+    id: 0,
+    leaves: 0,
+    seq: 0,
+    owner: 0,
+    prev: NIL,
+    next: NIL,
+    level: NIL,
+    side: Side::Buy,
+    tif: TimeInForce::Gtc,
+    post_only: false,
+};
 
 /// Every resting order lives here; freed slots are threaded through `next` and reused, so a book
 /// in steady state allocates nothing.
 ///
-/// Paged: 4,096 slots (192 KB) a page, and a page never moves. A single growing `Vec` doubles,
-/// so a book of 100,000 orders held room for 131,072, and the doubling to a million copied
-/// 64 MB while the sequencer waited. Pages cost at most one page of slack and never copy. The
-/// first page grows as a `Vec` does, so that a small book stays small.
+/// Paged: 131,072 slots a page, and a page never moves; pages of 2 MB and more sit on huge pages
+/// ([`HugeBuf`]). A single growing `Vec` doubles, so a book of 100,000 orders held room for
+/// 131,072 and the doubling to a million copied 64 MB while the sequencer waited. The first page
+/// grows by doubling (so a small book stays small); every later one is allocated whole.
 #[derive(Clone, Debug)]
 pub(super) struct Arena {
-    pages: Vec<Vec<Slot>>,
+    pages: Vec<HugeBuf<Slot>>,
+    /// Slots handed out at least once: the next fresh slot's index.
+    used: usize,
     free: u32,
 }
 
 impl Arena {
     pub fn new() -> Arena {
-        Arena { pages: Vec::new(), free: NIL }
+        Arena { pages: Vec::new(), used: 0, free: NIL }
     }
 
     pub fn alloc(&mut self, slot: Slot) -> u32 {
@@ -76,17 +97,16 @@ impl Arena {
             self[idx] = slot;
             return idx;
         }
-        if self.pages.last().is_none_or(|page| page.len() == PAGE) {
-            let capacity = if self.pages.is_empty() { 16 } else { PAGE };
-            self.pages.push(Vec::with_capacity(capacity));
+        let idx = u32::try_from(self.used).ok().filter(|&i| i != NIL).expect("order arena full");
+        let (page, offset) = (self.used >> PAGE_SHIFT, self.used & (PAGE - 1));
+        if page == self.pages.len() {
+            self.pages.push(HugeBuf::new(if page == 0 { 16 } else { PAGE }, UNUSED));
+        } else if offset == self.pages[page].len() {
+            let grown = HugeBuf::grown_from(&self.pages[page], (2 * offset).min(PAGE), UNUSED);
+            self.pages[page] = grown;
         }
-        let full_pages = self.pages.len() - 1;
-        let page = self.pages.last_mut().expect("a page was just ensured");
-        let idx = u32::try_from((full_pages << PAGE_SHIFT) + page.len())
-            .ok()
-            .filter(|&i| i != NIL)
-            .expect("order arena full");
-        page.push(slot);
+        self.pages[page][offset] = slot;
+        self.used += 1;
         idx
     }
 
@@ -96,8 +116,7 @@ impl Arena {
     }
 
     pub fn heap_bytes(&self) -> usize {
-        self.pages.capacity() * std::mem::size_of::<Vec<Slot>>()
-            + self.pages.iter().map(|page| page.capacity() * std::mem::size_of::<Slot>()).sum::<usize>()
+        self.pages.capacity() * size_of::<HugeBuf<Slot>>() + self.pages.iter().map(HugeBuf::heap_bytes).sum::<usize>()
     }
 }
 

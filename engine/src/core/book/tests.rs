@@ -752,7 +752,7 @@ fn a_deep_book_keeps_every_order_across_arena_pages() {
         fills += out.iter().filter(|e| matches!(e, Fill { .. })).count();
         if step % 10_000 == 9_999 || step == 29_999 {
             assert_eq!(book.resting_count(), model.len(), "step {step}");
-            // Deep: many 4,096-slot arena pages in use.
+            // Deep: many arena pages in use (4,096 slots a page in unit tests).
             assert!(step < 29_999 || model.len() > 10_000, "only {} orders rest at step {step}", model.len());
             let mut totals: BTreeMap<(bool, i64), u64> = BTreeMap::new();
             for (&id, &(side, price, leaves)) in &model {
