@@ -13,6 +13,7 @@
 //! schedule to fall behind and no coordinated omission to correct.
 
 use hdrhistogram::Histogram;
+use huashi_benches::tsc::{read_tsc, TscClock};
 use huashi_benches::{generate, Message, Mix, SEED};
 use huashi_engine::core::book::TimeInForce;
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -203,7 +204,7 @@ fn replay_timed(mix: &Mix, clock: &TscClock, overhead: u64) -> Vec<Histogram<u64
     let new_histogram = || Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("histogram bounds");
     let mut histograms: Vec<Histogram<u64>> = (0..5).map(|_| new_histogram()).collect();
     for (message, t) in mix.messages.iter().zip(ticks) {
-        let ns = ((t.saturating_sub(overhead) as f64 / clock.ticks_per_ns).round() as u64).max(1);
+        let ns = clock.ns(t, overhead);
         for k in [0, kind(message)] {
             histograms[k].record(ns).expect("latency within histogram bounds");
         }
@@ -215,56 +216,4 @@ fn replay_timed(mix: &Mix, clock: &TscClock, overhead: u64) -> Vec<Histogram<u64
 fn thread_on_cpu() -> Option<Duration> {
     let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
     text.split_whitespace().next()?.parse().ok().map(Duration::from_nanos)
-}
-
-struct TscClock {
-    ticks_per_ns: f64,
-}
-
-impl TscClock {
-    /// Measures the TSC rate against the OS monotonic clock over a busy 200 ms.
-    fn calibrate() -> TscClock {
-        let (wall, tsc) = (Instant::now(), read_tsc());
-        while wall.elapsed() < Duration::from_millis(200) {
-            std::hint::spin_loop();
-        }
-        let (elapsed, ticks) = (wall.elapsed(), read_tsc() - tsc);
-        TscClock { ticks_per_ns: ticks as f64 / elapsed.as_nanos() as f64 }
-    }
-
-    /// The median cost, in ticks, of two back-to-back timer reads.
-    fn pair_overhead(&self) -> u64 {
-        let mut samples: Vec<u64> = (0..1_000_000)
-            .map(|_| {
-                let start = read_tsc();
-                let end = read_tsc();
-                end - start
-            })
-            .collect();
-        samples.sort_unstable();
-        samples[samples.len() / 2]
-    }
-}
-
-/// The time-stamp counter, fenced so that the measured work cannot drift across the read.
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-#[allow(unused_unsafe)]
-fn read_tsc() -> u64 {
-    use std::arch::x86_64::{_mm_lfence, _rdtsc};
-    // SAFETY: lfence and rdtsc exist on every x86_64 CPU and touch no memory.
-    unsafe {
-        _mm_lfence();
-        let t = _rdtsc();
-        _mm_lfence();
-        t
-    }
-}
-
-/// Elsewhere: nanoseconds from the monotonic clock (calibration then finds 1 tick per ns).
-#[cfg(not(target_arch = "x86_64"))]
-fn read_tsc() -> u64 {
-    use std::sync::OnceLock;
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    EPOCH.get_or_init(Instant::now).elapsed().as_nanos() as u64
 }

@@ -9,6 +9,7 @@
 //! empty pair, is subtracted) into an HdrHistogram.
 
 use hdrhistogram::Histogram;
+use huashi_benches::market::register_trader;
 use huashi_engine::command::{Action, Actor, ClockSettingsPatch, Command, Consignment, Roles};
 use huashi_engine::core::catalogue::Grade;
 use huashi_engine::core::{Market, MarketConfig};
@@ -68,16 +69,9 @@ fn market_with_running_clock(containers: u32) -> (Market, EngineTime) {
         assert!(applied.result.is_ok(), "{:?}", applied.result);
     };
     for (id, grower, buyer) in [("grower", true, false), ("buyer", false, true)] {
-        let action = Action::RegisterParticipant {
-            id: Code::from_static(id),
-            name: id.into(),
-            roles: Roles { operator: false, grower, buyer, logistics: false },
-            credit_limit: Fen(huashi_engine::core::limits::CREDIT_LIMIT_MAX),
-            token_hash: [0; 32],
-            firm: None,
-            daily_limit: None,
-        };
-        apply(&mut market, Actor::Operator, action, now);
+        let register =
+            register_trader(Code::from_static(id), Roles { operator: false, grower, buyer, logistics: false });
+        apply(&mut market, register.actor, register.action, now);
     }
     let consignment = Consignment {
         product: Code::from_static("ROSE"),

@@ -17,9 +17,10 @@
 //! `BENCH_BATCH_MAX=n` sets the sequencer's commands per sync (and per shipped batch).
 
 use hdrhistogram::Histogram;
+use huashi_benches::market::{open_book, register_trader, SYMBOL};
 use huashi_engine::batch_sink::SinkHandle;
 use huashi_engine::command::{Action, Actor, Command, OrderEntry, Roles};
-use huashi_engine::core::book::{BookState, OrderType, TimeInForce};
+use huashi_engine::core::book::{OrderType, TimeInForce};
 use huashi_engine::core::MarketConfig;
 use huashi_engine::journal::Durability;
 use huashi_engine::sequencer::{Inspection, Sequencer, SequencerConfig, Submission, SubmitError};
@@ -74,10 +75,6 @@ fn replay(dir: &Path) {
     );
 }
 
-fn op(action: Action) -> Command {
-    Command::new(Actor::Operator, action)
-}
-
 /// Two traders send millions of orders in one engine day: lift the per-day order limit so the
 /// bench measures accepted orders, as it did before the limits existed.
 fn genesis() -> MarketConfig {
@@ -125,25 +122,9 @@ fn run(dir: &Path, commands: u64, durability: Durability, leader: Option<&Leader
     }
     let sequencer = Sequencer::start(config, genesis, |_, _, _| {}).unwrap();
     let setup = [
-        op(Action::RegisterParticipant {
-            id: Code::from_static("buyer"),
-            name: "Buyer".into(),
-            roles: Roles { buyer: true, ..Roles::default() },
-            credit_limit: Fen(huashi_engine::core::limits::CREDIT_LIMIT_MAX),
-            token_hash: [1; 32],
-            firm: None,
-            daily_limit: None,
-        }),
-        op(Action::RegisterParticipant {
-            id: Code::from_static("grower"),
-            name: "Grower".into(),
-            roles: Roles { grower: true, ..Roles::default() },
-            credit_limit: Fen(0),
-            token_hash: [2; 32],
-            firm: None,
-            daily_limit: None,
-        }),
-        op(Action::SetBookState { symbol: Code::from_static("ROSE-A"), state: BookState::Open }),
+        register_trader(Code::from_static("buyer"), Roles { buyer: true, ..Roles::default() }),
+        register_trader(Code::from_static("grower"), Roles { grower: true, ..Roles::default() }),
+        open_book(SYMBOL),
     ];
     let mut sent_at = std::collections::HashMap::new();
     let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
@@ -317,7 +298,7 @@ impl CommandStream {
             Actor::Participant(owner),
             Action::NewOrder(OrderEntry {
                 client_order_id: client_id(self.next_id),
-                symbol: Code::from_static("ROSE-A"),
+                symbol: SYMBOL,
                 side,
                 order_type: OrderType::Limit,
                 price: Some(Fen(price)),

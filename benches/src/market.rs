@@ -1,0 +1,92 @@
+//! The market the benches trade on: the operator's commands that register traders and open a
+//! book, and a `Market` set up with them for the benches that call `Market::apply` directly.
+//! Shared, so that the sequencer bench, the clock bench and the book benches measure the same
+//! setup rather than three copies of it.
+
+use huashi_engine::command::{Action, Actor, Command, OrderEntry, Roles};
+use huashi_engine::core::book::{BookState, NewOrder};
+use huashi_engine::core::limits::{MarketLimits, COUNT_CEILING, CREDIT_LIMIT_MAX};
+use huashi_engine::core::{Market, MarketConfig};
+use huashi_engine::event::Event;
+use huashi_engine::types::{Code, Day, EngineTime, Fen, Pk};
+
+/// The instrument the benches trade: one of the market's default listings (tick 1 fen).
+pub const SYMBOL: Code = Code::literal("ROSE-A");
+
+/// The day every bench market trades on.
+pub const DAY: &str = "2026-11-29";
+
+/// The operator registering trader `id` with `roles` and the highest credit limit a market
+/// allows, so that credit never refuses a bench's order.
+pub fn register_trader(id: Code, roles: Roles) -> Command {
+    Command::new(
+        Actor::Operator,
+        Action::RegisterParticipant {
+            id,
+            name: id.as_str().to_string(),
+            roles,
+            credit_limit: Fen(CREDIT_LIMIT_MAX),
+            token_hash: [0; 32],
+            firm: None,
+            daily_limit: None,
+        },
+    )
+}
+
+/// The operator opening `symbol`'s book for continuous trading.
+pub fn open_book(symbol: Code) -> Command {
+    Command::new(Actor::Operator, Action::SetBookState { symbol, state: BookState::Open })
+}
+
+/// A market on [`DAY`] whose order-count limits are at their ceilings (a deep book holds a
+/// million orders of a thousand traders, far over the defaults), with `traders` traders
+/// `t0`, `t1`, … registered — each may buy and sell, and trader `tN` is `Pk(N)`, so a mix
+/// order's owner is its trader — and [`SYMBOL`]'s book open.
+pub fn trading_market(traders: u32) -> Market {
+    let limits = MarketLimits {
+        orders_open_per_participant_max: COUNT_CEILING,
+        orders_open_total_max: COUNT_CEILING,
+        orders_per_participant_day_max: COUNT_CEILING,
+        ..MarketLimits::default()
+    };
+    let mut market = Market::new(MarketConfig { limits, ..MarketConfig::new(Day::parse(DAY).expect("a date")) });
+    let roles = Roles { buyer: true, grower: true, ..Roles::default() };
+    let mut out = Vec::new();
+    for n in 0..traders {
+        let id = Code::parse(&format!("t{n}"), Code::BYTES_MAX).expect("a trader id");
+        apply_ok(&mut market, &register_trader(id, roles), &mut out);
+        assert_eq!(market.participants().lookup(&id).ok(), Some(Pk(n)), "traders are registered in order");
+    }
+    apply_ok(&mut market, &open_book(SYMBOL), &mut out);
+    market
+}
+
+/// The engine time every bench command carries: the market keeps no timers for the book, so
+/// one instant serves them all.
+pub const NOW: EngineTime = EngineTime(1_795_000_000_000_000);
+
+/// Applies `command`, which must be accepted.
+pub fn apply_ok(market: &mut Market, command: &Command, out: &mut Vec<Event>) {
+    out.clear();
+    let applied = market.apply(command, NOW, out);
+    assert!(applied.result.is_ok(), "{command:?}: {:?}", applied.result);
+}
+
+/// A mix order as its owner's `new_order` on [`SYMBOL`], with `o<order id>` (unique in a mix)
+/// as the client order id.
+pub fn order_command(order: &NewOrder) -> Command {
+    let client_order_id = Code::parse(&format!("o{}", order.id.0), Code::BYTES_MAX).expect("a client order id");
+    Command::new(
+        Actor::Participant(order.owner),
+        Action::NewOrder(OrderEntry {
+            client_order_id,
+            symbol: SYMBOL,
+            side: order.side,
+            order_type: order.order_type,
+            price: order.price,
+            quantity: order.quantity,
+            time_in_force: order.tif,
+            post_only: order.post_only,
+        }),
+    )
+}
