@@ -91,8 +91,8 @@ impl OwnerIds {
         }
     }
 
-    fn insert(&mut self, code: Code) -> bool {
-        let Some(key) = ClientKey::pack(&code) else {
+    fn insert(&mut self, code: Code, packed: Option<ClientKey>) -> bool {
+        let Some(key) = packed else {
             return self.long.insert(code);
         };
         if self.rising.last().is_none_or(|last| *last < key) {
@@ -141,11 +141,17 @@ impl ClientIdsToday {
 
     /// Records `code` as used by `owner` today; false if it already was.
     pub fn insert(&mut self, owner: Pk, code: Code) -> bool {
+        self.insert_packed(owner, code, ClientKey::pack(&code))
+    }
+
+    /// `insert` with the id already packed (`ClientKey::pack(&code)`).
+    pub fn insert_packed(&mut self, owner: Pk, code: Code, packed: Option<ClientKey>) -> bool {
+        debug_assert_eq!(packed, ClientKey::pack(&code));
         let at = owner.0 as usize;
         if self.owners.len() <= at {
             self.owners.resize_with(at + 1, OwnerIds::default);
         }
-        self.owners[at].insert(code)
+        self.owners[at].insert(code, packed)
     }
 
     /// Gives back an id just claimed by `insert` (its order was rejected).

@@ -72,10 +72,69 @@ fn flags(meta: &OrderMeta) -> u8 {
     side | order_type | tif | (u8::from(meta.post_only) << 4)
 }
 
+/// Slots in chunks of [`CHUNK_SLOTS`]: growing never copies the slots already there (a vector of
+/// a million 64-byte slots would copy 64 MB on the sequencer's path when it doubles) and never
+/// holds more than one chunk unused (a doubled vector holds up to half its capacity unused).
+#[derive(Clone, Debug, Default)]
+struct Slab {
+    chunks: Vec<Box<[Slot]>>,
+    len: u32,
+}
+
+const CHUNK_BITS: u32 = 12;
+const CHUNK_SLOTS: usize = 1 << CHUNK_BITS;
+const UNUSED_SLOT: Slot = Slot {
+    client: ClientKey(0),
+    id: FREE,
+    price: 0,
+    principal: 0,
+    fee: 0,
+    accepted_ts: 0,
+    owner: 0,
+    symbol: 0,
+    flags: 0,
+};
+
+impl Slab {
+    fn push(&mut self, slot: Slot) -> u32 {
+        let at = self.len;
+        if at as usize == self.chunks.len() * CHUNK_SLOTS {
+            self.chunks.push(vec![UNUSED_SLOT; CHUNK_SLOTS].into_boxed_slice());
+        }
+        self.len = at.checked_add(1).expect("fewer than 2^32 live orders");
+        self[at] = slot;
+        at
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Slot> + '_ {
+        self.chunks.iter().flat_map(|chunk| chunk.iter()).take(self.len as usize)
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.chunks.capacity() * std::mem::size_of::<Box<[Slot]>>()
+            + self.chunks.len() * CHUNK_SLOTS * std::mem::size_of::<Slot>()
+    }
+}
+
+impl std::ops::Index<u32> for Slab {
+    type Output = Slot;
+    #[inline]
+    fn index(&self, at: u32) -> &Slot {
+        &self.chunks[(at >> CHUNK_BITS) as usize][at as usize & (CHUNK_SLOTS - 1)]
+    }
+}
+
+impl std::ops::IndexMut<u32> for Slab {
+    #[inline]
+    fn index_mut(&mut self, at: u32) -> &mut Slot {
+        &mut self.chunks[(at >> CHUNK_BITS) as usize][at as usize & (CHUNK_SLOTS - 1)]
+    }
+}
+
 /// The live orders' metadata (see the module documentation).
 #[derive(Clone, Debug, Default)]
 pub struct OrderStore {
-    slots: Vec<Slot>,
+    slots: Slab,
     free: Vec<u32>,
     by_id: SlotTable,
     by_client: SlotTable,
@@ -92,15 +151,7 @@ fn id_hash(id: OrderId) -> u64 {
     hash_words(&[id.0])
 }
 
-/// The hash of (owner, client order id), whether the id is packed or long.
-#[inline]
-fn client_hash(owner: Pk, code: &Code) -> u64 {
-    match ClientKey::pack(code) {
-        Some(key) => packed_hash(owner, key),
-        None => long_hash(owner, code),
-    }
-}
-
+/// The hash of (owner, packed client order id); `long_hash` for an id too long to pack.
 #[inline]
 fn packed_hash(owner: Pk, key: ClientKey) -> u64 {
     let [high, low] = key.words();
@@ -128,7 +179,7 @@ impl OrderStore {
 
     /// Heap memory held (capacity, not just what is in use).
     pub fn heap_bytes(&self) -> usize {
-        self.slots.capacity() * std::mem::size_of::<Slot>()
+        self.slots.heap_bytes()
             + self.free.capacity() * 4
             + self.by_id.heap_bytes()
             + self.by_client.heap_bytes()
@@ -138,13 +189,13 @@ impl OrderStore {
 
     #[inline]
     fn slot_of(&self, id: OrderId) -> Option<u32> {
-        self.by_id.find(id_hash(id), |s| self.slots[s as usize].id == id.0)
+        self.by_id.find(id_hash(id), |s| self.slots[s].id == id.0)
     }
 
     #[inline]
     fn slot(&self, id: OrderId) -> &Slot {
         let at = self.slot_of(id).unwrap_or_else(|| panic!("order {} is not live", id.0));
-        &self.slots[at as usize]
+        &self.slots[at]
     }
 
     fn client_code(&self, slot: &Slot) -> Code {
@@ -178,7 +229,7 @@ impl OrderStore {
 
     /// The live order `id`, if it is one.
     pub fn get(&self, id: OrderId) -> Option<OrderMeta> {
-        self.slot_of(id).map(|at| self.decode(&self.slots[at as usize]))
+        self.slot_of(id).map(|at| self.decode(&self.slots[at]))
     }
 
     /// The live order `id`; panics if it is not live (the books report only live orders).
@@ -208,10 +259,18 @@ impl OrderStore {
 
     /// The live order `owner` placed as `client_order_id`.
     pub fn by_client(&self, owner: Pk, client_order_id: &Code) -> Option<OrderId> {
-        let packed = ClientKey::pack(client_order_id);
-        let hash = client_hash(owner, client_order_id);
+        self.by_client_packed(owner, client_order_id, ClientKey::pack(client_order_id))
+    }
+
+    /// `by_client` with the id already packed (`ClientKey::pack(client_order_id)`): a new order
+    /// packs its id once for this, the day's ids and the store.
+    pub fn by_client_packed(&self, owner: Pk, client_order_id: &Code, packed: Option<ClientKey>) -> Option<OrderId> {
+        let hash = match packed {
+            Some(key) => packed_hash(owner, key),
+            None => long_hash(owner, client_order_id),
+        };
         let at = self.by_client.find(hash, |s| {
-            let slot = &self.slots[s as usize];
+            let slot = &self.slots[s];
             slot.owner == owner.0
                 && match packed {
                     Some(key) => slot.client == key,
@@ -221,7 +280,7 @@ impl OrderStore {
                     }
                 }
         })?;
-        Some(OrderId(self.slots[at as usize].id))
+        Some(OrderId(self.slots[at].id))
     }
 
     fn intern(&mut self, symbol: Code) -> u16 {
@@ -236,8 +295,13 @@ impl OrderStore {
 
     /// Adds live order `id`; its id and its owner's client order id are not live yet.
     pub fn insert(&mut self, id: OrderId, meta: &OrderMeta) {
+        self.insert_packed(id, meta, ClientKey::pack(&meta.client_order_id));
+    }
+
+    /// `insert` with the client order id already packed (see `by_client_packed`).
+    pub fn insert_packed(&mut self, id: OrderId, meta: &OrderMeta, packed: Option<ClientKey>) {
         assert!(id.0 != FREE, "order ids start at 1");
-        let packed = ClientKey::pack(&meta.client_order_id);
+        debug_assert_eq!(packed, ClientKey::pack(&meta.client_order_id));
         let client = match packed {
             Some(key) => key,
             None => {
@@ -262,13 +326,10 @@ impl OrderStore {
         };
         let at = match self.free.pop() {
             Some(at) => {
-                self.slots[at as usize] = slot;
+                self.slots[at] = slot;
                 at
             }
-            None => {
-                self.slots.push(slot);
-                u32::try_from(self.slots.len() - 1).expect("fewer than 2^32 live orders")
-            }
+            None => self.slots.push(slot),
         };
         self.by_id.insert(id_hash(id), at);
         let hash = match packed {
@@ -281,7 +342,7 @@ impl OrderStore {
     /// A live order's new price and hold (an amend, a fill, new fees).
     pub fn set_terms(&mut self, id: OrderId, price: Option<Fen>, reserved: Hold) {
         let at = self.slot_of(id).unwrap_or_else(|| panic!("order {} is not live", id.0));
-        let slot = &mut self.slots[at as usize];
+        let slot = &mut self.slots[at];
         slot.price = price.map_or(NO_PRICE, |p| p.0);
         slot.principal = reserved.principal.0;
         slot.fee = reserved.fee.0;
@@ -290,7 +351,7 @@ impl OrderStore {
     /// A live order's new hold.
     pub fn set_reserved(&mut self, id: OrderId, reserved: Hold) {
         let at = self.slot_of(id).unwrap_or_else(|| panic!("order {} is not live", id.0));
-        let slot = &mut self.slots[at as usize];
+        let slot = &mut self.slots[at];
         slot.principal = reserved.principal.0;
         slot.fee = reserved.fee.0;
     }
@@ -298,14 +359,14 @@ impl OrderStore {
     /// Removes live order `id`, returning what was kept about it.
     pub fn remove(&mut self, id: OrderId) -> Option<OrderMeta> {
         let at = self.slot_of(id)?;
-        let meta = self.decode(&self.slots[at as usize]);
-        let slot = self.slots[at as usize];
+        let meta = self.decode(&self.slots[at]);
+        let slot = self.slots[at];
         let long = slot.client.0 & LONG_CLIENT == LONG_CLIENT;
         let hash =
             if long { long_hash(meta.owner, &meta.client_order_id) } else { packed_hash(meta.owner, slot.client) };
         self.by_id.remove(id_hash(id), at);
         self.by_client.remove(hash, at);
-        let slot = &mut self.slots[at as usize];
+        let slot = &mut self.slots[at];
         if long {
             let long = slot.client.0 as u32;
             self.long_ids[long as usize] = None;

@@ -4,6 +4,7 @@
 
 use crate::command::{Actor, OrderEntry};
 use crate::core::book::{BookEvent, BookReject, BookState, NewOrder, OrderType, QUANTITY_MAX};
+use crate::core::client_ids::ClientKey;
 use crate::core::credit::Hold;
 use crate::core::dispatch::{DispatchLine, DispatchRef, DispatchStatus};
 use crate::core::limits::check_room;
@@ -52,12 +53,15 @@ impl Market {
         let owner = self.participants.authorise(actor, role)?.expect("traders are participants");
         self.check_order_room(owner, entry)?;
         let coid = entry.client_order_id;
+        let packed = ClientKey::pack(&coid);
         // The id is claimed up front and given back if the order is rejected: one search of
         // the day's ids (which grow with every order) instead of a lookup now and an insert later.
-        if self.orders.by_client(owner, &coid).is_some() || !self.client_ids_today.insert(owner, coid) {
+        if self.orders.by_client_packed(owner, &coid, packed).is_some()
+            || !self.client_ids_today.insert_packed(owner, coid, packed)
+        {
             return Err(Reject::duplicate(format!("client_order_id {coid} was already used today")));
         }
-        let placed = self.place_order(owner, entry, now, out);
+        let placed = self.place_order(owner, entry, packed, now, out);
         if placed.is_err() {
             self.client_ids_today.remove(owner, &coid);
         }
@@ -101,6 +105,7 @@ impl Market {
         &mut self,
         owner: Pk,
         entry: &OrderEntry,
+        packed: Option<ClientKey>,
         now: EngineTime,
         out: &mut Vec<Event>,
     ) -> Result<(), Reject> {
@@ -154,7 +159,7 @@ impl Market {
             reserved,
             accepted_ts: now,
         };
-        self.orders.insert(order_id, &meta);
+        self.orders.insert_packed(order_id, &meta, packed);
         let participant = self.participants.get_mut(owner);
         participant.orders_open += 1;
         participant.orders_today += 1;
