@@ -20,7 +20,9 @@ const SNAPSHOT_MAGIC: [u8; 8] = *b"HUASHIS\n";
 /// and the cells' last VWAPs; a version-2 snapshot is refused by name, as is a data directory
 /// whose genesis is one (start it anew).
 /// 4 (issue 15): dispatch lines, destinations, cold-chain maxima, complaints and the quality index.
-const SNAPSHOT_VERSION: u32 = 4;
+/// 5 (issue 16): the live orders' client-id index is rebuilt on load, not stored; the day's used
+/// client order ids are stored per participant.
+const SNAPSHOT_VERSION: u32 = 5;
 const SNAPSHOT_HEADER_LEN: usize = 36;
 const SNAPSHOT_PREFIX: &str = "snapshot-";
 const SNAPSHOT_SUFFIX: &str = ".bin";

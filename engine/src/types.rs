@@ -249,6 +249,15 @@ impl Code {
         Some(Code { len: text.len() as u8, bytes })
     }
 
+    /// A code from bytes known to be one (unpacked from a `ClientKey`): the hot path of a fill
+    /// report skips the check `parse` makes, which a debug build still makes.
+    pub(crate) fn from_valid_bytes(text: &[u8]) -> Code {
+        debug_assert!(Code::parse(std::str::from_utf8(text).unwrap_or(" "), Code::BYTES_MAX).is_some());
+        let mut bytes = [0u8; Code::BYTES_MAX];
+        bytes[..text.len()].copy_from_slice(text);
+        Code { len: text.len() as u8, bytes }
+    }
+
     /// For constants: a literal code checked at compile time (a bad one fails the build).
     pub const fn literal(text: &'static str) -> Code {
         let b = text.as_bytes();
@@ -272,6 +281,12 @@ impl Code {
     pub fn as_str(&self) -> &str {
         // Only ASCII is ever stored (checked in `parse`).
         std::str::from_utf8(&self.bytes[..self.len as usize]).expect("codes are ASCII")
+    }
+
+    /// The code's bytes (ASCII), without the UTF-8 check `as_str` makes.
+    #[inline]
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len as usize]
     }
 
     /// The bytes as big-endian words: comparing these compares the bytes lexicographically.

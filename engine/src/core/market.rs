@@ -8,6 +8,7 @@ use crate::core::catalogue::Category;
 use crate::core::catalogue::{
     Grade, Instrument, Product, DEFAULT_BAND_PCT, DEFAULT_INSTRUMENTS, DEFAULT_PRODUCTS, DEFAULT_TICK, GRADES_MAX,
 };
+use crate::core::client_ids::ClientIdsToday;
 use crate::core::clock::Clock;
 use crate::core::complaints::Complaints;
 use crate::core::dispatch::{Centi, Dispatch, DEFAULT_COLD_CHAIN};
@@ -15,12 +16,12 @@ use crate::core::fees::FeeSchedule;
 use crate::core::hash::hash_of;
 use crate::core::limits::{check_room, MarketLimits, CREDIT_LIMIT_MAX};
 use crate::core::lots::{Lot, LotStatus};
-use crate::core::order_meta::OrderMeta;
+use crate::core::order_meta::OrderStore;
 use crate::core::participants::{Participants, Role};
 use crate::core::standing_bid::StandingBid;
 use crate::event::Event;
 use crate::reject::Reject;
-use crate::types::{ClockId, Code, Day, EngineTime, Fen, LotId, OrderId, Pk};
+use crate::types::{ClockId, Code, Day, EngineTime, Fen, LotId, Pk};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -127,11 +128,10 @@ pub struct Market {
     pub(crate) clocks: Vec<Clock>,
     pub(crate) standing_bids: BTreeMap<LotId, Vec<StandingBid>>,
     pub(crate) next_standing_seq: u64,
-    pub(crate) orders: BTreeMap<OrderId, OrderMeta>,
+    /// The live book orders, by order id and by owner and client order id.
+    pub(crate) orders: OrderStore,
     /// Client order ids used today, per participant (unique per participant per day).
-    pub(crate) client_ids_today: BTreeSet<(Pk, Code)>,
-    /// Live orders by client order id.
-    pub(crate) live_client_orders: BTreeMap<(Pk, Code), OrderId>,
+    pub(crate) client_ids_today: ClientIdsToday,
     pub(crate) next_order: u64,
     pub(crate) next_trade: u64,
     pub(crate) totals: DayTotals,
@@ -183,9 +183,8 @@ impl Market {
             clocks: (1..=config.clocks).map(|n| Clock::new(ClockId(n), config.clock_defaults)).collect(),
             standing_bids: BTreeMap::new(),
             next_standing_seq: 1,
-            orders: BTreeMap::new(),
-            client_ids_today: BTreeSet::new(),
-            live_client_orders: BTreeMap::new(),
+            orders: OrderStore::default(),
+            client_ids_today: ClientIdsToday::default(),
             next_order: 1,
             next_trade: 1,
             totals: DayTotals::default(),
@@ -617,12 +616,13 @@ impl Market {
             );
         }
         assert!(self.waiting.keys().all(|id| self.lots.contains_key(id)), "the planning index has lots of no day");
+        let all_orders = self.orders.sorted();
         for participant in self.participants.iter() {
             // A firm's account holds for its seats' orders too.
             let participants = &self.participants;
-            let orders = self
-                .orders
-                .values()
+            let orders = all_orders
+                .iter()
+                .map(|(_, o)| o)
                 .filter(|o| o.owner == participant.pk || participants.get(o.owner).firm == Some(participant.pk));
             let (principal, fee) = orders.fold((0, 0), |(p, f), o| (p + o.reserved.principal.0, f + o.reserved.fee.0));
             assert_eq!(
@@ -631,7 +631,7 @@ impl Market {
                 participant.id
             );
             assert_eq!(participant.account.fee_hold.0, fee, "participant {} fee headroom drifted", participant.id);
-            let open = self.orders.values().filter(|o| o.owner == participant.pk).count();
+            let open = all_orders.iter().filter(|(_, o)| o.owner == participant.pk).count();
             assert_eq!(
                 participant.orders_open as usize, open,
                 "participant {} open order count drifted",

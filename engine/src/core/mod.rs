@@ -7,13 +7,15 @@
 //! - `planning.rs`: clock plans, the daily draw, `plan_lots`, the catalogue, supply-line news.
 //! - `presale.rs`: presale offers and purchases before a lot reaches the clock.
 //! - `clock.rs`, `book.rs`, `lots.rs`, `credit.rs`, `fees.rs`, `participants.rs`,
-//!   `catalogue.rs`, `limits.rs`, `standing_bid.rs`, `order_meta.rs`: one concept each. The rule
+//!   `catalogue.rs`, `limits.rs`, `standing_bid.rs`, `order_meta.rs` (the live orders' store),
+//!   `client_ids.rs` (packed client order ids, the day's used ids), `slot_table.rs`: one concept each. The rule
 //!   files (`auction.rs`, `trading.rs`) use the market; the market uses only the concepts, so no
 //!   two files import each other.
 
 pub mod auction;
 pub mod book;
 pub mod catalogue;
+pub mod client_ids;
 pub mod clock;
 pub mod complaints;
 pub mod credit;
@@ -28,6 +30,7 @@ pub mod participants;
 pub mod planning;
 pub mod presale;
 pub mod reference_book;
+pub mod slot_table;
 pub mod standing_bid;
 pub mod trading;
 

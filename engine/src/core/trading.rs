@@ -4,6 +4,7 @@
 
 use crate::command::{Actor, OrderEntry};
 use crate::core::book::{BookEvent, BookReject, BookState, NewOrder, OrderType, QUANTITY_MAX};
+use crate::core::client_ids::ClientKey;
 use crate::core::credit::Hold;
 use crate::core::dispatch::{DispatchLine, DispatchRef, DispatchStatus};
 use crate::core::limits::check_room;
@@ -51,15 +52,18 @@ impl Market {
         };
         let owner = self.participants.authorise(actor, role)?.expect("traders are participants");
         self.check_order_room(owner, entry)?;
-        let key = (owner, entry.client_order_id);
+        let coid = entry.client_order_id;
+        let packed = ClientKey::pack(&coid);
         // The id is claimed up front and given back if the order is rejected: one search of
         // the day's ids (which grow with every order) instead of a lookup now and an insert later.
-        if self.live_client_orders.contains_key(&key) || !self.client_ids_today.insert(key) {
-            return Err(Reject::duplicate(format!("client_order_id {} was already used today", entry.client_order_id)));
+        if self.orders.by_client_packed(owner, &coid, packed).is_some()
+            || !self.client_ids_today.insert_packed(owner, coid, packed)
+        {
+            return Err(Reject::duplicate(format!("client_order_id {coid} was already used today")));
         }
-        let placed = self.place_order(owner, entry, now, out);
+        let placed = self.place_order(owner, entry, packed, now, out);
         if placed.is_err() {
-            self.client_ids_today.remove(&key);
+            self.client_ids_today.remove(owner, &coid);
         }
         placed
     }
@@ -101,10 +105,10 @@ impl Market {
         &mut self,
         owner: Pk,
         entry: &OrderEntry,
+        packed: Option<ClientKey>,
         now: EngineTime,
         out: &mut Vec<Event>,
     ) -> Result<(), Reject> {
-        let key = (owner, entry.client_order_id);
         if entry.quantity == 0 {
             return Err(Reject::quantity_invalid("quantity must be at least 1"));
         }
@@ -143,7 +147,6 @@ impl Market {
             )
             .map_err(|r| book_reject(r, ""))?;
         self.next_order += 1;
-        self.live_client_orders.insert(key, order_id);
         let meta = OrderMeta {
             owner,
             client_order_id: entry.client_order_id,
@@ -156,7 +159,7 @@ impl Market {
             reserved,
             accepted_ts: now,
         };
-        self.orders.insert(order_id, meta);
+        self.orders.insert_packed(order_id, &meta, packed);
         let participant = self.participants.get_mut(owner);
         participant.orders_open += 1;
         participant.orders_today += 1;
@@ -169,9 +172,8 @@ impl Market {
     fn live_order(&self, actor: Actor, client_order_id: Code) -> Result<(Pk, OrderId), Reject> {
         let owner = self.participants.active_participant(actor)?;
         let id = self
-            .live_client_orders
-            .get(&(owner, client_order_id))
-            .copied()
+            .orders
+            .by_client(owner, &client_order_id)
             .ok_or_else(|| Reject::not_found(format!("no open order {client_order_id}")))?;
         Ok((owner, id))
     }
@@ -184,7 +186,7 @@ impl Market {
         out: &mut Vec<Event>,
     ) -> Result<(), Reject> {
         let (_, id) = self.live_order(actor, client_order_id)?;
-        let symbol = self.orders[&id].symbol;
+        let symbol = self.orders.symbol(id);
         let mut book_events = self.take_scratch();
         self.listing_mut(symbol)?.book.cancel(id, &mut book_events).map_err(|r| book_reject(r, ""))?;
         self.settle_book_events(symbol, book_events, now, out);
@@ -207,7 +209,7 @@ impl Market {
         if quantity == Some(0) {
             return Err(Reject::quantity_invalid("quantity must be at least 1 (cancel the order instead)"));
         }
-        let meta = self.orders[&id];
+        let meta = self.orders.meta(id);
         if price.is_some() && meta.order_type == OrderType::Market {
             return Err(Reject::bad_request("a market order has no price to amend"));
         }
@@ -235,10 +237,8 @@ impl Market {
             .book
             .amend(id, price, quantity, &mut book_events)
             .map_err(|r| book_reject(r, ""))?;
-        let meta = self.orders.get_mut(&id).expect("live");
-        meta.price = new_price;
-        meta.reserved = new_reserved;
-        let meta = *meta;
+        self.orders.set_terms(id, new_price, new_reserved);
+        let meta = OrderMeta { price: new_price, reserved: new_reserved, ..meta };
         self.participants.release(owner, hold_part(&extra, true));
         self.participants.reserve(owner, hold_part(&extra, false));
         out.push(Event::OrderAmended(report(id, &meta, new_leaves, now)));
@@ -374,7 +374,7 @@ impl Market {
                         out.push(Event::Fill {
                             owner,
                             order_id: order,
-                            client_order_id: self.orders[&order].client_order_id,
+                            client_order_id: self.orders.client_order_id(order),
                             trade_id,
                             symbol,
                             side,
@@ -420,11 +420,10 @@ impl Market {
                     }));
                 }
                 BookEvent::Done { order, owner, reason, .. } => {
-                    let meta = self.orders.remove(&order).expect("done orders were live");
+                    let meta = self.orders.remove(order).expect("done orders were live");
                     let participant = self.participants.get_mut(owner);
                     participant.orders_open -= 1;
                     self.participants.release(owner, meta.reserved);
-                    self.live_client_orders.remove(&(owner, meta.client_order_id));
                     out.push(Event::OrderDone {
                         owner,
                         order_id: order,
@@ -446,14 +445,8 @@ impl Market {
     /// hold, is cancelled (the owner is told `order_done {reason:"cancelled"}`), so no fill can
     /// cost more than was held and no buyer goes past its limit.
     pub(crate) fn rehold_at_new_fees(&mut self, now: EngineTime, out: &mut Vec<Event>) {
-        let buys: Vec<OrderId> = self
-            .orders
-            .iter()
-            .filter(|(_, m)| m.side == Side::Buy && m.reserved != Hold::NONE)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in buys {
-            let meta = self.orders[&id];
+        for id in self.orders.holding_buys() {
+            let meta = self.orders.meta(id);
             let leaves = self.listings[&meta.symbol].book.order(id).map_or(0, |v| v.leaves);
             let fits = self.reserve_for(meta.side, meta.order_type, meta.price, leaves).ok().filter(|held| {
                 let more = held.minus(meta.reserved);
@@ -472,7 +465,7 @@ impl Market {
                         owner,
                         Hold { principal: Fen(0.max(change.principal.0)), fee: Fen(0.max(change.fee.0)) },
                     );
-                    self.orders.get_mut(&id).expect("live").reserved = held;
+                    self.orders.set_reserved(id, held);
                 }
                 None => {
                     let mut book_events = self.take_scratch();
@@ -489,27 +482,22 @@ impl Market {
 
     /// After a fill, a buy order holds credit only for what is still open.
     fn rereserve(&mut self, order: OrderId, leaves: u64) {
-        let meta = self.orders[&order];
-        let reserved = self.reserve_for(meta.side, meta.order_type, meta.price, leaves).expect("smaller than before");
-        let freed = meta.reserved.minus(reserved);
+        let (owner, side, order_type, price, held) = self.orders.hold_terms(order);
+        let reserved = self.reserve_for(side, order_type, price, leaves).expect("smaller than before");
+        let freed = held.minus(reserved);
         assert!(freed.principal.0 >= 0 && freed.fee.0 >= 0, "a fill raised order {}'s reservation", order.0);
-        self.orders.get_mut(&order).expect("live").reserved = reserved;
-        self.participants.release(meta.owner, freed);
+        self.orders.set_reserved(order, reserved);
+        self.participants.release(owner, freed);
     }
 
     /// `get_orders`: the participant's open orders, oldest first.
     pub fn open_orders(&self, owner: Pk) -> Vec<OrderReport> {
         // The owner's own live orders, not a scan of everyone's: this runs on the sequencer thread.
-        let mut ids: Vec<OrderId> = self
-            .live_client_orders
-            .range((owner, Code::MIN)..)
-            .take_while(|((o, _), _)| *o == owner)
-            .map(|(_, id)| *id)
-            .collect();
-        ids.sort_unstable();
-        ids.into_iter()
+        self.orders
+            .ids_of(owner)
+            .into_iter()
             .map(|id| {
-                let meta = &self.orders[&id];
+                let meta = &self.orders.meta(id);
                 let leaves = self.listings[&meta.symbol].book.order(id).map_or(0, |v| v.leaves);
                 report(id, meta, leaves, meta.accepted_ts)
             })
