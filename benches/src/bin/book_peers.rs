@@ -353,6 +353,11 @@ fn print_checks(lanes: &[&dyn Timed], checks: &[Check], resting: usize) {
             format!("{run_requested} ({run_blocks} in blocks)"),
         );
     }
+    for (lane, check) in lanes.iter().zip(checks) {
+        if let Some(bytes) = check.own_heap_bytes {
+            println!("  ({}'s own account after the prefill: {} B/order)", lane.name(), bytes / resting);
+        }
+    }
 }
 
 /// Says whether the peers agree with Huashi on what they must agree on (see "Mapping"); a
@@ -423,6 +428,11 @@ trait Engine {
     /// The checking path: applies one message and counts what it did.
     fn apply_counted(&mut self, command: &Self::Command, tally: &mut Tally);
     fn resting(&self) -> usize;
+    /// The book's own account of its heap, where it keeps one: a cross-check of the counting
+    /// allocator.
+    fn own_heap_bytes(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// An engine with its translated stream.
@@ -435,6 +445,8 @@ struct Check {
     tally: Tally,
     prefill_heap: Growth,
     run_heap: Growth,
+    /// The book's own account after the prefill, where it keeps one.
+    own_heap_bytes: Option<usize>,
 }
 
 impl<E: Engine> Lane<E> {
@@ -461,6 +473,7 @@ impl<E: Engine> Lane<E> {
             engine.apply_counted(command, &mut prefill_tally);
         }
         let prefill_heap = window.peek();
+        let own_heap_bytes = engine.own_heap_bytes();
         assert_eq!(prefill_tally.fills + prefill_tally.rejected, 0, "{}: the prefill rests whole", E::NAME);
         assert_eq!(engine.resting(), self.prefill.len(), "{}: every prefill order rests", E::NAME);
         let mut tally = Tally::default();
@@ -469,7 +482,7 @@ impl<E: Engine> Lane<E> {
         }
         let run_heap = window.close();
         tally.resting = engine.resting();
-        Check { tally, prefill_heap, run_heap }
+        Check { tally, prefill_heap, run_heap, own_heap_bytes }
     }
 }
 
@@ -579,6 +592,10 @@ impl Engine for Huashi {
 
     fn resting(&self) -> usize {
         self.book.resting_count()
+    }
+
+    fn own_heap_bytes(&self) -> Option<usize> {
+        Some(self.book.heap_bytes())
     }
 }
 
