@@ -126,6 +126,12 @@ fn main() {
 
 // ---- options ----
 
+/// Bounds that keep a run inside this machine's memory (24 GiB: the default run's largest depth
+/// takes about 1.2 GB, dominated by the translated streams and one book at a time) and time.
+const RESTING_MAX: usize = 10_000_000;
+const MESSAGES_MAX: usize = 20_000_000;
+const ROUNDS_MAX: usize = 100;
+
 struct Options {
     resting: Vec<usize>,
     messages: usize,
@@ -151,15 +157,19 @@ fn parse_options() -> Options {
         let value = args.next().unwrap_or_else(|| usage(&format!("{flag} needs a value")));
         let number =
             |text: &str| text.parse::<u64>().unwrap_or_else(|_| usage(&format!("{flag}: {text:?} is not a number")));
+        let count = |text: &str, max: usize| match number(text) {
+            n @ 1.. if n <= max as u64 => n as usize,
+            _ => usage(&format!("{flag}: {text} is not between 1 and {max}")),
+        };
         let switch = || match value.as_str() {
             "on" => true,
             "off" => false,
             _ => usage(&format!("{flag}: on or off, not {value:?}")),
         };
         match flag.as_str() {
-            "--resting" => options.resting = value.split(',').map(|n| number(n).max(1) as usize).collect(),
-            "--messages" => options.messages = number(&value).max(1) as usize,
-            "--rounds" => options.rounds = number(&value).max(1) as usize,
+            "--resting" => options.resting = value.split(',').map(|n| count(n, RESTING_MAX)).collect(),
+            "--messages" => options.messages = count(&value, MESSAGES_MAX),
+            "--rounds" => options.rounds = count(&value, ROUNDS_MAX),
             "--seed" => options.seed = number(&value),
             "--owners" => {
                 options.owners = match value.as_str() {
@@ -370,6 +380,7 @@ fn print_agreement(checks: &[Check; 3], owners: Owners) {
     let [huashi, matchcore, obcore] = checks.each_ref().map(|c| &c.tally);
     assert!(huashi.rejected == 0, "huashi rejected {} messages of a mix generated valid", huashi.rejected);
     assert!(owners == Owners::Drawn || huashi.self_trade == 0, "self-trades with distinct owners");
+    assert!(huashi.past_limit + obcore.past_limit == 0, "a fill past the taker's limit: {huashi:?}, {obcore:?}");
     assert!(
         same(huashi, obcore) && huashi.self_trade == obcore.self_trade,
         "obcore does not agree with huashi: {obcore:?} vs {huashi:?}"
