@@ -90,3 +90,31 @@ pub fn order_command(order: &NewOrder) -> Command {
         }),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use huashi_engine::core::book::{OrderType, TimeInForce};
+    use huashi_engine::types::{OrderId, Side};
+
+    #[test]
+    fn a_mix_order_rests_in_the_market_as_its_owners() {
+        let mut market = trading_market(3);
+        let order = NewOrder {
+            id: OrderId(7),
+            owner: Pk(2),
+            side: Side::Buy,
+            order_type: OrderType::Limit,
+            price: Some(Fen(99_000)),
+            quantity: 5,
+            tif: TimeInForce::Gtc,
+            post_only: false,
+        };
+        apply_ok(&mut market, &order_command(&order), &mut Vec::new());
+        let book = &market.listings()[&SYMBOL].book;
+        assert_eq!(book.resting_count(), 1);
+        let open = market.open_orders(Pk(2));
+        assert_eq!(open.len(), 1);
+        assert_eq!(open[0].client_order_id.as_str(), "o7");
+    }
+}

@@ -126,6 +126,12 @@ fn main() {
 
 // ---- options ----
 
+/// Bounds that keep a run inside this machine's memory (24 GiB: the default run's largest depth
+/// takes about 1.2 GB, dominated by the translated streams and one book at a time) and time.
+const RESTING_MAX: usize = 10_000_000;
+const MESSAGES_MAX: usize = 20_000_000;
+const ROUNDS_MAX: usize = 100;
+
 struct Options {
     resting: Vec<usize>,
     messages: usize,
@@ -151,15 +157,19 @@ fn parse_options() -> Options {
         let value = args.next().unwrap_or_else(|| usage(&format!("{flag} needs a value")));
         let number =
             |text: &str| text.parse::<u64>().unwrap_or_else(|_| usage(&format!("{flag}: {text:?} is not a number")));
+        let count = |text: &str, max: usize| match number(text) {
+            n @ 1.. if n <= max as u64 => n as usize,
+            _ => usage(&format!("{flag}: {text} is not between 1 and {max}")),
+        };
         let switch = || match value.as_str() {
             "on" => true,
             "off" => false,
             _ => usage(&format!("{flag}: on or off, not {value:?}")),
         };
         match flag.as_str() {
-            "--resting" => options.resting = value.split(',').map(|n| number(n).max(1) as usize).collect(),
-            "--messages" => options.messages = number(&value).max(1) as usize,
-            "--rounds" => options.rounds = number(&value).max(1) as usize,
+            "--resting" => options.resting = value.split(',').map(|n| count(n, RESTING_MAX)).collect(),
+            "--messages" => options.messages = count(&value, MESSAGES_MAX),
+            "--rounds" => options.rounds = count(&value, ROUNDS_MAX),
             "--seed" => options.seed = number(&value),
             "--owners" => {
                 options.owners = match value.as_str() {
@@ -353,6 +363,11 @@ fn print_checks(lanes: &[&dyn Timed], checks: &[Check], resting: usize) {
             format!("{run_requested} ({run_blocks} in blocks)"),
         );
     }
+    for (lane, check) in lanes.iter().zip(checks) {
+        if let Some(bytes) = check.own_heap_bytes {
+            println!("  ({}'s own account after the prefill: {} B/order)", lane.name(), bytes / resting);
+        }
+    }
 }
 
 /// Says whether the peers agree with Huashi on what they must agree on (see "Mapping"); a
@@ -365,6 +380,7 @@ fn print_agreement(checks: &[Check; 3], owners: Owners) {
     let [huashi, matchcore, obcore] = checks.each_ref().map(|c| &c.tally);
     assert!(huashi.rejected == 0, "huashi rejected {} messages of a mix generated valid", huashi.rejected);
     assert!(owners == Owners::Drawn || huashi.self_trade == 0, "self-trades with distinct owners");
+    assert!(huashi.past_limit + obcore.past_limit == 0, "a fill past the taker's limit: {huashi:?}, {obcore:?}");
     assert!(
         same(huashi, obcore) && huashi.self_trade == obcore.self_trade,
         "obcore does not agree with huashi: {obcore:?} vs {huashi:?}"
@@ -423,6 +439,11 @@ trait Engine {
     /// The checking path: applies one message and counts what it did.
     fn apply_counted(&mut self, command: &Self::Command, tally: &mut Tally);
     fn resting(&self) -> usize;
+    /// The book's own account of its heap, where it keeps one: a cross-check of the counting
+    /// allocator.
+    fn own_heap_bytes(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// An engine with its translated stream.
@@ -435,6 +456,8 @@ struct Check {
     tally: Tally,
     prefill_heap: Growth,
     run_heap: Growth,
+    /// The book's own account after the prefill, where it keeps one.
+    own_heap_bytes: Option<usize>,
 }
 
 impl<E: Engine> Lane<E> {
@@ -461,6 +484,7 @@ impl<E: Engine> Lane<E> {
             engine.apply_counted(command, &mut prefill_tally);
         }
         let prefill_heap = window.peek();
+        let own_heap_bytes = engine.own_heap_bytes();
         assert_eq!(prefill_tally.fills + prefill_tally.rejected, 0, "{}: the prefill rests whole", E::NAME);
         assert_eq!(engine.resting(), self.prefill.len(), "{}: every prefill order rests", E::NAME);
         let mut tally = Tally::default();
@@ -469,7 +493,7 @@ impl<E: Engine> Lane<E> {
         }
         let run_heap = window.close();
         tally.resting = engine.resting();
-        Check { tally, prefill_heap, run_heap }
+        Check { tally, prefill_heap, run_heap, own_heap_bytes }
     }
 }
 
@@ -579,6 +603,10 @@ impl Engine for Huashi {
 
     fn resting(&self) -> usize {
         self.book.resting_count()
+    }
+
+    fn own_heap_bytes(&self) -> Option<usize> {
+        Some(self.book.heap_bytes())
     }
 }
 
