@@ -107,9 +107,13 @@ impl Session {
         // a squatter on a slot.
         let limits = &self.shared.limits;
         let mut liveness = Liveness::new(limits.ping_interval, limits.idle_timeout);
+        // One registration with the shutdown signal for the whole session: a `changed()` made
+        // anew each turn joins and leaves the signal's waiter list (a lock) on every message.
+        let stopping = shutdown.changed();
+        tokio::pin!(stopping);
         loop {
             let result = tokio::select! {
-                _ = shutdown.changed() => return GOING_AWAY,
+                _ = &mut stopping => return GOING_AWAY,
                 _ = &mut login_deadline, if self.principal.is_none() => return LOGIN_TIMEOUT,
                 due = liveness.due() => match due {
                     Due::Ping => conn::ping(socket, self.shared.limits.write_timeout).await,

@@ -11,6 +11,16 @@
 //! latency is measured from each `clock_award`'s engine `ts` to its arrival at every subscriber.
 //! With `--server-pid`, the server's RSS is read before and after the idle sessions connect.
 //!
+//! The feed's floor (issue 16): with `--floor`, as many readers again connect to a minimal
+//! writer in this process (`floor`) that writes the server's own `clock_award` frame to each of
+//! their sockets in turn; floor rounds alternate with the server's rounds (each waits for the
+//! other's deliveries to end), and the report sets the server's per-delivery latency beside the
+//! floor's, with the CPU each spent per delivery, user and system apart (from /proc).
+//!
+//! The journal (issue 16): the server's `/metrics` is read before and after the bidding, and the
+//! `fdatasync` histogram of the run (the difference) is printed beside the bid → reply figures,
+//! so a tail that the disk sets shows as such.
+//!
 //! A replicated hall (issue 13): `--url` is the leader (buyers, operator, grower), and
 //! `--feed-url` (repeat it) names the nodes whose `/feed` the subscribers read, taken in turn.
 //! Every node numbers the same events alike, so each `clock_award` (and `clock_started`) must
@@ -37,6 +47,10 @@ use tokio::task::JoinSet;
 use tokio::time::{sleep, sleep_until, timeout, Instant};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+// In a folder of its own: a file beside this one would be a binary of its own.
+#[path = "loadgen/floor.rs"]
+mod floor;
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -75,6 +89,10 @@ struct Args {
     /// phase alone, after every connection is up (repeat the flag; e.g. every node of a hall).
     #[arg(long = "cpu-pid")]
     cpu_pids: Vec<u32>,
+    /// Also measure the floor: as many readers on a minimal writer in this process, its rounds
+    /// alternating with the server's (see the module's doc).
+    #[arg(long)]
+    floor: bool,
 }
 
 /// Requests per second one loadgen session sends while setting up (the server allows 100/s).
@@ -137,11 +155,20 @@ impl Session {
 
 /// A process's CPU time so far (user + system), in clock ticks, from /proc.
 fn cpu_ticks(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    process_cpu(pid).map(|(user, system)| user + system)
+}
+
+/// A process's CPU time so far (user, system), in clock ticks.
+fn process_cpu(pid: u32) -> Option<(u64, u64)> {
+    stat_ticks(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// `utime` and `stime` of a /proc `stat` line.
+fn stat_ticks(stat: &str) -> Option<(u64, u64)> {
     // Fields after the command name (which may hold spaces), from its closing parenthesis.
     let rest = &stat[stat.rfind(')')? + 2..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+    Some((fields.get(11)?.parse::<u64>().ok()?, fields.get(12)?.parse::<u64>().ok()?))
 }
 
 /// Clock ticks per second (`getconf CLK_TCK`; 100 on Linux).
@@ -441,6 +468,16 @@ async fn run(args: Args) -> Result<(), Error> {
         started.elapsed().as_secs_f64()
     );
 
+    let floor = match args.floor {
+        true => {
+            let n = args.subscribers;
+            let floor = tokio::task::spawn_blocking(move || floor::Floor::start(n)).await??;
+            println!("connected {n} floor readers to the floor's writer");
+            Some(Arc::new(Mutex::new(floor)))
+        }
+        false => None,
+    };
+
     let cpu_before: Vec<Option<u64>> = args.cpu_pids.iter().map(|&pid| cpu_ticks(pid)).collect();
     let messages_before = stats.feed_messages.load(Ordering::Relaxed);
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -448,6 +485,12 @@ async fn run(args: Args) -> Result<(), Error> {
     for (i, ws) in feeds.into_iter().enumerate() {
         subscribers.spawn(subscriber(ws, i % feed_urls.len(), stats.clone(), stop_rx.clone()));
     }
+    let mut alternation = Alternation::default();
+    let metrics_url = http_host(&args.url);
+    let metrics_before = match &metrics_url {
+        Some(host) => scrape_metrics(host).await,
+        None => None,
+    };
     let mut buyer_jobs = Vec::new();
     let mut buyer_tasks = JoinSet::new();
     for ws in buyers {
@@ -499,6 +542,9 @@ async fn run(args: Args) -> Result<(), Error> {
         // The server pings idle connections (tungstenite answers them): skip anything not text.
         let Message::Text(text) = message else { continue };
         let event: Value = serde_json::from_str(text.as_str())?;
+        if event["type"] == "clock_award" && event["clock"] == json!(clock) {
+            alternation.award = Some(text.as_str().to_string());
+        }
         if event["type"] != "clock_started" || event["clock"] != json!(clock) {
             continue;
         }
@@ -507,6 +553,12 @@ async fn run(args: Args) -> Result<(), Error> {
             continue;
         }
         rounds += 1;
+        if let Some(floor) = &floor {
+            alternation.settle(&stats, args.subscribers, Some(text.as_str())).await;
+            alternation.close_window(&stats, args.server_pid);
+            alternation.floor_round(floor).await;
+            alternation.open_window(&stats, args.server_pid);
+        }
         let round = event["round"].as_u64().unwrap_or_default();
         let t0 = Instant::now() + Duration::from_millis(5);
         for i in 0..args.bids_per_round {
@@ -518,9 +570,18 @@ async fn run(args: Args) -> Result<(), Error> {
             let _ = buyer_jobs[next_buyer % buyer_jobs.len()].send(job).await;
             next_buyer += 1;
         }
+        alternation.bids += args.bids_per_round as u64;
     }
     drop(buyer_jobs);
     let _ = timeout(Duration::from_secs(30), async { while buyer_tasks.join_next().await.is_some() {} }).await;
+    if floor.is_some() {
+        alternation.settle(&stats, args.subscribers, None).await;
+        alternation.close_window(&stats, args.server_pid);
+    }
+    let metrics_after = match &metrics_url {
+        Some(host) => scrape_metrics(host).await,
+        None => None,
+    };
     sleep(Duration::from_millis(500)).await;
     let _ = stop_tx.send(true);
     let _ = timeout(Duration::from_secs(10), async { while subscribers.join_next().await.is_some() {} }).await;
@@ -539,6 +600,14 @@ async fn run(args: Args) -> Result<(), Error> {
     println!("  {}", summary(&stats.bids));
     println!("  the stopping bid of each round: {}", summary(&stats.stopping));
     println!("  from the actual send time: {}", summary(&stats.sent));
+    if let (Some(before), Some(after)) = (&metrics_before, &metrics_after) {
+        for (name, what) in [
+            ("huashi_journal_sync_seconds", "journal fdatasync (the server's /metrics, this run's difference)"),
+            ("huashi_engine_latency_seconds", "engine stamp → fan-out (the server's /metrics, this run's difference)"),
+        ] {
+            println!("  {what}: {}", histogram_delta(before, after, name));
+        }
+    }
     println!(
         "feed clock_award → subscriber ({} deliveries to {} subscribers, {} seq gaps, {} closed by the server):",
         stats.feed_deliveries.load(Ordering::Relaxed),
@@ -547,6 +616,9 @@ async fn run(args: Args) -> Result<(), Error> {
         stats.feed_closed.load(Ordering::Relaxed)
     );
     println!("  {}", summary(&stats.feed));
+    if let Some(floor) = &floor {
+        alternation.report(&stats, floor, args.subscribers).await;
+    }
     if feed_urls.len() > 1 {
         let by_node = stats.feed_by_node.lock().expect("not poisoned");
         for (i, url) in feed_urls.iter().enumerate() {
@@ -628,7 +700,223 @@ async fn run(args: Args) -> Result<(), Error> {
     Ok(())
 }
 
+/// Server rounds and floor rounds, taken in turn (`--floor`): each starts once the other's
+/// deliveries have ended, so neither pays for the other's traffic. The server's CPU is summed over
+/// its own windows only.
+#[derive(Default)]
+struct Alternation {
+    /// The last `clock_award` text the control feed saw: the floor's frame.
+    award: Option<String>,
+    /// Bids scheduled so far.
+    bids: u64,
+    floor_rounds: u64,
+    floor_cost: floor::RoundCost,
+    floor_failed: u64,
+    /// The open server window: CPU ticks (user, system) and feed messages at its start.
+    window: Option<((u64, u64), u64)>,
+    server_ticks: (u64, u64),
+    server_messages: u64,
+}
+
+/// How long one side may take to deliver before the other goes anyway.
+const SETTLE_MAX: Duration = Duration::from_secs(10);
+/// The feed must have been quiet this long before a floor round starts.
+const QUIET: Duration = Duration::from_millis(30);
+
+impl Alternation {
+    /// Waits until every scheduled bid has its reply, every award and `started` (the
+    /// clock_started text just seen) reached every open subscriber, and the feed went quiet.
+    async fn settle(&self, stats: &Stats, subscribers: usize, started: Option<&str>) {
+        let started = started.map(event_key);
+        let until = Instant::now() + SETTLE_MAX;
+        let delivered = || {
+            let replies = stats.awards.load(Ordering::Relaxed)
+                + stats.too_late.load(Ordering::Relaxed)
+                + stats.other.load(Ordering::Relaxed);
+            let open = (subscribers as u64).saturating_sub(stats.feed_closed.load(Ordering::Relaxed));
+            let awards = stats.awards.load(Ordering::Relaxed);
+            let started_seen = started.is_none_or(|key| {
+                stats.events.lock().expect("not poisoned").get(&key).is_some_and(|seen| seen.subscribers >= open)
+            });
+            replies >= self.bids && stats.feed_deliveries.load(Ordering::Relaxed) >= awards * open && started_seen
+        };
+        while !delivered() && Instant::now() < until {
+            sleep(Duration::from_millis(1)).await;
+        }
+        let mut last = stats.feed_messages.load(Ordering::Relaxed);
+        loop {
+            sleep(QUIET).await;
+            let now = stats.feed_messages.load(Ordering::Relaxed);
+            if now == last || Instant::now() >= until {
+                break;
+            }
+            last = now;
+        }
+    }
+
+    fn open_window(&mut self, stats: &Stats, server_pid: Option<u32>) {
+        let ticks = server_pid.and_then(process_cpu).unwrap_or_default();
+        self.window = Some((ticks, stats.feed_messages.load(Ordering::Relaxed)));
+    }
+
+    fn close_window(&mut self, stats: &Stats, server_pid: Option<u32>) {
+        let Some(((user, system), messages)) = self.window.take() else { return };
+        let (user_now, system_now) = server_pid.and_then(process_cpu).unwrap_or_default();
+        self.server_ticks.0 += user_now.saturating_sub(user);
+        self.server_ticks.1 += system_now.saturating_sub(system);
+        self.server_messages += stats.feed_messages.load(Ordering::Relaxed) - messages;
+    }
+
+    /// One floor round: the last award's frame to every floor reader, then waits for them all.
+    async fn floor_round(&mut self, floor: &Arc<Mutex<floor::Floor>>) {
+        let Some(text) = self.award.as_deref().and_then(floor::template) else { return };
+        self.floor_rounds += 1;
+        let (floor, seq) = (Arc::clone(floor), self.floor_rounds);
+        let round = move || floor.lock().expect("not poisoned").round(&text, seq, SETTLE_MAX);
+        let cost = tokio::task::spawn_blocking(round).await.unwrap_or_default();
+        self.floor_cost.took += cost.took;
+        self.floor_cost.user_ticks += cost.user_ticks;
+        self.floor_cost.system_ticks += cost.system_ticks;
+        self.floor_failed += cost.writes_failed;
+    }
+
+    async fn report(&self, stats: &Stats, floor: &Arc<Mutex<floor::Floor>>, subscribers: usize) {
+        let floor = Arc::clone(floor);
+        let (floor_summary, floor_p99) =
+            tokio::task::spawn_blocking(move || floor.lock().expect("not poisoned").report()).await.unwrap_or_default();
+        println!(
+            "  the floor (one thread writing the same frame to {subscribers} readers, {} rounds alternating with the \
+             server's; {} writes failed):",
+            self.floor_rounds, self.floor_failed
+        );
+        println!("  {floor_summary}");
+        let server_p99 = stats
+            .feed
+            .lock()
+            .expect("not poisoned")
+            .as_ref()
+            .filter(|h| !h.is_empty())
+            .map(|h| h.value_at_quantile(0.99));
+        if let (Some(server), Some(floor)) = (server_p99, floor_p99) {
+            println!("  server p99 / floor p99: {:.2}", server as f64 / floor.max(1) as f64);
+        }
+        let deliveries = (self.floor_rounds * subscribers as u64).max(1) as f64;
+        let us = |ticks: u64, n: f64| ticks as f64 / CLOCK_TICKS * 1e6 / n;
+        println!(
+            "  CPU per delivery: the floor's writer user {:.2} µs + system {:.2} µs ({:.1} ms a round); the server \
+             user {:.2} µs + system {:.2} µs over its rounds ({} feed messages delivered, every kind, all the \
+             server's threads)",
+            us(self.floor_cost.user_ticks, deliveries),
+            us(self.floor_cost.system_ticks, deliveries),
+            self.floor_cost.took.as_secs_f64() * 1e3 / self.floor_rounds.max(1) as f64,
+            us(self.server_ticks.0, self.server_messages.max(1) as f64),
+            us(self.server_ticks.1, self.server_messages.max(1) as f64),
+            self.server_messages
+        );
+    }
+}
+
+/// `host:port` of a `ws://` URL, for plain HTTP to the same server.
+fn http_host(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("ws://")?;
+    Some(rest.split('/').next()?.to_string())
+}
+
+/// The server's `GET /metrics` text.
+async fn scrape_metrics(host: &str) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let read = async {
+        let mut socket = TcpStream::connect(host).await.ok()?;
+        let request = format!("GET /metrics HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n\r\n");
+        socket.write_all(request.as_bytes()).await.ok()?;
+        let mut response = Vec::new();
+        socket.read_to_end(&mut response).await.ok()?;
+        let text = String::from_utf8(response).ok()?;
+        Some(text.split_once("\r\n\r\n")?.1.to_string())
+    };
+    timeout(Duration::from_secs(5), read).await.ok().flatten()
+}
+
+/// A Prometheus histogram: cumulative buckets (bound in seconds, count), count and sum.
+type Scraped = (Vec<(f64, u64)>, u64, f64);
+
+/// A histogram out of a `/metrics` text.
+fn prometheus_histogram(text: &str, name: &str) -> Option<Scraped> {
+    let mut buckets = Vec::new();
+    let (mut count, mut sum) = (None, None);
+    let bucket = format!("{name}_bucket{{le=\"");
+    for line in text.lines() {
+        let Some((key, value)) = line.rsplit_once(' ') else { continue };
+        if let Some(le) = key.strip_prefix(&bucket).and_then(|rest| rest.strip_suffix("\"}")) {
+            let bound = if le == "+Inf" { f64::INFINITY } else { le.parse().ok()? };
+            buckets.push((bound, value.parse().ok()?));
+        } else if key == format!("{name}_count") {
+            count = value.parse().ok();
+        } else if key == format!("{name}_sum") {
+            sum = value.parse().ok();
+        }
+    }
+    Some((buckets, count?, sum?))
+}
+
+/// What a histogram gained between two scrapes: count, mean and the bucket bound under which
+/// each percentile falls.
+fn histogram_delta(before: &str, after: &str, name: &str) -> String {
+    let (Some((b0, n0, s0)), Some((b1, n1, s1))) =
+        (prometheus_histogram(before, name), prometheus_histogram(after, name))
+    else {
+        return "not in /metrics".to_string();
+    };
+    let n = n1.saturating_sub(n0);
+    if n == 0 || b0.len() != b1.len() {
+        return "no samples".to_string();
+    }
+    let delta: Vec<(f64, u64)> =
+        b1.iter().zip(&b0).map(|((bound, c1), (_, c0))| (*bound, c1.saturating_sub(*c0))).collect();
+    let at = |q: f64| {
+        let rank = (q * n as f64).ceil() as u64;
+        let bound = delta.iter().find(|(_, c)| *c >= rank).map_or(f64::INFINITY, |(b, _)| *b);
+        if bound.is_finite() {
+            format!("≤ {} ms", bound * 1e3)
+        } else {
+            "over the last bound".to_string()
+        }
+    };
+    // The share over 2 ms counts what lies beyond the first bound at or above 2 ms.
+    let (over_bound, within) = delta.iter().find(|(b, _)| *b >= 0.002).map_or((f64::INFINITY, n), |(b, c)| (*b, *c));
+    format!(
+        "n {n}, mean {:.3} ms, p50 {}, p99 {}, p99.9 {}, max {}; {} ({:.2} %) over {} ms",
+        (s1 - s0) / n as f64 * 1e3,
+        at(0.5),
+        at(0.99),
+        at(0.999),
+        at(1.0),
+        n - within,
+        (n - within) as f64 * 100.0 / n as f64,
+        over_bound * 1e3
+    )
+}
+
 fn main() {
+    // The floor's helpers (see `floor`): this same program, in another role.
+    let mut argv = std::env::args().skip(1);
+    let role = argv.next();
+    let count = |arg: Option<String>| arg.and_then(|n| n.parse().ok()).unwrap_or(0);
+    let helper = match role.as_deref() {
+        Some("floor-writer") => Some(floor::writer_main(count(argv.next())).map_err(Error::from)),
+        Some("floor-readers") => {
+            let url = argv.next().unwrap_or_default();
+            Some(floor::readers_main(url, count(argv.next())))
+        }
+        _ => None,
+    };
+    if let Some(result) = helper {
+        if let Err(error) = result {
+            eprintln!("loadgen {}: {error}", role.unwrap_or_default());
+            std::process::exit(1);
+        }
+        return;
+    }
     let args = Args::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
     if let Err(error) = runtime.block_on(run(args)) {
