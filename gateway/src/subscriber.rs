@@ -97,7 +97,7 @@ async fn run(socket: &mut WebSocket, shared: &Shared, from_seq: Option<u64>) -> 
     let mut turn = 0u32;
     loop {
         turn = turn.wrapping_add(1);
-        match wake(turn % FAIR_EVERY != 0, &mut stopping, &mut liveness, socket, &mut events).await {
+        match wake(!turn.is_multiple_of(FAIR_EVERY), &mut stopping, &mut liveness, socket, &mut events).await {
             Wake::Shutdown => return GOING_AWAY,
             Wake::Due(Due::Ping) => {
                 if let Err(end) = conn::ping(socket, timeout).await {

@@ -471,16 +471,16 @@ mod tests {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            if x % 3 == 0 && !model.is_empty() {
+            if x.is_multiple_of(3) && !model.is_empty() {
                 let victim = *model.keys().nth((x as usize / 3) % model.len()).unwrap();
                 let gone = model.remove(&victim).unwrap();
                 assert_eq!(store.remove(victim), Some(gone));
                 assert_eq!(store.by_client(gone.owner, &gone.client_order_id), None);
                 continue;
             }
-            let client = if x % 11 == 0 { format!("{long}{n}") } else { format!("c{n}") };
-            let side = if x % 2 == 0 { Side::Buy } else { Side::Sell };
-            let m = meta((x % 4) as u32, &client, side, (x % 5 != 0).then_some(1_000 + (x % 50) as i64));
+            let client = if x.is_multiple_of(11) { format!("{long}{n}") } else { format!("c{n}") };
+            let side = if x.is_multiple_of(2) { Side::Buy } else { Side::Sell };
+            let m = meta((x % 4) as u32, &client, side, (!x.is_multiple_of(5)).then_some(1_000 + (x % 50) as i64));
             store.insert(OrderId(n), &m);
             model.insert(OrderId(n), m);
             if n % 7 == 0 {

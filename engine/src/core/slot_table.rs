@@ -169,7 +169,7 @@ mod tests {
             let hash = hash_words(&[key]);
             if let Some(&slot) = model.get(&key) {
                 assert_eq!(table.find(hash, |s| keys[s as usize] == key), Some(slot), "step {step}");
-                if x % 2 == 0 {
+                if x.is_multiple_of(2) {
                     table.remove(hash, slot);
                     model.remove(&key);
                     free.push(slot);
