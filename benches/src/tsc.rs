@@ -20,6 +20,19 @@ impl TscClock {
     }
 
     /// The median cost, in ticks, of two back-to-back timer reads.
+    /// A calibrated clock and the cost of an empty timer pair, both printed, as every latency run
+    /// starts.
+    pub fn calibrate_and_report() -> (TscClock, u64) {
+        let clock = TscClock::calibrate();
+        let overhead = clock.pair_overhead();
+        println!(
+            "timer: TSC at {:.3} GHz, an empty lfence-rdtsc pair costs {:.1} ns (median; subtracted)",
+            clock.ticks_per_ns,
+            overhead as f64 / clock.ticks_per_ns
+        );
+        (clock, overhead)
+    }
+
     pub fn pair_overhead(&self) -> u64 {
         let mut samples: Vec<u64> = (0..1_000_000)
             .map(|_| {

@@ -134,13 +134,7 @@ fn main() {
         rates.len()
     );
 
-    let clock = TscClock::calibrate();
-    let overhead = clock.pair_overhead();
-    println!(
-        "timer: TSC at {:.3} GHz, an empty lfence-rdtsc pair costs {:.1} ns (median; subtracted)",
-        clock.ticks_per_ns,
-        overhead as f64 / clock.ticks_per_ns
-    );
+    let (clock, overhead) = TscClock::calibrate_and_report();
     let histograms = replay_timed(&mix, &clock, overhead);
     for (name, histogram) in ["all", "gtc", "ioc", "cancel", "move"].iter().zip(&histograms) {
         println!(

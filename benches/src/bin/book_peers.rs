@@ -104,16 +104,7 @@ fn main() {
         "book_peers: the exchange-core mix on huashi, matchcore 0.4.0 and obcore 0.1.6; {} messages, {} rounds, seed {:#x}, owners {:?}",
         options.messages, options.rounds, options.seed, options.owners
     );
-    let clock = options.latency.then(|| {
-        let clock = TscClock::calibrate();
-        let overhead = clock.pair_overhead();
-        println!(
-            "timer: TSC at {:.3} GHz, an empty lfence-rdtsc pair costs {:.1} ns (median; subtracted)",
-            clock.ticks_per_ns,
-            overhead as f64 / clock.ticks_per_ns
-        );
-        (clock, overhead)
-    });
+    let clock = options.latency.then(TscClock::calibrate_and_report);
     let mut summary = Vec::new();
     for &resting in &options.resting {
         summary.push(depth(&options, resting, clock.as_ref()));

@@ -43,7 +43,6 @@
 
 mod auction;
 mod checks;
-mod huge;
 mod id_index;
 mod image;
 mod ladder;

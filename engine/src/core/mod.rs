@@ -22,6 +22,7 @@ pub mod credit;
 pub mod dispatch;
 pub mod fees;
 pub mod hash;
+mod huge;
 pub mod limits;
 pub mod lots;
 pub mod market;

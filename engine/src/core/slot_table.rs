@@ -4,7 +4,11 @@
 //!
 //! Why not a general-purpose map: a deep book keeps a million live orders, and a map holding the
 //! key and value beside its control bytes costs several times the 8 bytes here. Deterministic: the
-//! hash is a fixed function of the key (no random state), and the table is never iterated.
+//! hash is a fixed function of the key (no random state), and what [`SlotTable::slots`] yields in
+//! table order is sorted by its callers before it reaches output. Tables of 2 MB and more sit on
+//! huge pages ([`HugeBuf`]): a deep book's index is read on every command.
+
+use crate::core::huge::HugeBuf;
 
 /// Marks an empty entry.
 const NIL: u32 = u32::MAX;
@@ -24,14 +28,14 @@ const EMPTY: Entry = Entry { tag: 0, slot: NIL };
 /// run stays within a few cache lines), with backward-shift deletion (no tombstones).
 #[derive(Clone, Debug)]
 pub struct SlotTable {
-    entries: Vec<Entry>,
+    entries: HugeBuf<Entry>,
     bits: u32,
     len: usize,
 }
 
 impl Default for SlotTable {
     fn default() -> SlotTable {
-        SlotTable { entries: vec![EMPTY; 1 << BITS_MIN], bits: BITS_MIN, len: 0 }
+        SlotTable { entries: HugeBuf::new(1 << BITS_MIN, EMPTY), bits: BITS_MIN, len: 0 }
     }
 }
 
@@ -68,7 +72,7 @@ impl SlotTable {
     }
 
     pub fn heap_bytes(&self) -> usize {
-        self.entries.capacity() * std::mem::size_of::<Entry>()
+        self.entries.heap_bytes()
     }
 
     /// The slot whose key has `hash` and for which `is_key` holds.
@@ -140,11 +144,16 @@ impl SlotTable {
 
     fn grow(&mut self) {
         assert!(self.bits < 32, "a slot table holds fewer than 2^32 entries");
-        let old = std::mem::replace(&mut self.entries, vec![EMPTY; 2 << self.bits]);
+        let old = std::mem::replace(&mut self.entries, HugeBuf::new(2 << self.bits, EMPTY));
         self.bits += 1;
-        for entry in old.into_iter().filter(|e| e.slot != NIL) {
+        for &entry in old.iter().filter(|e| e.slot != NIL) {
             self.place(entry);
         }
+    }
+
+    /// The slots in table order: callers sort before anything reaches output.
+    pub fn slots(&self) -> impl Iterator<Item = u32> + '_ {
+        self.entries.iter().filter(|e| e.slot != NIL).map(|e| e.slot)
     }
 }
 

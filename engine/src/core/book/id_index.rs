@@ -1,142 +1,58 @@
-//! The order id → arena slot index of one book.
+//! The order id → arena slot index of one book: a [`SlotTable`] keyed by the order id, whose
+//! matches the arena's slot confirms.
 
-use super::huge::HugeBuf;
-use super::ladder::{Arena, NIL};
+use super::ladder::Arena;
+use crate::core::slot_table::SlotTable;
 
-/// Order id → arena slot: open addressing with linear probing over 8-byte (key, slot) entries,
-/// at most 80 % full, where the key is the id's low 32 bits. Deterministic: a fixed Fibonacci
-/// hash, and the table is never iterated into output without sorting first.
+/// Order id → arena slot, in a [`SlotTable`] (8-byte entries, at most 80 % full).
 ///
 /// Why 8 bytes and not the id itself: in a deep book the index is the first of the dependent
 /// cache misses of every command (id → slot → the order's neighbours). At 8 bytes an entry and
 /// 80 % load, the index of 100,000 orders is 1 MB and stays in a core's L2; with 16-byte entries
 /// at 50 % it was 4 MB and missed. The slot holds the full id, and the slot is read next anyway,
-/// so confirming a key match there costs nothing. Ids that share their low 32 bits (the market
-/// numbers orders from 1, so four billion orders apart) only share a probe run.
-#[derive(Clone, Debug)]
+/// so confirming a match there costs nothing.
+#[derive(Clone, Debug, Default)]
 pub(super) struct IdIndex {
-    entries: HugeBuf<IdEntry>,
-    /// log2 of the capacity.
-    bits: u32,
-    len: usize,
+    table: SlotTable,
 }
 
-#[derive(Clone, Copy, Debug)]
-struct IdEntry {
-    key: u32,
-    /// `NIL` marks an empty entry.
-    slot: u32,
-}
-
-const EMPTY: IdEntry = IdEntry { key: 0, slot: NIL };
-
-impl Default for IdIndex {
-    fn default() -> IdIndex {
-        IdIndex { entries: HugeBuf::new(16, EMPTY), bits: 4, len: 0 }
-    }
-}
-
+/// A Fibonacci hash: the market numbers orders consecutively, and the product's high bits (the
+/// table's tag and home) spread consecutive ids evenly.
 #[inline]
-fn key_of(id: u64) -> u32 {
-    id as u32
+fn hash(id: u64) -> u64 {
+    id.wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
 impl IdIndex {
-    #[inline]
-    fn home(&self, key: u32) -> usize {
-        (u64::from(key).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - self.bits)) as usize
-    }
-
-    #[inline]
-    fn mask(&self) -> usize {
-        self.entries.len() - 1
-    }
-
-    /// The position holding `id`, or `None`.
-    #[inline]
-    fn position(&self, id: u64, arena: &Arena) -> Option<usize> {
-        let key = key_of(id);
-        let mut i = self.home(key);
-        loop {
-            let entry = self.entries[i];
-            if entry.slot == NIL {
-                return None;
-            }
-            if entry.key == key && arena[entry.slot].id == id {
-                return Some(i);
-            }
-            i = (i + 1) & self.mask();
-        }
-    }
-
     pub fn len(&self) -> usize {
-        self.len
+        self.table.len()
     }
 
     pub fn heap_bytes(&self) -> usize {
-        self.entries.heap_bytes()
+        self.table.heap_bytes()
     }
 
     /// The slot of `id`, whose full id the arena confirms.
     #[inline]
     pub fn get(&self, id: u64, arena: &Arena) -> Option<u32> {
-        self.position(id, arena).map(|i| self.entries[i].slot)
+        self.table.find(hash(id), |slot| arena[slot].id == id)
     }
 
     /// Adds `id` at `slot`; the caller knows `id` is not in the index.
     pub fn insert(&mut self, id: u64, slot: u32) {
-        assert!(slot != NIL);
-        if (self.len + 1) * 5 > self.entries.len() * 4 {
-            self.grow();
-        }
-        self.place(IdEntry { key: key_of(id), slot });
-        self.len += 1;
+        self.table.insert(hash(id), slot);
     }
 
-    fn place(&mut self, entry: IdEntry) {
-        let mut i = self.home(entry.key);
-        while self.entries[i].slot != NIL {
-            i = (i + 1) & self.mask();
-        }
-        self.entries[i] = entry;
-    }
-
-    /// Removes `id`, shifting later entries of its probe run back so that no tombstones build up.
+    /// Removes `id` (its slot must still hold it) and returns its slot.
     pub fn remove(&mut self, id: u64, arena: &Arena) -> Option<u32> {
-        let mut hole = self.position(id, arena)?;
-        let slot = self.entries[hole].slot;
-        self.len -= 1;
-        let mask = self.mask();
-        let mut next = hole;
-        loop {
-            next = (next + 1) & mask;
-            let entry = self.entries[next];
-            if entry.slot == NIL {
-                break;
-            }
-            // The entry may fill the hole only if its home is not in (hole, next] cyclically.
-            let home = self.home(entry.key);
-            let stays = if hole <= next { hole < home && home <= next } else { hole < home || home <= next };
-            if !stays {
-                self.entries[hole] = entry;
-                hole = next;
-            }
-        }
-        self.entries[hole] = EMPTY;
+        let slot = self.get(id, arena)?;
+        self.table.remove(hash(id), slot);
         Some(slot)
-    }
-
-    fn grow(&mut self) {
-        let old = std::mem::replace(&mut self.entries, HugeBuf::new(2 << self.bits, EMPTY));
-        self.bits += 1;
-        for &entry in old.iter().filter(|e| e.slot != NIL) {
-            self.place(entry);
-        }
     }
 
     /// The slots in table order: callers sort before anything reaches output.
     pub fn slots(&self) -> impl Iterator<Item = u32> + '_ {
-        self.entries.iter().filter(|e| e.slot != NIL).map(|e| e.slot)
+        self.table.slots()
     }
 }
 
@@ -155,8 +71,8 @@ mod tests {
         let mut model: BTreeMap<u64, u32> = BTreeMap::new();
         let mut x: u64 = 1;
         for step in 0..200_000u32 {
-            // xorshift: ids in a few clustered ranges, and ids four billion apart that share
-            // their low 32 bits, so probe runs collide, share keys and wrap.
+            // xorshift: ids in a few clustered ranges, and ids four billion apart, so probe runs
+            // collide and wrap.
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;

@@ -8,8 +8,8 @@
 //! are created on demand: finding a level by price is two array reads, and finding the next level
 //! when the best one empties is a couple of bit scans.
 
-use super::huge::HugeBuf;
 use super::TimeInForce;
+use crate::core::huge::HugeBuf;
 use crate::types::Side;
 use std::ops::{Index, IndexMut};
 

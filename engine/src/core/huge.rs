@@ -1,5 +1,5 @@
-//! A fixed-size buffer for the book's big arrays (arena pages, the id index) that the kernel may
-//! back with 2 MB pages.
+//! A fixed-size buffer for the core's big arrays (the book's arena pages, the slot tables that
+//! index orders) that the kernel may back with 2 MB pages.
 //!
 //! Why: a deep book's commands each touch a few random orders. At a million resting orders the
 //! slots and the index span about 65 MB, 16,000 pages of 4 KB, while the TLB maps a few
@@ -16,7 +16,7 @@ use std::ptr::NonNull;
 const HUGE_PAGE: usize = 2 << 20;
 
 /// `len` copies of a `Copy` value in one allocation that never grows.
-pub(super) struct HugeBuf<T: Copy> {
+pub(crate) struct HugeBuf<T: Copy> {
     ptr: NonNull<T>,
     len: usize,
 }
