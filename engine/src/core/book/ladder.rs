@@ -48,14 +48,6 @@ impl Slot {
     }
 }
 
-/// log2 of the slots per arena page: 131,072 slots of 48 bytes are 6 MB, three huge pages.
-#[cfg(not(test))]
-const PAGE_SHIFT: u32 = 17;
-/// Unit tests use pages of 4,096 slots, so that a book of a few thousand orders spans pages.
-#[cfg(test)]
-const PAGE_SHIFT: u32 = 12;
-const PAGE: usize = 1 << PAGE_SHIFT;
-
 /// What a slot holds before it is handed out.
 const UNUSED: Slot = Slot {
     id: 0,
@@ -73,13 +65,14 @@ const UNUSED: Slot = Slot {
 /// Every resting order lives here; freed slots are threaded through `next` and reused, so a book
 /// in steady state allocates nothing.
 ///
-/// Paged: 131,072 slots a page, and a page never moves; pages of 2 MB and more sit on huge pages
-/// ([`HugeBuf`]). A single growing `Vec` doubles, so a book of 100,000 orders held room for
-/// 131,072 and the doubling to a million copied 64 MB while the sequencer waited. The first page
-/// grows by doubling (so a small book stays small); every later one is allocated whole.
+/// One flat array, because every dependent step of a command indexes it (id → slot → the
+/// order's neighbours): an arena in pages paid a second dependent load on each. It doubles while
+/// small (a copy of under 2 MB); from 2 MB on it is mapped from the kernel on huge pages and
+/// grows by a sixteenth at a time in place ([`HugeBuf::grow`]: page tables are moved, not bytes),
+/// so a deep book never stops the sequencer for a copy and holds at most a sixteenth unused.
 #[derive(Clone, Debug)]
 pub(super) struct Arena {
-    pages: Vec<HugeBuf<Slot>>,
+    slots: HugeBuf<Slot>,
     /// Slots handed out at least once: the next fresh slot's index.
     used: usize,
     free: u32,
@@ -87,7 +80,7 @@ pub(super) struct Arena {
 
 impl Arena {
     pub fn new() -> Arena {
-        Arena { pages: Vec::new(), used: 0, free: NIL }
+        Arena { slots: HugeBuf::new(16, UNUSED), used: 0, free: NIL }
     }
 
     pub fn alloc(&mut self, slot: Slot) -> u32 {
@@ -98,14 +91,12 @@ impl Arena {
             return idx;
         }
         let idx = u32::try_from(self.used).ok().filter(|&i| i != NIL).expect("order arena full");
-        let (page, offset) = (self.used >> PAGE_SHIFT, self.used & (PAGE - 1));
-        if page == self.pages.len() {
-            self.pages.push(HugeBuf::new(if page == 0 { 16 } else { PAGE }, UNUSED));
-        } else if offset == self.pages[page].len() {
-            let grown = HugeBuf::grown_from(&self.pages[page], (2 * offset).min(PAGE), UNUSED);
-            self.pages[page] = grown;
+        if self.used == self.slots.len() {
+            let len = self.used;
+            let grown = if self.slots.grows_in_place() { len + len / 16 } else { 2 * len };
+            self.slots.grow(grown, UNUSED);
         }
-        self.pages[page][offset] = slot;
+        self.slots[self.used] = slot;
         self.used += 1;
         idx
     }
@@ -116,7 +107,7 @@ impl Arena {
     }
 
     pub fn heap_bytes(&self) -> usize {
-        self.pages.capacity() * size_of::<HugeBuf<Slot>>() + self.pages.iter().map(HugeBuf::heap_bytes).sum::<usize>()
+        self.slots.heap_bytes()
     }
 }
 
@@ -124,14 +115,14 @@ impl Index<u32> for Arena {
     type Output = Slot;
     #[inline]
     fn index(&self, idx: u32) -> &Slot {
-        &self.pages[(idx >> PAGE_SHIFT) as usize][idx as usize & (PAGE - 1)]
+        &self.slots[idx as usize]
     }
 }
 
 impl IndexMut<u32> for Arena {
     #[inline]
     fn index_mut(&mut self, idx: u32) -> &mut Slot {
-        &mut self.pages[(idx >> PAGE_SHIFT) as usize][idx as usize & (PAGE - 1)]
+        &mut self.slots[idx as usize]
     }
 }
 
