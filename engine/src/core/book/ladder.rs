@@ -9,7 +9,7 @@
 //! when the best one empties is a couple of bit scans.
 
 use super::TimeInForce;
-use crate::core::huge::HugeBuf;
+use crate::core::huge::{prefetch, HugeBuf};
 use crate::types::Side;
 use std::ops::{Index, IndexMut};
 
@@ -99,6 +99,20 @@ impl Arena {
         self.slots[self.used] = slot;
         self.used += 1;
         idx
+    }
+
+    /// Slot `idx`, if the arena has one (it may be free).
+    #[inline]
+    pub fn get(&self, idx: u32) -> Option<&Slot> {
+        self.slots.get(idx as usize)
+    }
+
+    /// Look-ahead: asks the cache for slot `idx` (nothing if there is no such slot).
+    #[inline]
+    pub fn prefetch(&self, idx: u32) {
+        if let Some(slot) = self.slots.get(idx as usize) {
+            prefetch(slot);
+        }
     }
 
     pub fn release(&mut self, idx: u32) {
