@@ -164,7 +164,9 @@ impl Market {
         participant.orders_open += 1;
         participant.orders_today += 1;
         self.participants.reserve(owner, reserved);
-        out.push(Event::OrderAccepted(report(order_id, &meta, entry.quantity, now)));
+        if !self.quiet {
+            out.push(Event::OrderAccepted(report(order_id, &meta, entry.quantity, now)));
+        }
         self.settle_book_events(entry.symbol, book_events, now, out);
         Ok(())
     }
@@ -367,10 +369,14 @@ impl Market {
                     let listing = self.listings.get_mut(&symbol).expect("listed");
                     listing.day_volume.amount.0 += amount.0;
                     listing.day_volume.units += quantity;
-                    for (order, owner, side, leaves, liquidity) in [
+                    // Quiet (a replay nobody reads): the reports below are skipped, the money and
+                    // the dispatch line are not; `apply` is told of the sale instead of `Traded`.
+                    let reports = [
                         (maker, maker_owner, maker_side, maker_leaves, Liquidity::Maker),
                         (taker, taker_owner, maker_side.opposite(), taker_leaves, Liquidity::Taker),
-                    ] {
+                    ];
+                    self.quiet_sale |= self.quiet;
+                    for &(order, owner, side, leaves, liquidity) in &reports[..if self.quiet { 0 } else { 2 }] {
                         out.push(Event::Fill {
                             owner,
                             order_id: order,
@@ -400,6 +406,9 @@ impl Market {
                         temperature: None,
                         updated: now,
                     });
+                    if self.quiet {
+                        continue;
+                    }
                     out.push(Event::Traded(Trade {
                         trade_id,
                         symbol,
@@ -424,6 +433,9 @@ impl Market {
                     let participant = self.participants.get_mut(owner);
                     participant.orders_open -= 1;
                     self.participants.release(owner, meta.reserved);
+                    if self.quiet {
+                        continue;
+                    }
                     out.push(Event::OrderDone {
                         owner,
                         order_id: order,
@@ -433,9 +445,10 @@ impl Market {
                         ts: now,
                     });
                 }
-                BookEvent::Level { side, price, quantity } => {
+                BookEvent::Level { side, price, quantity } if !self.quiet => {
                     out.push(Event::BookLevel { symbol, side, price, quantity });
                 }
+                BookEvent::Level { .. } => {}
             }
         }
     }
