@@ -30,7 +30,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
         return rebuild_archive(&args);
     }
     let started = Instant::now();
-    let (market, recovered) = store::read_only(&args.data_dir, args.from_genesis, |_, _, _| {})?;
+    let (market, recovered) = store::read_only_market(&args.data_dir, args.from_genesis)?;
     let elapsed = started.elapsed();
     for skipped in &recovered.skipped_snapshots {
         eprintln!("warning: skipped damaged snapshot {skipped}");

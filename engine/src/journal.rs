@@ -4,10 +4,12 @@
 //! - [`format`]: the bytes on disk and the checks that tell good, torn and corrupt records apart.
 //! - [`recovery`]: what `Journal::open` does before the first append.
 //! - [`reader`]: `Journal::read_after`, the streaming replay of records after a seq.
+//! - [`book_records`]: the fast reader of the commonest records' payloads (book orders, cancels).
 //!
 //! The sequencer appends a batch, calls [`Journal::commit`] once, and only then releases the
 //! batch's replies: a command is durable before anything that reports its effect is visible.
 
+pub(crate) mod book_records;
 pub(crate) mod format;
 mod reader;
 mod recovery;

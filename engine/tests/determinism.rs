@@ -115,3 +115,42 @@ fn the_busy_cut_is_busy() {
     assert!(market.clocks().iter().any(|c| c.phase != ClockPhase::Idle), "no clock is busy at the cut");
     assert!(market.listings().values().any(|l| l.book.resting_count() > 0), "no book has orders at the cut");
 }
+
+/// A quiet market (a replay nobody reads the events of) decides exactly what a loud one does:
+/// the same state hash along the way, the same next wake-up (which follows the sales it no
+/// longer reports), and every event but the books' per-order reports.
+#[test]
+fn a_quiet_market_reaches_the_same_state_as_a_loud_one() {
+    let commands = commands();
+    let (mut loud, mut quiet) = (fresh_market(), fresh_market());
+    quiet.set_quiet(true);
+    let (mut loud_events, mut quiet_events) = (Vec::new(), Vec::new());
+    let mut reports = 0;
+    for (i, (command, now)) in commands.iter().enumerate() {
+        let (from_loud, from_quiet) = (loud_events.len(), quiet_events.len());
+        let loud_applied = loud.apply(command, *now, &mut loud_events);
+        let quiet_applied = quiet.apply(command, *now, &mut quiet_events);
+        assert_eq!(loud_applied.result, quiet_applied.result, "command {i} was judged otherwise");
+        assert_eq!(loud.next_wake(), quiet.next_wake(), "command {i}: another next wake-up");
+        let is_report = |e: &&Event| {
+            matches!(
+                e,
+                Event::OrderAccepted(_)
+                    | Event::Fill { .. }
+                    | Event::Traded(_)
+                    | Event::OrderDone { .. }
+                    | Event::BookLevel { .. }
+            )
+        };
+        reports += loud_events[from_loud..].iter().filter(is_report).count();
+        assert!(!quiet_events[from_quiet..].iter().any(|e| is_report(&e)), "command {i}: a quiet report");
+        let others: Vec<&Event> = loud_events[from_loud..].iter().filter(|e| !is_report(e)).collect();
+        let quiet_others: Vec<&Event> = quiet_events[from_quiet..].iter().collect();
+        assert_eq!(others, quiet_others, "command {i}: other events differ");
+        if i % HASH_EVERY == 0 {
+            assert_eq!(loud.state_hash(), quiet.state_hash(), "the state diverged at command {i}");
+        }
+    }
+    assert_eq!(loud.state_hash(), quiet.state_hash());
+    assert!(reports > 1_000, "only {reports} book reports: the stream hardly uses the books");
+}

@@ -134,6 +134,8 @@ fn snapshot_plus_replay_equals_replay_from_genesis() {
     assert_eq!(b.snapshot_seq, 0);
     assert_eq!(b.replayed, 41);
     assert_eq!(from_snapshot.state_hash(), from_genesis.state_hash());
+    let (quiet, c) = store::read_only_market(dir.path(), true).unwrap();
+    assert_eq!((c.replayed, quiet.state_hash()), (41, from_genesis.state_hash()), "a quiet replay differs");
 }
 
 #[test]

@@ -168,6 +168,13 @@ pub struct Market {
     /// Scratch space for the books' reports; not state.
     #[serde(skip)]
     pub(crate) book_scratch: Vec<crate::core::book::BookEvent>,
+    /// Set for a replay whose reader ignores the events (see `set_quiet`); not state.
+    #[serde(skip)]
+    pub(crate) quiet: bool,
+    /// A quiet apply made a book trade whose `Traded` it did not build: what `apply` would
+    /// otherwise have seen in the events (see `market_data_due`); false between applies.
+    #[serde(skip)]
+    pub(crate) quiet_sale: bool,
 }
 
 impl Market {
@@ -201,6 +208,8 @@ impl Market {
             complaints: Complaints::new(),
             lines_changed: false,
             book_scratch: Vec::new(),
+            quiet: false,
+            quiet_sale: false,
             config,
         };
         for (code, name, category, unit, grades) in DEFAULT_PRODUCTS {
@@ -245,10 +254,20 @@ impl Market {
         self.publish_supply_lines(out);
         // A second after the latest sale: clearing holds each cell back for a second after its own
         // last publication, which is never later than that.
-        if out[first_event..].iter().any(Event::moves_market_data) {
+        let sold_quietly = std::mem::take(&mut self.quiet_sale);
+        if sold_quietly || out[first_event..].iter().any(Event::moves_market_data) {
             self.market_data_due = Some(EngineTime(now.0.saturating_add(MARKET_DATA_INTERVAL_US)));
         }
         Applied { result, first_command_event }
+    }
+
+    /// Quiet: `apply` no longer builds the books' per-order reports (`OrderAccepted`, `Fill`,
+    /// `Traded`, `OrderDone`, `BookLevel`), the bulk of a busy book's events and of replaying it;
+    /// every other event still comes. For a replay whose reader ignores the events (`huashi
+    /// replay`, a market rebuilt only for its state): what the market decides, and so its state
+    /// and `state_hash()`, is exactly what it is loud (the determinism tests compare the two).
+    pub fn set_quiet(&mut self, quiet: bool) {
+        self.quiet = quiet;
     }
 
     fn execute(&mut self, command: &Command, now: EngineTime, out: &mut Vec<Event>) -> Result<(), Reject> {

@@ -8,7 +8,7 @@ use crate::core::client_ids::ClientKey;
 use crate::core::credit::Hold;
 use crate::core::dispatch::{DispatchLine, DispatchRef, DispatchStatus};
 use crate::core::limits::check_room;
-use crate::core::market::Market;
+use crate::core::market::{CellVolume, Market};
 use crate::core::order_meta::OrderMeta;
 use crate::core::participants::Role;
 use crate::event::{Event, Liquidity, OrderReport, Trade};
@@ -164,17 +164,16 @@ impl Market {
         participant.orders_open += 1;
         participant.orders_today += 1;
         self.participants.reserve(owner, reserved);
-        out.push(Event::OrderAccepted(report(order_id, &meta, entry.quantity, now)));
+        if !self.quiet {
+            out.push(Event::OrderAccepted(report(order_id, &meta, entry.quantity, now)));
+        }
         self.settle_book_events(entry.symbol, book_events, now, out);
         Ok(())
     }
 
     fn live_order(&self, actor: Actor, client_order_id: Code) -> Result<(Pk, OrderId), Reject> {
         let owner = self.participants.active_participant(actor)?;
-        let id = self
-            .orders
-            .by_client(owner, &client_order_id)
-            .ok_or_else(|| Reject::not_found(format!("no open order {client_order_id}")))?;
+        let id = self.orders.by_client(owner, &client_order_id).ok_or_else(|| no_open_order(client_order_id))?;
         Ok((owner, id))
     }
 
@@ -332,6 +331,9 @@ impl Market {
 
     fn apply_book_events(&mut self, symbol: Code, book_events: &[BookEvent], now: EngineTime, out: &mut Vec<Event>) {
         let product = self.listings[&symbol].instrument.product;
+        // The day's book volume, for the cells' last VWAP (folded in at end_of_day): summed here
+        // and added to the listing once, not looked up per fill.
+        let mut volume = CellVolume::default();
         for event in book_events {
             match *event {
                 BookEvent::Fill {
@@ -362,15 +364,16 @@ impl Market {
                     self.totals.trades += 1;
                     self.totals.turnover.0 += amount.0;
                     self.totals.fees.0 += fee.0 + commission.0;
-                    // The day's book volume, for the cells' last VWAP (folded in at end_of_day):
-                    // two adds here instead of a map lookup per trade.
-                    let listing = self.listings.get_mut(&symbol).expect("listed");
-                    listing.day_volume.amount.0 += amount.0;
-                    listing.day_volume.units += quantity;
-                    for (order, owner, side, leaves, liquidity) in [
+                    volume.amount.0 += amount.0;
+                    volume.units += quantity;
+                    // Quiet (a replay nobody reads): the reports below are skipped, the money and
+                    // the dispatch line are not; `apply` is told of the sale instead of `Traded`.
+                    let reports = [
                         (maker, maker_owner, maker_side, maker_leaves, Liquidity::Maker),
                         (taker, taker_owner, maker_side.opposite(), taker_leaves, Liquidity::Taker),
-                    ] {
+                    ];
+                    self.quiet_sale |= self.quiet;
+                    for &(order, owner, side, leaves, liquidity) in &reports[..if self.quiet { 0 } else { 2 }] {
                         out.push(Event::Fill {
                             owner,
                             order_id: order,
@@ -400,6 +403,9 @@ impl Market {
                         temperature: None,
                         updated: now,
                     });
+                    if self.quiet {
+                        continue;
+                    }
                     out.push(Event::Traded(Trade {
                         trade_id,
                         symbol,
@@ -424,6 +430,9 @@ impl Market {
                     let participant = self.participants.get_mut(owner);
                     participant.orders_open -= 1;
                     self.participants.release(owner, meta.reserved);
+                    if self.quiet {
+                        continue;
+                    }
                     out.push(Event::OrderDone {
                         owner,
                         order_id: order,
@@ -433,10 +442,16 @@ impl Market {
                         ts: now,
                     });
                 }
-                BookEvent::Level { side, price, quantity } => {
+                BookEvent::Level { side, price, quantity } if !self.quiet => {
                     out.push(Event::BookLevel { symbol, side, price, quantity });
                 }
+                BookEvent::Level { .. } => {}
             }
+        }
+        if volume != CellVolume::default() {
+            let day_volume = &mut self.listings.get_mut(&symbol).expect("listed").day_volume;
+            day_volume.amount.0 += volume.amount.0;
+            day_volume.units += volume.units;
         }
     }
 
@@ -510,6 +525,16 @@ impl Market {
 fn hold_part(change: &Hold, release: bool) -> Hold {
     let pick = |v: Fen| if release { Fen((-v.0).max(0)) } else { Fen(v.0.max(0)) };
     Hold { principal: pick(change.principal), fee: pick(change.fee) }
+}
+
+/// The reply to a cancel or amend of an order that is no longer open: frequent (a cancel that
+/// crossed a fill), so built without `format!`'s machinery; the same text.
+#[cold]
+fn no_open_order(client_order_id: Code) -> Reject {
+    let mut message = String::with_capacity(14 + Code::BYTES_MAX);
+    message.push_str("no open order ");
+    message.push_str(client_order_id.as_str());
+    Reject::not_found(message)
 }
 
 fn report(order_id: OrderId, meta: &OrderMeta, quantity: u64, ts: EngineTime) -> OrderReport {
