@@ -4,9 +4,11 @@
 //! on — a reply that reports a state change never leaves before the change is durable.
 //!
 //! The sync runs on a second thread, `journal-sync`, which then releases the batch's outputs, in
-//! order: while the disk syncs batch k, the sequencer already applies and writes batch k+1. A
-//! query or a snapshot sees the market as the sequencer has it, so before either the sequencer
-//! waits until everything it applied is durable.
+//! order: while the disk syncs batch k, the sequencer already applies and writes batch k+1. When
+//! no submission waits and `journal-sync` is idle, there is no batch k+1 to overlap, and the
+//! sequencer syncs and releases the batch itself, sparing the reply a thread wake-up. A query or
+//! a snapshot sees the market as the sequencer has it, so before either the sequencer waits
+//! until everything it applied is durable.
 //!
 //! It also wakes at the core's `next_wake()` and journals the `Tick` it applies, so a replay
 //! needs no wall clock, and it snapshots the market every `snapshot_every` commands and on
@@ -287,8 +289,10 @@ impl Sequencer {
         let (stop_tx, stop_rx) = bounded(1);
         let snapshots = Some(SnapshotWriter::start(config.data_dir.clone())?);
         let sync_times = Arc::new(SyncTimes::default());
-        let syncer = Some(Syncer::start(output_tx, Arc::clone(&sync_times), config.sink.clone())?);
+        let syncer = Some(Syncer::start(output_tx.clone(), Arc::clone(&sync_times), config.sink.clone())?);
         let mut writer = Writer {
+            outputs: output_tx,
+            input_waiting: false,
             snapshots,
             syncer,
             sync_times: Arc::clone(&sync_times),
@@ -537,16 +541,9 @@ impl Syncer {
                         let _ = done_tx.send(Err(e));
                         return;
                     }
-                    let durable_us = wall_us();
-                    for mut output in job.outputs {
-                        (output.sync_started_us, output.durable_us) = (sync_started_us, durable_us);
-                        // The consumer went away: the server is stopping; the state is durable.
-                        let _ = outputs.send(output);
-                    }
-                    for deliver in job.answers {
-                        deliver();
-                    }
-                    let _ = done_tx.send(Ok(job.seq));
+                    let seq = job.seq;
+                    release(job, &outputs, sync_started_us);
+                    let _ = done_tx.send(Ok(seq));
                 }
             })
             .map_err(|e| StoreError::Other(format!("cannot start the journal sync thread: {e}")))?;
@@ -559,8 +556,25 @@ impl Syncer {
     }
 }
 
+/// Hands a durable batch's outputs on, then runs its queries' answers, in that order.
+fn release(job: SyncJob, outputs: &Sender<Output>, sync_started_us: u64) {
+    let durable_us = wall_us();
+    for mut output in job.outputs {
+        (output.sync_started_us, output.durable_us) = (sync_started_us, durable_us);
+        // The consumer went away: the server is stopping; the state is durable.
+        let _ = outputs.send(output);
+    }
+    for deliver in job.answers {
+        deliver();
+    }
+}
+
 struct Writer {
     config: SequencerConfig,
+    /// Where a batch synced on this thread releases its outputs (see `sync_here`).
+    outputs: Sender<Output>,
+    /// More submissions were waiting when the batch being committed was closed.
+    input_waiting: bool,
     snapshots: Option<SnapshotWriter>,
     syncer: Option<Syncer>,
     sync_times: Arc<SyncTimes>,
@@ -619,6 +633,7 @@ impl Writer {
                     break;
                 }
             }
+            self.input_waiting = !input.is_empty();
             // A timer that fell due with no command to carry it gets a journaled Tick (a
             // follower gets the leader's).
             if batch.commands == 0 && !self.config.follower {
@@ -788,9 +803,40 @@ impl Writer {
         answers.extend(batch.answers);
         if sync.is_some() || !batch.outputs.is_empty() || !answers.is_empty() {
             let (records, first_seq) = (batch.records, batch.first_seq);
-            self.hand_over(SyncJob { sync, records, first_seq, outputs: batch.outputs, answers, seq: self.seq })?;
+            let job = SyncJob { sync, records, first_seq, outputs: batch.outputs, answers, seq: self.seq };
+            if self.sync_here()? {
+                self.sync_inline(job)?;
+            } else {
+                self.hand_over(job)?;
+            }
         }
         self.note_synced()
+    }
+
+    /// Whether to make a batch durable on this thread rather than hand it to `journal-sync`:
+    /// when that thread has nothing in flight and no more submissions wait. The hand-over is a
+    /// thread wake-up on every reply's path; the overlap it buys (applying batch k + 1 while
+    /// batch k syncs) pays only when there is a batch k + 1, i.e. when submissions wait. Not with
+    /// a sink, whose shipping runs beside the `journal-sync` thread.
+    fn sync_here(&mut self) -> Result<bool, StoreError> {
+        if self.input_waiting || self.config.sink.is_some() {
+            return Ok(false);
+        }
+        self.note_synced()?;
+        Ok(self.syncer.as_ref().is_some_and(|s| s.done_seq >= s.submitted_seq))
+    }
+
+    /// Syncs `job` here and releases its outputs (nothing is in flight on `journal-sync`, so
+    /// they still leave in seq order); a failed sync releases nothing and stops the sequencer.
+    fn sync_inline(&mut self, mut job: SyncJob) -> Result<(), StoreError> {
+        let sync_started_us = wall_us();
+        if let Err(e) = make_durable(&mut job, &self.sync_times, None) {
+            self.journal.poison();
+            return Err(e.into());
+        }
+        self.journal.synced(job.seq);
+        release(job, &self.outputs, sync_started_us);
+        Ok(())
     }
 
     fn syncer(&mut self) -> &mut Syncer {
