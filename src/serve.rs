@@ -34,6 +34,8 @@ fn start(config: Config) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("gateway")
+        // Sessions read requests and write replies here: see `prefer_prompt_wakeups`.
+        .on_thread_start(huashi_engine::sequencer::prefer_prompt_wakeups)
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(serve(config))

@@ -4,9 +4,11 @@
 //! on — a reply that reports a state change never leaves before the change is durable.
 //!
 //! The sync runs on a second thread, `journal-sync`, which then releases the batch's outputs, in
-//! order: while the disk syncs batch k, the sequencer already applies and writes batch k+1. A
-//! query or a snapshot sees the market as the sequencer has it, so before either the sequencer
-//! waits until everything it applied is durable.
+//! order: while the disk syncs batch k, the sequencer already applies and writes batch k+1. When
+//! no submission waits and `journal-sync` is idle, there is no batch k+1 to overlap, and the
+//! sequencer syncs and releases the batch itself, sparing the reply a thread wake-up. A query or
+//! a snapshot sees the market as the sequencer has it, so before either the sequencer waits
+//! until everything it applied is durable.
 //!
 //! It also wakes at the core's `next_wake()` and journals the `Tick` it applies, so a replay
 //! needs no wall clock, and it snapshots the market every `snapshot_every` commands and on
@@ -76,6 +78,11 @@ pub struct Output {
     /// A snapshot of the market right after this command was handed to the snapshot thread (see
     /// `store::snapshot`); it is on disk soon after, or recovery starts from an older one.
     pub snapshot_taken: bool,
+    /// When the `journal-sync` thread took its batch, and when the batch was durable and
+    /// released (the wall clock `ts` is read from, µs): with `ts`, where a reply's time went
+    /// (`/metrics`).
+    pub sync_started_us: u64,
+    pub durable_us: u64,
 }
 
 impl Output {
@@ -91,6 +98,8 @@ impl Output {
             events,
             first_command_event: applied.first_command_event,
             snapshot_taken: false,
+            sync_started_us: 0,
+            durable_us: 0,
         }
     }
 }
@@ -144,6 +153,59 @@ impl SequencerConfig {
     }
 }
 
+/// The wall clock in µs since the epoch (what `EngineClock` reads).
+fn wall_us() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
+}
+
+/// The kernel's scheduling slice (ns) asked for by the threads a reply waits on: the shortest it
+/// accepts (0.1 ms; the default is several ms).
+const PROMPT_SLICE_NS: u64 = 100_000;
+
+/// Asks the kernel to run the calling thread soon after it wakes, for the threads a reply waits
+/// on (the sequencer, `journal-sync`, the fan-out, the sessions' runtime). A reply crosses four
+/// threads; on two cores shared with the feed's writers (and, here, with compilers), each wake-up
+/// used to wait up to a default slice of whatever held the core: that wait, not the work or the
+/// disk, was the reply's tail. A short slice (EEVDF's per-task `sched_runtime`, Linux 6.12) makes
+/// a woken thread preempt one that asked for a longer slice; it does not give the thread a
+/// larger share of the CPU, and needs no privilege. Elsewhere (an older kernel, another OS) it
+/// does nothing.
+pub fn prefer_prompt_wakeups() {
+    #[cfg(target_os = "linux")]
+    {
+        /// `struct sched_attr` as `sched_setattr(2)` takes it (the first version, 48 bytes).
+        #[repr(C)]
+        struct SchedAttr {
+            size: u32,
+            policy: u32,
+            flags: u64,
+            nice: i32,
+            priority: u32,
+            runtime: u64,
+            deadline: u64,
+            period: u64,
+        }
+        // The thread's own nice value, kept as it is (a failed read reads as 0, the default).
+        // SAFETY: getpriority reads the calling thread's nice value.
+        let nice = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
+        let attr = SchedAttr {
+            size: std::mem::size_of::<SchedAttr>() as u32,
+            policy: libc::SCHED_OTHER as u32,
+            flags: 0,
+            nice,
+            priority: 0,
+            runtime: PROMPT_SLICE_NS,
+            deadline: 0,
+            period: 0,
+        };
+        // SAFETY: sched_setattr on the calling thread (0) with a valid, fully initialised attr.
+        let set = unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &attr as *const SchedAttr, 0) };
+        if set != 0 {
+            tracing::debug!(error = %std::io::Error::last_os_error(), "no short scheduling slice for this thread");
+        }
+    }
+}
+
 /// The engine's clock: microseconds since the epoch, never running backwards.
 #[derive(Default)]
 pub struct EngineClock {
@@ -152,8 +214,7 @@ pub struct EngineClock {
 
 impl EngineClock {
     pub fn now(&mut self) -> EngineTime {
-        let wall = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64);
-        self.last = self.last.max(wall);
+        self.last = self.last.max(wall_us());
         EngineTime(self.last)
     }
 }
@@ -228,8 +289,10 @@ impl Sequencer {
         let (stop_tx, stop_rx) = bounded(1);
         let snapshots = Some(SnapshotWriter::start(config.data_dir.clone())?);
         let sync_times = Arc::new(SyncTimes::default());
-        let syncer = Some(Syncer::start(output_tx, Arc::clone(&sync_times), config.sink.clone())?);
+        let syncer = Some(Syncer::start(output_tx.clone(), Arc::clone(&sync_times), config.sink.clone())?);
         let mut writer = Writer {
+            outputs: output_tx,
+            input_waiting: false,
             snapshots,
             syncer,
             sync_times: Arc::clone(&sync_times),
@@ -254,6 +317,7 @@ impl Sequencer {
         let thread = std::thread::Builder::new()
             .name("sequencer".into())
             .spawn(move || {
+                prefer_prompt_wakeups();
                 let result = writer.run(input_rx, stop_rx);
                 // Before the writer (and with it the journal-sync thread) is dropped: the cause
                 // is known now, and nothing after the last synced batch was released.
@@ -470,19 +534,16 @@ impl Syncer {
         let thread = std::thread::Builder::new()
             .name("journal-sync".into())
             .spawn(move || {
+                prefer_prompt_wakeups();
                 for mut job in jobs_rx {
+                    let sync_started_us = wall_us();
                     if let Err(e) = make_durable(&mut job, &times, shipping.as_ref()) {
                         let _ = done_tx.send(Err(e));
                         return;
                     }
-                    for output in job.outputs {
-                        // The consumer went away: the server is stopping; the state is durable.
-                        let _ = outputs.send(output);
-                    }
-                    for deliver in job.answers {
-                        deliver();
-                    }
-                    let _ = done_tx.send(Ok(job.seq));
+                    let seq = job.seq;
+                    release(job, &outputs, sync_started_us);
+                    let _ = done_tx.send(Ok(seq));
                 }
             })
             .map_err(|e| StoreError::Other(format!("cannot start the journal sync thread: {e}")))?;
@@ -495,8 +556,25 @@ impl Syncer {
     }
 }
 
+/// Hands a durable batch's outputs on, then runs its queries' answers, in that order.
+fn release(job: SyncJob, outputs: &Sender<Output>, sync_started_us: u64) {
+    let durable_us = wall_us();
+    for mut output in job.outputs {
+        (output.sync_started_us, output.durable_us) = (sync_started_us, durable_us);
+        // The consumer went away: the server is stopping; the state is durable.
+        let _ = outputs.send(output);
+    }
+    for deliver in job.answers {
+        deliver();
+    }
+}
+
 struct Writer {
     config: SequencerConfig,
+    /// Where a batch synced on this thread releases its outputs (see `sync_here`).
+    outputs: Sender<Output>,
+    /// More submissions were waiting when the batch being committed was closed.
+    input_waiting: bool,
     snapshots: Option<SnapshotWriter>,
     syncer: Option<Syncer>,
     sync_times: Arc<SyncTimes>,
@@ -555,6 +633,7 @@ impl Writer {
                     break;
                 }
             }
+            self.input_waiting = !input.is_empty();
             // A timer that fell due with no command to carry it gets a journaled Tick (a
             // follower gets the leader's).
             if batch.commands == 0 && !self.config.follower {
@@ -724,9 +803,40 @@ impl Writer {
         answers.extend(batch.answers);
         if sync.is_some() || !batch.outputs.is_empty() || !answers.is_empty() {
             let (records, first_seq) = (batch.records, batch.first_seq);
-            self.hand_over(SyncJob { sync, records, first_seq, outputs: batch.outputs, answers, seq: self.seq })?;
+            let job = SyncJob { sync, records, first_seq, outputs: batch.outputs, answers, seq: self.seq };
+            if self.sync_here()? {
+                self.sync_inline(job)?;
+            } else {
+                self.hand_over(job)?;
+            }
         }
         self.note_synced()
+    }
+
+    /// Whether to make a batch durable on this thread rather than hand it to `journal-sync`:
+    /// when that thread has nothing in flight and no more submissions wait. The hand-over is a
+    /// thread wake-up on every reply's path; the overlap it buys (applying batch k + 1 while
+    /// batch k syncs) pays only when there is a batch k + 1, i.e. when submissions wait. Not with
+    /// a sink, whose shipping runs beside the `journal-sync` thread.
+    fn sync_here(&mut self) -> Result<bool, StoreError> {
+        if self.input_waiting || self.config.sink.is_some() {
+            return Ok(false);
+        }
+        self.note_synced()?;
+        Ok(self.syncer.as_ref().is_some_and(|s| s.done_seq >= s.submitted_seq))
+    }
+
+    /// Syncs `job` here and releases its outputs (nothing is in flight on `journal-sync`, so
+    /// they still leave in seq order); a failed sync releases nothing and stops the sequencer.
+    fn sync_inline(&mut self, mut job: SyncJob) -> Result<(), StoreError> {
+        let sync_started_us = wall_us();
+        if let Err(e) = make_durable(&mut job, &self.sync_times, None) {
+            self.journal.poison();
+            return Err(e.into());
+        }
+        self.journal.synced(job.seq);
+        release(job, &self.outputs, sync_started_us);
+        Ok(())
     }
 
     fn syncer(&mut self) -> &mut Syncer {

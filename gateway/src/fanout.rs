@@ -12,9 +12,9 @@
 
 use crate::feed_log::Feed;
 use crate::messages::{
-    Control, Credential, LoginInfo, Outbound, Principal, QueryAnswer, SessionLink, Status, LINK_SLOW,
+    Control, Credential, LoginInfo, Outbound, Principal, QueryAnswer, SessionLink, Stamps, Status, LINK_SLOW,
 };
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, ReplyStage};
 use crate::wire::render::{done_reason, liquidity, DayText, FeesJson, LotJson, Money, Msg, OrderJson};
 use axum::extract::ws::Utf8Bytes;
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
@@ -30,7 +30,7 @@ use huashi_engine::types::{Code, Day, Pk};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::sync::mpsc;
 
 struct Registered {
@@ -107,6 +107,8 @@ pub struct FanOut {
     /// A `plan_lots` whose reply comes with its last slice (a later tick's `LotsPlanned`): the
     /// requester, its ticket and who asked.
     pending_plan: Option<(u32, u64, Principal)>,
+    /// The output being routed: when it was stamped and taken here (for its reply's timing).
+    stamps: Stamps,
 }
 
 /// An output this long after its stamp is worth a log line (a slow journal sync, a stall).
@@ -135,11 +137,13 @@ impl FanOut {
             clearing: config.clearing,
             control_tx: config.control_tx,
             pending_plan: None,
+            stamps: Stamps::default(),
         }
     }
 
     /// Runs until the sequencer stops (its outputs channel closes).
     pub fn run(mut self) {
+        huashi_engine::sequencer::prefer_prompt_wakeups();
         // After a restart the sequencer's first output halts the clocks that were auctioning;
         // `initial` is the market after it, and every control message (a login) is handled only
         // after the outputs already queued (`drain_outputs`), so no one sees the market before.
@@ -334,7 +338,7 @@ impl FanOut {
             let outbound = match reply {
                 Some((requester, ticket)) if requester == session => {
                     replied = true;
-                    Outbound::Reply { ticket, body: body.clone() }
+                    Outbound::Reply { ticket, body: body.clone(), stamps: self.stamps }
                 }
                 _ => Outbound::Frame(body.clone()),
             };
@@ -358,9 +362,15 @@ impl FanOut {
         self.status.seq.store(output.seq, Ordering::Relaxed);
         // A follower's outputs were stamped by the leader, maybe long ago (catching up): their
         // latency is replication's, which `/health`'s lag shows.
+        let now = crate::metrics::wall_us();
+        self.stamps = Stamps { stamped_us: output.ts.0, routed_us: now };
         if self.replica.role() != crate::replica::Role::Follower {
-            let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64);
             let latency_us = now.saturating_sub(output.ts.0);
+            if output.ticket >> 32 != 0 {
+                self.metrics.reply_stage(ReplyStage::Applied, output.ts.0, output.sync_started_us);
+                self.metrics.reply_stage(ReplyStage::Synced, output.sync_started_us, output.durable_us);
+                self.metrics.reply_stage(ReplyStage::Released, output.durable_us, now);
+            }
             self.metrics.engine_latency(latency_us);
             if latency_us > SLOW_OUTPUT_US {
                 tracing::warn!(seq = output.seq, action = output.action.name(), latency_us, "slow engine output");
@@ -379,7 +389,8 @@ impl FanOut {
             Err(reject) => {
                 self.metrics.reject(reject.code);
                 if requester != 0 {
-                    self.send(requester, Outbound::Reject { ticket: output.ticket, reject: reject.clone() });
+                    let stamps = self.stamps;
+                    self.send(requester, Outbound::Reject { ticket: output.ticket, reject: reject.clone(), stamps });
                 }
                 None
             }
@@ -411,7 +422,8 @@ impl FanOut {
             // Every accepted request has a reply event; answer anyway rather than leave it waiting.
             tracing::warn!(action = output.action.name(), "no reply event for an accepted request");
             let body = format!("{{\"type\":\"ok\",\"action\":\"{}\"}}", output.action.name());
-            self.send(requester, Outbound::Reply { ticket: output.ticket, body: Utf8Bytes::from(body) });
+            let stamps = self.stamps;
+            self.send(requester, Outbound::Reply { ticket: output.ticket, body: Utf8Bytes::from(body), stamps });
         }
     }
 

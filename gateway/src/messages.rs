@@ -44,11 +44,19 @@ pub enum Outbound {
     /// A private report, rendered once for every session of the participant.
     Frame(Utf8Bytes),
     /// The direct reply to this session's request `ticket` (the session splices in its `req_id`).
-    Reply { ticket: u64, body: Utf8Bytes },
+    Reply { ticket: u64, body: Utf8Bytes, stamps: Stamps },
     /// The engine refused request `ticket`.
-    Reject { ticket: u64, reject: Reject },
+    Reject { ticket: u64, reject: Reject, stamps: Stamps },
     /// A query's answer, in order after every output the query saw.
     Answer { ticket: u64, answer: QueryAnswer },
+}
+
+/// When a reply's command was stamped by the engine and taken by the fan-out (wall µs): the
+/// session adds when it read the request and wrote the reply (`metrics::ReplyStage`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Stamps {
+    pub stamped_us: u64,
+    pub routed_us: u64,
 }
 
 /// A query's result, taken from the market on the sequencer thread and rendered by the session.

@@ -27,6 +27,78 @@ pub struct Metrics {
     latency_buckets: [AtomicU64; LATENCY_BUCKETS_US.len()],
     latency_count: AtomicU64,
     latency_sum_us: AtomicU64,
+    /// Where a reply's time goes, stage by stage (see `ReplyStage`).
+    reply_stages: [StageHistogram; ReplyStage::ALL.len()],
+}
+
+/// The stages of a direct reply's trip through the server, each timed from the wall clock the
+/// engine stamps commands with (µs), so the stages of one reply add up to its total.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplyStage {
+    /// The session read the frame → the sequencer stamped the command: parsing, the engine's
+    /// queue and the sequencer thread's wake-up.
+    Queued,
+    /// Stamped → the `journal-sync` thread took its batch: apply, the journal write, the hand-over,
+    /// and the wait for the sync of the batch before (group commit).
+    Applied,
+    /// The batch's `fdatasync` (with a batch sink, also its shipping).
+    Synced,
+    /// Durable → the fan-out took it: the `journal-sync` thread's hand-off.
+    Released,
+    /// The fan-out took it → the reply's frame was written to the socket: rendering, the hand-off
+    /// to the session and the write.
+    Written,
+    /// The session read the frame → the reply was written: the server's whole share.
+    Total,
+}
+
+impl ReplyStage {
+    pub const ALL: [ReplyStage; 6] = [
+        ReplyStage::Queued,
+        ReplyStage::Applied,
+        ReplyStage::Synced,
+        ReplyStage::Released,
+        ReplyStage::Written,
+        ReplyStage::Total,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ReplyStage::Queued => "queued",
+            ReplyStage::Applied => "applied",
+            ReplyStage::Synced => "synced",
+            ReplyStage::Released => "released",
+            ReplyStage::Written => "written",
+            ReplyStage::Total => "total",
+        }
+    }
+}
+
+/// Upper bounds (µs) of the reply stages' buckets: fine below 2.5 ms, where the target is.
+pub const STAGE_BUCKETS_US: [u64; 16] =
+    [25, 50, 100, 250, 500, 750, 1_000, 1_500, 2_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 1_000_000];
+
+/// One stage's histogram: per-bucket counts (not cumulative), the count and the sum in µs.
+#[derive(Default)]
+struct StageHistogram {
+    buckets: [AtomicU64; STAGE_BUCKETS_US.len()],
+    count: AtomicU64,
+    sum_us: AtomicU64,
+}
+
+impl StageHistogram {
+    fn record(&self, micros: u64) {
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_us.fetch_add(micros, Ordering::Relaxed);
+        if let Some(i) = STAGE_BUCKETS_US.iter().position(|b| micros <= *b) {
+            self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The wall clock in µs since the epoch, as the engine stamps commands (`EngineClock`).
+pub fn wall_us() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
 }
 
 impl Default for Metrics {
@@ -48,6 +120,7 @@ impl Default for Metrics {
             latency_buckets: std::array::from_fn(|_| AtomicU64::new(0)),
             latency_count: AtomicU64::new(0),
             latency_sum_us: AtomicU64::new(0),
+            reply_stages: Default::default(),
         }
     }
 }
@@ -78,6 +151,11 @@ impl Metrics {
         if let Some(i) = LATENCY_BUCKETS_US.iter().position(|b| micros <= *b) {
             self.latency_buckets[i].fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// One reply spent `from..to` (wall µs) in `stage`; a clock stepped back counts as 0.
+    pub fn reply_stage(&self, stage: ReplyStage, from_us: u64, to_us: u64) {
+        self.reply_stages[stage as usize].record(to_us.saturating_sub(from_us));
     }
 
     pub fn render(&self, gauges: &Gauges) -> String {
@@ -138,6 +216,19 @@ impl Metrics {
             get(&self.latency_count),
             get(&self.latency_sum_us),
         );
+        header(
+            &mut out,
+            "huashi_reply_stage_seconds",
+            "Where a direct reply's time goes: queued (read to engine stamp), applied (stamp to the sync \
+             thread), synced (fdatasync), released (durable to fan-out), written (fan-out to socket), total \
+             (read to written)",
+            "histogram",
+        );
+        for (stage, histogram) in ReplyStage::ALL.iter().zip(&self.reply_stages) {
+            let name = format!("huashi_reply_stage_seconds{{stage=\"{}\"", stage.name());
+            let counts: Vec<u64> = histogram.buckets.iter().map(get).collect();
+            buckets_us(&mut out, &name, (&STAGE_BUCKETS_US, &counts), get(&histogram.count), get(&histogram.sum_us));
+        }
         let (buckets, syncs, sum_us) = &gauges.journal_sync;
         histogram_us(
             &mut out,
@@ -154,14 +245,25 @@ impl Metrics {
 /// A Prometheus histogram from per-bucket counts over microsecond bounds, in seconds.
 fn histogram_us(out: &mut String, name: &str, help: &str, buckets: (&[u64], &[u64]), count: u64, sum_us: u64) {
     header(out, name, help, "histogram");
+    buckets_us(out, name, buckets, count, sum_us);
+}
+
+/// A histogram's lines; `name` may end in an open label set (`name{stage="x"`), which the
+/// bucket's `le` then joins.
+fn buckets_us(out: &mut String, name: &str, buckets: (&[u64], &[u64]), count: u64, sum_us: u64) {
+    let (base, labels) = match name.split_once('{') {
+        Some((base, labels)) => (base, format!("{labels},")),
+        None => (name, String::new()),
+    };
+    let closed = if labels.is_empty() { String::new() } else { format!("{{{}}}", labels.trim_end_matches(',')) };
     let mut cumulative = 0;
     for (bound, n) in buckets.0.iter().zip(buckets.1) {
         cumulative += n;
-        let _ = writeln!(out, "{name}_bucket{{le=\"{}\"}} {cumulative}", *bound as f64 / 1e6);
+        let _ = writeln!(out, "{base}_bucket{{{labels}le=\"{}\"}} {cumulative}", *bound as f64 / 1e6);
     }
-    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
-    let _ = writeln!(out, "{name}_sum {}", sum_us as f64 / 1e6);
-    let _ = writeln!(out, "{name}_count {count}");
+    let _ = writeln!(out, "{base}_bucket{{{labels}le=\"+Inf\"}} {count}");
+    let _ = writeln!(out, "{base}_sum{closed} {}", sum_us as f64 / 1e6);
+    let _ = writeln!(out, "{base}_count{closed} {count}");
 }
 
 fn header(out: &mut String, name: &str, help: &str, kind: &str) {
@@ -188,6 +290,7 @@ mod tests {
         metrics.request(REQUEST_TYPES.iter().position(|t| *t == "bid").unwrap());
         metrics.reject(RejectCode::TooLate);
         metrics.engine_latency(700);
+        metrics.reply_stage(ReplyStage::Total, 1_000, 1_300);
         let mut syncs = [0; SYNC_BUCKETS_US.len()];
         syncs[1] = 2; // two syncs of 100–250 µs
         let journal_sync = (syncs, 2, 400);
@@ -202,5 +305,9 @@ mod tests {
         assert!(text.contains("huashi_journal_sync_seconds_bucket{le=\"0.00025\"} 2\n"), "{text}");
         assert!(text.contains("huashi_journal_sync_seconds_sum 0.0004\n"), "{text}");
         assert!(text.contains("huashi_journal_sync_seconds_count 2\n"), "{text}");
+        assert!(text.contains("huashi_reply_stage_seconds_bucket{stage=\"total\",le=\"0.00025\"} 0\n"), "{text}");
+        assert!(text.contains("huashi_reply_stage_seconds_bucket{stage=\"total\",le=\"0.0005\"} 1\n"), "{text}");
+        assert!(text.contains("huashi_reply_stage_seconds_count{stage=\"total\"} 1\n"), "{text}");
+        assert!(text.contains("huashi_reply_stage_seconds_sum{stage=\"queued\"} 0\n"), "{text}");
     }
 }

@@ -9,7 +9,10 @@ use crate::conn::{
 };
 use crate::fanout::answer;
 use crate::limits::TokenBucket;
-use crate::messages::{Control, Credential, Outbound, Principal, QueryAnswer, SessionLink, LINK_OPEN, LINK_SLOW};
+use crate::messages::{
+    Control, Credential, Outbound, Principal, QueryAnswer, SessionLink, Stamps, LINK_OPEN, LINK_SLOW,
+};
+use crate::metrics::{wall_us, ReplyStage};
 use crate::server::Shared;
 use crate::wire::render::{self, DayText, LotJson, Msg, OrderJson};
 use crate::wire::{parse, ReqId, Request};
@@ -38,6 +41,8 @@ struct Pending {
     req_id: Option<ReqId>,
     /// `register_participant`: the token, shown once, in the requesting session's reply only.
     token: Option<String>,
+    /// When the request's frame was read (wall µs), to time its reply (`ReplyStage`).
+    received_us: u64,
 }
 
 struct Session {
@@ -52,6 +57,10 @@ struct Session {
     next_request: u32,
     rate: TokenBucket,
     strikes: TokenBucket,
+    /// When the frame being handled was read (wall µs).
+    received_us: u64,
+    /// The engine's replies in the batch being written: when each request was read, and its stamps.
+    timed: Vec<(u64, Stamps)>,
 }
 
 /// Runs one session to its end.
@@ -77,6 +86,8 @@ pub async fn serve(mut socket: WebSocket, shared: Arc<Shared>, permit: OwnedSema
         next_request: 0,
         rate: TokenBucket::new(limits.rate_burst, limits.rate_per_second as f64, now),
         strikes: TokenBucket::per_window(limits.strikes_max, limits.strike_window, now),
+        received_us: 0,
+        timed: Vec::new(),
     };
     let end = session.run(&mut socket).await;
     let end = session.settle(&mut socket, end).await;
@@ -192,6 +203,7 @@ impl Session {
 
     /// One text frame from the client.
     async fn on_text(&mut self, socket: &mut WebSocket, text: &str) -> Result<(), End> {
+        self.received_us = wall_us();
         let parsed = parse(text);
         let req_id = match &parsed {
             Ok(p) => p.req_id.clone(),
@@ -334,7 +346,7 @@ impl Session {
         let command = Command::new(principal.actor(), action);
         match self.shared.engine.try_submit(Submission::Command { command, ticket }) {
             Ok(()) => {
-                self.pending.insert(ticket, Pending { req_id, token });
+                self.pending.insert(ticket, Pending { req_id, token, received_us: self.received_us });
                 Ok(())
             }
             Err(error) => self.busy(socket, req_id, error).await,
@@ -364,7 +376,7 @@ impl Session {
         });
         match self.shared.engine.try_submit(Submission::Query(run)) {
             Ok(()) => {
-                self.pending.insert(ticket, Pending { req_id, token: None });
+                self.pending.insert(ticket, Pending { req_id, token: None, received_us: self.received_us });
                 Ok(())
             }
             Err(error) => self.busy(socket, req_id, error).await,
@@ -434,7 +446,7 @@ impl Session {
     /// under one write deadline.
     async fn write_batch(&mut self, socket: &mut WebSocket, first: Outbound) -> Result<(), End> {
         let timeout = self.shared.limits.write_timeout;
-        conn::within(timeout, async {
+        let written = conn::within(timeout, async {
             let mut next = Some(first);
             let mut written = 0;
             while let Some(outbound) = next.take() {
@@ -447,15 +459,30 @@ impl Session {
             }
             conn::flush(socket).await
         })
-        .await
+        .await;
+        let written_us = wall_us();
+        for (received_us, stamps) in self.timed.drain(..) {
+            let metrics = &self.shared.metrics;
+            metrics.reply_stage(ReplyStage::Queued, received_us, stamps.stamped_us);
+            metrics.reply_stage(ReplyStage::Written, stamps.routed_us, written_us);
+            metrics.reply_stage(ReplyStage::Total, received_us, written_us);
+        }
+        written
     }
 
     fn render(&mut self, outbound: Outbound) -> Utf8Bytes {
         // Only an accepted registration shows its token.
+        let (mut stamps, mut engine_reply) = (Stamps::default(), false);
         let (ticket, body, accepted) = match outbound {
             Outbound::Frame(text) => return text,
-            Outbound::Reply { ticket, body } => (ticket, body.as_str().to_string(), true),
-            Outbound::Reject { ticket, reject } => (ticket, render::error(reject.code, &reject.message), false),
+            Outbound::Reply { ticket, body, stamps: s } => {
+                (stamps, engine_reply) = (s, true);
+                (ticket, body.as_str().to_string(), true)
+            }
+            Outbound::Reject { ticket, reject, stamps: s } => {
+                (stamps, engine_reply) = (s, true);
+                (ticket, render::error(reject.code, &reject.message), false)
+            }
             Outbound::Answer { ticket, answer: QueryAnswer::Refused(reject) } => {
                 self.shared.metrics.reject(reject.code);
                 (ticket, render::error(reject.code, &reject.message), false)
@@ -469,6 +496,9 @@ impl Session {
             }
         };
         let pending = self.pending.remove(&ticket);
+        if let (true, Some(pending)) = (engine_reply, &pending) {
+            self.timed.push((pending.received_us, stamps));
+        }
         let (req_id, token) = pending.map_or((None, None), |p| (p.req_id, p.token.filter(|_| accepted)));
         Utf8Bytes::from(render::splice(&body, req_id.as_ref(), token.as_deref()))
     }

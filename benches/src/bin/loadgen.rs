@@ -51,8 +51,12 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 // In a folder of its own: a file beside this one would be a binary of its own.
 #[path = "loadgen/floor.rs"]
 mod floor;
+#[path = "loadgen/stamped.rs"]
+mod stamped;
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+/// A buyer's connection: its reads carry the kernel's receive time (see `stamped`).
+type BuyerWs = WebSocketStream<stamped::Stamped>;
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
 #[derive(Parser, Debug, Clone)]
@@ -186,6 +190,9 @@ struct Stats {
     bids: Mutex<Option<Histogram<u64>>>,
     /// The same replies timed from the moment the bid actually left (service time).
     sent: Mutex<Option<Histogram<u64>>>,
+    /// From the moment the bid actually left to the kernel's receive time of its reply: the
+    /// server's and the wire's share, without the client's own wake-up (see `stamped`).
+    arrived: Mutex<Option<Histogram<u64>>>,
     /// Only the first bid of each round: the one that stops the clock.
     stopping: Mutex<Option<Histogram<u64>>>,
     awards: AtomicU64,
@@ -261,10 +268,11 @@ struct Job {
 }
 
 /// A buyer session: sends its scheduled bids on time and times each reply from the schedule.
-async fn buyer(ws: Ws, mut jobs: mpsc::Receiver<Job>, stats: Arc<Stats>) {
+async fn buyer(ws: BuyerWs, arrived_us: Arc<AtomicU64>, mut jobs: mpsc::Receiver<Job>, stats: Arc<Stats>) {
     let (mut sink, mut stream) = ws.split();
     let mut queue: VecDeque<Job> = VecDeque::new();
-    let mut waiting: HashMap<u64, (Instant, Instant, bool)> = HashMap::new();
+    // Per request: when it was due, when it left (monotonic and wall µs), whether it stops the round.
+    let mut waiting: HashMap<u64, (Instant, Instant, u64, bool)> = HashMap::new();
     let mut open = true;
     while open || !queue.is_empty() || !waiting.is_empty() {
         let next_at = queue.front().map(|j| j.at);
@@ -275,7 +283,7 @@ async fn buyer(ws: Ws, mut jobs: mpsc::Receiver<Job>, stats: Arc<Stats>) {
             },
             _ = sleep_until(next_at.unwrap_or_else(Instant::now)), if next_at.is_some() => {
                 let job = queue.pop_front().expect("a job is due");
-                waiting.insert(job.req_id, (job.at, Instant::now(), job.first));
+                waiting.insert(job.req_id, (job.at, Instant::now(), now_us(), job.first));
                 if sink.send(Message::text(job.text)).await.is_err() {
                     return;
                 }
@@ -284,8 +292,9 @@ async fn buyer(ws: Ws, mut jobs: mpsc::Receiver<Job>, stats: Arc<Stats>) {
                 let Some(Ok(message)) = message else { return };
                 let Message::Text(text) = message else { continue };
                 let Ok(value) = serde_json::from_str::<Value>(text.as_str()) else { continue };
-                let Some((at, sent, first)) = value["req_id"].as_u64().and_then(|id| waiting.remove(&id)) else { continue };
+                let Some((at, sent, sent_us, first)) = value["req_id"].as_u64().and_then(|id| waiting.remove(&id)) else { continue };
                 let now = Instant::now();
+                record(&stats.arrived, arrived_us.load(Ordering::Relaxed).saturating_sub(sent_us));
                 if std::env::var_os("LOADGEN_VERBOSE").is_some() && now.duration_since(sent) > Duration::from_millis(20) {
                     let engine_ts = value["ts"].as_u64().unwrap_or_default();
                     let now_wall = now_us();
@@ -419,11 +428,16 @@ async fn open_many<T: Send + 'static>(
     Ok(out)
 }
 
-async fn login_buyer(url: String, token: String) -> Result<Ws, Error> {
-    let mut ws = connect(&format!("{url}/ws")).await?;
+async fn login_buyer(url: String, token: String) -> Result<(BuyerWs, Arc<AtomicU64>), Error> {
+    let url = format!("{url}/ws");
+    let host = http_host(&url).ok_or("a buyer needs a ws:// URL")?;
+    let tcp = TcpStream::connect(&host).await?;
+    tcp.set_nodelay(true)?;
+    let (stream, arrived_us) = stamped::Stamped::new(tcp)?;
+    let (mut ws, _) = tokio_tungstenite::client_async_with_config(url, stream, None).await?;
     ws.send(Message::text(json!({"type": "login", "token": token}).to_string())).await?;
     match timeout(Duration::from_secs(10), ws.next()).await {
-        Ok(Some(Ok(Message::Text(text)))) if text.as_str().contains("\"logged_in\"") => Ok(ws),
+        Ok(Some(Ok(Message::Text(text)))) if text.as_str().contains("\"logged_in\"") => Ok((ws, arrived_us)),
         other => Err(format!("buyer login failed: {other:?}").into()),
     }
 }
@@ -440,7 +454,8 @@ fn mb(kb: u64) -> f64 {
     kb as f64 / 1024.0
 }
 
-async fn run(args: Args) -> Result<(), Error> {
+/// `buyers_runtime` runs the buyers' connections and nothing else (see `main`).
+async fn run(args: Args, buyers_runtime: tokio::runtime::Handle) -> Result<(), Error> {
     let prefix = format!("lg{}", now_us() / 1_000_000 % 1_000_000_000);
     let stats = Arc::new(Stats::default());
     println!(
@@ -453,7 +468,8 @@ async fn run(args: Args) -> Result<(), Error> {
 
     let rss_before = args.server_pid.and_then(rss_kb);
     let url = args.url.clone();
-    let buyers = open_many(args.buyers, |i| tokio::spawn(login_buyer(url.clone(), buyer_tokens[i].clone()))).await?;
+    let buyers =
+        open_many(args.buyers, |i| buyers_runtime.spawn(login_buyer(url.clone(), buyer_tokens[i].clone()))).await?;
     sleep(Duration::from_millis(500)).await;
     let rss_buyers = args.server_pid.and_then(rss_kb);
     let feed_urls = if args.feed_urls.is_empty() { vec![args.url.clone()] } else { args.feed_urls.clone() };
@@ -493,10 +509,10 @@ async fn run(args: Args) -> Result<(), Error> {
     };
     let mut buyer_jobs = Vec::new();
     let mut buyer_tasks = JoinSet::new();
-    for ws in buyers {
+    for (ws, arrived_us) in buyers {
         let (tx, rx) = mpsc::channel(1024);
         buyer_jobs.push(tx);
-        buyer_tasks.spawn(buyer(ws, rx, stats.clone()));
+        buyer_tasks.spawn_on(buyer(ws, arrived_us, rx, stats.clone()), &buyers_runtime);
     }
 
     // The grower's session must keep reading: every award sends it a lot_sale.
@@ -600,12 +616,25 @@ async fn run(args: Args) -> Result<(), Error> {
     println!("  {}", summary(&stats.bids));
     println!("  the stopping bid of each round: {}", summary(&stats.stopping));
     println!("  from the actual send time: {}", summary(&stats.sent));
+    println!("  from the actual send to the reply's arrival (kernel receive time): {}", summary(&stats.arrived));
     if let (Some(before), Some(after)) = (&metrics_before, &metrics_after) {
         for (name, what) in [
             ("huashi_journal_sync_seconds", "journal fdatasync (the server's /metrics, this run's difference)"),
             ("huashi_engine_latency_seconds", "engine stamp → fan-out (the server's /metrics, this run's difference)"),
         ] {
             println!("  {what}: {}", histogram_delta(before, after, name));
+        }
+        println!("  where the server's share went, per reply (the server's /metrics, this run's difference):");
+        for (stage, what) in [
+            ("queued", "frame read → engine stamp"),
+            ("applied", "engine stamp → the sync thread"),
+            ("synced", "fdatasync"),
+            ("released", "durable → fan-out"),
+            ("written", "fan-out → written to the socket"),
+            ("total", "frame read → written"),
+        ] {
+            let name = format!("huashi_reply_stage_seconds{{stage=\"{stage}\"");
+            println!("    {stage:<9} {what:<32} {}", histogram_delta(before, after, &name));
         }
     }
     println!(
@@ -840,19 +869,28 @@ async fn scrape_metrics(host: &str) -> Option<String> {
 /// A Prometheus histogram: cumulative buckets (bound in seconds, count), count and sum.
 type Scraped = (Vec<(f64, u64)>, u64, f64);
 
-/// A histogram out of a `/metrics` text.
+/// A histogram out of a `/metrics` text; `name` may end in an open label set
+/// (`name{stage="total"`), which picks one of a labelled family.
 fn prometheus_histogram(text: &str, name: &str) -> Option<Scraped> {
     let mut buckets = Vec::new();
     let (mut count, mut sum) = (None, None);
-    let bucket = format!("{name}_bucket{{le=\"");
+    let (base, labels) = match name.split_once('{') {
+        Some((base, labels)) => (base, Some(labels)),
+        None => (name, None),
+    };
+    let bucket = match labels {
+        Some(labels) => format!("{base}_bucket{{{labels},le=\""),
+        None => format!("{base}_bucket{{le=\""),
+    };
+    let closed = labels.map_or(String::new(), |labels| format!("{{{labels}}}"));
     for line in text.lines() {
         let Some((key, value)) = line.rsplit_once(' ') else { continue };
         if let Some(le) = key.strip_prefix(&bucket).and_then(|rest| rest.strip_suffix("\"}")) {
             let bound = if le == "+Inf" { f64::INFINITY } else { le.parse().ok()? };
             buckets.push((bound, value.parse().ok()?));
-        } else if key == format!("{name}_count") {
+        } else if key == format!("{base}_count{closed}") {
             count = value.parse().ok();
-        } else if key == format!("{name}_sum") {
+        } else if key == format!("{base}_sum{closed}") {
             sum = value.parse().ok();
         }
     }
@@ -919,7 +957,22 @@ fn main() {
     }
     let args = Args::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
-    if let Err(error) = runtime.block_on(run(args)) {
+    // The buyers get a thread of their own, which sends bids and reads replies and nothing else:
+    // on the runtime that reads the feed, a reply that came with an award waited behind the
+    // award's 100 feed copies before it was read and timed, which added the client's own work to
+    // the server's figure.
+    // It also wakes as promptly as the server's reply threads do (a short scheduling slice, see
+    // `prefer_prompt_wakeups`): on the 2 cores it shares with the server, the 100 feed readers and
+    // the server's feed writers, a default slice kept a reply waiting up to tens of ms after it
+    // had arrived (the kernel receive time shows it) before the client read and timed it.
+    let buyers = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("buyers")
+        .on_thread_start(huashi_engine::sequencer::prefer_prompt_wakeups)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    if let Err(error) = runtime.block_on(run(args, buyers.handle().clone())) {
         eprintln!("loadgen: {error}");
         std::process::exit(1);
     }
