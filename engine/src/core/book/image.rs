@@ -2,7 +2,7 @@
 //! state hash reads it. Internal indexes never reach a snapshot: loading rebuilds them.
 
 use super::ladder::Slot;
-use super::{BookState, OrderBook, TimeInForce, QUANTITY_MAX};
+use super::{BookState, OrderBook, Payload, TimeInForce, QUANTITY_MAX};
 use crate::types::{Fen, OrderId, Pk, Side};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -131,7 +131,7 @@ impl OrderBook {
             previous_seq = Some(order.seq);
             let mut slot = Slot::new(id, order.leaves, order.owner.0, order.side, order.tif, order.post_only);
             slot.seq = order.seq;
-            let idx = book.arena.alloc(slot);
+            let idx = book.arena.alloc(slot, None);
             book.index.insert(id, idx);
             let (ladder, arena) = book.ladder_and_arena(order.side);
             ladder.push_back(arena, idx, order.price.0);
@@ -140,17 +140,51 @@ impl OrderBook {
     }
 }
 
-/// A snapshot is the [`BookImage`]: deterministic (priority order, no hash-map order) and free of
-/// arena indexes.
+impl OrderBook {
+    /// The payloads of the resting orders that carry one, in priority order.
+    fn payloads(&self) -> Vec<(OrderId, Payload)> {
+        let mut payloads = Vec::new();
+        for ladder in [&self.bids, &self.asks] {
+            ladder.for_each_in_priority_at(&self.arena, |idx, slot| {
+                if slot.has_payload {
+                    payloads.push((OrderId(slot.id), *self.arena.payload(idx)));
+                }
+            });
+        }
+        payloads
+    }
+
+    /// Gives resting order `id` its payload (a snapshot being loaded).
+    fn attach_payload(&mut self, id: OrderId, payload: &Payload) -> Result<(), String> {
+        let idx = self.index.get(id.0, &self.arena).ok_or_else(|| format!("payload of order {} not resting", id.0))?;
+        if self.arena[idx].has_payload {
+            return Err(format!("order {} has two payloads", id.0));
+        }
+        let owner = self.arena[idx].owner;
+        // Keys are unique per owner unless the owner files hashes (they confirm matches).
+        if payload.key[0] != u64::MAX && self.arena.find_client(owner, payload.key, |_| true).is_some() {
+            return Err(format!("order {}: its owner's key is on another order too", id.0));
+        }
+        self.arena.attach(idx, payload);
+        Ok(())
+    }
+}
+
+/// A snapshot is the [`BookImage`] and the resting orders' payloads: deterministic (priority
+/// order, no hash-map order) and free of arena indexes.
 impl Serialize for OrderBook {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.image().serialize(serializer)
+        (self.image(), self.payloads()).serialize(serializer)
     }
 }
 
 impl<'de> Deserialize<'de> for OrderBook {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<OrderBook, D::Error> {
-        let image = BookImage::deserialize(deserializer)?;
-        OrderBook::from_image(&image).map_err(serde::de::Error::custom)
+        let (image, payloads) = <(BookImage, Vec<(OrderId, Payload)>)>::deserialize(deserializer)?;
+        let mut book = OrderBook::from_image(&image).map_err(serde::de::Error::custom)?;
+        for (id, payload) in &payloads {
+            book.attach_payload(*id, payload).map_err(serde::de::Error::custom)?;
+        }
+        Ok(book)
     }
 }

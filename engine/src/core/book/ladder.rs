@@ -8,8 +8,9 @@
 //! are created on demand: finding a level by price is two array reads, and finding the next level
 //! when the best one empties is a couple of bit scans.
 
-use super::TimeInForce;
+use super::{Payload, TimeInForce};
 use crate::core::huge::HugeBuf;
+use crate::core::slot_table::{hash_words, SlotTable};
 use crate::types::Side;
 use std::ops::{Index, IndexMut};
 
@@ -37,6 +38,8 @@ pub(super) struct Slot {
     pub side: Side,
     pub tif: TimeInForce,
     pub post_only: bool,
+    /// The order carries its owner's [`Payload`] and is in the arena's client index.
+    pub has_payload: bool,
 }
 
 const _: () = assert!(std::mem::size_of::<Slot>() == 48);
@@ -44,13 +47,15 @@ const _: () = assert!(std::mem::size_of::<Slot>() == 48);
 impl Slot {
     /// A slot not yet on any level.
     pub fn new(id: u64, leaves: u64, owner: u32, side: Side, tif: TimeInForce, post_only: bool) -> Slot {
-        Slot { id, leaves, seq: 0, owner, prev: NIL, next: NIL, level: NIL, side, tif, post_only }
+        Slot { id, leaves, seq: 0, owner, prev: NIL, next: NIL, level: NIL, side, tif, post_only, has_payload: false }
     }
 }
 
-/// log2 of the slots per arena page: 131,072 slots of 48 bytes are 6 MB, three huge pages.
+/// log2 of the slots per arena page: 16,384 slots, 768 KB of slots and 640 KB of payloads. Small
+/// enough that the last page's unused room stays a few percent of a book of 100,000 orders (pages
+/// of 131,072 held 1.31 slots per order there), large enough that the page table stays in L1.
 #[cfg(not(test))]
-const PAGE_SHIFT: u32 = 17;
+const PAGE_SHIFT: u32 = 14;
 /// Unit tests use pages of 4,096 slots, so that a book of a few thousand orders spans pages.
 #[cfg(test)]
 const PAGE_SHIFT: u32 = 12;
@@ -68,55 +73,147 @@ const UNUSED: Slot = Slot {
     side: Side::Buy,
     tif: TimeInForce::Gtc,
     post_only: false,
+    has_payload: false,
 };
 
 /// Every resting order lives here; freed slots are threaded through `next` and reused, so a book
 /// in steady state allocates nothing.
 ///
-/// Paged: 131,072 slots a page, and a page never moves; pages of 2 MB and more sit on huge pages
-/// ([`HugeBuf`]). A single growing `Vec` doubles, so a book of 100,000 orders held room for
-/// 131,072 and the doubling to a million copied 64 MB while the sequencer waited. The first page
-/// grows by doubling (so a small book stays small); every later one is allocated whole.
+/// Paged: [`PAGE`] slots a page, and a page never moves. A single growing `Vec` doubles, so a book
+/// of 100,000 orders held room for 131,072 and the doubling to a million copied 64 MB while the
+/// sequencer waited. The first page grows by doubling (so a small book stays small); every later
+/// one is allocated whole.
+///
+/// Beside each slot, in pages of their own (matching never reads them, so they cost the hot path
+/// no cache), the order's [`Payload`]: what the book's owner keeps per order (the market: its
+/// client order id, credit hold and time of acceptance), so that the owner needs no store, and no
+/// second id index, of its own. Orders with a payload are indexed by owner and client key
+/// (`clients`), and when they leave, their slots wait in `departed` until the book's next command
+/// (see [`Arena::recycle`]) so that the owner can still read what they carried.
 #[derive(Clone, Debug)]
 pub(super) struct Arena {
     pages: Vec<HugeBuf<Slot>>,
+    payloads: Vec<HugeBuf<Payload>>,
     /// Slots handed out at least once: the next fresh slot's index.
     used: usize,
     free: u32,
+    /// Slots of orders with a payload that left the book during the current command.
+    departed: Vec<u32>,
+    /// (owner, client key) → slot, for the orders with a payload.
+    clients: SlotTable,
+}
+
+/// The hash the client index files an order under.
+#[inline]
+pub(super) fn client_hash(owner: u32, key: [u64; 2]) -> u64 {
+    hash_words(&[u64::from(owner), key[0], key[1]])
 }
 
 impl Arena {
     pub fn new() -> Arena {
-        Arena { pages: Vec::new(), used: 0, free: NIL }
+        Arena {
+            pages: Vec::new(),
+            payloads: Vec::new(),
+            used: 0,
+            free: NIL,
+            departed: Vec::new(),
+            clients: SlotTable::default(),
+        }
     }
 
-    pub fn alloc(&mut self, slot: Slot) -> u32 {
-        if self.free != NIL {
+    /// A slot for `slot`; with a payload, the order is also filed in the client index.
+    pub fn alloc(&mut self, mut slot: Slot, payload: Option<&Payload>) -> u32 {
+        slot.has_payload = payload.is_some();
+        let idx = if self.free != NIL {
             let idx = self.free;
             self.free = self[idx].next;
             self[idx] = slot;
-            return idx;
+            idx
+        } else {
+            let idx = u32::try_from(self.used).ok().filter(|&i| i != NIL).expect("order arena full");
+            let (page, offset) = (self.used >> PAGE_SHIFT, self.used & (PAGE - 1));
+            if page == self.pages.len() {
+                let len = if page == 0 { 16 } else { PAGE };
+                self.pages.push(HugeBuf::new(len, UNUSED));
+                self.payloads.push(HugeBuf::new(len, Payload::default()));
+            } else if offset == self.pages[page].len() {
+                let len = (2 * offset).min(PAGE);
+                self.pages[page] = HugeBuf::grown_from(&self.pages[page], len, UNUSED);
+                self.payloads[page] = HugeBuf::grown_from(&self.payloads[page], len, Payload::default());
+            }
+            self.pages[page][offset] = slot;
+            self.used += 1;
+            idx
+        };
+        if let Some(payload) = payload {
+            *self.payload_mut(idx) = *payload;
+            self.clients.insert(client_hash(slot.owner, payload.key), idx);
         }
-        let idx = u32::try_from(self.used).ok().filter(|&i| i != NIL).expect("order arena full");
-        let (page, offset) = (self.used >> PAGE_SHIFT, self.used & (PAGE - 1));
-        if page == self.pages.len() {
-            self.pages.push(HugeBuf::new(if page == 0 { 16 } else { PAGE }, UNUSED));
-        } else if offset == self.pages[page].len() {
-            let grown = HugeBuf::grown_from(&self.pages[page], (2 * offset).min(PAGE), UNUSED);
-            self.pages[page] = grown;
-        }
-        self.pages[page][offset] = slot;
-        self.used += 1;
         idx
     }
 
+    /// Frees a slot whose order has left the book (and the id index). A slot with a payload is
+    /// taken out of the client index and kept, payload and all, until [`Arena::recycle`].
     pub fn release(&mut self, idx: u32) {
+        if self[idx].has_payload {
+            let hash = client_hash(self[idx].owner, self.payload(idx).key);
+            self.clients.remove(hash, idx);
+            self.departed.push(idx);
+            return;
+        }
         self[idx].next = self.free;
         self.free = idx;
     }
 
+    /// Hands the departed slots back to the free list: called as each command on the book
+    /// starts, once the owner has read what the previous command's departed orders carried.
+    #[inline]
+    pub fn recycle(&mut self) {
+        while let Some(idx) = self.departed.pop() {
+            self[idx].has_payload = false;
+            self[idx].next = self.free;
+            self.free = idx;
+        }
+    }
+
+    /// The slots of the orders with a payload that left during the current command, in the
+    /// order they left.
+    pub fn departed(&self) -> &[u32] {
+        &self.departed
+    }
+
+    #[inline]
+    pub fn payload(&self, idx: u32) -> &Payload {
+        &self.payloads[(idx >> PAGE_SHIFT) as usize][idx as usize & (PAGE - 1)]
+    }
+
+    #[inline]
+    pub fn payload_mut(&mut self, idx: u32) -> &mut Payload {
+        &mut self.payloads[(idx >> PAGE_SHIFT) as usize][idx as usize & (PAGE - 1)]
+    }
+
+    /// The slot of the live order of `owner` filed under `key` for which `is_order` holds.
+    pub fn find_client(&self, owner: u32, key: [u64; 2], mut is_order: impl FnMut(&Slot) -> bool) -> Option<u32> {
+        self.clients.find(client_hash(owner, key), |idx| {
+            let slot = &self[idx];
+            slot.owner == owner && self.payload(idx).key == key && is_order(slot)
+        })
+    }
+
+    /// Gives a resting order without one its payload.
+    pub fn attach(&mut self, idx: u32, payload: &Payload) {
+        self[idx].has_payload = true;
+        *self.payload_mut(idx) = *payload;
+        self.clients.insert(client_hash(self[idx].owner, payload.key), idx);
+    }
+
     pub fn heap_bytes(&self) -> usize {
-        self.pages.capacity() * size_of::<HugeBuf<Slot>>() + self.pages.iter().map(HugeBuf::heap_bytes).sum::<usize>()
+        self.pages.capacity() * size_of::<HugeBuf<Slot>>()
+            + self.payloads.capacity() * size_of::<HugeBuf<Payload>>()
+            + self.pages.iter().map(HugeBuf::heap_bytes).sum::<usize>()
+            + self.payloads.iter().map(HugeBuf::heap_bytes).sum::<usize>()
+            + self.departed.capacity() * 4
+            + self.clients.heap_bytes()
     }
 }
 
@@ -530,6 +627,17 @@ impl Ladder {
             }
         }
     }
+
+    /// (slot index, slot) of this side in priority order.
+    pub fn for_each_in_priority_at(&self, arena: &Arena, mut f: impl FnMut(u32, &Slot)) {
+        for level in self.iter() {
+            let mut cur = level.head;
+            while cur != NIL {
+                f(cur, &arena[cur]);
+                cur = arena[cur].next;
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -568,7 +676,7 @@ mod tests {
                     }
                 } else {
                     let slot = Slot::new(step, 1 + x % 5, 0, side, TimeInForce::Gtc, false);
-                    let idx = arena.alloc(slot);
+                    let idx = arena.alloc(slot, None);
                     ladder.push_back(&mut arena, idx, price);
                     model.entry(price).or_default().push(idx);
                 }
