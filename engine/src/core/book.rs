@@ -39,7 +39,8 @@
 //! Layout (`ladder`, `id_index`): orders in a paged slab of 48-byte slots, levels in a slab with
 //! a chunked bitmap over tick offsets for price order, ids in an open-addressing table of 8-byte
 //! entries. No allocation in steady state; about 60 bytes per resting order in a deep book of
-//! the exchange-core mix.
+//! the exchange-core mix. Beside each slot, in pages matching never reads, the owner's
+//! [`Payload`] (the market's per-order data: 40 bytes, and 8-byte entries of a client index).
 
 mod auction;
 mod checks;
@@ -271,6 +272,7 @@ impl OrderBook {
         self.state = state;
     }
 
+    #[inline]
     pub fn submit(&mut self, order: NewOrder, out: &mut Vec<BookEvent>) -> Result<(), BookReject> {
         self.submit_with(order, None, out)
     }
@@ -510,9 +512,15 @@ impl OrderBook {
         self.index.len()
     }
 
-    /// Heap memory held by the book's structures (capacity, not just what is in use).
+    /// Heap memory held by the book's structures (capacity, not just what is in use), its
+    /// owner's payloads included.
     pub fn heap_bytes(&self) -> usize {
         self.arena.heap_bytes() + self.bids.heap_bytes() + self.asks.heap_bytes() + self.index.heap_bytes()
+    }
+
+    /// The part of `heap_bytes` that holds the owner's payloads: their pages and client index.
+    pub fn payload_heap_bytes(&self) -> usize {
+        self.arena.payload_heap_bytes()
     }
 
     /// A hash of everything that matters — state, tick, band, last prices, placement counter and

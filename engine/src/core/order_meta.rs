@@ -81,12 +81,15 @@ impl OrderStore {
         self.long_ids.len() * (std::mem::size_of::<(OrderId, Code)>() + 16)
     }
 
-    /// The payload new order `id` carries, recording its client order id if it does not pack.
-    pub fn payload(&mut self, id: OrderId, meta: &OrderMeta, packed: Option<ClientKey>) -> Payload {
+    /// Keeps the client order id of new order `id`, too long to pack.
+    pub fn remember_long(&mut self, id: OrderId, code: Code) {
+        self.long_ids.insert(id, code);
+    }
+
+    /// The payload a new order carries (`packed`: `ClientKey::pack` of its client order id, which
+    /// `remember_long` keeps if that is `None`).
+    pub fn payload(&self, meta: &OrderMeta, packed: Option<ClientKey>) -> Payload {
         debug_assert_eq!(packed, ClientKey::pack(&meta.client_order_id));
-        if packed.is_none() {
-            self.long_ids.insert(id, meta.client_order_id);
-        }
         let mut data = [meta.accepted_ts.0, 0, 0];
         set_held(&mut data, meta.reserved);
         Payload { key: client_key(&meta.client_order_id, packed), data }
@@ -154,7 +157,10 @@ mod tests {
                 accepted_ts: EngineTime(42 + n as u64),
             };
             let id = OrderId(10 + n as u64);
-            let payload = store.payload(id, &meta, packed);
+            let payload = store.payload(&meta, packed);
+            if packed.is_none() {
+                store.remember_long(id, code);
+            }
             assert_eq!(payload.key, client_key(&code, packed));
             assert_eq!(payload.key[0] == LONG_KEY, packed.is_none(), "{client}");
             assert!(store.confirms(id, &code, packed));

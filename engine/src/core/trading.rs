@@ -19,6 +19,9 @@ fn book_reject(reject: BookReject, field_hint: &str) -> Reject {
     Reject::new(reject.code(), format!("{}{field_hint}", reject.message()))
 }
 
+/// The departed list's capacity kept after a command that freed more.
+const DEPARTED_KEPT: usize = 1_024;
+
 /// A command's orders while its book events are settled. The incoming order (new or amended)
 /// is `pending`: the market holds its metadata until the end, as a new order that does not rest
 /// never reaches the book, and then writes it to the book's payload if the order rests. The
@@ -162,7 +165,7 @@ impl Market {
             reserved,
             accepted_ts: now,
         };
-        let payload = Payload { key: client_key(&entry.client_order_id, packed), data: [now.0, 0, 0] };
+        let payload = self.orders.payload(&meta, packed);
         let mut book_events = self.take_scratch();
         let listing = self.listings.get_mut(&entry.symbol).expect("checked above");
         listing
@@ -178,13 +181,14 @@ impl Market {
                     tif: entry.time_in_force,
                     post_only: entry.post_only,
                 },
-                // The hold is written when the order's events are settled.
                 Some(&payload),
                 &mut book_events,
             )
             .map_err(|r| book_reject(r, ""))?;
         self.next_order += 1;
-        self.orders.payload(order_id, &meta, packed);
+        if packed.is_none() {
+            self.orders.remember_long(order_id, meta.client_order_id);
+        }
         let participant = self.participants.get_mut(owner);
         participant.orders_open += 1;
         participant.orders_today += 1;
@@ -401,6 +405,9 @@ impl Market {
                 set_held(data, meta.reserved);
             }
         }
+        // A command that emptied a deep book (an end of day, a suspension) keeps no list its size.
+        settling.departed.clear();
+        settling.departed.shrink_to(DEPARTED_KEPT);
         self.settling = settling;
         self.book_scratch = book_events;
     }

@@ -51,15 +51,19 @@ impl Slot {
     }
 }
 
-/// log2 of the slots per arena page: 16,384 slots, 768 KB of slots and 640 KB of payloads. Small
-/// enough that the last page's unused room stays a few percent of a book of 100,000 orders (pages
-/// of 131,072 held 1.31 slots per order there), large enough that the page table stays in L1.
+/// log2 of the slots per arena page: 131,072 slots of 48 bytes are 6 MB, three huge pages.
 #[cfg(not(test))]
-const PAGE_SHIFT: u32 = 14;
+const PAGE_SHIFT: u32 = 17;
 /// Unit tests use pages of 4,096 slots, so that a book of a few thousand orders spans pages.
 #[cfg(test)]
 const PAGE_SHIFT: u32 = 12;
 const PAGE: usize = 1 << PAGE_SHIFT;
+/// How a page grows: by doubling up to `STEP` slots, then by `STEP` slots at a time, so that the
+/// last page's unused room is at most `STEP` slots (a book of 100,000 orders held 1.31 slots per
+/// order when a page grew by doubling to 131,072), while every page of 2 MB and more still sits
+/// on huge pages. A step copies the page (at most 11 MB with payloads), once per `STEP` orders
+/// the book grows past its largest size so far.
+const STEP: usize = PAGE / 8;
 
 /// What a slot holds before it is handed out.
 const UNUSED: Slot = Slot {
@@ -79,20 +83,22 @@ const UNUSED: Slot = Slot {
 /// Every resting order lives here; freed slots are threaded through `next` and reused, so a book
 /// in steady state allocates nothing.
 ///
-/// Paged: [`PAGE`] slots a page, and a page never moves. A single growing `Vec` doubles, so a book
-/// of 100,000 orders held room for 131,072 and the doubling to a million copied 64 MB while the
-/// sequencer waited. The first page grows by doubling (so a small book stays small); every later
-/// one is allocated whole.
+/// Paged: [`PAGE`] slots a page, and a full page never moves; pages of 2 MB and more sit on huge
+/// pages ([`HugeBuf`]). A single growing `Vec` doubles, so the doubling to a million copied 64 MB
+/// while the sequencer waited. The last page grows (see [`STEP`]), so a small book stays small.
 ///
 /// Beside each slot, in pages of their own (matching never reads them, so they cost the hot path
 /// no cache), the order's [`Payload`]: what the book's owner keeps per order (the market: its
 /// client order id, credit hold and time of acceptance), so that the owner needs no store, and no
-/// second id index, of its own. Orders with a payload are indexed by owner and client key
-/// (`clients`), and when they leave, their slots wait in `departed` until the book's next command
-/// (see [`Arena::recycle`]) so that the owner can still read what they carried.
+/// second id index, of its own. A book that has never been given a payload has no payload pages.
+/// Orders with a payload are indexed by owner and client key (`clients`), and when they leave,
+/// their slots wait in `departed` until the book's next command (see [`Arena::recycle`]) so that
+/// the owner can still read what they carried.
 #[derive(Clone, Debug)]
 pub(super) struct Arena {
     pages: Vec<HugeBuf<Slot>>,
+    /// As long as `pages` and each as long as its page, once the first payload arrives; empty
+    /// before.
     payloads: Vec<HugeBuf<Payload>>,
     /// Slots handed out at least once: the next fresh slot's index.
     used: usize,
@@ -102,6 +108,9 @@ pub(super) struct Arena {
     /// (owner, client key) → slot, for the orders with a payload.
     clients: SlotTable,
 }
+
+/// The departed list's capacity kept after a command that freed more.
+const DEPARTED_KEPT: usize = 1_024;
 
 /// The hash the client index files an order under.
 #[inline]
@@ -132,48 +141,82 @@ impl Arena {
         } else {
             let idx = u32::try_from(self.used).ok().filter(|&i| i != NIL).expect("order arena full");
             let (page, offset) = (self.used >> PAGE_SHIFT, self.used & (PAGE - 1));
+            let with_payloads = !self.payloads.is_empty();
             if page == self.pages.len() {
-                let len = if page == 0 { 16 } else { PAGE };
+                let len = if page == 0 { 16 } else { STEP };
                 self.pages.push(HugeBuf::new(len, UNUSED));
-                self.payloads.push(HugeBuf::new(len, Payload::default()));
+                if with_payloads {
+                    self.payloads.push(HugeBuf::new(len, Payload::default()));
+                }
             } else if offset == self.pages[page].len() {
-                let len = (2 * offset).min(PAGE);
+                let len = if offset < STEP { 2 * offset } else { offset + STEP }.min(PAGE);
                 self.pages[page] = HugeBuf::grown_from(&self.pages[page], len, UNUSED);
-                self.payloads[page] = HugeBuf::grown_from(&self.payloads[page], len, Payload::default());
+                if with_payloads {
+                    self.payloads[page] = HugeBuf::grown_from(&self.payloads[page], len, Payload::default());
+                }
             }
             self.pages[page][offset] = slot;
             self.used += 1;
             idx
         };
         if let Some(payload) = payload {
-            *self.payload_mut(idx) = *payload;
-            self.clients.insert(client_hash(slot.owner, payload.key), idx);
+            self.file_payload(idx, payload);
         }
         idx
     }
 
+    /// Out of line, as are the other payload paths: a book without payloads (the benches'
+    /// books, the peers') keeps the hot path it had.
+    #[inline(never)]
+    fn file_payload(&mut self, idx: u32, payload: &Payload) {
+        self.ensure_payload_pages();
+        *self.payload_mut(idx) = *payload;
+        self.clients.insert(client_hash(self[idx].owner, payload.key), idx);
+    }
+
+    /// Payload pages beside every slot page, from the first payload on.
+    fn ensure_payload_pages(&mut self) {
+        if self.payloads.is_empty() {
+            self.payloads = self.pages.iter().map(|page| HugeBuf::new(page.len(), Payload::default())).collect();
+        }
+    }
+
     /// Frees a slot whose order has left the book (and the id index). A slot with a payload is
     /// taken out of the client index and kept, payload and all, until [`Arena::recycle`].
+    #[inline]
     pub fn release(&mut self, idx: u32) {
         if self[idx].has_payload {
-            let hash = client_hash(self[idx].owner, self.payload(idx).key);
-            self.clients.remove(hash, idx);
-            self.departed.push(idx);
-            return;
+            return self.depart(idx);
         }
         self[idx].next = self.free;
         self.free = idx;
+    }
+
+    #[inline(never)]
+    fn depart(&mut self, idx: u32) {
+        let hash = client_hash(self[idx].owner, self.payload(idx).key);
+        self.clients.remove(hash, idx);
+        self.departed.push(idx);
     }
 
     /// Hands the departed slots back to the free list: called as each command on the book
     /// starts, once the owner has read what the previous command's departed orders carried.
     #[inline]
     pub fn recycle(&mut self) {
+        if !self.departed.is_empty() {
+            self.recycle_departed();
+        }
+    }
+
+    #[inline(never)]
+    fn recycle_departed(&mut self) {
         while let Some(idx) = self.departed.pop() {
             self[idx].has_payload = false;
             self[idx].next = self.free;
             self.free = idx;
         }
+        // A command that emptied a deep book (an end of day, a suspension) keeps no list its size.
+        self.departed.shrink_to(DEPARTED_KEPT);
     }
 
     /// The slots of the orders with a payload that left during the current command, in the
@@ -202,6 +245,7 @@ impl Arena {
 
     /// Gives a resting order without one its payload.
     pub fn attach(&mut self, idx: u32, payload: &Payload) {
+        self.ensure_payload_pages();
         self[idx].has_payload = true;
         *self.payload_mut(idx) = *payload;
         self.clients.insert(client_hash(self[idx].owner, payload.key), idx);
@@ -209,8 +253,13 @@ impl Arena {
 
     pub fn heap_bytes(&self) -> usize {
         self.pages.capacity() * size_of::<HugeBuf<Slot>>()
-            + self.payloads.capacity() * size_of::<HugeBuf<Payload>>()
             + self.pages.iter().map(HugeBuf::heap_bytes).sum::<usize>()
+            + self.payload_heap_bytes()
+    }
+
+    /// What the payloads take: their pages, the client index, the departed list.
+    pub fn payload_heap_bytes(&self) -> usize {
+        self.payloads.capacity() * size_of::<HugeBuf<Payload>>()
             + self.payloads.iter().map(HugeBuf::heap_bytes).sum::<usize>()
             + self.departed.capacity() * 4
             + self.clients.heap_bytes()
