@@ -1,5 +1,7 @@
 //! Heap bytes held, counted by a global allocator, for the memory figures of the book benches:
 //! the bytes a structure asked for, and the bytes the C allocator's blocks behind them take.
+//! The core's big buffers (a deep book's arena and indexes) are mapped from the kernel, outside
+//! the allocator: a window adds what they grew by ([`huashi_engine::core::mapped_bytes`]).
 //! Counting is off unless a [`Window`] is open, so that the timed runs of an engine that
 //! allocates per message do not pay for the counters.
 //!
@@ -91,19 +93,25 @@ impl Growth {
 pub struct Window {
     requested: i64,
     blocks: i64,
+    mapped: i64,
+}
+
+fn mapped() -> i64 {
+    huashi_engine::core::mapped_bytes() as i64
 }
 
 impl Window {
     pub fn open() -> Window {
         COUNTING.store(true, Ordering::SeqCst);
-        Window { requested: REQUESTED.load(Ordering::SeqCst), blocks: BLOCKS.load(Ordering::SeqCst) }
+        Window { requested: REQUESTED.load(Ordering::SeqCst), blocks: BLOCKS.load(Ordering::SeqCst), mapped: mapped() }
     }
 
     /// The growth so far; the window stays open.
     pub fn peek(&self) -> Growth {
+        let mapped = mapped() - self.mapped;
         Growth {
-            requested: REQUESTED.load(Ordering::SeqCst) - self.requested,
-            blocks: BLOCKS.load(Ordering::SeqCst) - self.blocks,
+            requested: REQUESTED.load(Ordering::SeqCst) - self.requested + mapped,
+            blocks: BLOCKS.load(Ordering::SeqCst) - self.blocks + mapped,
         }
     }
 

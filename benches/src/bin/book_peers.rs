@@ -24,7 +24,8 @@
 //!    difference) and bytes of the C allocator's blocks behind them (glibc's usable size plus
 //!    its size word), after the prefill divided by N, and after the check pass divided by the
 //!    orders resting then (what a book keeps once it has churned);
-//! 4. **throughput in interleaved rounds**: each round runs every engine once on the whole
+//! 4. **throughput in interleaved rounds** (Huashi twice: plain and with look-ahead, see
+//!    "Mapping"): each round runs every engine once on the whole
 //!    stream from a freshly prefilled book (prefill and teardown untimed; the engine that goes
 //!    first rotates from round to round), `--rounds` rounds; per engine the median (min–max)
 //!    of M messages/s and ns per message (wall clock; the median on-CPU ns beside it, which
@@ -55,6 +56,12 @@
 //! - **Huashi** (`huashi_engine::core::book::OrderBook`): the mix's own messages; self-trade
 //!   prevention cancels the resting order of the incoming order's owner and the incoming order
 //!   goes on (owners are drawn from 1,000, so it fires now and then).
+//! - **huashi+ahead**: the same book and messages, driven as a caller holding a batch drives
+//!   it: before each message, `OrderBook::prefetch` is told the orders the next three messages
+//!   name (one stage of fetching per message ahead: index entry, slot, queue neighbours), so a
+//!   deep book's dependent cache misses overlap. Its check must equal Huashi's exactly (the run
+//!   stops otherwise). The peers are driven one message at a time, as their APIs are; both
+//!   Huashi lanes' ratios are printed, and the plain one is the like-for-like comparison.
 //! - **matchcore** numbers orders itself, by command sequence number (consecutive from 0), so a
 //!   mix order id maps to the sequence number of the command that placed it. It has no owners
 //!   and no self-trade prevention: where Huashi cancels a same-owner resting order, matchcore
@@ -89,7 +96,7 @@ use huashi_benches::heap::{CountingAllocator, Growth, Window};
 use huashi_benches::market::{apply_ok, order_command, trading_market, SYMBOL};
 use huashi_benches::tsc::{read_tsc, TscClock};
 use huashi_benches::{generate_shaped, Message, Mix, MixShape, Owners, OWNERS, SEED};
-use huashi_engine::core::book::{BookEvent, DoneReason, OrderBook, TimeInForce};
+use huashi_engine::core::book::{BookEvent, DoneReason, OrderBook, Prefetch, TimeInForce};
 use huashi_engine::core::order_meta::OrderMeta;
 use huashi_engine::types::{Code, Pk, Side};
 use std::hint::black_box;
@@ -192,11 +199,15 @@ fn depth(options: &Options, resting: usize, clock: Option<&(TscClock, u64)>) -> 
     let started = Instant::now();
     let mix = generate_shaped(options.seed, options.messages, MixShape { resting, owners: options.owners });
     print_stream(&mix, resting, started.elapsed());
-    let (huashi, matchcore, obcore) =
-        (Lane::<Huashi>::new(&mix), Lane::<Matchcore>::new(&mix), Lane::<Obcore>::new(&mix));
-    let lanes: [&dyn Timed; 3] = [&huashi, &matchcore, &obcore];
+    let (huashi, ahead, matchcore, obcore) = (
+        Lane::<Huashi>::new(&mix),
+        Lane::<HuashiAhead>::new(&mix),
+        Lane::<Matchcore>::new(&mix),
+        Lane::<Obcore>::new(&mix),
+    );
+    let lanes: [&dyn Timed; 4] = [&huashi, &ahead, &matchcore, &obcore];
 
-    let checks = [huashi.check(), matchcore.check(), obcore.check()];
+    let checks = [huashi.check(), ahead.check(), matchcore.check(), obcore.check()];
     print_checks(&lanes, &checks, resting);
     print_agreement(&checks, options.owners);
     let speeds = rounds(&lanes, options);
@@ -209,18 +220,26 @@ fn depth(options: &Options, resting: usize, clock: Option<&(TscClock, u64)>) -> 
     let on_cpu = |figure: &Option<Spread>, decimals: usize, unit: &str| {
         figure.map_or(String::new(), |f| format!(" (on-CPU {:.*}{unit})", decimals, f.median))
     };
-    let ns = speeds[0].0.median;
+    let (ns, ahead_ns) = (speeds.ns[0].median, speeds.ns[1].median);
     let mut line = format!(
-        "{resting:>9} resting: huashi {:.2} M/s, {ns:.1} ns/msg{}, {:.2} × matchcore{}, {:.2} × obcore{}; heap B/resting order huashi {} | matchcore {} | obcore {}",
+        "{resting:>9} resting: huashi {:.2} M/s, {ns:.1} ns/msg{}, {:.2} × matchcore{}, {:.2} × obcore{}; \
+         with look-ahead {:.2} M/s, {ahead_ns:.1} ns/msg{}, {:.2} × matchcore{}, {:.2} × obcore{}; \
+         heap B/resting order huashi {} | matchcore {} | obcore {}",
         1e3 / ns,
-        on_cpu(&speeds[0].1, 1, " ns"),
-        speeds[1].0.median,
-        on_cpu(&speeds[1].1, 2, " ×"),
-        speeds[2].0.median,
-        on_cpu(&speeds[2].1, 2, " ×"),
+        on_cpu(&speeds.on_cpu_ns[0], 1, " ns"),
+        speeds.ratios[0][2].0.median,
+        on_cpu(&speeds.ratios[0][2].1, 2, " ×"),
+        speeds.ratios[0][3].0.median,
+        on_cpu(&speeds.ratios[0][3].1, 2, " ×"),
+        1e3 / ahead_ns,
+        on_cpu(&speeds.on_cpu_ns[1], 1, " ns"),
+        speeds.ratios[1][2].0.median,
+        on_cpu(&speeds.ratios[1][2].1, 2, " ×"),
+        speeds.ratios[1][3].0.median,
+        on_cpu(&speeds.ratios[1][3].1, 2, " ×"),
         heap(&checks[0]),
-        heap(&checks[1]),
         heap(&checks[2]),
+        heap(&checks[3]),
     );
     if let Some((whole, placed)) = market {
         let (whole, placed) = (whole.per(resting).0, placed.per(resting).0);
@@ -232,9 +251,20 @@ fn depth(options: &Options, resting: usize, clock: Option<&(TscClock, u64)>) -> 
     line
 }
 
-/// The interleaved rounds and their table. Returns, wall clock and on-CPU, Huashi's ns per
-/// message (first), then Huashi's speed over each peer's.
-fn rounds(lanes: &[&dyn Timed], options: &Options) -> Vec<(Spread, Option<Spread>)> {
+/// The figures of the interleaved rounds, by lane (lane 0 is Huashi, lane 1 Huashi with
+/// look-ahead, then the peers).
+struct Speeds {
+    /// Wall-clock ns per message.
+    ns: Vec<Spread>,
+    on_cpu_ns: Vec<Option<Spread>>,
+    /// `ratios[ours][peer]`: lane `ours`'s speed over lane `peer`'s, round by round, wall clock
+    /// and on-CPU (for `ours` in 0 and 1).
+    ratios: [Vec<(Spread, Option<Spread>)>; 2],
+}
+
+/// The interleaved rounds and their table: every lane's ns per message, and both Huashi lanes'
+/// speed over every lane's as the median of per-round ratios.
+fn rounds(lanes: &[&dyn Timed], options: &Options) -> Speeds {
     println!(
         "throughput, {} interleaved rounds (each runs every engine once on the stream from a fresh prefilled book; prefill untimed):",
         options.rounds
@@ -249,40 +279,53 @@ fn rounds(lanes: &[&dyn Timed], options: &Options) -> Vec<(Spread, Option<Spread
             on_cpu[engine].extend(cpu.map(per_message));
         }
     }
+    // Lane `ours`'s speed over lane `peer`'s, round by round.
+    let ratio = |times: &[Vec<f64>], ours: usize, peer: usize| {
+        let ratios: Vec<f64> = times[peer].iter().zip(&times[ours]).map(|(theirs, mine)| theirs / mine).collect();
+        (!ratios.is_empty()).then(|| Spread::of(&ratios))
+    };
+    let ratios = [0, 1].map(|ours| {
+        (0..lanes.len())
+            .map(|peer| (ratio(&wall, ours, peer).expect("at least one round"), ratio(&on_cpu, ours, peer)))
+            .collect::<Vec<_>>()
+    });
     println!(
-        "  {:<10} {:>24} {:>24} {:>24} | {:>24} {:>10}",
+        "  {:<12} {:>24} {:>24} {:>24} | {:>24} {:>7} | {:>24} {:>7}",
         "engine",
         "M msgs/s median (min–max)",
         "ns/msg median (min–max)",
         "on-CPU ns/msg",
-        "huashi ÷ engine (min–max)",
+        "huashi ÷ engine",
+        "on-CPU",
+        "huashi+ahead ÷ engine",
         "on-CPU"
     );
-    // Huashi's speed over each engine's, round by round (1 for Huashi itself).
-    let ratio = |times: &[Vec<f64>], engine: usize| {
-        let ratios: Vec<f64> = times[engine].iter().zip(&times[0]).map(|(peer, ours)| peer / ours).collect();
-        (!ratios.is_empty()).then(|| Spread::of(&ratios))
+    let show = |(wall, cpu): &(Spread, Option<Spread>)| {
+        (format!("{} ×", wall.show(2)), cpu.as_ref().map_or(String::new(), |r| format!("{:.2} ×", r.median)))
     };
-    let mut figures = Vec::new();
+    let mut speeds = Speeds { ns: Vec::new(), on_cpu_ns: Vec::new(), ratios };
     for (engine, lane) in lanes.iter().enumerate() {
         let rates: Vec<f64> = wall[engine].iter().map(|ns| 1e3 / ns).collect();
-        let (wall_ratio, cpu_ratio) = (ratio(&wall, engine).expect("at least one round"), ratio(&on_cpu, engine));
         let on_cpu_ns = (!on_cpu[engine].is_empty()).then(|| Spread::of(&on_cpu[engine]));
+        let (over_huashi, over_huashi_cpu) =
+            if engine == 0 { Default::default() } else { show(&speeds.ratios[0][engine]) };
+        let (over_ahead, over_ahead_cpu) =
+            if engine == 1 { Default::default() } else { show(&speeds.ratios[1][engine]) };
         println!(
-            "  {:<10} {:>24} {:>24} {:>24} | {:>24} {:>10}",
+            "  {:<12} {:>24} {:>24} {:>24} | {:>24} {:>7} | {:>24} {:>7}",
             lane.name(),
             Spread::of(&rates).show(2),
             Spread::of(&wall[engine]).show(1),
             on_cpu_ns.map_or("-".into(), |s| s.show(1)),
-            if engine == 0 { String::new() } else { format!("{} ×", wall_ratio.show(2)) },
-            match cpu_ratio {
-                Some(r) if engine > 0 => format!("{:.2} ×", r.median),
-                _ => String::new(),
-            }
+            over_huashi,
+            over_huashi_cpu,
+            over_ahead,
+            over_ahead_cpu,
         );
-        figures.push(if engine == 0 { (Spread::of(&wall[0]), on_cpu_ns) } else { (wall_ratio, cpu_ratio) });
+        speeds.ns.push(Spread::of(&wall[engine]));
+        speeds.on_cpu_ns.push(on_cpu_ns);
     }
-    figures
+    speeds
 }
 
 fn print_latency(lanes: &[&dyn Timed], clock: &TscClock, overhead: u64) {
@@ -364,11 +407,15 @@ fn print_checks(lanes: &[&dyn Timed], checks: &[Check], resting: usize) {
 /// Says whether the peers agree with Huashi on what they must agree on (see "Mapping"); a
 /// disagreement that the mapping does not explain stops the run: its figures would compare
 /// different work.
-fn print_agreement(checks: &[Check; 3], owners: Owners) {
+fn print_agreement(checks: &[Check; 4], owners: Owners) {
     let same = |a: &Tally, b: &Tally| {
         (a.fills, a.quantity, a.resting, a.rejected) == (b.fills, b.quantity, b.resting, b.rejected)
     };
-    let [huashi, matchcore, obcore] = checks.each_ref().map(|c| &c.tally);
+    let [huashi, ahead, matchcore, obcore] = checks.each_ref().map(|c| &c.tally);
+    assert!(
+        same(huashi, ahead) && huashi.self_trade == ahead.self_trade,
+        "look-ahead changed what huashi's book did: {ahead:?} vs {huashi:?}"
+    );
     assert!(huashi.rejected == 0, "huashi rejected {} messages of a mix generated valid", huashi.rejected);
     assert!(owners == Owners::Drawn || huashi.self_trade == 0, "self-trades with distinct owners");
     assert!(huashi.past_limit + obcore.past_limit == 0, "a fill past the taker's limit: {huashi:?}, {obcore:?}");
@@ -429,11 +476,32 @@ trait Engine {
     fn apply(&mut self, command: &Self::Command);
     /// The checking path: applies one message and counts what it did.
     fn apply_counted(&mut self, command: &Self::Command, tally: &mut Tally);
+    /// Whether the engine is driven with look-ahead: before each message, [`Engine::look_ahead`]
+    /// sees the next [`AHEAD`] messages, as a caller holding a batch (a sequencer, a replay)
+    /// can show them. Only `huashi+ahead` does; the others' loops are as before.
+    const LOOKS_AHEAD: bool = false;
+    /// A hint about the message `distance` (1..=AHEAD) places after the one about to be applied.
+    fn look_ahead(&self, _later: &Self::Command, _distance: usize) {}
     fn resting(&self) -> usize;
     /// The book's own account of its heap, where it keeps one: a cross-check of the counting
     /// allocator.
     fn own_heap_bytes(&self) -> Option<usize> {
         None
+    }
+}
+
+/// How many messages ahead a look-ahead engine sees.
+const AHEAD: usize = 3;
+
+/// Before message `i`: the look-ahead hints for messages `i + 1 ..= i + AHEAD`, farthest first.
+#[inline(always)]
+fn look_ahead<E: Engine>(engine: &E, commands: &[E::Command], i: usize) {
+    if E::LOOKS_AHEAD {
+        for distance in (1..=AHEAD).rev() {
+            if let Some(later) = commands.get(i + distance) {
+                engine.look_ahead(later, distance);
+            }
+        }
     }
 }
 
@@ -479,7 +547,8 @@ impl<E: Engine> Lane<E> {
         assert_eq!(prefill_tally.fills + prefill_tally.rejected, 0, "{}: the prefill rests whole", E::NAME);
         assert_eq!(engine.resting(), self.prefill.len(), "{}: every prefill order rests", E::NAME);
         let mut tally = Tally::default();
-        for command in &self.messages {
+        for (i, command) in self.messages.iter().enumerate() {
+            look_ahead(&engine, &self.messages, i);
             engine.apply_counted(command, &mut tally);
         }
         let run_heap = window.close();
@@ -506,7 +575,8 @@ impl<E: Engine> Timed for Lane<E> {
         let mut engine = self.prefilled();
         let on_cpu = thread_on_cpu();
         let start = Instant::now();
-        for command in &self.messages {
+        for (i, command) in self.messages.iter().enumerate() {
+            look_ahead(&engine, &self.messages, i);
             engine.apply(command);
         }
         let elapsed = start.elapsed();
@@ -520,8 +590,9 @@ impl<E: Engine> Timed for Lane<E> {
         // Raw ticks into a preallocated Vec; the histogram is filled afterwards so that its
         // bookkeeping does not disturb the caches between messages.
         let mut ticks = Vec::with_capacity(self.messages.len());
-        for command in &self.messages {
+        for (i, command) in self.messages.iter().enumerate() {
             let start = read_tsc();
+            look_ahead(&engine, &self.messages, i);
             engine.apply(command);
             let end = read_tsc();
             ticks.push(end.wrapping_sub(start));
@@ -598,6 +669,63 @@ impl Engine for Huashi {
 
     fn own_heap_bytes(&self) -> Option<usize> {
         Some(self.book.heap_bytes())
+    }
+}
+
+/// Huashi's book driven as a batch-applying caller drives it: before each message, the order
+/// that each of the next three names is fetched into the cache in stages
+/// ([`OrderBook::prefetch`]: its index entry three messages ahead, its slot two, its queue
+/// neighbours one). Same book, same messages, same results (the check asserts it); only the
+/// cache misses of a deep book overlap instead of following one another.
+struct HuashiAhead(Huashi);
+
+impl Engine for HuashiAhead {
+    const NAME: &'static str = "huashi+ahead";
+    type Command = Message;
+    type Scratch = Vec<BookEvent>;
+    const LOOKS_AHEAD: bool = true;
+
+    fn translate(mix: &Mix) -> (Vec<Message>, Vec<Message>) {
+        Huashi::translate(mix)
+    }
+
+    fn scratch() -> Vec<BookEvent> {
+        Huashi::scratch()
+    }
+
+    fn new(out: Vec<BookEvent>) -> HuashiAhead {
+        HuashiAhead(Huashi::new(out))
+    }
+
+    #[inline]
+    fn apply(&mut self, message: &Message) {
+        self.0.apply(message);
+    }
+
+    fn apply_counted(&mut self, message: &Message, tally: &mut Tally) {
+        self.0.apply_counted(message, tally);
+    }
+
+    #[inline]
+    fn look_ahead(&self, later: &Message, distance: usize) {
+        let id = match *later {
+            Message::New(_) => return,
+            Message::Cancel(id) | Message::Move { id, .. } => id,
+        };
+        let stage = match distance {
+            1 => Prefetch::Neighbours,
+            2 => Prefetch::Order,
+            _ => Prefetch::Index,
+        };
+        self.0.book.prefetch(id, stage);
+    }
+
+    fn resting(&self) -> usize {
+        self.0.resting()
+    }
+
+    fn own_heap_bytes(&self) -> Option<usize> {
+        self.0.own_heap_bytes()
     }
 }
 

@@ -53,8 +53,9 @@ unsafe impl GlobalAlloc for CountingAllocator {
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;
 
+/// The heap, plus the core's big buffers mapped from the kernel outside the allocator.
 fn live_bytes() -> usize {
-    LIVE_BYTES.load(Ordering::Relaxed)
+    LIVE_BYTES.load(Ordering::Relaxed) + huashi_engine::core::mapped_bytes()
 }
 
 const SYMBOL: Code = Code::literal("ROSE-A");

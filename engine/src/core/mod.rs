@@ -35,4 +35,5 @@ pub mod slot_table;
 pub mod standing_bid;
 pub mod trading;
 
+pub use huge::mapped_bytes;
 pub use market::{Applied, Market, MarketConfig};

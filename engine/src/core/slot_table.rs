@@ -8,7 +8,7 @@
 //! table order is sorted by its callers before it reaches output. Tables of 2 MB and more sit on
 //! huge pages ([`HugeBuf`]): a deep book's index is read on every command.
 
-use crate::core::huge::HugeBuf;
+use crate::core::huge::{prefetch, HugeBuf};
 
 /// Marks an empty entry.
 const NIL: u32 = u32::MAX;
@@ -86,6 +86,30 @@ impl SlotTable {
                 return None;
             }
             if entry.tag == tag && is_key(entry.slot) {
+                return Some(entry.slot);
+            }
+            i = (i + 1) & self.mask();
+        }
+    }
+
+    /// Asks the cache for the entries where `hash`'s probe starts: look-ahead for a later `find`.
+    #[inline]
+    pub fn prefetch(&self, hash: u64) {
+        prefetch(&self.entries[self.home((hash >> 32) as u32)]);
+    }
+
+    /// The first slot filed under `hash`'s tag, its key NOT confirmed: for look-ahead only (a
+    /// tag shared by two keys gives the wrong slot, which only wastes the hint).
+    #[inline]
+    pub fn probable(&self, hash: u64) -> Option<u32> {
+        let tag = (hash >> 32) as u32;
+        let mut i = self.home(tag);
+        loop {
+            let entry = self.entries[i];
+            if entry.slot == NIL {
+                return None;
+            }
+            if entry.tag == tag {
                 return Some(entry.slot);
             }
             i = (i + 1) & self.mask();

@@ -38,6 +38,19 @@ impl IdIndex {
         self.table.find(hash(id), |slot| arena[slot].id == id)
     }
 
+    /// Look-ahead: asks the cache for where `id`'s entry is.
+    #[inline]
+    pub fn prefetch(&self, id: u64) {
+        self.table.prefetch(hash(id));
+    }
+
+    /// Look-ahead: the slot `id` probably has (unconfirmed: reading the slot is what a later
+    /// stage prefetches).
+    #[inline]
+    pub fn probable(&self, id: u64) -> Option<u32> {
+        self.table.probable(hash(id))
+    }
+
     /// Adds `id` at `slot`; the caller knows `id` is not in the index.
     pub fn insert(&mut self, id: u64, slot: u32) {
         self.table.insert(hash(id), slot);

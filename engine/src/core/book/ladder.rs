@@ -9,7 +9,7 @@
 //! when the best one empties is a couple of bit scans.
 
 use super::{Payload, TimeInForce};
-use crate::core::huge::HugeBuf;
+use crate::core::huge::{prefetch, HugeBuf};
 use crate::core::slot_table::{hash_words, SlotTable};
 use crate::types::Side;
 use std::ops::{Index, IndexMut};
@@ -51,20 +51,6 @@ impl Slot {
     }
 }
 
-/// log2 of the slots per arena page: 131,072 slots of 48 bytes are 6 MB, three huge pages.
-#[cfg(not(test))]
-const PAGE_SHIFT: u32 = 17;
-/// Unit tests use pages of 4,096 slots, so that a book of a few thousand orders spans pages.
-#[cfg(test)]
-const PAGE_SHIFT: u32 = 12;
-const PAGE: usize = 1 << PAGE_SHIFT;
-/// How a page grows: by doubling up to `STEP` slots, then by `STEP` slots at a time, so that the
-/// last page's unused room is at most `STEP` slots (a book of 100,000 orders held 1.31 slots per
-/// order when a page grew by doubling to 131,072), while every page of 2 MB and more still sits
-/// on huge pages. A step copies the page (at most 11 MB with payloads), once per `STEP` orders
-/// the book grows past its largest size so far.
-const STEP: usize = PAGE / 8;
-
 /// What a slot holds before it is handed out.
 const UNUSED: Slot = Slot {
     id: 0,
@@ -83,23 +69,24 @@ const UNUSED: Slot = Slot {
 /// Every resting order lives here; freed slots are threaded through `next` and reused, so a book
 /// in steady state allocates nothing.
 ///
-/// Paged: [`PAGE`] slots a page, and a full page never moves; pages of 2 MB and more sit on huge
-/// pages ([`HugeBuf`]). A single growing `Vec` doubles, so the doubling to a million copied 64 MB
-/// while the sequencer waited. The last page grows (see [`STEP`]), so a small book stays small.
+/// One flat array, because every dependent step of a command indexes it (id → slot → the
+/// order's neighbours): an arena in pages paid a second dependent load on each. It doubles while
+/// small (a copy of under 2 MB); from 2 MB on it is mapped from the kernel on huge pages and
+/// grows by a sixteenth at a time in place ([`HugeBuf::grow`]: page tables are moved, not bytes),
+/// so a deep book never stops the sequencer for a copy and holds at most a sixteenth unused.
 ///
-/// Beside each slot, in pages of their own (matching never reads them, so they cost the hot path
-/// no cache), the order's [`Payload`]: what the book's owner keeps per order (the market: its
+/// Beside the slots, in an array of its own (matching never reads it, so it costs the hot path no
+/// cache), each order's [`Payload`]: what the book's owner keeps per order (the market: its
 /// client order id, credit hold and time of acceptance), so that the owner needs no store, and no
-/// second id index, of its own. A book that has never been given a payload has no payload pages.
+/// second id index, of its own. A book that has never been given a payload has no such array.
 /// Orders with a payload are indexed by owner and client key (`clients`), and when they leave,
 /// their slots wait in `departed` until the book's next command (see [`Arena::recycle`]) so that
 /// the owner can still read what they carried.
 #[derive(Clone, Debug)]
 pub(super) struct Arena {
-    pages: Vec<HugeBuf<Slot>>,
-    /// As long as `pages` and each as long as its page, once the first payload arrives; empty
-    /// before.
-    payloads: Vec<HugeBuf<Payload>>,
+    slots: HugeBuf<Slot>,
+    /// As long as `slots`, once the first payload arrives.
+    payloads: Option<HugeBuf<Payload>>,
     /// Slots handed out at least once: the next fresh slot's index.
     used: usize,
     free: u32,
@@ -121,8 +108,8 @@ pub(super) fn client_hash(owner: u32, key: [u64; 2]) -> u64 {
 impl Arena {
     pub fn new() -> Arena {
         Arena {
-            pages: Vec::new(),
-            payloads: Vec::new(),
+            slots: HugeBuf::new(16, UNUSED),
+            payloads: None,
             used: 0,
             free: NIL,
             departed: Vec::new(),
@@ -140,22 +127,15 @@ impl Arena {
             idx
         } else {
             let idx = u32::try_from(self.used).ok().filter(|&i| i != NIL).expect("order arena full");
-            let (page, offset) = (self.used >> PAGE_SHIFT, self.used & (PAGE - 1));
-            let with_payloads = !self.payloads.is_empty();
-            if page == self.pages.len() {
-                let len = if page == 0 { 16 } else { STEP };
-                self.pages.push(HugeBuf::new(len, UNUSED));
-                if with_payloads {
-                    self.payloads.push(HugeBuf::new(len, Payload::default()));
-                }
-            } else if offset == self.pages[page].len() {
-                let len = if offset < STEP { 2 * offset } else { offset + STEP }.min(PAGE);
-                self.pages[page] = HugeBuf::grown_from(&self.pages[page], len, UNUSED);
-                if with_payloads {
-                    self.payloads[page] = HugeBuf::grown_from(&self.payloads[page], len, Payload::default());
+            if self.used == self.slots.len() {
+                let len = self.used;
+                let grown = if self.slots.grows_in_place() { len + len / 16 } else { 2 * len };
+                self.slots.grow(grown, UNUSED);
+                if let Some(payloads) = &mut self.payloads {
+                    payloads.grow(grown, Payload::default());
                 }
             }
-            self.pages[page][offset] = slot;
+            self.slots[self.used] = slot;
             self.used += 1;
             idx
         };
@@ -169,34 +149,26 @@ impl Arena {
     /// books, the peers') keeps the hot path it had.
     #[inline(never)]
     fn file_payload(&mut self, idx: u32, payload: &Payload) {
-        self.ensure_payload_pages();
         *self.payload_mut(idx) = *payload;
         self.clients.insert(client_hash(self[idx].owner, payload.key), idx);
     }
 
-    /// Payload pages beside every slot page, from the first payload on.
-    fn ensure_payload_pages(&mut self) {
-        if self.payloads.is_empty() {
-            self.payloads = self.pages.iter().map(|page| HugeBuf::new(page.len(), Payload::default())).collect();
-        }
+    /// Gives a resting order without one its payload.
+    pub fn attach(&mut self, idx: u32, payload: &Payload) {
+        self[idx].has_payload = true;
+        self.file_payload(idx, payload);
     }
 
-    /// Frees a slot whose order has left the book (and the id index). A slot with a payload is
-    /// taken out of the client index and kept, payload and all, until [`Arena::recycle`].
     #[inline]
-    pub fn release(&mut self, idx: u32) {
-        if self[idx].has_payload {
-            return self.depart(idx);
-        }
-        self[idx].next = self.free;
-        self.free = idx;
+    pub fn payload(&self, idx: u32) -> &Payload {
+        &self.payloads.as_ref().expect("a slot with a payload")[idx as usize]
     }
 
-    #[inline(never)]
-    fn depart(&mut self, idx: u32) {
-        let hash = client_hash(self[idx].owner, self.payload(idx).key);
-        self.clients.remove(hash, idx);
-        self.departed.push(idx);
+    /// The payload array, made as long as the slots when the first payload arrives.
+    #[inline]
+    pub fn payload_mut(&mut self, idx: u32) -> &mut Payload {
+        let len = self.slots.len();
+        &mut self.payloads.get_or_insert_with(|| HugeBuf::new(len, Payload::default()))[idx as usize]
     }
 
     /// Hands the departed slots back to the free list: called as each command on the book
@@ -225,16 +197,6 @@ impl Arena {
         &self.departed
     }
 
-    #[inline]
-    pub fn payload(&self, idx: u32) -> &Payload {
-        &self.payloads[(idx >> PAGE_SHIFT) as usize][idx as usize & (PAGE - 1)]
-    }
-
-    #[inline]
-    pub fn payload_mut(&mut self, idx: u32) -> &mut Payload {
-        &mut self.payloads[(idx >> PAGE_SHIFT) as usize][idx as usize & (PAGE - 1)]
-    }
-
     /// The slot of the live order of `owner` filed under `key` for which `is_order` holds.
     pub fn find_client(&self, owner: u32, key: [u64; 2], mut is_order: impl FnMut(&Slot) -> bool) -> Option<u32> {
         self.clients.find(client_hash(owner, key), |idx| {
@@ -243,26 +205,46 @@ impl Arena {
         })
     }
 
-    /// Gives a resting order without one its payload.
-    pub fn attach(&mut self, idx: u32, payload: &Payload) {
-        self.ensure_payload_pages();
-        self[idx].has_payload = true;
-        *self.payload_mut(idx) = *payload;
-        self.clients.insert(client_hash(self[idx].owner, payload.key), idx);
-    }
-
-    pub fn heap_bytes(&self) -> usize {
-        self.pages.capacity() * size_of::<HugeBuf<Slot>>()
-            + self.pages.iter().map(HugeBuf::heap_bytes).sum::<usize>()
-            + self.payload_heap_bytes()
-    }
-
-    /// What the payloads take: their pages, the client index, the departed list.
+    /// What the payloads take: their array, the client index, the departed list.
     pub fn payload_heap_bytes(&self) -> usize {
-        self.payloads.capacity() * size_of::<HugeBuf<Payload>>()
-            + self.payloads.iter().map(HugeBuf::heap_bytes).sum::<usize>()
-            + self.departed.capacity() * 4
-            + self.clients.heap_bytes()
+        self.payloads.as_ref().map_or(0, HugeBuf::heap_bytes) + self.departed.capacity() * 4 + self.clients.heap_bytes()
+    }
+
+    /// Slot `idx`, if the arena has one (it may be free).
+    #[inline]
+    pub fn get(&self, idx: u32) -> Option<&Slot> {
+        self.slots.get(idx as usize)
+    }
+
+    /// Look-ahead: asks the cache for slot `idx` (nothing if there is no such slot).
+    #[inline]
+    pub fn prefetch(&self, idx: u32) {
+        if let Some(slot) = self.slots.get(idx as usize) {
+            prefetch(slot);
+        }
+    }
+
+    /// Frees a slot whose order has left the book (and the id index). A slot with a payload is
+    /// taken out of the client index and kept, payload and all, until [`Arena::recycle`].
+    #[inline]
+    pub fn release(&mut self, idx: u32) {
+        if self[idx].has_payload {
+            return self.depart(idx);
+        }
+        self[idx].next = self.free;
+        self.free = idx;
+    }
+
+    #[inline(never)]
+    fn depart(&mut self, idx: u32) {
+        let hash = client_hash(self[idx].owner, self.payload(idx).key);
+        self.clients.remove(hash, idx);
+        self.departed.push(idx);
+    }
+
+    /// Heap memory held, the payloads' included.
+    pub fn heap_bytes(&self) -> usize {
+        self.slots.heap_bytes() + self.payload_heap_bytes()
     }
 }
 
@@ -270,14 +252,14 @@ impl Index<u32> for Arena {
     type Output = Slot;
     #[inline]
     fn index(&self, idx: u32) -> &Slot {
-        &self.pages[(idx >> PAGE_SHIFT) as usize][idx as usize & (PAGE - 1)]
+        &self.slots[idx as usize]
     }
 }
 
 impl IndexMut<u32> for Arena {
     #[inline]
     fn index_mut(&mut self, idx: u32) -> &mut Slot {
-        &mut self.pages[(idx >> PAGE_SHIFT) as usize][idx as usize & (PAGE - 1)]
+        &mut self.slots[idx as usize]
     }
 }
 

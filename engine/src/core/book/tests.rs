@@ -660,13 +660,14 @@ fn reject_codes_follow_the_protocol() {
     }
 }
 
-/// A deep book across many arena pages and index growths: 30,000 resting orders, then cancels,
+/// A deep book across many arena and index growths (remapped in place or moved, from 64 KB in
+/// unit tests): 30,000 resting orders, then cancels,
 /// price moves (some crossing and trading), quantity amends and sweeping IOCs, ids sharing their
 /// low 32 bits. An independent model built only from the events (what each command added, what
 /// each `Fill` left, what each `Done` removed) must agree with every order the book reports, the
 /// level totals must be the sums of their orders, and an image must rebuild the same book.
 #[test]
-fn a_deep_book_keeps_every_order_across_arena_pages() {
+fn a_deep_book_keeps_every_order_across_arena_growths() {
     use std::collections::BTreeMap;
     let mut book = open_book(1, 0);
     // id → (side, price, leaves), from events alone.
@@ -752,7 +753,8 @@ fn a_deep_book_keeps_every_order_across_arena_pages() {
         fills += out.iter().filter(|e| matches!(e, Fill { .. })).count();
         if step % 10_000 == 9_999 || step == 29_999 {
             assert_eq!(book.resting_count(), model.len(), "step {step}");
-            // Deep: many arena pages in use (4,096 slots a page in unit tests).
+            // Deep: the arena and the index are mapped buffers grown many times (mapped from 64 KB in
+            // unit tests).
             assert!(step < 29_999 || model.len() > 10_000, "only {} orders rest at step {step}", model.len());
             let mut totals: BTreeMap<(bool, i64), u64> = BTreeMap::new();
             for (&id, &(side, price, leaves)) in &model {
@@ -769,6 +771,78 @@ fn a_deep_book_keeps_every_order_across_arena_pages() {
         }
     }
     assert!(fills > 5_000, "only {fills} fills: the moves and IOCs should trade");
+}
+
+/// Look-ahead is only a hint: a deep book (past `LOOK_AHEAD_MIN`) driven with `prefetch` before
+/// every command, for the orders the next three commands name, including orders gone by then
+/// and ids never seen, does exactly what the same book does without it: the same events for
+/// every command and the same state hash.
+#[test]
+fn look_ahead_changes_nothing_a_book_does() {
+    let mut plain = open_book(1, 0);
+    let mut ahead = open_book(1, 0);
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    // (id, what): what 0 = new GTC, 1 = cancel, 2 = move.
+    let mut commands: Vec<(u64, u8, Side, i64, u64)> = Vec::new();
+    let resting = LOOK_AHEAD_MIN as u64 + 6_000;
+    for id in 1..=resting {
+        let side = if id % 2 == 0 { Buy } else { Sell };
+        let price = if side == Buy { 9_000 - (next() % 500) as i64 } else { 10_000 + (next() % 500) as i64 };
+        commands.push((id, 0, side, price, 1 + next() % 9));
+    }
+    let mut id_next = resting + 1;
+    for _ in 0..40_000 {
+        let r = next();
+        let target = 1 + next() % id_next;
+        match r % 10 {
+            0 | 1 => {
+                let side = if id_next.is_multiple_of(2) { Buy } else { Sell };
+                // Some cross: they trade, and the orders they fill are gone when named later.
+                let price = if side == Buy { 9_400 + (next() % 700) as i64 } else { 9_600 + (next() % 700) as i64 };
+                commands.push((id_next, 0, side, price, 1 + next() % 9));
+                id_next += 1;
+            }
+            2 => commands.push((target, 1, Buy, 0, 0)),
+            _ => {
+                // Orders keep to their side of the book (even ids buy), crossing only the
+                // crossing new orders that still rest.
+                let price = if target.is_multiple_of(2) {
+                    8_500 + (next() % 600) as i64
+                } else {
+                    9_900 + (next() % 600) as i64
+                };
+                commands.push((target + u64::from(r % 50 == 0) * 10_000_000, 2, Buy, price, 0));
+            }
+        }
+    }
+    let apply = |book: &mut OrderBook, &(id, what, side, price, quantity): &(u64, u8, Side, i64, u64)| {
+        let mut out = Vec::new();
+        let result = match what {
+            0 => book.submit(limit(id, Pk((id % 97) as u32), side, price, quantity), &mut out),
+            1 => book.cancel(OrderId(id), &mut out),
+            _ => book.amend(OrderId(id), Some(Fen(price)), None, &mut out),
+        };
+        (result, out)
+    };
+    let mut prefetched = 0;
+    for (i, command) in commands.iter().enumerate() {
+        for (distance, stage) in [(3, Prefetch::Index), (2, Prefetch::Order), (1, Prefetch::Neighbours)] {
+            if let Some(&(id, ..)) = commands.get(i + distance).filter(|c| c.1 != 0) {
+                ahead.prefetch(OrderId(id), stage);
+                prefetched += 1;
+            }
+        }
+        assert_eq!(apply(&mut plain, command), apply(&mut ahead, command), "command {i}: {command:?}");
+    }
+    assert!(plain.resting_count() > LOOK_AHEAD_MIN, "the book stayed deep: {}", plain.resting_count());
+    assert!(prefetched > 80_000);
+    assert_eq!(plain.state_hash(), ahead.state_hash());
 }
 
 fn payload(n: u64) -> Payload {
