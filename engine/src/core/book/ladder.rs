@@ -153,12 +153,6 @@ impl Arena {
         self.clients.insert(client_hash(self[idx].owner, payload.key), idx);
     }
 
-    /// Gives a resting order without one its payload.
-    pub fn attach(&mut self, idx: u32, payload: &Payload) {
-        self[idx].has_payload = true;
-        self.file_payload(idx, payload);
-    }
-
     #[inline]
     pub fn payload(&self, idx: u32) -> &Payload {
         &self.payloads.as_ref().expect("a slot with a payload")[idx as usize]
