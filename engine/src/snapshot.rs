@@ -22,7 +22,10 @@ const SNAPSHOT_MAGIC: [u8; 8] = *b"HUASHIS\n";
 /// 4 (issue 15): dispatch lines, destinations, cold-chain maxima, complaints and the quality index.
 /// 5 (issue 16): the live orders' client-id index is rebuilt on load, not stored; the day's used
 /// client order ids are stored per participant.
-const SNAPSHOT_VERSION: u32 = 5;
+/// 6 (issue 16): a live book order's client order id, hold and acceptance time are stored with
+/// the order in its book (the book's payload); the market keeps only client order ids too long
+/// to pack.
+const SNAPSHOT_VERSION: u32 = 6;
 const SNAPSHOT_HEADER_LEN: usize = 36;
 const SNAPSHOT_PREFIX: &str = "snapshot-";
 const SNAPSHOT_SUFFIX: &str = ".bin";

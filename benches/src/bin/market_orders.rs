@@ -121,6 +121,7 @@ fn main() {
     let book = &market.listings()[&SYMBOL].book;
     assert_eq!(book.resting_count() as u64, resting, "every order rests");
     let book_bytes = book.heap_bytes();
+    let payload_bytes = book.payload_heap_bytes();
     let with_day_ids = live_bytes() - before;
 
     apply(&mut market, Actor::Operator, Action::SetBookState { symbol: SYMBOL, state: BookState::Closed }, &mut events);
@@ -133,10 +134,12 @@ fn main() {
     let per = |bytes: usize| bytes as f64 / resting as f64;
     println!("{resting} resting GTC orders placed through Market::apply in {placing:.2} s");
     println!(
-        "heap per resting order, whole market: {:.1} B (the book's own structures {:.1} B, the rest — \
-         order metadata, indexes, client order ids — {:.1} B)",
+        "heap per resting order, whole market: {:.1} B (the book's own structures {:.1} B; the market's \
+         in the book — order payloads: client order id, hold, time; the client-id index — {:.1} B; the \
+         rest — long client order ids, the market's own structures — {:.1} B)",
         per(whole),
-        per(book_bytes),
+        per(book_bytes - payload_bytes),
+        per(payload_bytes),
         per(whole.saturating_sub(book_bytes))
     );
     println!("heap per order placed, the day's set of used client order ids: {:.1} B", per(day_ids));

@@ -39,7 +39,9 @@
 //! Layout (`ladder`, `id_index`): orders in one flat slab of 48-byte slots (grown in place by
 //! remapping, on huge pages once 2 MB), levels in a slab with a chunked bitmap over tick offsets
 //! for price order, ids in an open-addressing table of 8-byte entries. No allocation in steady
-//! state; about 60–70 bytes per resting order in a deep book of the exchange-core mix.
+//! state; about 60–70 bytes per resting order in a deep book of the exchange-core mix. Beside
+//! the slots, in an array matching never reads, the owner's [`Payload`] per order (the market's
+//! per-order data: 40 bytes, and 8-byte entries of a client index), once a book has one.
 //!
 //! A deep book is bound by its cache misses, and those of one command follow one another (index
 //! entry → slot → queue neighbours). A caller holding a batch overlaps them across commands with
@@ -117,6 +119,18 @@ pub enum DoneReason {
     Cancelled,
     Expired,
     SelfTrade,
+}
+
+/// What the book's owner keeps beside each resting order (the market: its client order id, the
+/// credit it holds, when it was accepted), in the order's arena slot, so that the owner needs no
+/// store and no id index of its own. `key` is filed with the order's owner in the book's client
+/// index ([`OrderBook::find_by_client`]) and stays as given while the order rests; `data` is the
+/// owner's to change ([`OrderBook::payload_data_mut`]). The book never reads either: it keeps
+/// them, reports them, and snapshots them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payload {
+    pub key: [u64; 2],
+    pub data: [u64; 3],
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -271,16 +285,29 @@ impl OrderBook {
 
     /// Entering `Open` from anything else first runs the call auction.
     pub fn set_state(&mut self, state: BookState, out: &mut Vec<BookEvent>) {
+        self.arena.recycle();
         if state == BookState::Open && self.state != BookState::Open {
             self.uncross(out);
         }
         self.state = state;
     }
 
+    #[inline]
     pub fn submit(&mut self, order: NewOrder, out: &mut Vec<BookEvent>) -> Result<(), BookReject> {
+        self.submit_with(order, None, out)
+    }
+
+    /// `submit`, the order carrying `payload` if it rests (see [`Payload`]).
+    pub fn submit_with(
+        &mut self,
+        order: NewOrder,
+        payload: Option<&Payload>,
+        out: &mut Vec<BookEvent>,
+    ) -> Result<(), BookReject> {
+        self.arena.recycle();
         let limit = self.check_new(&order)?;
         if self.state == BookState::PreOpen {
-            self.rest_new(&order, order.quantity, out);
+            self.rest_new(&order, order.quantity, payload, out);
             return Ok(());
         }
         let taker = Taker { id: order.id.0, owner: order.owner.0, side: order.side, limit };
@@ -292,7 +319,7 @@ impl OrderBook {
         if remaining == 0 {
             out.push(done(&taker, DoneReason::Filled, 0));
         } else if order.order_type == OrderType::Limit && order.tif.rests() {
-            self.rest_new(&order, remaining, out);
+            self.rest_new(&order, remaining, payload, out);
         } else {
             out.push(done(&taker, DoneReason::Cancelled, remaining));
         }
@@ -331,6 +358,7 @@ impl OrderBook {
 
     /// Allowed in every state.
     pub fn cancel(&mut self, id: OrderId, out: &mut Vec<BookEvent>) -> Result<(), BookReject> {
+        self.arena.recycle();
         let idx = self.index.get(id.0, &self.arena).ok_or(BookReject::UnknownOrder)?;
         self.remove_resting(idx, DoneReason::Cancelled, out);
         Ok(())
@@ -345,6 +373,7 @@ impl OrderBook {
         leaves: Option<u64>,
         out: &mut Vec<BookEvent>,
     ) -> Result<(), BookReject> {
+        self.arena.recycle();
         if self.state == BookState::Closed {
             return Err(BookReject::NotOpen);
         }
@@ -402,6 +431,7 @@ impl OrderBook {
 
     /// Cancels every resting order of `owner`, in order-id order; returns how many.
     pub fn cancel_owner(&mut self, owner: Pk, out: &mut Vec<BookEvent>) -> usize {
+        self.arena.recycle();
         let ids = self.resting_ids(|slot| slot.owner == owner.0);
         for &(_, idx) in &ids {
             self.remove_resting(idx, DoneReason::Cancelled, out);
@@ -411,6 +441,7 @@ impl OrderBook {
 
     /// Expires every Day order (in order-id order); today's last trade becomes the last close.
     pub fn end_of_day(&mut self, out: &mut Vec<BookEvent>) {
+        self.arena.recycle();
         for (_, idx) in self.resting_ids(|slot| slot.tif == TimeInForce::Day) {
             self.remove_resting(idx, DoneReason::Expired, out);
         }
@@ -475,13 +506,71 @@ impl OrderBook {
         (filled, Fen(i64::try_from(amount).unwrap_or(i64::MAX)))
     }
 
+    // ---- the owner's payloads (see `Payload`) ----
+
+    /// The payload resting order `id` carries, if it is resting with one.
+    pub fn payload(&self, id: OrderId) -> Option<Payload> {
+        let idx = self.index.get(id.0, &self.arena)?;
+        self.arena[idx].has_payload.then(|| *self.arena.payload(idx))
+    }
+
+    /// The changeable part of the payload of resting order `id`.
+    pub fn payload_data_mut(&mut self, id: OrderId) -> Option<&mut [u64; 3]> {
+        let idx = self.index.get(id.0, &self.arena)?;
+        if !self.arena[idx].has_payload {
+            return None;
+        }
+        Some(&mut self.arena.payload_mut(idx).data)
+    }
+
+    /// The resting order of `owner` whose payload's key is `key` and for which `is_order` holds
+    /// (an owner whose keys are hashes confirms the match).
+    pub fn find_by_client(
+        &self,
+        owner: Pk,
+        key: [u64; 2],
+        mut is_order: impl FnMut(OrderId) -> bool,
+    ) -> Option<OrderId> {
+        let idx = self.arena.find_client(owner.0, key, |slot| is_order(OrderId(slot.id)))?;
+        Some(OrderId(self.arena[idx].id))
+    }
+
+    /// The orders with a payload that left the book during the last command (filled, cancelled,
+    /// expired), in the order they left, with what they carried: readable until the next command.
+    pub fn departed(&self) -> impl Iterator<Item = (OrderId, Payload)> + '_ {
+        self.arena.departed().iter().map(|&idx| (OrderId(self.arena[idx].id), *self.arena.payload(idx)))
+    }
+
+    /// The resting orders with a payload (of `owner`, or all), by order id.
+    pub fn resting_payloads(&self, owner: Option<Pk>) -> Vec<(RestingOrder, Payload)> {
+        let ids = self.resting_ids(|slot| slot.has_payload && owner.is_none_or(|o| slot.owner == o.0));
+        ids.into_iter().map(|(_, idx)| self.resting_at(idx)).collect()
+    }
+
+    /// Resting order `id` and its payload, if it rests with one.
+    pub fn resting_payload(&self, id: OrderId) -> Option<(RestingOrder, Payload)> {
+        let idx = self.index.get(id.0, &self.arena)?;
+        self.arena[idx].has_payload.then(|| self.resting_at(idx))
+    }
+
+    fn resting_at(&self, idx: u32) -> (RestingOrder, Payload) {
+        let slot = &self.arena[idx];
+        (resting(self.ladder(slot.side).level(slot.level).price, slot), *self.arena.payload(idx))
+    }
+
     pub fn resting_count(&self) -> usize {
         self.index.len()
     }
 
-    /// Heap memory held by the book's structures (capacity, not just what is in use).
+    /// Heap memory held by the book's structures (capacity, not just what is in use), its
+    /// owner's payloads included.
     pub fn heap_bytes(&self) -> usize {
         self.arena.heap_bytes() + self.bids.heap_bytes() + self.asks.heap_bytes() + self.index.heap_bytes()
+    }
+
+    /// The part of `heap_bytes` that holds the owner's payloads: their pages and client index.
+    pub fn payload_heap_bytes(&self) -> usize {
+        self.arena.payload_heap_bytes()
     }
 
     /// A hash of everything that matters — state, tick, band, last prices, placement counter and
@@ -495,10 +584,10 @@ impl OrderBook {
 
     // ---- resting orders ----
 
-    fn rest_new(&mut self, order: &NewOrder, leaves: u64, out: &mut Vec<BookEvent>) {
+    fn rest_new(&mut self, order: &NewOrder, leaves: u64, payload: Option<&Payload>, out: &mut Vec<BookEvent>) {
         let price = order.price.expect("only limit orders rest").0;
         let slot = Slot::new(order.id.0, leaves, order.owner.0, order.side, order.tif, order.post_only);
-        let idx = self.arena.alloc(slot);
+        let idx = self.arena.alloc(slot, payload);
         self.index.insert(order.id.0, idx);
         self.requeue(idx, price, out);
     }

@@ -128,7 +128,7 @@ pub struct Market {
     pub(crate) clocks: Vec<Clock>,
     pub(crate) standing_bids: BTreeMap<LotId, Vec<StandingBid>>,
     pub(crate) next_standing_seq: u64,
-    /// The live book orders, by order id and by owner and client order id.
+    /// What the live book orders' payloads in the books cannot hold (see `order_meta.rs`).
     pub(crate) orders: OrderStore,
     /// Client order ids used today, per participant (unique per participant per day).
     pub(crate) client_ids_today: ClientIdsToday,
@@ -175,6 +175,9 @@ pub struct Market {
     /// otherwise have seen in the events (see `market_data_due`); false between applies.
     #[serde(skip)]
     pub(crate) quiet_sale: bool,
+    /// Scratch space for settling them; not state.
+    #[serde(skip)]
+    pub(crate) settling: crate::core::trading::Settling,
 }
 
 impl Market {
@@ -210,6 +213,7 @@ impl Market {
             book_scratch: Vec::new(),
             quiet: false,
             quiet_sale: false,
+            settling: Default::default(),
             config,
         };
         for (code, name, category, unit, grades) in DEFAULT_PRODUCTS {
@@ -635,7 +639,7 @@ impl Market {
             );
         }
         assert!(self.waiting.keys().all(|id| self.lots.contains_key(id)), "the planning index has lots of no day");
-        let all_orders = self.orders.sorted();
+        let all_orders = self.live_orders(None);
         for participant in self.participants.iter() {
             // A firm's account holds for its seats' orders too.
             let participants = &self.participants;

@@ -3,13 +3,13 @@
 //! the private reports each owner receives.
 
 use crate::command::{Actor, OrderEntry};
-use crate::core::book::{BookEvent, BookReject, BookState, NewOrder, OrderType, QUANTITY_MAX};
+use crate::core::book::{BookEvent, BookReject, BookState, NewOrder, OrderType, Payload, QUANTITY_MAX};
 use crate::core::client_ids::ClientKey;
 use crate::core::credit::Hold;
 use crate::core::dispatch::{DispatchLine, DispatchRef, DispatchStatus};
 use crate::core::limits::check_room;
 use crate::core::market::{CellVolume, Market};
-use crate::core::order_meta::OrderMeta;
+use crate::core::order_meta::{client_key, held, set_held, OrderMeta};
 use crate::core::participants::Role;
 use crate::event::{Event, Liquidity, OrderReport, Trade};
 use crate::reject::Reject;
@@ -17,6 +17,31 @@ use crate::types::{Code, EngineTime, Fen, OrderId, Pk, Side, TradeId};
 
 fn book_reject(reject: BookReject, field_hint: &str) -> Reject {
     Reject::new(reject.code(), format!("{}{field_hint}", reject.message()))
+}
+
+/// The departed list's capacity kept after a command that freed more.
+const DEPARTED_KEPT: usize = 1_024;
+
+/// A command's orders while its book events are settled. The incoming order (new or amended)
+/// is `pending`: the market holds its metadata until the end, as a new order that does not rest
+/// never reaches the book, and then writes it to the book's payload if the order rests. The
+/// orders that left the book are `departed`, with their payloads as the book kept them (until
+/// its next command), by order id. Every other order the events name rests on the book.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Settling {
+    pending: Option<(OrderId, OrderMeta)>,
+    departed: Vec<(OrderId, Payload)>,
+}
+
+impl Settling {
+    fn departed_mut(&mut self, id: OrderId) -> Option<&mut Payload> {
+        let at = self.departed.binary_search_by_key(&id, |(i, _)| *i).ok()?;
+        Some(&mut self.departed[at].1)
+    }
+
+    fn pending_mut(&mut self, id: OrderId) -> Option<&mut OrderMeta> {
+        self.pending.as_mut().filter(|(i, _)| *i == id).map(|(_, meta)| meta)
+    }
 }
 
 impl Market {
@@ -56,7 +81,7 @@ impl Market {
         let packed = ClientKey::pack(&coid);
         // The id is claimed up front and given back if the order is rejected: one search of
         // the day's ids (which grow with every order) instead of a lookup now and an insert later.
-        if self.orders.by_client_packed(owner, &coid, packed).is_some()
+        if self.order_by_client(owner, &coid, packed).is_some()
             || !self.client_ids_today.insert_packed(owner, coid, packed)
         {
             return Err(Reject::duplicate(format!("client_order_id {coid} was already used today")));
@@ -89,7 +114,7 @@ impl Market {
             participant.orders_open as u64,
             1,
         )?;
-        check_room("orders_open_total_max", limits.orders_open_total_max, self.orders.len() as u64, 1)?;
+        check_room("orders_open_total_max", limits.orders_open_total_max, self.live_order_count() as u64, 1)?;
         // A price or quantity the book refuses anyway gets the book's own error, not this one.
         let valid = price.0 > 0 && entry.quantity <= QUANTITY_MAX;
         if let (Some(listing), true) = (self.listings.get(&entry.symbol), valid) {
@@ -128,25 +153,6 @@ impl Market {
             self.participants.check_purchase(owner, bound, "this market order")?;
         }
         let order_id = OrderId(self.next_order);
-        let mut book_events = self.take_scratch();
-        let listing = self.listings.get_mut(&entry.symbol).expect("checked above");
-        listing
-            .book
-            .submit(
-                NewOrder {
-                    id: order_id,
-                    owner,
-                    side: entry.side,
-                    order_type: entry.order_type,
-                    price: entry.price,
-                    quantity: entry.quantity,
-                    tif: entry.time_in_force,
-                    post_only: entry.post_only,
-                },
-                &mut book_events,
-            )
-            .map_err(|r| book_reject(r, ""))?;
-        self.next_order += 1;
         let meta = OrderMeta {
             owner,
             client_order_id: entry.client_order_id,
@@ -159,7 +165,30 @@ impl Market {
             reserved,
             accepted_ts: now,
         };
-        self.orders.insert_packed(order_id, &meta, packed);
+        let payload = self.orders.payload(&meta, packed);
+        let mut book_events = self.take_scratch();
+        let listing = self.listings.get_mut(&entry.symbol).expect("checked above");
+        listing
+            .book
+            .submit_with(
+                NewOrder {
+                    id: order_id,
+                    owner,
+                    side: entry.side,
+                    order_type: entry.order_type,
+                    price: entry.price,
+                    quantity: entry.quantity,
+                    tif: entry.time_in_force,
+                    post_only: entry.post_only,
+                },
+                Some(&payload),
+                &mut book_events,
+            )
+            .map_err(|r| book_reject(r, ""))?;
+        self.next_order += 1;
+        if packed.is_none() {
+            self.orders.remember_long(order_id, meta.client_order_id);
+        }
         let participant = self.participants.get_mut(owner);
         participant.orders_open += 1;
         participant.orders_today += 1;
@@ -167,14 +196,49 @@ impl Market {
         if !self.quiet {
             out.push(Event::OrderAccepted(report(order_id, &meta, entry.quantity, now)));
         }
-        self.settle_book_events(entry.symbol, book_events, now, out);
+        self.settle_book_events(entry.symbol, book_events, Some((order_id, meta)), now, out);
         Ok(())
     }
 
-    fn live_order(&self, actor: Actor, client_order_id: Code) -> Result<(Pk, OrderId), Reject> {
+    /// The live order `owner` placed as `code` (`packed`: `ClientKey::pack(code)`), and its book.
+    fn order_by_client(&self, owner: Pk, code: &Code, packed: Option<ClientKey>) -> Option<(Code, OrderId)> {
+        let key = client_key(code, packed);
+        // Each book files its own orders: a market has a few books, and a small book's index is
+        // a few cache lines.
+        self.listings.iter().find_map(|(symbol, listing)| {
+            let id = listing.book.find_by_client(owner, key, |id| self.orders.confirms(id, code, packed))?;
+            Some((*symbol, id))
+        })
+    }
+
+    /// How many book orders are live.
+    pub(crate) fn live_order_count(&self) -> usize {
+        self.listings.values().map(|listing| listing.book.resting_count()).sum()
+    }
+
+    /// The live book orders (of `owner`, or all), by order id.
+    pub(crate) fn live_orders(&self, owner: Option<Pk>) -> Vec<(OrderId, OrderMeta)> {
+        let mut all = Vec::new();
+        for (symbol, listing) in &self.listings {
+            let orders = listing.book.resting_payloads(owner).into_iter();
+            all.extend(orders.map(|(order, payload)| (order.id, self.orders.decode(*symbol, &order, &payload))));
+        }
+        all.sort_unstable_by_key(|(id, _)| *id);
+        all
+    }
+
+    /// Live order `id` on the book of `symbol`.
+    fn live_meta(&self, symbol: Code, id: OrderId) -> OrderMeta {
+        let (order, payload) = self.listings[&symbol].book.resting_payload(id).expect("a live order rests on its book");
+        self.orders.decode(symbol, &order, &payload)
+    }
+
+    fn live_order(&self, actor: Actor, client_order_id: Code) -> Result<(Pk, Code, OrderId), Reject> {
         let owner = self.participants.active_participant(actor)?;
-        let id = self.orders.by_client(owner, &client_order_id).ok_or_else(|| no_open_order(client_order_id))?;
-        Ok((owner, id))
+        let (symbol, id) = self
+            .order_by_client(owner, &client_order_id, ClientKey::pack(&client_order_id))
+            .ok_or_else(|| no_open_order(client_order_id))?;
+        Ok((owner, symbol, id))
     }
 
     pub(crate) fn cancel_order(
@@ -184,11 +248,10 @@ impl Market {
         now: EngineTime,
         out: &mut Vec<Event>,
     ) -> Result<(), Reject> {
-        let (_, id) = self.live_order(actor, client_order_id)?;
-        let symbol = self.orders.symbol(id);
+        let (_, symbol, id) = self.live_order(actor, client_order_id)?;
         let mut book_events = self.take_scratch();
         self.listing_mut(symbol)?.book.cancel(id, &mut book_events).map_err(|r| book_reject(r, ""))?;
-        self.settle_book_events(symbol, book_events, now, out);
+        self.settle_book_events(symbol, book_events, None, now, out);
         Ok(())
     }
 
@@ -201,14 +264,14 @@ impl Market {
         now: EngineTime,
         out: &mut Vec<Event>,
     ) -> Result<(), Reject> {
-        let (owner, id) = self.live_order(actor, client_order_id)?;
+        let (owner, symbol, id) = self.live_order(actor, client_order_id)?;
         if price.is_none() && quantity.is_none() {
             return Err(Reject::bad_request("amend_order needs price or quantity"));
         }
         if quantity == Some(0) {
             return Err(Reject::quantity_invalid("quantity must be at least 1 (cancel the order instead)"));
         }
-        let meta = self.orders.meta(id);
+        let meta = self.live_meta(symbol, id);
         if price.is_some() && meta.order_type == OrderType::Market {
             return Err(Reject::bad_request("a market order has no price to amend"));
         }
@@ -236,12 +299,11 @@ impl Market {
             .book
             .amend(id, price, quantity, &mut book_events)
             .map_err(|r| book_reject(r, ""))?;
-        self.orders.set_terms(id, new_price, new_reserved);
         let meta = OrderMeta { price: new_price, reserved: new_reserved, ..meta };
         self.participants.release(owner, hold_part(&extra, true));
         self.participants.reserve(owner, hold_part(&extra, false));
         out.push(Event::OrderAmended(report(id, &meta, new_leaves, now)));
-        self.settle_book_events(meta.symbol, book_events, now, out);
+        self.settle_book_events(meta.symbol, book_events, Some((id, meta)), now, out);
         Ok(())
     }
 
@@ -281,7 +343,7 @@ impl Market {
         for symbol in symbols {
             let mut book_events = self.take_scratch();
             count += self.listing_mut(symbol)?.book.cancel_owner(owner, &mut book_events);
-            self.settle_book_events(symbol, book_events, now, out);
+            self.settle_book_events(symbol, book_events, None, now, out);
         }
         // At most the owner's open orders, which `orders_open` counts in a u32.
         Ok(u32::try_from(count).expect("open orders fit u32"))
@@ -301,7 +363,7 @@ impl Market {
         }
         let mut book_events = self.take_scratch();
         self.listing_mut(symbol)?.book.set_state(state, &mut book_events);
-        self.settle_book_events(symbol, book_events, now, out);
+        self.settle_book_events(symbol, book_events, None, now, out);
         out.push(Event::BookStateChanged { symbol, state });
         Ok(())
     }
@@ -312,7 +374,7 @@ impl Market {
         for symbol in symbols {
             let mut book_events = self.take_scratch();
             self.listings.get_mut(&symbol).expect("listed").book.end_of_day(&mut book_events);
-            self.settle_book_events(symbol, book_events, now, out);
+            self.settle_book_events(symbol, book_events, None, now, out);
         }
     }
 
@@ -324,12 +386,54 @@ impl Market {
     }
 
     /// Turns what the book did into trades, money and reports, then keeps the buffer for reuse.
-    fn settle_book_events(&mut self, symbol: Code, book_events: Vec<BookEvent>, now: EngineTime, out: &mut Vec<Event>) {
-        self.apply_book_events(symbol, &book_events, now, out);
+    /// `pending`: the command's own order (see [`Settling`]).
+    fn settle_book_events(
+        &mut self,
+        symbol: Code,
+        book_events: Vec<BookEvent>,
+        pending: Option<(OrderId, OrderMeta)>,
+        now: EngineTime,
+        out: &mut Vec<Event>,
+    ) {
+        let mut settling = std::mem::take(&mut self.settling);
+        settling.pending = pending;
+        settling.departed.clear();
+        settling.departed.extend(self.listings[&symbol].book.departed());
+        settling.departed.sort_unstable_by_key(|(id, _)| *id);
+        self.apply_book_events(symbol, &book_events, &mut settling, now, out);
+        if let Some((id, meta)) = settling.pending.take() {
+            // Still resting (it never left): its payload gets the hold it ends with.
+            if let Some(data) = self.listings.get_mut(&symbol).expect("listed").book.payload_data_mut(id) {
+                set_held(data, meta.reserved);
+            }
+        }
+        // A command that emptied a deep book (an end of day, a suspension) keeps no list its size.
+        settling.departed.clear();
+        settling.departed.shrink_to(DEPARTED_KEPT);
+        self.settling = settling;
         self.book_scratch = book_events;
     }
 
-    fn apply_book_events(&mut self, symbol: Code, book_events: &[BookEvent], now: EngineTime, out: &mut Vec<Event>) {
+    /// The client order id of live order `id` of the book of `symbol`.
+    fn client_order_id(&self, symbol: Code, id: OrderId, settling: &mut Settling) -> Code {
+        if let Some(meta) = settling.pending_mut(id) {
+            return meta.client_order_id;
+        }
+        let payload = match settling.departed_mut(id) {
+            Some(payload) => *payload,
+            None => self.listings[&symbol].book.payload(id).expect("a live order rests on its book"),
+        };
+        self.orders.client_code(id, payload.key)
+    }
+
+    fn apply_book_events(
+        &mut self,
+        symbol: Code,
+        book_events: &[BookEvent],
+        settling: &mut Settling,
+        now: EngineTime,
+        out: &mut Vec<Event>,
+    ) {
         let product = self.listings[&symbol].instrument.product;
         // The day's book volume, for the cells' last VWAP (folded in at end_of_day): summed here
         // and added to the listing once, not looked up per fill.
@@ -358,7 +462,7 @@ impl Market {
                         Side::Buy => (maker_owner, maker, maker_leaves, taker_owner, taker),
                         Side::Sell => (taker_owner, taker, taker_leaves, maker_owner, maker),
                     };
-                    self.rereserve(buyer_order, buyer_leaves);
+                    self.rereserve(symbol, buyer_order, buyer, buyer_leaves, settling);
                     self.participants.buy(buyer, amount, fee);
                     self.participants.account_mut(seller).sell(amount, commission);
                     self.totals.trades += 1;
@@ -377,7 +481,7 @@ impl Market {
                         out.push(Event::Fill {
                             owner,
                             order_id: order,
-                            client_order_id: self.orders.client_order_id(order),
+                            client_order_id: self.client_order_id(symbol, order, settling),
                             trade_id,
                             symbol,
                             side,
@@ -426,21 +530,29 @@ impl Market {
                     }));
                 }
                 BookEvent::Done { order, owner, reason, .. } => {
-                    let meta = self.orders.remove(order).expect("done orders were live");
+                    // The command's own order, else one that left the book.
+                    let (reserved, client_order_id) = match settling.pending.take_if(|(id, _)| *id == order) {
+                        Some((_, meta)) => {
+                            self.orders.forget(
+                                order,
+                                client_key(&meta.client_order_id, ClientKey::pack(&meta.client_order_id)),
+                            );
+                            (meta.reserved, meta.client_order_id)
+                        }
+                        None => {
+                            let payload = *settling.departed_mut(order).expect("done orders were live");
+                            let code = self.orders.client_code(order, payload.key);
+                            self.orders.forget(order, payload.key);
+                            (held(&payload), code)
+                        }
+                    };
                     let participant = self.participants.get_mut(owner);
                     participant.orders_open -= 1;
-                    self.participants.release(owner, meta.reserved);
+                    self.participants.release(owner, reserved);
                     if self.quiet {
                         continue;
                     }
-                    out.push(Event::OrderDone {
-                        owner,
-                        order_id: order,
-                        client_order_id: meta.client_order_id,
-                        symbol,
-                        reason,
-                        ts: now,
-                    });
+                    out.push(Event::OrderDone { owner, order_id: order, client_order_id, symbol, reason, ts: now });
                 }
                 BookEvent::Level { side, price, quantity } if !self.quiet => {
                     out.push(Event::BookLevel { symbol, side, price, quantity });
@@ -460,8 +572,9 @@ impl Market {
     /// hold, is cancelled (the owner is told `order_done {reason:"cancelled"}`), so no fill can
     /// cost more than was held and no buyer goes past its limit.
     pub(crate) fn rehold_at_new_fees(&mut self, now: EngineTime, out: &mut Vec<Event>) {
-        for id in self.orders.holding_buys() {
-            let meta = self.orders.meta(id);
+        let holding =
+            self.live_orders(None).into_iter().filter(|(_, m)| m.side == Side::Buy && m.reserved != Hold::NONE);
+        for (id, meta) in holding.collect::<Vec<_>>() {
             let leaves = self.listings[&meta.symbol].book.order(id).map_or(0, |v| v.leaves);
             let fits = self.reserve_for(meta.side, meta.order_type, meta.price, leaves).ok().filter(|held| {
                 let more = held.minus(meta.reserved);
@@ -480,13 +593,14 @@ impl Market {
                         owner,
                         Hold { principal: Fen(0.max(change.principal.0)), fee: Fen(0.max(change.fee.0)) },
                     );
-                    self.orders.set_reserved(id, held);
+                    let book = &mut self.listings.get_mut(&meta.symbol).expect("listed").book;
+                    set_held(book.payload_data_mut(id).expect("a live order rests on its book"), held);
                 }
                 None => {
                     let mut book_events = self.take_scratch();
                     let listing = self.listings.get_mut(&meta.symbol).expect("listed");
                     if listing.book.cancel(id, &mut book_events).is_ok() {
-                        self.settle_book_events(meta.symbol, book_events, now, out);
+                        self.settle_book_events(meta.symbol, book_events, None, now, out);
                     } else {
                         self.book_scratch = book_events;
                     }
@@ -495,26 +609,40 @@ impl Market {
         }
     }
 
-    /// After a fill, a buy order holds credit only for what is still open.
-    fn rereserve(&mut self, order: OrderId, leaves: u64) {
-        let (owner, side, order_type, price, held) = self.orders.hold_terms(order);
-        let reserved = self.reserve_for(side, order_type, price, leaves).expect("smaller than before");
+    /// After a fill, buy order `order` of `owner` holds credit only for what is still open.
+    fn rereserve(&mut self, symbol: Code, order: OrderId, owner: Pk, leaves: u64, settling: &mut Settling) {
+        let (held, reserved) = if let Some(meta) = settling.pending_mut(order) {
+            let (side, order_type, price, held) = (meta.side, meta.order_type, meta.price, meta.reserved);
+            let reserved = self.reserve_for(side, order_type, price, leaves).expect("smaller than before");
+            settling.pending_mut(order).expect("pending").reserved = reserved;
+            (held, reserved)
+        } else if settling.departed_mut(order).is_some() {
+            // It left the book later in this command (filled, or cancelled after an opening
+            // call's fill), and its `Done` releases all it holds: the same credit, released at
+            // once instead of in two parts with nothing in between that reads it.
+            return;
+        } else {
+            let book = &self.listings[&symbol].book;
+            let (resting, payload) = book.resting_payload(order).expect("a live order rests on its book");
+            let reserved = self.reserve_for(resting.side, OrderType::Limit, Some(resting.price), leaves);
+            let reserved = reserved.expect("smaller than before");
+            let book = &mut self.listings.get_mut(&symbol).expect("listed").book;
+            set_held(book.payload_data_mut(order).expect("resting"), reserved);
+            (held(&payload), reserved)
+        };
         let freed = held.minus(reserved);
         assert!(freed.principal.0 >= 0 && freed.fee.0 >= 0, "a fill raised order {}'s reservation", order.0);
-        self.orders.set_reserved(order, reserved);
         self.participants.release(owner, freed);
     }
 
     /// `get_orders`: the participant's open orders, oldest first.
     pub fn open_orders(&self, owner: Pk) -> Vec<OrderReport> {
         // The owner's own live orders, not a scan of everyone's: this runs on the sequencer thread.
-        self.orders
-            .ids_of(owner)
+        self.live_orders(Some(owner))
             .into_iter()
-            .map(|id| {
-                let meta = &self.orders.meta(id);
+            .map(|(id, meta)| {
                 let leaves = self.listings[&meta.symbol].book.order(id).map_or(0, |v| v.leaves);
-                report(id, meta, leaves, meta.accepted_ts)
+                report(id, &meta, leaves, meta.accepted_ts)
             })
             .collect()
     }

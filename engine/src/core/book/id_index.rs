@@ -97,7 +97,7 @@ mod tests {
                     arena.release(slot);
                 }
             } else if index.get(id, &arena).is_none() {
-                let slot = arena.alloc(Slot::new(id, 1, 0, Side::Buy, TimeInForce::Gtc, false));
+                let slot = arena.alloc(Slot::new(id, 1, 0, Side::Buy, TimeInForce::Gtc, false), None);
                 index.insert(id, slot);
                 model.insert(id, slot);
             }

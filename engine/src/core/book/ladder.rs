@@ -8,8 +8,9 @@
 //! are created on demand: finding a level by price is two array reads, and finding the next level
 //! when the best one empties is a couple of bit scans.
 
-use super::TimeInForce;
+use super::{Payload, TimeInForce};
 use crate::core::huge::{prefetch, HugeBuf};
+use crate::core::slot_table::{hash_words, SlotTable};
 use crate::types::Side;
 use std::ops::{Index, IndexMut};
 
@@ -37,6 +38,8 @@ pub(super) struct Slot {
     pub side: Side,
     pub tif: TimeInForce,
     pub post_only: bool,
+    /// The order carries its owner's [`Payload`] and is in the arena's client index.
+    pub has_payload: bool,
 }
 
 const _: () = assert!(std::mem::size_of::<Slot>() == 48);
@@ -44,7 +47,7 @@ const _: () = assert!(std::mem::size_of::<Slot>() == 48);
 impl Slot {
     /// A slot not yet on any level.
     pub fn new(id: u64, leaves: u64, owner: u32, side: Side, tif: TimeInForce, post_only: bool) -> Slot {
-        Slot { id, leaves, seq: 0, owner, prev: NIL, next: NIL, level: NIL, side, tif, post_only }
+        Slot { id, leaves, seq: 0, owner, prev: NIL, next: NIL, level: NIL, side, tif, post_only, has_payload: false }
     }
 }
 
@@ -60,6 +63,7 @@ const UNUSED: Slot = Slot {
     side: Side::Buy,
     tif: TimeInForce::Gtc,
     post_only: false,
+    has_payload: false,
 };
 
 /// Every resting order lives here; freed slots are threaded through `next` and reused, so a book
@@ -70,35 +74,134 @@ const UNUSED: Slot = Slot {
 /// small (a copy of under 2 MB); from 2 MB on it is mapped from the kernel on huge pages and
 /// grows by a sixteenth at a time in place ([`HugeBuf::grow`]: page tables are moved, not bytes),
 /// so a deep book never stops the sequencer for a copy and holds at most a sixteenth unused.
+///
+/// Beside the slots, in an array of its own (matching never reads it, so it costs the hot path no
+/// cache), each order's [`Payload`]: what the book's owner keeps per order (the market: its
+/// client order id, credit hold and time of acceptance), so that the owner needs no store, and no
+/// second id index, of its own. A book that has never been given a payload has no such array.
+/// Orders with a payload are indexed by owner and client key (`clients`), and when they leave,
+/// their slots wait in `departed` until the book's next command (see [`Arena::recycle`]) so that
+/// the owner can still read what they carried.
 #[derive(Clone, Debug)]
 pub(super) struct Arena {
     slots: HugeBuf<Slot>,
+    /// As long as `slots`, once the first payload arrives.
+    payloads: Option<HugeBuf<Payload>>,
     /// Slots handed out at least once: the next fresh slot's index.
     used: usize,
     free: u32,
+    /// Slots of orders with a payload that left the book during the current command.
+    departed: Vec<u32>,
+    /// (owner, client key) → slot, for the orders with a payload.
+    clients: SlotTable,
+}
+
+/// The departed list's capacity kept after a command that freed more.
+const DEPARTED_KEPT: usize = 1_024;
+
+/// The hash the client index files an order under.
+#[inline]
+pub(super) fn client_hash(owner: u32, key: [u64; 2]) -> u64 {
+    hash_words(&[u64::from(owner), key[0], key[1]])
 }
 
 impl Arena {
     pub fn new() -> Arena {
-        Arena { slots: HugeBuf::new(16, UNUSED), used: 0, free: NIL }
+        Arena {
+            slots: HugeBuf::new(16, UNUSED),
+            payloads: None,
+            used: 0,
+            free: NIL,
+            departed: Vec::new(),
+            clients: SlotTable::default(),
+        }
     }
 
-    pub fn alloc(&mut self, slot: Slot) -> u32 {
-        if self.free != NIL {
+    /// A slot for `slot`; with a payload, the order is also filed in the client index.
+    pub fn alloc(&mut self, mut slot: Slot, payload: Option<&Payload>) -> u32 {
+        slot.has_payload = payload.is_some();
+        let idx = if self.free != NIL {
             let idx = self.free;
             self.free = self[idx].next;
             self[idx] = slot;
-            return idx;
+            idx
+        } else {
+            let idx = u32::try_from(self.used).ok().filter(|&i| i != NIL).expect("order arena full");
+            if self.used == self.slots.len() {
+                let len = self.used;
+                let grown = if self.slots.grows_in_place() { len + len / 16 } else { 2 * len };
+                self.slots.grow(grown, UNUSED);
+                if let Some(payloads) = &mut self.payloads {
+                    payloads.grow(grown, Payload::default());
+                }
+            }
+            self.slots[self.used] = slot;
+            self.used += 1;
+            idx
+        };
+        if let Some(payload) = payload {
+            self.file_payload(idx, payload);
         }
-        let idx = u32::try_from(self.used).ok().filter(|&i| i != NIL).expect("order arena full");
-        if self.used == self.slots.len() {
-            let len = self.used;
-            let grown = if self.slots.grows_in_place() { len + len / 16 } else { 2 * len };
-            self.slots.grow(grown, UNUSED);
-        }
-        self.slots[self.used] = slot;
-        self.used += 1;
         idx
+    }
+
+    /// Out of line, as are the other payload paths: a book without payloads (the benches'
+    /// books, the peers') keeps the hot path it had.
+    #[inline(never)]
+    fn file_payload(&mut self, idx: u32, payload: &Payload) {
+        *self.payload_mut(idx) = *payload;
+        self.clients.insert(client_hash(self[idx].owner, payload.key), idx);
+    }
+
+    #[inline]
+    pub fn payload(&self, idx: u32) -> &Payload {
+        &self.payloads.as_ref().expect("a slot with a payload")[idx as usize]
+    }
+
+    /// The payload array, made as long as the slots when the first payload arrives.
+    #[inline]
+    pub fn payload_mut(&mut self, idx: u32) -> &mut Payload {
+        let len = self.slots.len();
+        &mut self.payloads.get_or_insert_with(|| HugeBuf::new(len, Payload::default()))[idx as usize]
+    }
+
+    /// Hands the departed slots back to the free list: called as each command on the book
+    /// starts, once the owner has read what the previous command's departed orders carried.
+    #[inline]
+    pub fn recycle(&mut self) {
+        if !self.departed.is_empty() {
+            self.recycle_departed();
+        }
+    }
+
+    #[inline(never)]
+    fn recycle_departed(&mut self) {
+        while let Some(idx) = self.departed.pop() {
+            self[idx].has_payload = false;
+            self[idx].next = self.free;
+            self.free = idx;
+        }
+        // A command that emptied a deep book (an end of day, a suspension) keeps no list its size.
+        self.departed.shrink_to(DEPARTED_KEPT);
+    }
+
+    /// The slots of the orders with a payload that left during the current command, in the
+    /// order they left.
+    pub fn departed(&self) -> &[u32] {
+        &self.departed
+    }
+
+    /// The slot of the live order of `owner` filed under `key` for which `is_order` holds.
+    pub fn find_client(&self, owner: u32, key: [u64; 2], mut is_order: impl FnMut(&Slot) -> bool) -> Option<u32> {
+        self.clients.find(client_hash(owner, key), |idx| {
+            let slot = &self[idx];
+            slot.owner == owner && self.payload(idx).key == key && is_order(slot)
+        })
+    }
+
+    /// What the payloads take: their array, the client index, the departed list.
+    pub fn payload_heap_bytes(&self) -> usize {
+        self.payloads.as_ref().map_or(0, HugeBuf::heap_bytes) + self.departed.capacity() * 4 + self.clients.heap_bytes()
     }
 
     /// Slot `idx`, if the arena has one (it may be free).
@@ -115,13 +218,27 @@ impl Arena {
         }
     }
 
+    /// Frees a slot whose order has left the book (and the id index). A slot with a payload is
+    /// taken out of the client index and kept, payload and all, until [`Arena::recycle`].
+    #[inline]
     pub fn release(&mut self, idx: u32) {
+        if self[idx].has_payload {
+            return self.depart(idx);
+        }
         self[idx].next = self.free;
         self.free = idx;
     }
 
+    #[inline(never)]
+    fn depart(&mut self, idx: u32) {
+        let hash = client_hash(self[idx].owner, self.payload(idx).key);
+        self.clients.remove(hash, idx);
+        self.departed.push(idx);
+    }
+
+    /// Heap memory held, the payloads' included.
     pub fn heap_bytes(&self) -> usize {
-        self.slots.heap_bytes()
+        self.slots.heap_bytes() + self.payload_heap_bytes()
     }
 }
 
@@ -535,6 +652,17 @@ impl Ladder {
             }
         }
     }
+
+    /// (slot index, slot) of this side in priority order.
+    pub fn for_each_in_priority_at(&self, arena: &Arena, mut f: impl FnMut(u32, &Slot)) {
+        for level in self.iter() {
+            let mut cur = level.head;
+            while cur != NIL {
+                f(cur, &arena[cur]);
+                cur = arena[cur].next;
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -573,7 +701,7 @@ mod tests {
                     }
                 } else {
                     let slot = Slot::new(step, 1 + x % 5, 0, side, TimeInForce::Gtc, false);
-                    let idx = arena.alloc(slot);
+                    let idx = arena.alloc(slot, None);
                     ladder.push_back(&mut arena, idx, price);
                     model.entry(price).or_default().push(idx);
                 }

@@ -844,3 +844,62 @@ fn look_ahead_changes_nothing_a_book_does() {
     assert!(prefetched > 80_000);
     assert_eq!(plain.state_hash(), ahead.state_hash());
 }
+
+fn payload(n: u64) -> Payload {
+    Payload { key: [n, n * 3], data: [n, n + 1, n + 2] }
+}
+
+#[test]
+fn payloads_rest_with_their_orders_and_stay_readable_until_the_next_command() {
+    let mut book = open_book(1, 0);
+    let mut out = Vec::new();
+    for (id, owner, price) in [(1, A, 100), (2, A, 101), (3, B, 101), (4, C, 102)] {
+        book.submit_with(limit(id, owner, Sell, price, 5), Some(&payload(id)), &mut out).unwrap();
+    }
+    assert_eq!(book.payload(OrderId(2)), Some(payload(2)));
+    assert_eq!(book.find_by_client(A, payload(2).key, |_| true), Some(OrderId(2)));
+    // The key is filed with its owner, and the owner's confirmation counts.
+    assert_eq!(book.find_by_client(B, payload(2).key, |_| true), None);
+    assert_eq!(book.find_by_client(A, payload(2).key, |_| false), None);
+    book.payload_data_mut(OrderId(3)).unwrap()[1] = 77;
+    assert_eq!(book.payload(OrderId(3)).unwrap().data, [3, 77, 5]);
+    // The makers a taker fills depart with their payloads.
+    out.clear();
+    book.submit_with(limit(5, C, Buy, 101, 17), Some(&payload(5)), &mut out).unwrap();
+    let departed: Vec<(OrderId, Payload)> = book.departed().collect();
+    let mut expected = payload(3);
+    expected.data[1] = 77;
+    assert_eq!(departed, vec![(OrderId(1), payload(1)), (OrderId(2), payload(2)), (OrderId(3), expected)]);
+    assert_eq!(book.payload(OrderId(1)), None);
+    assert_eq!(book.find_by_client(A, payload(1).key, |_| true), None);
+    // The taker rested with 2 after 15 filled: its payload is there.
+    assert_eq!(book.payload(OrderId(5)), Some(payload(5)));
+    assert_eq!(book.find_by_client(C, payload(5).key, |_| true), Some(OrderId(5)));
+    // The next command recycles the departed slots; an order without a payload has none.
+    out.clear();
+    book.submit(limit(6, B, Sell, 110, 1), &mut out).unwrap();
+    assert_eq!(book.departed().count(), 0);
+    assert_eq!(book.payload(OrderId(6)), None);
+    let (resting, carried) = book.resting_payload(OrderId(4)).unwrap();
+    assert_eq!((resting.id, resting.owner, resting.price, carried), (OrderId(4), C, Fen(102), payload(4)));
+    let all: Vec<OrderId> = book.resting_payloads(None).iter().map(|(o, _)| o.id).collect();
+    assert_eq!(all, vec![OrderId(4), OrderId(5)]);
+    assert_eq!(book.resting_payloads(Some(B)).len(), 0);
+    // A snapshot keeps them, and rebuilds the client index.
+    let back: OrderBook = bincode::deserialize(&bincode::serialize(&book).unwrap()).unwrap();
+    assert_eq!(back.state_hash(), book.state_hash());
+    assert_eq!(back.resting_payloads(None), book.resting_payloads(None));
+    assert_eq!(back.find_by_client(C, payload(4).key, |_| true), Some(OrderId(4)));
+    assert_eq!(back.payload(OrderId(6)), None);
+    // Cancels and amends that fill depart the order too.
+    out.clear();
+    book.cancel(OrderId(4), &mut out).unwrap();
+    assert_eq!(book.departed().collect::<Vec<_>>(), vec![(OrderId(4), payload(4))]);
+    out.clear();
+    book.submit_with(limit(7, A, Sell, 104, 1), Some(&payload(7)), &mut out).unwrap();
+    assert_eq!(book.departed().count(), 0);
+    out.clear();
+    book.amend(OrderId(5), Some(Fen(104)), Some(1), &mut out).unwrap();
+    let left: Vec<OrderId> = book.departed().map(|(id, _)| id).collect();
+    assert_eq!(left, vec![OrderId(7), OrderId(5)]);
+}
