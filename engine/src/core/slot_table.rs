@@ -102,18 +102,7 @@ impl SlotTable {
     /// tag shared by two keys gives the wrong slot, which only wastes the hint).
     #[inline]
     pub fn probable(&self, hash: u64) -> Option<u32> {
-        let tag = (hash >> 32) as u32;
-        let mut i = self.home(tag);
-        loop {
-            let entry = self.entries[i];
-            if entry.slot == NIL {
-                return None;
-            }
-            if entry.tag == tag {
-                return Some(entry.slot);
-            }
-            i = (i + 1) & self.mask();
-        }
+        self.find(hash, |_| true)
     }
 
     /// Adds `slot` under `hash`; the caller knows its key is not in the table yet.
