@@ -220,23 +220,24 @@ fn depth(options: &Options, resting: usize, clock: Option<&(TscClock, u64)>) -> 
     let on_cpu = |figure: &Option<Spread>, decimals: usize, unit: &str| {
         figure.map_or(String::new(), |f| format!(" (on-CPU {:.*}{unit})", decimals, f.median))
     };
-    let (ns, ahead_ns) = (speeds.ns[0].median, speeds.ns[1].median);
+    // One Huashi lane's figures: its speed, and its speed over matchcore's and obcore's.
+    let lane = |ours: usize| {
+        let ns = speeds.ns[ours].median;
+        let [matchcore, obcore] = [2, 3].map(|peer| &speeds.ratios[ours][peer]);
+        format!(
+            "{:.2} M/s, {ns:.1} ns/msg{}, {:.2} × matchcore{}, {:.2} × obcore{}",
+            1e3 / ns,
+            on_cpu(&speeds.on_cpu_ns[ours], 1, " ns"),
+            matchcore.0.median,
+            on_cpu(&matchcore.1, 2, " ×"),
+            obcore.0.median,
+            on_cpu(&obcore.1, 2, " ×"),
+        )
+    };
     let mut line = format!(
-        "{resting:>9} resting: huashi {:.2} M/s, {ns:.1} ns/msg{}, {:.2} × matchcore{}, {:.2} × obcore{}; \
-         with look-ahead {:.2} M/s, {ahead_ns:.1} ns/msg{}, {:.2} × matchcore{}, {:.2} × obcore{}; \
-         heap B/resting order huashi {} | matchcore {} | obcore {}",
-        1e3 / ns,
-        on_cpu(&speeds.on_cpu_ns[0], 1, " ns"),
-        speeds.ratios[0][2].0.median,
-        on_cpu(&speeds.ratios[0][2].1, 2, " ×"),
-        speeds.ratios[0][3].0.median,
-        on_cpu(&speeds.ratios[0][3].1, 2, " ×"),
-        1e3 / ahead_ns,
-        on_cpu(&speeds.on_cpu_ns[1], 1, " ns"),
-        speeds.ratios[1][2].0.median,
-        on_cpu(&speeds.ratios[1][2].1, 2, " ×"),
-        speeds.ratios[1][3].0.median,
-        on_cpu(&speeds.ratios[1][3].1, 2, " ×"),
+        "{resting:>9} resting: huashi {}; with look-ahead {}; heap B/resting order huashi {} | matchcore {} | obcore {}",
+        lane(0),
+        lane(1),
         heap(&checks[0]),
         heap(&checks[2]),
         heap(&checks[3]),
