@@ -153,8 +153,9 @@ impl SequencerConfig {
     }
 }
 
-/// The wall clock in µs since the epoch (what `EngineClock` reads).
-fn wall_us() -> u64 {
+/// The wall clock in µs since the epoch (what `EngineClock` reads; the gateway times a reply's
+/// stages on the same clock).
+pub fn wall_us() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
 }
 

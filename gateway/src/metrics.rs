@@ -24,11 +24,9 @@ pub struct Metrics {
     pub busy: AtomicU64,
     pub feed_events: AtomicU64,
     pub outputs: AtomicU64,
-    latency_buckets: [AtomicU64; LATENCY_BUCKETS_US.len()],
-    latency_count: AtomicU64,
-    latency_sum_us: AtomicU64,
+    latency: Histogram<{ LATENCY_BUCKETS_US.len() }>,
     /// Where a reply's time goes, stage by stage (see `ReplyStage`).
-    reply_stages: [StageHistogram; ReplyStage::ALL.len()],
+    reply_stages: [Histogram<{ STAGE_BUCKETS_US.len() }>; ReplyStage::ALL.len()],
 }
 
 /// The stages of a direct reply's trip through the server, each timed from the wall clock the
@@ -78,28 +76,46 @@ impl ReplyStage {
 pub const STAGE_BUCKETS_US: [u64; 16] =
     [25, 50, 100, 250, 500, 750, 1_000, 1_500, 2_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 1_000_000];
 
-/// One stage's histogram: per-bucket counts (not cumulative), the count and the sum in µs.
-#[derive(Default)]
-struct StageHistogram {
-    buckets: [AtomicU64; STAGE_BUCKETS_US.len()],
+/// A histogram kept by the gateway over microsecond bounds: per-bucket counts (not cumulative),
+/// the count and the sum in µs.
+struct Histogram<const N: usize> {
+    bounds: &'static [u64; N],
+    buckets: [AtomicU64; N],
     count: AtomicU64,
     sum_us: AtomicU64,
 }
 
-impl StageHistogram {
+impl<const N: usize> Histogram<N> {
+    fn new(bounds: &'static [u64; N]) -> Histogram<N> {
+        Histogram {
+            bounds,
+            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+            count: AtomicU64::new(0),
+            sum_us: AtomicU64::new(0),
+        }
+    }
+
     fn record(&self, micros: u64) {
         self.count.fetch_add(1, Ordering::Relaxed);
         self.sum_us.fetch_add(micros, Ordering::Relaxed);
-        if let Some(i) = STAGE_BUCKETS_US.iter().position(|b| micros <= *b) {
+        if let Some(i) = self.bounds.iter().position(|b| micros <= *b) {
             self.buckets[i].fetch_add(1, Ordering::Relaxed);
         }
     }
+
+    /// Its lines under `name` (which may end in an open label set, see `buckets_us`).
+    fn render(&self, out: &mut String, name: &str) {
+        let counts: Vec<u64> = self.buckets.iter().map(get).collect();
+        buckets_us(out, name, (self.bounds, &counts), get(&self.count), get(&self.sum_us));
+    }
 }
 
-/// The wall clock in µs since the epoch, as the engine stamps commands (`EngineClock`).
-pub fn wall_us() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
+fn get(counter: &AtomicU64) -> u64 {
+    counter.load(Ordering::Relaxed)
 }
+
+/// The wall clock in µs since the epoch, as the engine stamps commands.
+pub use huashi_engine::sequencer::wall_us;
 
 impl Default for Metrics {
     // By hand: `Default` stops at arrays of 32, and the protocol has more request types.
@@ -117,10 +133,8 @@ impl Default for Metrics {
             busy: AtomicU64::new(0),
             feed_events: AtomicU64::new(0),
             outputs: AtomicU64::new(0),
-            latency_buckets: std::array::from_fn(|_| AtomicU64::new(0)),
-            latency_count: AtomicU64::new(0),
-            latency_sum_us: AtomicU64::new(0),
-            reply_stages: Default::default(),
+            latency: Histogram::new(&LATENCY_BUCKETS_US),
+            reply_stages: std::array::from_fn(|_| Histogram::new(&STAGE_BUCKETS_US)),
         }
     }
 }
@@ -146,11 +160,7 @@ impl Metrics {
 
     /// Time from the sequencer's stamp to the fan-out: queueing, apply and the journal commit.
     pub fn engine_latency(&self, micros: u64) {
-        self.latency_count.fetch_add(1, Ordering::Relaxed);
-        self.latency_sum_us.fetch_add(micros, Ordering::Relaxed);
-        if let Some(i) = LATENCY_BUCKETS_US.iter().position(|b| micros <= *b) {
-            self.latency_buckets[i].fetch_add(1, Ordering::Relaxed);
-        }
+        self.latency.record(micros);
     }
 
     /// One reply spent `from..to` (wall µs) in `stage`; a clock stepped back counts as 0.
@@ -160,7 +170,6 @@ impl Metrics {
 
     pub fn render(&self, gauges: &Gauges) -> String {
         let mut out = String::with_capacity(4096);
-        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         gauge(&mut out, "huashi_sessions", "Open /ws sessions", self.sessions.load(Ordering::Relaxed));
         gauge(
             &mut out,
@@ -207,15 +216,13 @@ impl Metrics {
         counter(&mut out, "huashi_engine_busy_total", "Requests answered busy (engine queue full)", get(&self.busy));
         counter(&mut out, "huashi_feed_events_total", "Public events published", get(&self.feed_events));
         counter(&mut out, "huashi_engine_outputs_total", "Engine outputs routed", get(&self.outputs));
-        let latency: Vec<u64> = self.latency_buckets.iter().map(get).collect();
-        histogram_us(
+        header(
             &mut out,
             "huashi_engine_latency_seconds",
             "From the sequencer's stamp to the fan-out, journal commit included",
-            (&LATENCY_BUCKETS_US, &latency),
-            get(&self.latency_count),
-            get(&self.latency_sum_us),
+            "histogram",
         );
+        self.latency.render(&mut out, "huashi_engine_latency_seconds");
         header(
             &mut out,
             "huashi_reply_stage_seconds",
@@ -225,9 +232,7 @@ impl Metrics {
             "histogram",
         );
         for (stage, histogram) in ReplyStage::ALL.iter().zip(&self.reply_stages) {
-            let name = format!("huashi_reply_stage_seconds{{stage=\"{}\"", stage.name());
-            let counts: Vec<u64> = histogram.buckets.iter().map(get).collect();
-            buckets_us(&mut out, &name, (&STAGE_BUCKETS_US, &counts), get(&histogram.count), get(&histogram.sum_us));
+            histogram.render(&mut out, &format!("huashi_reply_stage_seconds{{stage=\"{}\"", stage.name()));
         }
         let (buckets, syncs, sum_us) = &gauges.journal_sync;
         histogram_us(

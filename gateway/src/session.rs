@@ -23,7 +23,7 @@ use huashi_engine::sequencer::{Submission, SubmitError};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
 
 /// Room in a WebSocket reply for what is spliced into it (`req_id`) and the frame's header.
@@ -234,10 +234,7 @@ impl Session {
             Request::Login { .. } => {
                 self.answer_error(socket, req_id, Reject::invalid_state("already logged in")).await
             }
-            Request::Ping => {
-                let ts = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64);
-                self.answer(socket, req_id, &Msg::Pong { ts }.text()).await
-            }
+            Request::Ping => self.answer(socket, req_id, &Msg::Pong { ts: wall_us() }.text()).await,
             query @ (Request::GetAccount
             | Request::GetLots { .. }
             | Request::GetOrders

@@ -61,6 +61,7 @@ pub use image::{BookHasher, BookHeader, BookImage, RestingOrder};
 use crate::reject::RejectCode;
 use crate::types::{Fen, OrderId, Pk, Side};
 use id_index::IdIndex;
+pub(crate) use ladder::DEPARTED_KEPT;
 use ladder::{Arena, Ladder, Slot};
 use matching::Taker;
 use serde::{Deserialize, Serialize};

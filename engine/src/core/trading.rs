@@ -3,7 +3,7 @@
 //! the private reports each owner receives.
 
 use crate::command::{Actor, OrderEntry};
-use crate::core::book::{BookEvent, BookReject, BookState, NewOrder, OrderType, Payload, QUANTITY_MAX};
+use crate::core::book::{BookEvent, BookReject, BookState, NewOrder, OrderType, Payload, DEPARTED_KEPT, QUANTITY_MAX};
 use crate::core::client_ids::ClientKey;
 use crate::core::credit::Hold;
 use crate::core::dispatch::{DispatchLine, DispatchRef, DispatchStatus};
@@ -18,9 +18,6 @@ use crate::types::{Code, EngineTime, Fen, OrderId, Pk, Side, TradeId};
 fn book_reject(reject: BookReject, field_hint: &str) -> Reject {
     Reject::new(reject.code(), format!("{}{field_hint}", reject.message()))
 }
-
-/// The departed list's capacity kept after a command that freed more.
-const DEPARTED_KEPT: usize = 1_024;
 
 /// A command's orders while its book events are settled. The incoming order (new or amended)
 /// is `pending`: the market holds its metadata until the end, as a new order that does not rest

@@ -96,8 +96,9 @@ pub(super) struct Arena {
     clients: SlotTable,
 }
 
-/// The departed list's capacity kept after a command that freed more.
-const DEPARTED_KEPT: usize = 1_024;
+/// The departed list's capacity kept after a command that freed more (the book's list of slots
+/// and the market's list of what they carried alike).
+pub(crate) const DEPARTED_KEPT: usize = 1_024;
 
 /// The hash the client index files an order under.
 #[inline]
