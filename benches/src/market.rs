@@ -13,6 +13,11 @@ use huashi_engine::types::{Code, Day, EngineTime, Fen, Pk};
 /// The instrument the benches trade: one of the market's default listings (tick 1 fen).
 pub const SYMBOL: Code = Code::literal("ROSE-A");
 
+/// The instrument [`trading_market`] defines for the exchange-core mix: tick 1 fen like
+/// [`SYMBOL`], and no price band, as the mix's book (`huashi_benches::new_book`) has none (its
+/// IOC orders are priced 25 % through the touch, past a default listing's 20 % band).
+pub const MIX_SYMBOL: Code = Code::literal("MIX");
+
 /// The day every bench market trades on.
 pub const DAY: &str = "2026-11-29";
 
@@ -41,7 +46,7 @@ pub fn open_book(symbol: Code) -> Command {
 /// A market on [`DAY`] whose order-count limits are at their ceilings (a deep book holds a
 /// million orders of a thousand traders, far over the defaults), with `traders` traders
 /// `t0`, `t1`, … registered — each may buy and sell, and trader `tN` is `Pk(N)`, so a mix
-/// order's owner is its trader — and [`SYMBOL`]'s book open.
+/// order's owner is its trader — and [`SYMBOL`]'s and [`MIX_SYMBOL`]'s books open.
 pub fn trading_market(traders: u32) -> Market {
     let limits = MarketLimits {
         orders_open_per_participant_max: COUNT_CEILING,
@@ -57,9 +62,16 @@ pub fn trading_market(traders: u32) -> Market {
         apply_ok(&mut market, &register_trader(id, roles), &mut out);
         assert_eq!(market.participants().lookup(&id).ok(), Some(Pk(n)), "traders are registered in order");
     }
-    apply_ok(&mut market, &open_book(SYMBOL), &mut out);
+    let mix = Action::DefineInstrument { symbol: MIX_SYMBOL, product: PRODUCT, tick_size: Fen(1), price_band_pct: 0 };
+    apply_ok(&mut market, &Command::new(Actor::Operator, mix), &mut out);
+    for symbol in [SYMBOL, MIX_SYMBOL] {
+        apply_ok(&mut market, &open_book(symbol), &mut out);
+    }
     market
 }
+
+/// [`SYMBOL`]'s product, which [`MIX_SYMBOL`] trades too.
+const PRODUCT: Code = Code::literal("ROSE");
 
 /// The engine time every bench command carries: the market keeps no timers for the book, so
 /// one instant serves them all.
@@ -72,15 +84,15 @@ pub fn apply_ok(market: &mut Market, command: &Command, out: &mut Vec<Event>) {
     assert!(applied.result.is_ok(), "{command:?}: {:?}", applied.result);
 }
 
-/// A mix order as its owner's `new_order` on [`SYMBOL`], with `o<order id>` (unique in a mix)
-/// as the client order id.
+/// A mix order as its owner's `new_order` on [`MIX_SYMBOL`], with `o<order id>` (unique in a
+/// mix) as the client order id.
 pub fn order_command(order: &NewOrder) -> Command {
     let client_order_id = Code::parse(&format!("o{}", order.id.0), Code::BYTES_MAX).expect("a client order id");
     Command::new(
         Actor::Participant(order.owner),
         Action::NewOrder(OrderEntry {
             client_order_id,
-            symbol: SYMBOL,
+            symbol: MIX_SYMBOL,
             side: order.side,
             order_type: order.order_type,
             price: order.price,
@@ -111,7 +123,7 @@ mod tests {
             post_only: false,
         };
         apply_ok(&mut market, &order_command(&order), &mut Vec::new());
-        let book = &market.listings()[&SYMBOL].book;
+        let book = &market.listings()[&MIX_SYMBOL].book;
         assert_eq!(book.resting_count(), 1);
         let open = market.open_orders(Pk(2));
         assert_eq!(open.len(), 1);

@@ -16,6 +16,7 @@
 
 use crate::batch_sink::SinkHandle;
 use crate::command::{Action, ActionKind, Actor, Command};
+use crate::core::look_ahead::AHEAD;
 use crate::core::{Applied, Market, MarketConfig};
 use crate::event::Event;
 use crate::journal::{Durability, Journal, JournalError, PendingSync};
@@ -23,6 +24,7 @@ use crate::reject::Reject;
 use crate::store::{self, JournalEntry, Recovered, StoreError, StoreOptions};
 use crate::types::EngineTime;
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -61,6 +63,16 @@ pub enum Submission {
     Lead {
         then: Deliver,
     },
+}
+
+impl Submission {
+    /// The command, if this is one.
+    fn command(&self) -> Option<&Command> {
+        match self {
+            Submission::Command { command, .. } => Some(command),
+            _ => None,
+        }
+    }
 }
 
 /// One applied command: its seq and time, the verdict, and every event (timers that fell due on
@@ -304,6 +316,7 @@ impl Sequencer {
             clock: EngineClock::default(),
             market_time: EngineTime(0),
             encoded: Vec::new(),
+            window: VecDeque::with_capacity(AHEAD + 1),
             config,
         };
         // Clocks that were auctioning are halted before anyone can see the market. A follower's
@@ -587,6 +600,8 @@ struct Writer {
     /// The latest engine time applied (a follower's come from the leader's records).
     market_time: EngineTime,
     encoded: Vec<u8>,
+    /// Submissions received and not yet taken (`take_waiting`): the commands look-ahead sees.
+    window: VecDeque<Submission>,
 }
 
 /// The longest the writer sleeps without a deadline: it also checks for the stop signal.
@@ -619,15 +634,7 @@ impl Writer {
             }
             let wait = self.until_deadline();
             match input.recv_timeout(wait) {
-                Ok(first) => {
-                    self.take(first, &mut batch)?;
-                    while batch.commands < self.config.batch_max {
-                        match input.try_recv() {
-                            Ok(next) => self.take(next, &mut batch)?,
-                            Err(_) => break,
-                        }
-                    }
-                }
+                Ok(first) => self.take_waiting(first, &input, &mut batch)?,
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => {
                     self.commit(std::mem::take(&mut batch))?;
@@ -681,6 +688,44 @@ impl Writer {
         }
     }
 
+    /// Takes `first` and what else is waiting, in order, until the batch is full. While a book
+    /// is deep, each command is applied with the next few already received in view
+    /// (`Market::look_ahead`), so that the cache misses of their orders overlap with its work:
+    /// the window is filled before the command is taken, never past the batch's room.
+    fn take_waiting(
+        &mut self,
+        first: Submission,
+        input: &Receiver<Submission>,
+        batch: &mut Batch,
+    ) -> Result<(), StoreError> {
+        let mut window = std::mem::take(&mut self.window);
+        window.push_back(first);
+        // Once a batch: whether any book is deep changes slowly, and a shallow market pays
+        // nothing more per command.
+        let looks_ahead = self.market.looks_ahead();
+        let taken = loop {
+            // Each submission in the window is at least one command, or a query that costs none.
+            while window.len() <= AHEAD && batch.commands + window.len() < self.config.batch_max {
+                match input.try_recv() {
+                    Ok(next) => window.push_back(next),
+                    Err(_) => break,
+                }
+            }
+            let Some(submission) = window.pop_front() else { break Ok(()) };
+            if looks_ahead {
+                self.market.look_ahead(window.iter().filter_map(Submission::command));
+            }
+            if let Err(e) = self.take(submission, batch) {
+                break Err(e);
+            }
+        };
+        // After an error the sequencer stops; what was received and not taken goes with it, as
+        // what was still in the channel does.
+        window.clear();
+        self.window = window;
+        taken
+    }
+
     fn take(&mut self, submission: Submission, batch: &mut Batch) -> Result<(), StoreError> {
         match submission {
             Submission::Command { command, ticket } if self.config.follower => {
@@ -717,16 +762,37 @@ impl Writer {
         if !self.config.follower {
             return Err(StoreError::Other("a leader was sent replicated records".into()));
         }
+        // Decoded before any is applied, up to the first bad one, so that each command is
+        // applied with the ones after it in view (`Market::look_ahead`), as the leader applied
+        // them; the records before a bad one are still applied and journaled first.
+        let mut decoded = Vec::new();
+        let mut bad = None;
         for record in crate::batch_sink::ShippedRecords::new(records) {
-            let (seq, payload) = record.map_err(StoreError::Other)?;
+            let entry = record.map_err(StoreError::Other).and_then(|(seq, payload)| {
+                let entry =
+                    JournalEntry::decode(payload).map_err(|e| StoreError::BadRecord { seq, reason: e.to_string() })?;
+                Ok((seq, payload, entry))
+            });
+            match entry {
+                Ok(entry) => decoded.push(entry),
+                Err(e) => {
+                    bad = Some(e);
+                    break;
+                }
+            }
+        }
+        let looks_ahead = self.market.looks_ahead();
+        for (i, (seq, payload, entry)) in decoded.iter().enumerate() {
+            let seq = *seq;
             if seq != self.seq + 1 {
                 return Err(StoreError::Other(format!(
                     "replicated record {seq} does not follow the journal's last, {}",
                     self.seq
                 )));
             }
-            let entry =
-                JournalEntry::decode(payload).map_err(|e| StoreError::BadRecord { seq, reason: e.to_string() })?;
+            if looks_ahead {
+                self.market.look_ahead(decoded[i + 1..].iter().map(|(_, _, later)| &later.command));
+            }
             let mut events = Vec::with_capacity(EVENTS_PER_COMMAND_TYPICAL);
             let applied = self.market.apply(&entry.command, entry.ts, &mut events);
             self.market_time = self.market_time.max(entry.ts);
@@ -736,7 +802,7 @@ impl Writer {
             self.since_snapshot += 1;
             batch.outputs.push(Output::of(seq, entry.ts, 0, &entry.command, applied, events));
         }
-        Ok(())
+        bad.map_or(Ok(()), Err)
     }
 
     /// Applies one command and journals it (buffered); its output waits for the batch's sync.
@@ -928,6 +994,52 @@ mod tests {
                 daily_limit: None,
             },
         )
+    }
+
+    /// A deep market (books past `LOOK_AHEAD_MIN`) through the sequencer, which applies each
+    /// command with the next few it holds in view (`Market::look_ahead`), decides command for
+    /// command what a market applying them one at a time decides; and its replay from genesis,
+    /// which looks ahead over each chunk, ends in the state the sequencer left.
+    #[test]
+    fn a_deep_market_decides_the_same_with_look_ahead_live_and_in_replay() {
+        use crate::core::look_ahead::tests::{config, day};
+        let commands = day(0xdee9_0001);
+        let mut by_hand = Market::new(config());
+        let expected: Vec<bool> =
+            commands.iter().map(|c| by_hand.apply(c, EngineTime(1), &mut Vec::new()).result.is_ok()).collect();
+
+        let dir = tempfile::tempdir().unwrap();
+        let mut sequencer_config = SequencerConfig::new(dir.path());
+        sequencer_config.durability = Durability::None;
+        let sequencer = Sequencer::start(sequencer_config, config, |_, _, _| {}).expect("starts");
+        let mut got = vec![None; commands.len()];
+        let take =
+            |got: &mut Vec<Option<bool>>, output: Output| got[output.ticket as usize] = Some(output.result.is_ok());
+        for (ticket, command) in commands.iter().enumerate() {
+            let submission = || Submission::Command { command: command.clone(), ticket: ticket as u64 };
+            // A full queue waits for the sequencer, whose outputs are taken meanwhile.
+            while let Err(error) = sequencer.handle.try_submit(submission()) {
+                assert_eq!(error, SubmitError::Busy, "the sequencer stopped");
+                if let Ok(output) = sequencer.outputs.recv_timeout(Duration::from_millis(100)) {
+                    take(&mut got, output);
+                }
+            }
+        }
+        while got.iter().any(Option::is_none) {
+            let output = sequencer.outputs.recv_timeout(Duration::from_secs(30)).expect("every command is answered");
+            take(&mut got, output);
+        }
+        let got: Vec<bool> = got.into_iter().map(|ok| ok.expect("answered")).collect();
+        let differs = got.iter().zip(&expected).position(|(a, b)| a != b);
+        assert_eq!(differs, None, "the sequencer decided differently at command {differs:?}");
+        assert!(got.iter().filter(|ok| !**ok).count() > 100, "some commands are refused (ids of gone orders)");
+        sequencer.shutdown().expect("stops cleanly");
+
+        let (last, _) = store::read_only_market(dir.path(), false).expect("the final snapshot loads");
+        let (replayed, _) = store::read_only_market(dir.path(), true).expect("the journal replays");
+        let deep = replayed.listings().values().filter(|listing| listing.book.looks_ahead()).count();
+        assert_eq!(deep, 2, "both books are deep enough to look ahead");
+        assert_eq!(replayed.state_hash(), last.state_hash(), "replay ends where the sequencer did");
     }
 
     /// A disk that fails to sync: nothing of that batch or after is released, the sequencer

@@ -327,7 +327,13 @@ fn replay_records(
         for chunk in &chunks_rx {
             let chunk = chunk?;
             // By reference: moving each entry out would copy its ~190 bytes again.
-            for (seq, entry) in chunk.records() {
+            let records = chunk.records();
+            // Asked once a chunk: see `Market::looks_ahead`.
+            let looks_ahead = market.looks_ahead();
+            for (i, (seq, entry)) in records.iter().enumerate() {
+                if looks_ahead {
+                    market.look_ahead(records[i + 1..].iter().map(|(_, later)| &later.command));
+                }
                 events.clear();
                 market.apply(&entry.command, entry.ts, &mut events);
                 on_events(*seq, entry, &events);

@@ -24,8 +24,8 @@
 //!    difference) and bytes of the C allocator's blocks behind them (glibc's usable size plus
 //!    its size word), after the prefill divided by N, and after the check pass divided by the
 //!    orders resting then (what a book keeps once it has churned);
-//! 4. **throughput in interleaved rounds** (Huashi twice: plain and with look-ahead, see
-//!    "Mapping"): each round runs every engine once on the whole
+//! 4. **throughput in interleaved rounds** (Huashi's book twice, plain and with look-ahead, and
+//!    Huashi's whole market twice, see "Mapping"): each round runs every engine once on the whole
 //!    stream from a freshly prefilled book (prefill and teardown untimed; the engine that goes
 //!    first rotates from round to round), `--rounds` rounds; per engine the median (min–max)
 //!    of M messages/s and ns per message (wall clock; the median on-CPU ns beside it, which
@@ -62,6 +62,14 @@
 //!   deep book's dependent cache misses overlap. Its check must equal Huashi's exactly (the run
 //!   stops otherwise). The peers are driven one message at a time, as their APIs are; both
 //!   Huashi lanes' ratios are printed, and the plain one is the like-for-like comparison.
+//! - **market** and **market+ahead**: not a book but the product's whole path, for what the
+//!   sequencer and replay pay on a deep book: each message is its owner's command through
+//!   `Market::apply` on an instrument with tick 1 and no band (`MIX`, of the bench market in
+//!   `huashi_benches::market`): `new_order` with client order id `o<mix id>`, `cancel_order`
+//!   and `amend_order` naming it, with credit holds, fees, the day's client order ids and every
+//!   event the product builds. `market+ahead` calls `Market::look_ahead` before each command,
+//!   as the sequencer does over a batch and replay over a chunk. Both must do exactly Huashi's
+//!   book's work (the run stops otherwise).
 //! - **matchcore** numbers orders itself, by command sequence number (consecutive from 0), so a
 //!   mix order id maps to the sequence number of the command that placed it. It has no owners
 //!   and no self-trade prevention: where Huashi cancels a same-owner resting order, matchcore
@@ -93,12 +101,16 @@
 
 use hdrhistogram::Histogram;
 use huashi_benches::heap::{CountingAllocator, Growth, Window};
-use huashi_benches::market::{apply_ok, order_command, trading_market, SYMBOL};
+use huashi_benches::market::{apply_ok, order_command, trading_market, MIX_SYMBOL, NOW};
 use huashi_benches::tsc::{read_tsc, TscClock};
 use huashi_benches::{generate_shaped, Message, Mix, MixShape, Owners, OWNERS, SEED};
-use huashi_engine::core::book::{BookEvent, DoneReason, OrderBook, Prefetch, TimeInForce};
+use huashi_engine::command::{Action, Actor, Command};
+use huashi_engine::core::book::{BookEvent, DoneReason, NewOrder, OrderBook, Prefetch, TimeInForce};
+use huashi_engine::core::look_ahead::AHEAD;
 use huashi_engine::core::order_meta::OrderMeta;
-use huashi_engine::types::{Code, Pk, Side};
+use huashi_engine::core::Market;
+use huashi_engine::event::Event;
+use huashi_engine::types::{Code, OrderId, Pk, Side};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -199,22 +211,25 @@ fn depth(options: &Options, resting: usize, clock: Option<&(TscClock, u64)>) -> 
     let started = Instant::now();
     let mix = generate_shaped(options.seed, options.messages, MixShape { resting, owners: options.owners });
     print_stream(&mix, resting, started.elapsed());
-    let (huashi, ahead, matchcore, obcore) = (
+    let (huashi, ahead, matchcore, obcore, market, market_ahead) = (
         Lane::<Huashi>::new(&mix),
         Lane::<HuashiAhead>::new(&mix),
         Lane::<Matchcore>::new(&mix),
         Lane::<Obcore>::new(&mix),
+        Lane::<MarketLane>::new(&mix),
+        Lane::<MarketAhead>::new(&mix),
     );
-    let lanes: [&dyn Timed; 4] = [&huashi, &ahead, &matchcore, &obcore];
+    let lanes: [&dyn Timed; 6] = [&huashi, &ahead, &matchcore, &obcore, &market, &market_ahead];
 
-    let checks = [huashi.check(), ahead.check(), matchcore.check(), obcore.check()];
+    let checks =
+        [huashi.check(), ahead.check(), matchcore.check(), obcore.check(), market.check(), market_ahead.check()];
     print_checks(&lanes, &checks, resting);
     print_agreement(&checks, options.owners);
     let speeds = rounds(&lanes, options);
     if let Some((clock, overhead)) = clock {
         print_latency(&lanes, clock, *overhead);
     }
-    let market = options.market.then(|| market_costs(&mix, resting));
+    let market_heap = options.market.then(|| market_costs(&mix, resting));
 
     let heap = |check: &Check| check.prefill_heap.per(resting).0;
     let on_cpu = |figure: &Option<Spread>, decimals: usize, unit: &str| {
@@ -242,7 +257,23 @@ fn depth(options: &Options, resting: usize, clock: Option<&(TscClock, u64)>) -> 
         heap(&checks[2]),
         heap(&checks[3]),
     );
-    if let Some((whole, placed)) = market {
+    // The whole market, plain and with look-ahead: its speed, and the speedup look-ahead gives.
+    let market_lane = |lane: usize| {
+        let ns = speeds.ns[lane].median;
+        format!(
+            "{ns:.1} ns/msg{}, {:.2} × matchcore",
+            on_cpu(&speeds.on_cpu_ns[lane], 1, " ns"),
+            speeds.ratios[lane][2].0.median
+        )
+    };
+    line += &format!(
+        "; the whole market {}, with look-ahead {} ({:.2} × without{})",
+        market_lane(4),
+        market_lane(5),
+        speeds.ratios[5][4].0.median,
+        on_cpu(&speeds.ratios[5][4].1, 2, " ×"),
+    );
+    if let Some((whole, placed)) = market_heap {
         let (whole, placed) = (whole.per(resting).0, placed.per(resting).0);
         line += &format!(
             "; huashi market {} B/resting order besides the day's used client order ids ({whole} with them), which take {placed} B/order placed",
@@ -259,8 +290,8 @@ struct Speeds {
     ns: Vec<Spread>,
     on_cpu_ns: Vec<Option<Spread>>,
     /// `ratios[ours][peer]`: lane `ours`'s speed over lane `peer`'s, round by round, wall clock
-    /// and on-CPU (for `ours` in 0 and 1).
-    ratios: [Vec<(Spread, Option<Spread>)>; 2],
+    /// and on-CPU.
+    ratios: Vec<Vec<(Spread, Option<Spread>)>>,
 }
 
 /// The interleaved rounds and their table: every lane's ns per message, and both Huashi lanes'
@@ -285,11 +316,12 @@ fn rounds(lanes: &[&dyn Timed], options: &Options) -> Speeds {
         let ratios: Vec<f64> = times[peer].iter().zip(&times[ours]).map(|(theirs, mine)| theirs / mine).collect();
         (!ratios.is_empty()).then(|| Spread::of(&ratios))
     };
-    let ratios = [0, 1].map(|ours| {
+    let ratios = (0..lanes.len()).map(|ours| {
         (0..lanes.len())
             .map(|peer| (ratio(&wall, ours, peer).expect("at least one round"), ratio(&on_cpu, ours, peer)))
             .collect::<Vec<_>>()
     });
+    let ratios = ratios.collect();
     println!(
         "  {:<12} {:>24} {:>24} {:>24} | {:>24} {:>7} | {:>24} {:>7}",
         "engine",
@@ -408,15 +440,23 @@ fn print_checks(lanes: &[&dyn Timed], checks: &[Check], resting: usize) {
 /// Says whether the peers agree with Huashi on what they must agree on (see "Mapping"); a
 /// disagreement that the mapping does not explain stops the run: its figures would compare
 /// different work.
-fn print_agreement(checks: &[Check; 4], owners: Owners) {
+fn print_agreement(checks: &[Check; 6], owners: Owners) {
     let same = |a: &Tally, b: &Tally| {
         (a.fills, a.quantity, a.resting, a.rejected) == (b.fills, b.quantity, b.resting, b.rejected)
     };
-    let [huashi, ahead, matchcore, obcore] = checks.each_ref().map(|c| &c.tally);
+    let [huashi, ahead, matchcore, obcore, market, market_ahead] = checks.each_ref().map(|c| &c.tally);
     assert!(
         same(huashi, ahead) && huashi.self_trade == ahead.self_trade,
         "look-ahead changed what huashi's book did: {ahead:?} vs {huashi:?}"
     );
+    // The market's book is the same book under its owners' rules, which the mix never trips
+    // (credit at its ceiling, fresh client order ids): it must do exactly the book's work.
+    for whole in [market, market_ahead] {
+        assert!(
+            same(huashi, whole) && huashi.self_trade == whole.self_trade && whole.past_limit == 0,
+            "the whole market did not do what its book does alone: {whole:?} vs {huashi:?}"
+        );
+    }
     assert!(huashi.rejected == 0, "huashi rejected {} messages of a mix generated valid", huashi.rejected);
     assert!(owners == Owners::Drawn || huashi.self_trade == 0, "self-trades with distinct owners");
     assert!(huashi.past_limit + obcore.past_limit == 0, "a fill past the taker's limit: {huashi:?}, {obcore:?}");
@@ -481,8 +521,9 @@ trait Engine {
     /// sees the next [`AHEAD`] messages, as a caller holding a batch (a sequencer, a replay)
     /// can show them. Only `huashi+ahead` does; the others' loops are as before.
     const LOOKS_AHEAD: bool = false;
-    /// A hint about the message `distance` (1..=AHEAD) places after the one about to be applied.
-    fn look_ahead(&self, _later: &Self::Command, _distance: usize) {}
+    /// Hints about the messages after the one about to be applied (`later`, nearest first; the
+    /// engine looks at most [`AHEAD`] of them).
+    fn look_ahead(&self, _later: &[Self::Command]) {}
     fn resting(&self) -> usize;
     /// The book's own account of its heap, where it keeps one: a cross-check of the counting
     /// allocator.
@@ -491,18 +532,11 @@ trait Engine {
     }
 }
 
-/// How many messages ahead a look-ahead engine sees.
-const AHEAD: usize = 3;
-
-/// Before message `i`: the look-ahead hints for messages `i + 1 ..= i + AHEAD`, farthest first.
+/// Before message `i`: the look-ahead hints for the messages after it.
 #[inline(always)]
 fn look_ahead<E: Engine>(engine: &E, commands: &[E::Command], i: usize) {
     if E::LOOKS_AHEAD {
-        for distance in (1..=AHEAD).rev() {
-            if let Some(later) = commands.get(i + distance) {
-                engine.look_ahead(later, distance);
-            }
-        }
+        engine.look_ahead(&commands[i + 1..]);
     }
 }
 
@@ -707,18 +741,21 @@ impl Engine for HuashiAhead {
         self.0.apply_counted(message, tally);
     }
 
+    /// The farthest first, as the stages' names say ([`AHEAD`] is the product's).
     #[inline]
-    fn look_ahead(&self, later: &Message, distance: usize) {
-        let id = match *later {
-            Message::New(_) => return,
-            Message::Cancel(id) | Message::Move { id, .. } => id,
-        };
-        let stage = match distance {
-            1 => Prefetch::Neighbours,
-            2 => Prefetch::Order,
-            _ => Prefetch::Index,
-        };
-        self.0.book.prefetch(id, stage);
+    fn look_ahead(&self, later: &[Message]) {
+        for (distance, later) in later.iter().take(AHEAD).enumerate().rev() {
+            let id = match *later {
+                Message::New(_) => continue,
+                Message::Cancel(id) | Message::Move { id, .. } => id,
+            };
+            let stage = match distance + 1 {
+                1 => Prefetch::Neighbours,
+                2 => Prefetch::Order,
+                _ => Prefetch::Index,
+            };
+            self.0.book.prefetch(id, stage);
+        }
     }
 
     fn resting(&self) -> usize {
@@ -788,7 +825,7 @@ impl Engine for Matchcore {
     fn scratch() {}
 
     fn new(_: ()) -> Matchcore {
-        Matchcore { book: matchcore::OrderBook::new(SYMBOL.as_str()) }
+        Matchcore { book: matchcore::OrderBook::new(MIX_SYMBOL.as_str()) }
     }
 
     #[inline]
@@ -1003,6 +1040,138 @@ impl Engine for Obcore {
     }
 }
 
+// ---- the whole market, timed (Huashi) ----
+
+/// Huashi's whole market on the mix, as the sequencer applies it: each message is its owner's
+/// command (`new_order` with client order id `o<mix id>`, `cancel_order` and `amend_order` by
+/// that id) through `Market::apply`, with credit, fees, client order ids and every event the
+/// product builds. Not a like-for-like peer of the books: it shows what the product's own path
+/// costs on a deep book, and what look-ahead does for it.
+struct MarketLane {
+    market: Market,
+    out: Vec<Event>,
+}
+
+impl Engine for MarketLane {
+    const NAME: &'static str = "market";
+    type Command = Command;
+    type Scratch = Vec<Event>;
+
+    fn translate(mix: &Mix) -> (Vec<Command>, Vec<Command>) {
+        // Each mix order's owner, for the commands that name it later.
+        let orders = mix.prefill.len() + mix.messages.len();
+        let mut owners = vec![Pk(u32::MAX); orders + 1];
+        let client = |id: OrderId| Code::parse(&format!("o{}", id.0), Code::BYTES_MAX).expect("a client order id");
+        let mut translate = |message: &Message| match *message {
+            Message::New(order) => {
+                let order = NewOrder { owner: Pk(order.owner.0 % OWNERS), ..order };
+                owners[order.id.0 as usize] = order.owner;
+                order_command(&order)
+            }
+            Message::Cancel(id) => Command::new(
+                Actor::Participant(owners[id.0 as usize]),
+                Action::CancelOrder { client_order_id: client(id) },
+            ),
+            Message::Move { id, price } => Command::new(
+                Actor::Participant(owners[id.0 as usize]),
+                Action::AmendOrder { client_order_id: client(id), price: Some(price), quantity: None },
+            ),
+        };
+        let prefill = mix.prefill.iter().map(&mut translate).collect();
+        let messages = mix.messages.iter().map(&mut translate).collect();
+        (prefill, messages)
+    }
+
+    fn scratch() -> Vec<Event> {
+        Vec::with_capacity(1024)
+    }
+
+    fn new(out: Vec<Event>) -> MarketLane {
+        MarketLane { market: trading_market(OWNERS), out }
+    }
+
+    #[inline]
+    fn apply(&mut self, command: &Command) {
+        self.out.clear();
+        black_box(self.market.apply(command, NOW, &mut self.out).result.is_ok());
+        black_box(&self.out);
+    }
+
+    fn apply_counted(&mut self, command: &Command, tally: &mut Tally) {
+        self.out.clear();
+        if self.market.apply(command, NOW, &mut self.out).result.is_err() {
+            tally.rejected += 1;
+        }
+        let limit = match &command.action {
+            Action::NewOrder(entry) => entry.price,
+            Action::AmendOrder { price, .. } => *price,
+            _ => None,
+        };
+        for event in &self.out {
+            match event {
+                Event::Traded(trade) => {
+                    tally.fills += 1;
+                    tally.quantity += trade.quantity;
+                    tally.past_limit += u64::from(match (trade.aggressor, limit) {
+                        (Side::Buy, Some(limit)) => trade.price > limit,
+                        (Side::Sell, Some(limit)) => trade.price < limit,
+                        (_, None) => false,
+                    });
+                }
+                Event::OrderDone { reason: DoneReason::SelfTrade, .. } => tally.self_trade += 1,
+                _ => {}
+            }
+        }
+    }
+
+    fn resting(&self) -> usize {
+        self.market.listings()[&MIX_SYMBOL].book.resting_count()
+    }
+}
+
+/// The whole market driven as the product's sequencer and replay drive it: before each
+/// command, `Market::look_ahead` sees the next ones (while `Market::looks_ahead`).
+struct MarketAhead(MarketLane);
+
+impl Engine for MarketAhead {
+    const NAME: &'static str = "market+ahead";
+    type Command = Command;
+    type Scratch = Vec<Event>;
+    const LOOKS_AHEAD: bool = true;
+
+    fn translate(mix: &Mix) -> (Vec<Command>, Vec<Command>) {
+        MarketLane::translate(mix)
+    }
+
+    fn scratch() -> Vec<Event> {
+        MarketLane::scratch()
+    }
+
+    fn new(out: Vec<Event>) -> MarketAhead {
+        MarketAhead(MarketLane::new(out))
+    }
+
+    #[inline]
+    fn apply(&mut self, command: &Command) {
+        self.0.apply(command);
+    }
+
+    fn apply_counted(&mut self, command: &Command, tally: &mut Tally) {
+        self.0.apply_counted(command, tally);
+    }
+
+    #[inline]
+    fn look_ahead(&self, later: &[Command]) {
+        if self.0.market.looks_ahead() {
+            self.0.market.look_ahead(later);
+        }
+    }
+
+    fn resting(&self) -> usize {
+        self.0.resting()
+    }
+}
+
 // ---- the whole market (Huashi) ----
 
 /// Heap growth of `Market::apply` placing the prefill's N resting orders, and, on a fresh
@@ -1022,7 +1191,7 @@ fn market_costs(mix: &Mix, resting: usize) -> (Growth, Growth) {
         apply_ok(&mut market, command, &mut out);
     }
     let whole = window.close();
-    assert_eq!(market.listings()[&SYMBOL].book.resting_count(), resting, "the prefill rests in the market");
+    assert_eq!(market.listings()[&MIX_SYMBOL].book.resting_count(), resting, "the prefill rests in the market");
     drop(market);
 
     // The same orders as IOC into an empty book: each is accepted and cancelled at once, so the
@@ -1038,7 +1207,7 @@ fn market_costs(mix: &Mix, resting: usize) -> (Growth, Growth) {
         apply_ok(&mut market, command, &mut out);
     }
     let placed = window.close();
-    assert_eq!(market.listings()[&SYMBOL].book.resting_count(), 0, "IOC orders do not rest");
+    assert_eq!(market.listings()[&MIX_SYMBOL].book.resting_count(), 0, "IOC orders do not rest");
     let (whole_requested, whole_blocks) = whole.per(resting);
     let (placed_requested, placed_blocks) = placed.per(resting);
     println!("the whole market (Market::apply, {OWNERS} traders), heap per order:");

@@ -141,11 +141,11 @@ impl<T: Copy> HugeBuf<T> {
         HugeBuf { ptr: NonNull::new(raw.cast::<T>()).expect("non-null buffer"), len }
     }
 
-    /// The bytes this buffer holds (a mapping counts whole base pages).
+    /// The bytes this buffer holds (a mapping counts whole huge pages: see [`mapping_len`]).
     pub fn heap_bytes(&self) -> usize {
         let bytes = HugeBuf::<T>::bytes(self.len);
         if mapped(bytes) {
-            bytes.next_multiple_of(BASE_PAGE)
+            mapping_len(bytes)
         } else {
             bytes
         }
@@ -166,10 +166,21 @@ fn mapping_failed(what: &str, bytes: usize) -> ! {
     panic!("{what} of {bytes} bytes failed: {}", std::io::Error::last_os_error())
 }
 
-/// A fresh read-write mapping of `bytes` (rounded up to base pages) on a 2 MB boundary, advised
+/// The length of the mapping that holds `bytes`: whole huge pages. The kernel backs a 2 MB
+/// range with a huge page only if the mapping covers all of it when the range is first touched;
+/// a mapping that ended inside it (a buffer grown in steps that are not whole huge pages, each
+/// step's new elements written at once) got 4 KB pages there, and kept them. So a mapping always
+/// ends on a huge-page boundary, and a buffer's last huge page is whole from its first touch:
+/// it holds up to 2 MB that the buffer does not use yet, which its next growths fill without a
+/// remapping.
+fn mapping_len(bytes: usize) -> usize {
+    bytes.next_multiple_of(HUGE_PAGE)
+}
+
+/// A fresh read-write mapping of `bytes` (rounded up to huge pages) on a 2 MB boundary, advised
 /// to use huge pages.
 fn map(bytes: usize) -> *mut u8 {
-    let len = bytes.next_multiple_of(BASE_PAGE);
+    let len = mapping_len(bytes);
     let start = reserve(len, libc::PROT_READ | libc::PROT_WRITE);
     // SAFETY: advice on our own fresh mapping of exactly `len` bytes; a refusal changes nothing.
     unsafe { libc::madvise(start.cast(), len, libc::MADV_HUGEPAGE) };
@@ -204,7 +215,7 @@ fn reserve(len: usize, prot: libc::c_int) -> *mut u8 {
 /// Grows the mapping at `old` from `old_bytes` to `new_bytes`: in place when the addresses after
 /// it are free, else moved (page tables, not bytes) onto a fresh 2 MB-aligned range.
 fn remap(old: *mut u8, old_bytes: usize, new_bytes: usize) -> *mut u8 {
-    let (old_len, new_len) = (old_bytes.next_multiple_of(BASE_PAGE), new_bytes.next_multiple_of(BASE_PAGE));
+    let (old_len, new_len) = (mapping_len(old_bytes), mapping_len(new_bytes));
     if new_len == old_len {
         return old;
     }
@@ -256,7 +267,7 @@ impl<T: Copy> Drop for HugeBuf<T> {
     fn drop(&mut self) {
         let bytes = HugeBuf::<T>::bytes(self.len);
         if mapped(bytes) {
-            let len = bytes.next_multiple_of(BASE_PAGE);
+            let len = mapping_len(bytes);
             // SAFETY: our mapping of exactly `len` bytes (made by `map` or grown by `remap`);
             // T is Copy, so nothing to drop.
             unsafe { libc::munmap(self.ptr.as_ptr().cast(), len) };
@@ -290,7 +301,7 @@ mod tests {
         assert_eq!(big[10..].iter().sum::<u64>(), 300_000 - 10);
         let copy = big.clone();
         assert_eq!(&copy[..], &big[..]);
-        assert_eq!(copy.heap_bytes(), 2_400_256, "a mapping is whole 4 KB pages");
+        assert_eq!(copy.heap_bytes(), 4 << 20, "a mapping is whole 2 MB pages");
     }
 
     #[test]
@@ -316,7 +327,9 @@ mod tests {
                 None
             };
             let before = buf.as_ptr();
-            let len = buf.len() + buf.len() / 8 + 1;
+            // At least a huge page more: a growth inside the mapping's last huge page remaps
+            // nothing (checked after the loop).
+            let len = buf.len() + buf.len() / 8 + HUGE_PAGE / 8;
             buf.grow(len, step);
             model.resize(len, step);
             moves += usize::from(buf.as_ptr() != before);
@@ -324,13 +337,20 @@ mod tests {
             assert!(blocker.is_none() || buf.as_ptr() != before, "a blocked buffer moved, step {step}");
             assert_eq!(&buf[..], &model[..], "step {step}");
             assert_eq!(buf.as_ptr() as usize % HUGE_PAGE, 0, "still on a huge-page boundary");
-            assert_eq!(buf.heap_bytes(), (len * 8).next_multiple_of(BASE_PAGE));
+            assert_eq!(buf.heap_bytes(), (len * 8).next_multiple_of(HUGE_PAGE));
             if let Some(page) = blocker {
                 // SAFETY: the page mapped above.
                 unsafe { libc::munmap(page, BASE_PAGE) };
             }
         }
         assert!(moves >= 6, "{moves} moves");
+        let (before, room) = (buf.as_ptr(), buf.heap_bytes() / 8 - buf.len());
+        assert!(room > 0, "the mapping ends on a huge page, past the buffer's end");
+        let len = buf.len() + room;
+        buf.grow(len, 99);
+        model.resize(len, 99);
+        assert_eq!(buf.as_ptr(), before, "a growth inside the last huge page stays put");
+        assert_eq!(&buf[..], &model[..]);
         let small = HugeBuf::new(10, 3u32);
         let mut grown = small.clone();
         grown.grow(20, 4);

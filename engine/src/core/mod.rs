@@ -8,7 +8,8 @@
 //! - `presale.rs`: presale offers and purchases before a lot reaches the clock.
 //! - `clock.rs`, `book.rs`, `lots.rs`, `credit.rs`, `fees.rs`, `participants.rs`,
 //!   `catalogue.rs`, `limits.rs`, `standing_bid.rs`, `order_meta.rs` (the live orders' store),
-//!   `client_ids.rs` (packed client order ids, the day's used ids), `slot_table.rs`: one concept each. The rule
+//!   `client_ids.rs` (packed client order ids, the day's used ids), `slot_table.rs`,
+//!   `look_ahead.rs` (cache hints for the commands a caller holds): one concept each. The rule
 //!   files (`auction.rs`, `trading.rs`) use the market; the market uses only the concepts, so no
 //!   two files import each other.
 
@@ -24,6 +25,7 @@ pub mod fees;
 pub mod hash;
 mod huge;
 pub mod limits;
+pub mod look_ahead;
 pub mod lots;
 pub mod market;
 pub mod order_meta;

@@ -200,6 +200,27 @@ impl Arena {
         })
     }
 
+    /// Look-ahead: asks the cache for where the client index files `owner`'s `key`.
+    #[inline]
+    pub fn prefetch_client(&self, owner: u32, key: [u64; 2]) {
+        self.clients.prefetch(client_hash(owner, key));
+    }
+
+    /// Look-ahead: the slot the client index probably files `owner`'s `key` at (unconfirmed:
+    /// reading the slot and payload is what a later stage prefetches).
+    #[inline]
+    pub fn probable_client(&self, owner: u32, key: [u64; 2]) -> Option<u32> {
+        self.clients.probable(client_hash(owner, key))
+    }
+
+    /// Look-ahead: asks the cache for slot `idx`'s payload (nothing if there is none).
+    #[inline]
+    pub fn prefetch_payload(&self, idx: u32) {
+        if let Some(payload) = self.payloads.as_ref().and_then(|payloads| payloads.get(idx as usize)) {
+            prefetch(payload);
+        }
+    }
+
     /// What the payloads take: their array, the client index, the departed list.
     pub fn payload_heap_bytes(&self) -> usize {
         self.payloads.as_ref().map_or(0, HugeBuf::heap_bytes) + self.departed.capacity() * 4 + self.clients.heap_bytes()
