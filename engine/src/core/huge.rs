@@ -141,7 +141,7 @@ impl<T: Copy> HugeBuf<T> {
         HugeBuf { ptr: NonNull::new(raw.cast::<T>()).expect("non-null buffer"), len }
     }
 
-    /// The bytes this buffer holds (a mapping counts whole huge pages: see [`mapping_len`]).
+    /// The bytes this buffer holds (a mapping counts its whole pages: see [`mapping_len`]).
     pub fn heap_bytes(&self) -> usize {
         let bytes = HugeBuf::<T>::bytes(self.len);
         if mapped(bytes) {
@@ -166,18 +166,26 @@ fn mapping_failed(what: &str, bytes: usize) -> ! {
     panic!("{what} of {bytes} bytes failed: {}", std::io::Error::last_os_error())
 }
 
-/// The length of the mapping that holds `bytes`: whole huge pages. The kernel backs a 2 MB
-/// range with a huge page only if the mapping covers all of it when the range is first touched;
-/// a mapping that ended inside it (a buffer grown in steps that are not whole huge pages, each
-/// step's new elements written at once) got 4 KB pages there, and kept them. So a mapping always
-/// ends on a huge-page boundary, and a buffer's last huge page is whole from its first touch:
-/// it holds up to 2 MB that the buffer does not use yet, which its next growths fill without a
-/// remapping.
+/// From this many bytes on, a mapping ends on a huge-page boundary (see [`mapping_len`]).
+const WHOLE_HUGE_PAGES_MIN: usize = 8 << 20;
+
+/// The length of the mapping that holds `bytes`. The kernel backs a 2 MB range with a huge page
+/// only if the mapping covers all of it when the range is first touched; a mapping that ended
+/// inside it (a buffer grown in steps that are not whole huge pages, each step's new elements
+/// written at once) got 4 KB pages there, and kept them: at a million orders, nearly all of the
+/// arena. So from [`WHOLE_HUGE_PAGES_MIN`] on a mapping is whole huge pages, and a buffer's last
+/// huge page is whole from its first touch: it holds up to 2 MB that the buffer does not use
+/// yet, which its next growths fill without a remapping. Below that, where 2 MB would be a
+/// quarter or more of the buffer (and its pages fit the TLB's reach), whole base pages.
 fn mapping_len(bytes: usize) -> usize {
-    bytes.next_multiple_of(HUGE_PAGE)
+    if bytes >= WHOLE_HUGE_PAGES_MIN {
+        bytes.next_multiple_of(HUGE_PAGE)
+    } else {
+        bytes.next_multiple_of(BASE_PAGE)
+    }
 }
 
-/// A fresh read-write mapping of `bytes` (rounded up to huge pages) on a 2 MB boundary, advised
+/// A fresh read-write mapping of `bytes` (rounded up by [`mapping_len`]) on a 2 MB boundary, advised
 /// to use huge pages.
 fn map(bytes: usize) -> *mut u8 {
     let len = mapping_len(bytes);
@@ -301,7 +309,7 @@ mod tests {
         assert_eq!(big[10..].iter().sum::<u64>(), 300_000 - 10);
         let copy = big.clone();
         assert_eq!(&copy[..], &big[..]);
-        assert_eq!(copy.heap_bytes(), 4 << 20, "a mapping is whole 2 MB pages");
+        assert_eq!(copy.heap_bytes(), 2_400_256, "a small mapping is whole 4 KB pages");
     }
 
     #[test]
@@ -337,7 +345,8 @@ mod tests {
             assert!(blocker.is_none() || buf.as_ptr() != before, "a blocked buffer moved, step {step}");
             assert_eq!(&buf[..], &model[..], "step {step}");
             assert_eq!(buf.as_ptr() as usize % HUGE_PAGE, 0, "still on a huge-page boundary");
-            assert_eq!(buf.heap_bytes(), (len * 8).next_multiple_of(HUGE_PAGE));
+            let whole = if len * 8 >= WHOLE_HUGE_PAGES_MIN { HUGE_PAGE } else { BASE_PAGE };
+            assert_eq!(buf.heap_bytes(), (len * 8).next_multiple_of(whole));
             if let Some(page) = blocker {
                 // SAFETY: the page mapped above.
                 unsafe { libc::munmap(page, BASE_PAGE) };
@@ -345,7 +354,10 @@ mod tests {
         }
         assert!(moves >= 6, "{moves} moves");
         let (before, room) = (buf.as_ptr(), buf.heap_bytes() / 8 - buf.len());
-        assert!(room > 0, "the mapping ends on a huge page, past the buffer's end");
+        assert!(
+            buf.heap_bytes() >= WHOLE_HUGE_PAGES_MIN && room > 0,
+            "a big mapping ends on a huge page, past the buffer"
+        );
         let len = buf.len() + room;
         buf.grow(len, 99);
         model.resize(len, 99);
