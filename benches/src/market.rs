@@ -3,12 +3,13 @@
 //! Shared, so that the sequencer bench, the clock bench and the book benches measure the same
 //! setup rather than three copies of it.
 
+use crate::{Message, Mix, OWNERS};
 use huashi_engine::command::{Action, Actor, Command, OrderEntry, Roles};
 use huashi_engine::core::book::{BookState, NewOrder};
 use huashi_engine::core::limits::{MarketLimits, COUNT_CEILING, CREDIT_LIMIT_MAX};
 use huashi_engine::core::{Market, MarketConfig};
 use huashi_engine::event::Event;
-use huashi_engine::types::{Code, Day, EngineTime, Fen, Pk};
+use huashi_engine::types::{Code, Day, EngineTime, Fen, OrderId, Pk};
 
 /// The instrument the benches trade: one of the market's default listings (tick 1 fen).
 pub const SYMBOL: Code = Code::literal("ROSE-A");
@@ -48,26 +49,70 @@ pub fn open_book(symbol: Code) -> Command {
 /// `t0`, `t1`, … registered — each may buy and sell, and trader `tN` is `Pk(N)`, so a mix
 /// order's owner is its trader — and [`SYMBOL`]'s and [`MIX_SYMBOL`]'s books open.
 pub fn trading_market(traders: u32) -> Market {
+    let mut market = Market::new(trading_config());
+    let mut out = Vec::new();
+    for command in trading_setup(traders) {
+        apply_ok(&mut market, &command, &mut out);
+    }
+    for n in 0..traders {
+        let id = Code::parse(&format!("t{n}"), Code::BYTES_MAX).expect("a trader id");
+        assert_eq!(market.participants().lookup(&id).ok(), Some(Pk(n)), "traders are registered in order");
+    }
+    market
+}
+
+/// The genesis of [`trading_market`]: [`DAY`], with the order-count limits at their ceilings.
+pub fn trading_config() -> MarketConfig {
     let limits = MarketLimits {
         orders_open_per_participant_max: COUNT_CEILING,
         orders_open_total_max: COUNT_CEILING,
         orders_per_participant_day_max: COUNT_CEILING,
         ..MarketLimits::default()
     };
-    let mut market = Market::new(MarketConfig { limits, ..MarketConfig::new(Day::parse(DAY).expect("a date")) });
+    MarketConfig { limits, ..MarketConfig::new(Day::parse(DAY).expect("a date")) }
+}
+
+/// The operator's commands that make [`trading_market`] from its genesis: `traders` traders
+/// registered, [`MIX_SYMBOL`] defined, both books opened. For a bench that sends them through a
+/// sequencer rather than applying them.
+pub fn trading_setup(traders: u32) -> Vec<Command> {
     let roles = Roles { buyer: true, grower: true, ..Roles::default() };
-    let mut out = Vec::new();
-    for n in 0..traders {
-        let id = Code::parse(&format!("t{n}"), Code::BYTES_MAX).expect("a trader id");
-        apply_ok(&mut market, &register_trader(id, roles), &mut out);
-        assert_eq!(market.participants().lookup(&id).ok(), Some(Pk(n)), "traders are registered in order");
-    }
+    let mut commands: Vec<Command> = (0..traders)
+        .map(|n| register_trader(Code::parse(&format!("t{n}"), Code::BYTES_MAX).expect("a trader id"), roles))
+        .collect();
     let mix = Action::DefineInstrument { symbol: MIX_SYMBOL, product: PRODUCT, tick_size: Fen(1), price_band_pct: 0 };
-    apply_ok(&mut market, &Command::new(Actor::Operator, mix), &mut out);
-    for symbol in [SYMBOL, MIX_SYMBOL] {
-        apply_ok(&mut market, &open_book(symbol), &mut out);
-    }
-    market
+    commands.push(Command::new(Actor::Operator, mix));
+    commands.extend([SYMBOL, MIX_SYMBOL].map(open_book));
+    commands
+}
+
+/// A mix (its prefill, then its messages) as the commands of its orders' owners on
+/// [`trading_market`] with [`OWNERS`] traders: each new order is its owner's `new_order`
+/// ([`order_command`]: client order id `o<mix id>`, owners folded onto the traders), a cancel and
+/// a move that owner's `cancel_order` and `amend_order` (a new price, the open quantity kept)
+/// naming that client order id.
+pub fn mix_commands(mix: &Mix) -> (Vec<Command>, Vec<Command>) {
+    // Each mix order's owner, for the commands that name it later.
+    let orders = mix.prefill.len() + mix.messages.len();
+    let mut owners = vec![Pk(u32::MAX); orders + 1];
+    let client = |id: OrderId| Code::parse(&format!("o{}", id.0), Code::BYTES_MAX).expect("a client order id");
+    let mut translate = |message: &Message| match *message {
+        Message::New(order) => {
+            let order = NewOrder { owner: Pk(order.owner.0 % OWNERS), ..order };
+            owners[order.id.0 as usize] = order.owner;
+            order_command(&order)
+        }
+        Message::Cancel(id) => {
+            Command::new(Actor::Participant(owners[id.0 as usize]), Action::CancelOrder { client_order_id: client(id) })
+        }
+        Message::Move { id, price } => Command::new(
+            Actor::Participant(owners[id.0 as usize]),
+            Action::AmendOrder { client_order_id: client(id), price: Some(price), quantity: None },
+        ),
+    };
+    let prefill = mix.prefill.iter().map(&mut translate).collect();
+    let messages = mix.messages.iter().map(&mut translate).collect();
+    (prefill, messages)
 }
 
 /// [`SYMBOL`]'s product, which [`MIX_SYMBOL`] trades too.

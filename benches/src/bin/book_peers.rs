@@ -101,16 +101,16 @@
 
 use hdrhistogram::Histogram;
 use huashi_benches::heap::{CountingAllocator, Growth, Window};
-use huashi_benches::market::{apply_ok, order_command, trading_market, MIX_SYMBOL, NOW};
+use huashi_benches::market::{apply_ok, mix_commands, order_command, trading_market, MIX_SYMBOL, NOW};
 use huashi_benches::tsc::{read_tsc, TscClock};
 use huashi_benches::{generate_shaped, Message, Mix, MixShape, Owners, OWNERS, SEED};
-use huashi_engine::command::{Action, Actor, Command};
-use huashi_engine::core::book::{BookEvent, DoneReason, NewOrder, OrderBook, Prefetch, TimeInForce};
+use huashi_engine::command::{Action, Command};
+use huashi_engine::core::book::{BookEvent, DoneReason, OrderBook, Prefetch, TimeInForce};
 use huashi_engine::core::look_ahead::AHEAD;
 use huashi_engine::core::order_meta::OrderMeta;
 use huashi_engine::core::Market;
 use huashi_engine::event::Event;
-use huashi_engine::types::{Code, OrderId, Pk, Side};
+use huashi_engine::types::{Code, Pk, Side};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -1058,28 +1058,7 @@ impl Engine for MarketLane {
     type Scratch = Vec<Event>;
 
     fn translate(mix: &Mix) -> (Vec<Command>, Vec<Command>) {
-        // Each mix order's owner, for the commands that name it later.
-        let orders = mix.prefill.len() + mix.messages.len();
-        let mut owners = vec![Pk(u32::MAX); orders + 1];
-        let client = |id: OrderId| Code::parse(&format!("o{}", id.0), Code::BYTES_MAX).expect("a client order id");
-        let mut translate = |message: &Message| match *message {
-            Message::New(order) => {
-                let order = NewOrder { owner: Pk(order.owner.0 % OWNERS), ..order };
-                owners[order.id.0 as usize] = order.owner;
-                order_command(&order)
-            }
-            Message::Cancel(id) => Command::new(
-                Actor::Participant(owners[id.0 as usize]),
-                Action::CancelOrder { client_order_id: client(id) },
-            ),
-            Message::Move { id, price } => Command::new(
-                Actor::Participant(owners[id.0 as usize]),
-                Action::AmendOrder { client_order_id: client(id), price: Some(price), quantity: None },
-            ),
-        };
-        let prefill = mix.prefill.iter().map(&mut translate).collect();
-        let messages = mix.messages.iter().map(&mut translate).collect();
-        (prefill, messages)
+        mix_commands(mix)
     }
 
     fn scratch() -> Vec<Event> {

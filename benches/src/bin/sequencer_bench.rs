@@ -15,6 +15,8 @@
 //! (leader's last reply minus the follower's last applied command) is sampled every 100 ms, and
 //! the two markets' state hashes must agree at the end. Phase 2 is skipped.
 //! `BENCH_BATCH_MAX=n` sets the sequencer's commands per sync (and per shipped batch).
+//!
+//! With `BENCH_DEEP=<resting orders>`, it times instead the replay of a deep book (see `deep`).
 
 use hdrhistogram::Histogram;
 use huashi_benches::market::{open_book, register_trader, SYMBOL};
@@ -44,6 +46,11 @@ fn main() {
     let base = std::env::var("BENCH_DIR").unwrap_or_else(|_| "target/bench-data".into());
     std::fs::create_dir_all(&base).unwrap();
 
+    if let Some(resting) = std::env::var("BENCH_DEEP").ok().map(|n| n.parse().expect("BENCH_DEEP is a count")) {
+        deep(Path::new(&base), resting);
+        return;
+    }
+
     if let Ok(urls) = std::env::var("BENCH_NATS") {
         let hall = std::env::var("BENCH_HALL").expect("BENCH_HALL names the hall (a fresh one per run)");
         replicated(Path::new(&base), commands, &urls, &hall);
@@ -61,6 +68,52 @@ fn main() {
     if std::env::var_os("BENCH_KEEP").is_some() {
         println!("kept {}", dir.keep().display());
     }
+}
+
+/// Replay of a deep book: the exchange-core mix with `resting` orders prefilled and as many
+/// messages after them (`huashi_benches::market::mix_commands`: 1,000 traders' new orders, and
+/// cancels and amends by client order id) journaled through a sequencer (no sync, to build the
+/// journal quickly), then recovered from genesis as [`replay`] does. Replay applies each chunk
+/// with `Market::look_ahead`, as the sequencer applies each batch; the gain it makes is
+/// `book_peers`' `market` against `market+ahead`.
+fn deep(base: &Path, resting: usize) {
+    use huashi_benches::market::{mix_commands, trading_config, trading_setup};
+    use huashi_benches::{generate_shaped, MixShape, Owners, OWNERS, SEED};
+    let mix = generate_shaped(SEED, resting, MixShape { resting, owners: Owners::Drawn });
+    let (prefill, messages) = mix_commands(&mix);
+    let commands: Vec<Command> = trading_setup(OWNERS).into_iter().chain(prefill).chain(messages).collect();
+    let dir = tempfile::tempdir_in(base).unwrap();
+    let mut config = SequencerConfig::new(dir.path());
+    config.durability = Durability::None;
+    config.snapshot_every = u64::MAX;
+    let sequencer = Sequencer::start(config, trading_config, |_, _, _| {}).unwrap();
+    let started = Instant::now();
+    let (mut sent, mut refused) = (0, 0);
+    let mut received = 0;
+    while received < commands.len() {
+        while sent < commands.len() {
+            let submission = Submission::Command { command: commands[sent].clone(), ticket: sent as u64 };
+            match sequencer.handle.try_submit(submission) {
+                Ok(()) => sent += 1,
+                Err(SubmitError::Busy) => break,
+                Err(SubmitError::Stopped) => panic!("sequencer stopped"),
+            }
+        }
+        while let Ok(output) = sequencer.outputs.try_recv() {
+            refused += usize::from(output.result.is_err());
+            received += 1;
+        }
+        std::thread::yield_now();
+    }
+    assert_eq!(refused, 0, "the mix is valid: no command is refused");
+    println!(
+        "deep book: {resting} resting orders prefilled, then {} messages: {} commands journaled in {:.1} s",
+        mix.messages.len(),
+        commands.len(),
+        started.elapsed().as_secs_f64()
+    );
+    sequencer.shutdown().unwrap();
+    replay(dir.path());
 }
 
 /// Times a cold recovery of `dir`: genesis plus the whole journal, for the market alone (quiet:
