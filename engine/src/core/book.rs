@@ -471,7 +471,7 @@ impl OrderBook {
     /// Cancels every resting order of `owner`, in order-id order; returns how many.
     pub fn cancel_owner(&mut self, owner: Pk, out: &mut Vec<BookEvent>) -> usize {
         self.arena.recycle();
-        let ids = self.resting_ids(|slot| slot.owner == owner.0);
+        let ids = self.owner_slots(owner);
         for &(_, idx) in &ids {
             self.remove_resting(idx, DoneReason::Cancelled, out);
         }
@@ -495,7 +495,7 @@ impl OrderBook {
 
     /// The owner's resting orders by order id.
     pub fn orders_of(&self, owner: Pk) -> Vec<OrderView> {
-        let ids = self.resting_ids(|slot| slot.owner == owner.0);
+        let ids = self.owner_slots(owner);
         ids.into_iter().map(|(_, idx)| self.view(idx)).collect()
     }
 
@@ -582,8 +582,11 @@ impl OrderBook {
 
     /// The resting orders with a payload (of `owner`, or all), by order id.
     pub fn resting_payloads(&self, owner: Option<Pk>) -> Vec<(RestingOrder, Payload)> {
-        let ids = self.resting_ids(|slot| slot.has_payload && owner.is_none_or(|o| slot.owner == o.0));
-        ids.into_iter().map(|(_, idx)| self.resting_at(idx)).collect()
+        let ids = match owner {
+            Some(owner) => self.owner_slots(owner),
+            None => self.resting_ids(|slot| slot.has_payload),
+        };
+        ids.into_iter().filter(|&(_, idx)| self.arena[idx].has_payload).map(|(_, idx)| self.resting_at(idx)).collect()
     }
 
     /// Resting order `id` and its payload, if it rests with one.
@@ -655,6 +658,18 @@ impl OrderBook {
         self.arena.release(idx);
         out.push(BookEvent::Done { order: OrderId(id), owner: Pk(owner), side, reason, cancelled: leaves });
         out.push(BookEvent::Level { side, price: Fen(price), quantity });
+    }
+
+    /// (id, slot) of `owner`'s resting orders, by order id: from their client index when every
+    /// order carries a payload (the market's books: the cost is the owner's orders, not the
+    /// book's), else by a scan of the book.
+    fn owner_slots(&self, owner: Pk) -> Vec<(u64, u32)> {
+        if !self.arena.all_have_payloads() {
+            return self.resting_ids(|slot| slot.owner == owner.0);
+        }
+        let mut ids: Vec<(u64, u32)> = self.arena.client_slots(owner.0).map(|idx| (self.arena[idx].id, idx)).collect();
+        ids.sort_unstable();
+        ids
     }
 
     /// (id, slot) of the resting orders that satisfy `keep`, by order id.

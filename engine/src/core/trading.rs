@@ -634,7 +634,8 @@ impl Market {
 
     /// `get_orders`: the participant's open orders, oldest first.
     pub fn open_orders(&self, owner: Pk) -> Vec<OrderReport> {
-        // The owner's own live orders, not a scan of everyone's: this runs on the sequencer thread.
+        // The owner's own live orders from their client index in each book, not a scan of
+        // everyone's: this runs on the sequencer thread.
         self.live_orders(Some(owner))
             .into_iter()
             .map(|(id, meta)| {

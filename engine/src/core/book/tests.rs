@@ -903,3 +903,67 @@ fn payloads_rest_with_their_orders_and_stay_readable_until_the_next_command() {
     let left: Vec<OrderId> = book.departed().map(|(id, _)| id).collect();
     assert_eq!(left, vec![OrderId(7), OrderId(5)]);
 }
+
+/// An owner's orders come from their own client index when every order has a payload, and from
+/// a scan of the book while any has none: either way, exactly the orders a scan finds, by order
+/// id, through fills, cancels, amends, an owner's cancel-all and a snapshot.
+#[test]
+fn an_owners_orders_are_what_a_scan_of_the_book_finds() {
+    let owners = [A, B, C, Pk(40), Pk(7)];
+    let mut book = open_book(1, 0);
+    let mut out = Vec::new();
+    let mut state = 0x5eed_0ad5_u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let by_scan = |book: &OrderBook, owner: Pk| {
+        let ids = book.resting_ids(|slot| slot.owner == owner.0);
+        ids.into_iter().map(|(id, _)| OrderId(id)).collect::<Vec<_>>()
+    };
+    let check = |book: &OrderBook, step: u64| {
+        for owner in owners {
+            let listed: Vec<OrderId> = book.orders_of(owner).iter().map(|view| view.id).collect();
+            assert_eq!(listed, by_scan(book, owner), "owner {owner:?}, step {step}");
+            let carried: Vec<OrderId> = book.resting_payloads(Some(owner)).iter().map(|(o, _)| o.id).collect();
+            let with_payload: Vec<OrderId> = listed.iter().copied().filter(|id| book.payload(*id).is_some()).collect();
+            assert_eq!(carried, with_payload, "owner {owner:?}, step {step}");
+        }
+    };
+    let mut listed_from_index = 0;
+    for step in 1..=4_000u64 {
+        let owner = owners[(next() % owners.len() as u64) as usize];
+        let roll = next() % 100;
+        out.clear();
+        match roll {
+            0..=54 => {
+                let side = if next() % 2 == 0 { Buy } else { Sell };
+                let price = 100 + (next() % 21) as i64 - 10;
+                let order = limit(step, owner, side, price, 1 + next() % 9);
+                // From step 3,000 on, some orders carry no payload: the scan takes over.
+                let payload = (step < 3_000 || roll % 5 != 0).then(|| payload(step));
+                let _ = book.submit_with(order, payload.as_ref(), &mut out);
+            }
+            55..=79 => {
+                let _ = book.cancel(OrderId(1 + next() % step), &mut out);
+            }
+            80..=97 => {
+                let price = Some(Fen(95 + (next() % 11) as i64));
+                let _ = book.amend(OrderId(1 + next() % step), price, None, &mut out);
+            }
+            _ => {
+                let expected = by_scan(&book, owner).len();
+                assert_eq!(book.cancel_owner(owner, &mut out), expected, "step {step}");
+                assert_eq!(by_scan(&book, owner), vec![], "step {step}");
+            }
+        }
+        listed_from_index += usize::from(book.arena.all_have_payloads() && book.resting_count() > 0);
+        check(&book, step);
+    }
+    assert!(!book.arena.all_have_payloads(), "orders without a payload came in at the end");
+    assert!(listed_from_index > 2_000, "most steps listed owners from their index: {listed_from_index}");
+    let back: OrderBook = bincode::deserialize(&bincode::serialize(&book).unwrap()).unwrap();
+    check(&back, 0);
+}
