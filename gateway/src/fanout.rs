@@ -105,9 +105,16 @@ pub struct FanOut {
     clearing: ClearingHandle<Feed>,
     control_tx: Sender<Control>,
     /// A `plan_lots` whose reply comes with its last slice (a later tick's `LotsPlanned`): the
-    /// requester, its ticket and who asked.
-    pending_plan: Option<(u32, u64, Principal)>,
-    /// The output being routed: when it was stamped and taken here (for its reply's timing).
+    /// reply it owes (timed by its own command's stamps) and who asked.
+    pending_plan: Option<(Reply, Principal)>,
+}
+
+/// The direct reply an output owes: to which session, under which ticket, and when its command
+/// was stamped and taken here (its timing, `metrics::ReplyStage`).
+#[derive(Clone, Copy, Debug)]
+struct Reply {
+    session: u32,
+    ticket: u64,
     stamps: Stamps,
 }
 
@@ -137,7 +144,6 @@ impl FanOut {
             clearing: config.clearing,
             control_tx: config.control_tx,
             pending_plan: None,
-            stamps: Stamps::default(),
         }
     }
 
@@ -330,15 +336,15 @@ impl FanOut {
 
     /// Sends `body` to every session of `principal`; the requesting session (`reply`) gets it as
     /// its direct reply. Returns whether the reply was delivered.
-    fn deliver(&mut self, principal: Principal, body: String, reply: Option<(u32, u64)>) -> bool {
+    fn deliver(&mut self, principal: Principal, body: String, reply: Option<Reply>) -> bool {
         let body = Utf8Bytes::from(body);
         let mut replied = false;
         let members = self.members.get(&principal).cloned().unwrap_or_default();
         for session in members {
             let outbound = match reply {
-                Some((requester, ticket)) if requester == session => {
+                Some(Reply { session: requester, ticket, stamps }) if requester == session => {
                     replied = true;
-                    Outbound::Reply { ticket, body: body.clone(), stamps: self.stamps }
+                    Outbound::Reply { ticket, body: body.clone(), stamps }
                 }
                 _ => Outbound::Frame(body.clone()),
             };
@@ -363,10 +369,11 @@ impl FanOut {
         // A follower's outputs were stamped by the leader, maybe long ago (catching up): their
         // latency is replication's, which `/health`'s lag shows.
         let now = crate::metrics::wall_us();
-        self.stamps = Stamps { stamped_us: output.ts.0, routed_us: now };
+        let stamps = Stamps { stamped_us: output.ts.0, routed_us: now };
+        let requester = (output.ticket >> 32) as u32;
         if self.replica.role() != crate::replica::Role::Follower {
             let latency_us = now.saturating_sub(output.ts.0);
-            if output.ticket >> 32 != 0 {
+            if requester != 0 {
                 self.metrics.reply_stage(ReplyStage::Applied, output.ts.0, output.sync_started_us);
                 self.metrics.reply_stage(ReplyStage::Synced, output.sync_started_us, output.durable_us);
                 self.metrics.reply_stage(ReplyStage::Released, output.durable_us, now);
@@ -381,7 +388,6 @@ impl FanOut {
         if output.events.iter().any(crate::catalogue::changes_lots) {
             self.status.lots_version.fetch_add(1, Ordering::Release);
         }
-        let requester = (output.ticket >> 32) as u32;
         let actor = Principal::of(output.actor);
         let first = output.first_command_event;
         let reply_at = match &output.result {
@@ -389,7 +395,6 @@ impl FanOut {
             Err(reject) => {
                 self.metrics.reject(reject.code);
                 if requester != 0 {
-                    let stamps = self.stamps;
                     self.send(requester, Outbound::Reject { ticket: output.ticket, reject: reject.clone(), stamps });
                 }
                 None
@@ -397,19 +402,20 @@ impl FanOut {
         };
         let mut replied = false;
         for (i, event) in output.events.iter().enumerate() {
-            let mut reply = (Some(i) == reply_at && requester != 0).then_some((requester, output.ticket));
+            let owed = Reply { session: requester, ticket: output.ticket, stamps };
+            let mut reply = (Some(i) == reply_at && requester != 0).then_some(owed);
             let mut to = actor;
             match event {
                 // A plan placed in slices: its reply waits for the last one.
                 Event::PlanningStarted { .. } if reply_at.is_none() && output.result.is_ok() => {
                     if let Some(principal) = actor.filter(|_| requester != 0) {
-                        self.pending_plan = Some((requester, output.ticket, principal));
+                        self.pending_plan = Some((owed, principal));
                     }
                     replied = true;
                 }
                 Event::LotsPlanned { .. } if reply.is_none() => {
-                    if let Some((session, ticket, principal)) = self.pending_plan.take() {
-                        reply = Some((session, ticket));
+                    if let Some((owed, principal)) = self.pending_plan.take() {
+                        reply = Some(owed);
                         to = Some(principal);
                     }
                 }
@@ -422,7 +428,6 @@ impl FanOut {
             // Every accepted request has a reply event; answer anyway rather than leave it waiting.
             tracing::warn!(action = output.action.name(), "no reply event for an accepted request");
             let body = format!("{{\"type\":\"ok\",\"action\":\"{}\"}}", output.action.name());
-            let stamps = self.stamps;
             self.send(requester, Outbound::Reply { ticket: output.ticket, body: Utf8Bytes::from(body), stamps });
         }
     }
@@ -439,7 +444,7 @@ impl FanOut {
     }
 
     /// Delivers an event's private reports; returns whether the direct reply went out.
-    fn report(&mut self, event: &Event, actor: Option<Principal>, reply: Option<(u32, u64)>) -> bool {
+    fn report(&mut self, event: &Event, actor: Option<Principal>, reply: Option<Reply>) -> bool {
         use Principal::Participant as P;
         let to_actor = |msg: Msg<'_>| actor.map(|a| (a, msg.text()));
         let deliveries: Vec<(Principal, String)> = match event {

@@ -457,27 +457,32 @@ impl Session {
             conn::flush(socket).await
         })
         .await;
-        let written_us = wall_us();
-        for (received_us, stamps) in self.timed.drain(..) {
-            let metrics = &self.shared.metrics;
-            metrics.reply_stage(ReplyStage::Queued, received_us, stamps.stamped_us);
-            metrics.reply_stage(ReplyStage::Written, stamps.routed_us, written_us);
-            metrics.reply_stage(ReplyStage::Total, received_us, written_us);
+        // Replies that reached the socket are timed; a failed or timed-out write times none.
+        if written.is_ok() && !self.timed.is_empty() {
+            let written_us = wall_us();
+            for (received_us, stamps) in self.timed.drain(..) {
+                let metrics = &self.shared.metrics;
+                metrics.reply_stage(ReplyStage::Queued, received_us, stamps.stamped_us);
+                metrics.reply_stage(ReplyStage::Written, stamps.routed_us, written_us);
+                metrics.reply_stage(ReplyStage::Total, received_us, written_us);
+            }
         }
+        self.timed.clear();
         written
     }
 
     fn render(&mut self, outbound: Outbound) -> Utf8Bytes {
         // Only an accepted registration shows its token.
-        let (mut stamps, mut engine_reply) = (Stamps::default(), false);
+        // An engine's reply (not a query's answer) is timed once written.
+        let mut stamps: Option<Stamps> = None;
         let (ticket, body, accepted) = match outbound {
             Outbound::Frame(text) => return text,
             Outbound::Reply { ticket, body, stamps: s } => {
-                (stamps, engine_reply) = (s, true);
+                stamps = Some(s);
                 (ticket, body.as_str().to_string(), true)
             }
             Outbound::Reject { ticket, reject, stamps: s } => {
-                (stamps, engine_reply) = (s, true);
+                stamps = Some(s);
                 (ticket, render::error(reject.code, &reject.message), false)
             }
             Outbound::Answer { ticket, answer: QueryAnswer::Refused(reject) } => {
@@ -493,7 +498,7 @@ impl Session {
             }
         };
         let pending = self.pending.remove(&ticket);
-        if let (true, Some(pending)) = (engine_reply, &pending) {
+        if let (Some(stamps), Some(pending)) = (stamps, &pending) {
             self.timed.push((pending.received_us, stamps));
         }
         let (req_id, token) = pending.map_or((None, None), |p| (p.req_id, p.token.filter(|_| accepted)));

@@ -301,6 +301,27 @@ async fn clock_award_is_priced_from_the_published_round_and_the_rest_is_reoffere
     };
     let (syncs, outputs) = (count("huashi_journal_sync_seconds_count"), count("huashi_engine_outputs_total"));
     assert!(syncs > 0 && syncs <= outputs, "journal syncs {syncs} for {outputs} outputs (group commit):\n{metrics}");
+    // Each engine reply's time, split into its stages, every stage counting the same replies:
+    // the fan-out's (applied, synced, released) before it sends a reply, the sessions' (queued,
+    // written, total) once the reply is written, which may be a moment after the client read
+    // it; so the metrics are read again until the sessions' have caught up.
+    let stages = |metrics: &str| {
+        ["queued", "applied", "synced", "released", "written", "total"].map(|name| {
+            let line = format!("huashi_reply_stage_seconds_count{{stage=\"{name}\"}} ");
+            let found = metrics.lines().find_map(|l| l.strip_prefix(line.as_str()));
+            found.unwrap_or_else(|| panic!("no {line}\n{metrics}")).parse::<u64>().expect("a count")
+        })
+    };
+    let mut counts = stages(&metrics);
+    for _ in 0..50 {
+        if counts.iter().all(|&n| n == counts[1]) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        counts = stages(&http_get(m.server.addr, "/metrics").await.1);
+    }
+    assert!(counts[1] > 10, "the morning's replies were timed: {counts:?}");
+    assert!(counts.iter().all(|&n| n == counts[1]), "queued, applied, synced, released, written, total: {counts:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

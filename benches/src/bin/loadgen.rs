@@ -294,7 +294,12 @@ async fn buyer(ws: BuyerWs, arrived_us: Arc<AtomicU64>, mut jobs: mpsc::Receiver
                 let Ok(value) = serde_json::from_str::<Value>(text.as_str()) else { continue };
                 let Some((at, sent, sent_us, first)) = value["req_id"].as_u64().and_then(|id| waiting.remove(&id)) else { continue };
                 let now = Instant::now();
-                record(&stats.arrived, arrived_us.load(Ordering::Relaxed).saturating_sub(sent_us));
+                // No kernel timestamp (or one from before the send): no sample, rather than a
+                // perfect one.
+                let arrived = arrived_us.load(Ordering::Relaxed);
+                if arrived >= sent_us {
+                    record(&stats.arrived, arrived - sent_us);
+                }
                 if std::env::var_os("LOADGEN_VERBOSE").is_some() && now.duration_since(sent) > Duration::from_millis(20) {
                     let engine_ts = value["ts"].as_u64().unwrap_or_default();
                     let now_wall = now_us();
