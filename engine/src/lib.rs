@@ -21,6 +21,7 @@ pub mod batch_sink;
 pub mod command;
 pub mod core;
 pub mod event;
+pub mod histogram;
 pub mod journal;
 pub mod reject;
 pub mod sequencer;

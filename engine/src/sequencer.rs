@@ -19,6 +19,7 @@ use crate::command::{Action, ActionKind, Actor, Command};
 use crate::core::look_ahead::AHEAD;
 use crate::core::{Applied, Market, MarketConfig};
 use crate::event::Event;
+use crate::histogram::Histogram;
 use crate::journal::{Durability, Journal, JournalError, PendingSync};
 use crate::reject::Reject;
 use crate::store::{self, JournalEntry, Recovered, StoreError, StoreOptions};
@@ -26,7 +27,6 @@ use crate::types::EngineTime;
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
 use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -301,7 +301,7 @@ impl Sequencer {
         let (output_tx, output_rx) = bounded(config.output_depth_max);
         let (stop_tx, stop_rx) = bounded(1);
         let snapshots = Some(SnapshotWriter::start(config.data_dir.clone())?);
-        let sync_times = Arc::new(SyncTimes::default());
+        let sync_times = Arc::new(SyncTimes::new(&SYNC_BUCKETS_US));
         let syncer = Some(Syncer::start(output_tx.clone(), Arc::clone(&sync_times), config.sink.clone())?);
         let mut writer = Writer {
             outputs: output_tx,
@@ -416,40 +416,17 @@ impl SnapshotWriter {
 
 /// How long the journal's `fdatasync`s take, for `/metrics`: a histogram in microseconds that the
 /// `journal-sync` thread (and the sequencer, when it syncs inline) adds to and anyone may read.
-#[derive(Debug, Default)]
-pub struct SyncTimes {
-    /// Syncs that took at most `SYNC_BUCKETS_US[i]` (and more than the bound before).
-    buckets: [AtomicU64; SYNC_BUCKETS_US.len()],
-    count: AtomicU64,
-    sum_us: AtomicU64,
-}
+pub type SyncTimes = Histogram<{ SYNC_BUCKETS_US.len() }>;
 
 /// The upper bounds of `SyncTimes`' buckets, µs: a good disk syncs in 100 µs–1 ms.
 pub const SYNC_BUCKETS_US: [u64; 12] =
     [100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000];
 
-impl SyncTimes {
-    fn record(&self, took: Duration) {
-        let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
-        self.count.fetch_add(1, Ordering::Relaxed);
-        self.sum_us.fetch_add(micros, Ordering::Relaxed);
-        if let Some(i) = SYNC_BUCKETS_US.iter().position(|bound| micros <= *bound) {
-            self.buckets[i].fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    /// Per bucket (not cumulative) counts, the number of syncs and their total time in µs.
-    pub fn read(&self) -> ([u64; SYNC_BUCKETS_US.len()], u64, u64) {
-        let buckets = std::array::from_fn(|i| self.buckets[i].load(Ordering::Relaxed));
-        (buckets, self.count.load(Ordering::Relaxed), self.sum_us.load(Ordering::Relaxed))
-    }
-}
-
 /// `sync`, timed into `times`.
 fn timed_sync(sync: &PendingSync, times: &SyncTimes) -> Result<u64, JournalError> {
     let started = Instant::now();
     let synced = sync.sync();
-    times.record(started.elapsed());
+    times.record_duration(started.elapsed());
     synced
 }
 
@@ -1056,7 +1033,8 @@ mod tests {
             let output = sequencer.outputs.recv_timeout(Duration::from_secs(10)).expect("a synced batch is released");
             assert_eq!((output.seq, output.ticket), (n, n));
         }
-        let (buckets, syncs, _) = sequencer.handle.sync_times().read();
+        let read = sequencer.handle.sync_times().read();
+        let (buckets, syncs) = (read.buckets, read.count);
         assert_eq!(syncs, 2, "each released batch was synced once, and timed");
         assert!(buckets.iter().sum::<u64>() <= syncs);
         sequencer.handle.try_submit(Submission::Command { command: register(3), ticket: 3 }).unwrap();

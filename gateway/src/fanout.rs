@@ -368,7 +368,7 @@ impl FanOut {
         self.status.seq.store(output.seq, Ordering::Relaxed);
         // A follower's outputs were stamped by the leader, maybe long ago (catching up): their
         // latency is replication's, which `/health`'s lag shows.
-        let now = crate::metrics::wall_us();
+        let now = huashi_engine::sequencer::wall_us();
         let stamps = Stamps { stamped_us: output.ts.0, routed_us: now };
         let requester = (output.ticket >> 32) as u32;
         if self.replica.role() != crate::replica::Role::Follower {

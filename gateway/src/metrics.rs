@@ -2,14 +2,11 @@
 //! atomics: every counter is known up front, so no registry or global recorder is needed.
 
 use crate::wire::REQUEST_TYPES;
+use huashi_engine::histogram::{Histogram, HistogramRead};
 use huashi_engine::reject::RejectCode;
-use huashi_engine::sequencer::SYNC_BUCKETS_US;
+use huashi_engine::sequencer::{SyncTimes, SYNC_BUCKETS_US};
 use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-
-/// Upper bounds (µs) of the engine-latency histogram buckets: the journal sync's, so the two
-/// histograms can be read side by side.
-const LATENCY_BUCKETS_US: [u64; SYNC_BUCKETS_US.len()] = SYNC_BUCKETS_US;
 
 pub struct Metrics {
     pub sessions: AtomicI64,
@@ -24,7 +21,8 @@ pub struct Metrics {
     pub busy: AtomicU64,
     pub feed_events: AtomicU64,
     pub outputs: AtomicU64,
-    latency: Histogram<{ LATENCY_BUCKETS_US.len() }>,
+    /// Over the journal sync's bounds, so the two histograms read side by side.
+    latency: SyncTimes,
     /// Where a reply's time goes, stage by stage (see `ReplyStage`).
     reply_stages: [Histogram<{ STAGE_BUCKETS_US.len() }>; ReplyStage::ALL.len()],
 }
@@ -70,52 +68,27 @@ impl ReplyStage {
             ReplyStage::Total => "total",
         }
     }
+
+    /// From where to where the stage runs, in a few words (the metric's help, loadgen's table).
+    pub fn span(self) -> &'static str {
+        match self {
+            ReplyStage::Queued => "frame read → engine stamp",
+            ReplyStage::Applied => "engine stamp → the sync thread",
+            ReplyStage::Synced => "fdatasync",
+            ReplyStage::Released => "durable → fan-out",
+            ReplyStage::Written => "fan-out → written to the socket",
+            ReplyStage::Total => "frame read → written",
+        }
+    }
 }
 
 /// Upper bounds (µs) of the reply stages' buckets: fine below 2.5 ms, where the target is.
 pub const STAGE_BUCKETS_US: [u64; 16] =
     [25, 50, 100, 250, 500, 750, 1_000, 1_500, 2_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 1_000_000];
 
-/// A histogram kept by the gateway over microsecond bounds: per-bucket counts (not cumulative),
-/// the count and the sum in µs.
-struct Histogram<const N: usize> {
-    bounds: &'static [u64; N],
-    buckets: [AtomicU64; N],
-    count: AtomicU64,
-    sum_us: AtomicU64,
-}
-
-impl<const N: usize> Histogram<N> {
-    fn new(bounds: &'static [u64; N]) -> Histogram<N> {
-        Histogram {
-            bounds,
-            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
-            count: AtomicU64::new(0),
-            sum_us: AtomicU64::new(0),
-        }
-    }
-
-    fn record(&self, micros: u64) {
-        self.count.fetch_add(1, Ordering::Relaxed);
-        self.sum_us.fetch_add(micros, Ordering::Relaxed);
-        if let Some(i) = self.bounds.iter().position(|b| micros <= *b) {
-            self.buckets[i].fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    /// Its lines under `name` (which may end in an open label set, see `buckets_us`).
-    fn render(&self, out: &mut String, name: &str) {
-        let counts: Vec<u64> = self.buckets.iter().map(get).collect();
-        buckets_us(out, name, (self.bounds, &counts), get(&self.count), get(&self.sum_us));
-    }
-}
-
 fn get(counter: &AtomicU64) -> u64 {
     counter.load(Ordering::Relaxed)
 }
-
-/// The wall clock in µs since the epoch, as the engine stamps commands.
-pub use huashi_engine::sequencer::wall_us;
 
 impl Default for Metrics {
     // By hand: `Default` stops at arrays of 32, and the protocol has more request types.
@@ -133,19 +106,19 @@ impl Default for Metrics {
             busy: AtomicU64::new(0),
             feed_events: AtomicU64::new(0),
             outputs: AtomicU64::new(0),
-            latency: Histogram::new(&LATENCY_BUCKETS_US),
+            latency: SyncTimes::new(&SYNC_BUCKETS_US),
             reply_stages: std::array::from_fn(|_| Histogram::new(&STAGE_BUCKETS_US)),
         }
     }
 }
 
 /// Figures read at scrape time from elsewhere.
-pub struct Gauges {
+pub struct Gauges<'a> {
     pub engine_queue_depth: usize,
     pub fanout_backlog: usize,
     pub seq: u64,
-    /// The journal's `fdatasync` times: per-bucket counts (bounds `SYNC_BUCKETS_US`), count, sum µs.
-    pub journal_sync: ([u64; SYNC_BUCKETS_US.len()], u64, u64),
+    /// The journal's `fdatasync` times.
+    pub journal_sync: &'a SyncTimes,
 }
 
 impl Metrics {
@@ -168,7 +141,7 @@ impl Metrics {
         self.reply_stages[stage as usize].record(to_us.saturating_sub(from_us));
     }
 
-    pub fn render(&self, gauges: &Gauges) -> String {
+    pub fn render(&self, gauges: &Gauges<'_>) -> String {
         let mut out = String::with_capacity(4096);
         gauge(&mut out, "huashi_sessions", "Open /ws sessions", self.sessions.load(Ordering::Relaxed));
         gauge(
@@ -222,53 +195,36 @@ impl Metrics {
             "From the sequencer's stamp to the fan-out, journal commit included",
             "histogram",
         );
-        self.latency.render(&mut out, "huashi_engine_latency_seconds");
-        header(
-            &mut out,
-            "huashi_reply_stage_seconds",
-            "Where a direct reply's time goes: queued (read to engine stamp), applied (stamp to the sync \
-             thread), synced (fdatasync), released (durable to fan-out), written (fan-out to socket), total \
-             (read to written)",
-            "histogram",
-        );
-        for (stage, histogram) in ReplyStage::ALL.iter().zip(&self.reply_stages) {
-            histogram.render(&mut out, &format!("huashi_reply_stage_seconds{{stage=\"{}\"", stage.name()));
+        histogram(&mut out, "huashi_engine_latency_seconds", "", &self.latency.read());
+        let stages: Vec<String> = ReplyStage::ALL.iter().map(|s| format!("{} ({})", s.name(), s.span())).collect();
+        let help = format!("Where a direct reply's time goes: {}", stages.join(", "));
+        header(&mut out, "huashi_reply_stage_seconds", &help, "histogram");
+        for (stage, stage_histogram) in ReplyStage::ALL.iter().zip(&self.reply_stages) {
+            let labels = format!("stage=\"{}\"", stage.name());
+            histogram(&mut out, "huashi_reply_stage_seconds", &labels, &stage_histogram.read());
         }
-        let (buckets, syncs, sum_us) = &gauges.journal_sync;
-        histogram_us(
-            &mut out,
-            "huashi_journal_sync_seconds",
-            "Time of each journal fdatasync (group commit)",
-            (&SYNC_BUCKETS_US, buckets),
-            *syncs,
-            *sum_us,
-        );
+        header(&mut out, "huashi_journal_sync_seconds", "Time of each journal fdatasync (group commit)", "histogram");
+        histogram(&mut out, "huashi_journal_sync_seconds", "", &gauges.journal_sync.read());
         out
     }
 }
 
-/// A Prometheus histogram from per-bucket counts over microsecond bounds, in seconds.
-fn histogram_us(out: &mut String, name: &str, help: &str, buckets: (&[u64], &[u64]), count: u64, sum_us: u64) {
-    header(out, name, help, "histogram");
-    buckets_us(out, name, buckets, count, sum_us);
-}
-
-/// A histogram's lines; `name` may end in an open label set (`name{stage="x"`), which the
-/// bucket's `le` then joins.
-fn buckets_us(out: &mut String, name: &str, buckets: (&[u64], &[u64]), count: u64, sum_us: u64) {
-    let (base, labels) = match name.split_once('{') {
-        Some((base, labels)) => (base, format!("{labels},")),
-        None => (name, String::new()),
+/// A histogram's lines (after its header), in seconds; `labels` (`stage="x"`, or empty) go on
+/// every line, before a bucket's `le`.
+fn histogram<const N: usize>(out: &mut String, name: &str, labels: &str, read: &HistogramRead<'_, N>) {
+    let (before_le, alone) = if labels.is_empty() {
+        (String::new(), String::new())
+    } else {
+        (format!("{labels},"), format!("{{{labels}}}"))
     };
-    let closed = if labels.is_empty() { String::new() } else { format!("{{{}}}", labels.trim_end_matches(',')) };
     let mut cumulative = 0;
-    for (bound, n) in buckets.0.iter().zip(buckets.1) {
+    for (bound, n) in read.bounds.iter().zip(read.buckets) {
         cumulative += n;
-        let _ = writeln!(out, "{base}_bucket{{{labels}le=\"{}\"}} {cumulative}", *bound as f64 / 1e6);
+        let _ = writeln!(out, "{name}_bucket{{{before_le}le=\"{}\"}} {cumulative}", *bound as f64 / 1e6);
     }
-    let _ = writeln!(out, "{base}_bucket{{{labels}le=\"+Inf\"}} {count}");
-    let _ = writeln!(out, "{base}_sum{closed} {}", sum_us as f64 / 1e6);
-    let _ = writeln!(out, "{base}_count{closed} {count}");
+    let _ = writeln!(out, "{name}_bucket{{{before_le}le=\"+Inf\"}} {}", read.count);
+    let _ = writeln!(out, "{name}_sum{alone} {}", read.sum_us as f64 / 1e6);
+    let _ = writeln!(out, "{name}_count{alone} {}", read.count);
 }
 
 fn header(out: &mut String, name: &str, help: &str, kind: &str) {
@@ -296,10 +252,11 @@ mod tests {
         metrics.reject(RejectCode::TooLate);
         metrics.engine_latency(700);
         metrics.reply_stage(ReplyStage::Total, 1_000, 1_300);
-        let mut syncs = [0; SYNC_BUCKETS_US.len()];
-        syncs[1] = 2; // two syncs of 100–250 µs
-        let journal_sync = (syncs, 2, 400);
-        let text = metrics.render(&Gauges { engine_queue_depth: 3, fanout_backlog: 0, seq: 9, journal_sync });
+        let journal_sync = SyncTimes::new(&SYNC_BUCKETS_US);
+        journal_sync.record(150); // two syncs of 100–250 µs
+        journal_sync.record(250);
+        let gauges = Gauges { engine_queue_depth: 3, fanout_backlog: 0, seq: 9, journal_sync: &journal_sync };
+        let text = metrics.render(&gauges);
         assert!(text.contains("huashi_requests_total{type=\"bid\"} 1\n"));
         assert!(text.contains("huashi_rejects_total{code=\"too_late\"} 1\n"));
         assert!(text.contains("huashi_engine_queue_depth 3\n"));

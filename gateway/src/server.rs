@@ -583,7 +583,7 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
         engine_queue_depth: shared.engine.queue_depth(),
         fanout_backlog: shared.outputs_backlog.len(),
         seq: shared.status.seq.load(Ordering::Relaxed),
-        journal_sync: shared.engine.sync_times().read(),
+        journal_sync: shared.engine.sync_times(),
     };
     let text = shared.metrics.render(&gauges);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()

@@ -12,13 +12,14 @@ use crate::limits::TokenBucket;
 use crate::messages::{
     Control, Credential, Outbound, Principal, QueryAnswer, SessionLink, Stamps, LINK_OPEN, LINK_SLOW,
 };
-use crate::metrics::{wall_us, ReplyStage};
+use crate::metrics::ReplyStage;
 use crate::server::Shared;
 use crate::wire::render::{self, DayText, LotJson, Msg, OrderJson};
 use crate::wire::{parse, ReqId, Request};
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
 use huashi_engine::command::{Action, Command};
 use huashi_engine::reject::{Reject, RejectCode};
+use huashi_engine::sequencer::wall_us;
 use huashi_engine::sequencer::{Submission, SubmitError};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, Ordering};

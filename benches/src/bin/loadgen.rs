@@ -36,6 +36,7 @@
 use clap::Parser;
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
+use huashi_gateway::metrics::ReplyStage;
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -627,19 +628,13 @@ async fn run(args: Args, buyers_runtime: tokio::runtime::Handle) -> Result<(), E
             ("huashi_journal_sync_seconds", "journal fdatasync (the server's /metrics, this run's difference)"),
             ("huashi_engine_latency_seconds", "engine stamp → fan-out (the server's /metrics, this run's difference)"),
         ] {
-            println!("  {what}: {}", histogram_delta(before, after, name));
+            println!("  {what}: {}", histogram_delta(before, after, name, ""));
         }
         println!("  where the server's share went, per reply (the server's /metrics, this run's difference):");
-        for (stage, what) in [
-            ("queued", "frame read → engine stamp"),
-            ("applied", "engine stamp → the sync thread"),
-            ("synced", "fdatasync"),
-            ("released", "durable → fan-out"),
-            ("written", "fan-out → written to the socket"),
-            ("total", "frame read → written"),
-        ] {
-            let name = format!("huashi_reply_stage_seconds{{stage=\"{stage}\"");
-            println!("    {stage:<9} {what:<32} {}", histogram_delta(before, after, &name));
+        for stage in ReplyStage::ALL {
+            let labels = format!("stage=\"{}\"", stage.name());
+            let delta = histogram_delta(before, after, "huashi_reply_stage_seconds", &labels);
+            println!("    {:<9} {:<32} {delta}", stage.name(), stage.span());
         }
     }
     println!(
@@ -874,20 +869,16 @@ async fn scrape_metrics(host: &str) -> Option<String> {
 /// A Prometheus histogram: cumulative buckets (bound in seconds, count), count and sum.
 type Scraped = (Vec<(f64, u64)>, u64, f64);
 
-/// A histogram out of a `/metrics` text; `name` may end in an open label set
-/// (`name{stage="total"`), which picks one of a labelled family.
-fn prometheus_histogram(text: &str, name: &str) -> Option<Scraped> {
+/// A histogram out of a `/metrics` text; `labels` (`stage="total"`, or empty) pick one of a
+/// labelled family.
+fn prometheus_histogram(text: &str, base: &str, labels: &str) -> Option<Scraped> {
     let mut buckets = Vec::new();
     let (mut count, mut sum) = (None, None);
-    let (base, labels) = match name.split_once('{') {
-        Some((base, labels)) => (base, Some(labels)),
-        None => (name, None),
+    let (bucket, closed) = if labels.is_empty() {
+        (format!("{base}_bucket{{le=\""), String::new())
+    } else {
+        (format!("{base}_bucket{{{labels},le=\""), format!("{{{labels}}}"))
     };
-    let bucket = match labels {
-        Some(labels) => format!("{base}_bucket{{{labels},le=\""),
-        None => format!("{base}_bucket{{le=\""),
-    };
-    let closed = labels.map_or(String::new(), |labels| format!("{{{labels}}}"));
     for line in text.lines() {
         let Some((key, value)) = line.rsplit_once(' ') else { continue };
         if let Some(le) = key.strip_prefix(&bucket).and_then(|rest| rest.strip_suffix("\"}")) {
@@ -904,9 +895,9 @@ fn prometheus_histogram(text: &str, name: &str) -> Option<Scraped> {
 
 /// What a histogram gained between two scrapes: count, mean and the bucket bound under which
 /// each percentile falls.
-fn histogram_delta(before: &str, after: &str, name: &str) -> String {
+fn histogram_delta(before: &str, after: &str, name: &str, labels: &str) -> String {
     let (Some((b0, n0, s0)), Some((b1, n1, s1))) =
-        (prometheus_histogram(before, name), prometheus_histogram(after, name))
+        (prometheus_histogram(before, name, labels), prometheus_histogram(after, name, labels))
     else {
         return "not in /metrics".to_string();
     };
