@@ -95,19 +95,19 @@ pub fn mix_commands(mix: &Mix) -> (Vec<Command>, Vec<Command>) {
     // Each mix order's owner, for the commands that name it later.
     let orders = mix.prefill.len() + mix.messages.len();
     let mut owners = vec![Pk(u32::MAX); orders + 1];
-    let client = |id: OrderId| Code::parse(&format!("o{}", id.0), Code::BYTES_MAX).expect("a client order id");
     let mut translate = |message: &Message| match *message {
         Message::New(order) => {
             let order = NewOrder { owner: Pk(order.owner.0 % OWNERS), ..order };
             owners[order.id.0 as usize] = order.owner;
             order_command(&order)
         }
-        Message::Cancel(id) => {
-            Command::new(Actor::Participant(owners[id.0 as usize]), Action::CancelOrder { client_order_id: client(id) })
-        }
+        Message::Cancel(id) => Command::new(
+            Actor::Participant(owners[id.0 as usize]),
+            Action::CancelOrder { client_order_id: client_order_id(id) },
+        ),
         Message::Move { id, price } => Command::new(
             Actor::Participant(owners[id.0 as usize]),
-            Action::AmendOrder { client_order_id: client(id), price: Some(price), quantity: None },
+            Action::AmendOrder { client_order_id: client_order_id(id), price: Some(price), quantity: None },
         ),
     };
     let prefill = mix.prefill.iter().map(&mut translate).collect();
@@ -129,10 +129,15 @@ pub fn apply_ok(market: &mut Market, command: &Command, out: &mut Vec<Event>) {
     assert!(applied.result.is_ok(), "{command:?}: {:?}", applied.result);
 }
 
+/// The client order id the benches give mix order `id`: `o<id>`.
+fn client_order_id(id: OrderId) -> Code {
+    Code::parse(&format!("o{}", id.0), Code::BYTES_MAX).expect("a client order id")
+}
+
 /// A mix order as its owner's `new_order` on [`MIX_SYMBOL`], with `o<order id>` (unique in a
 /// mix) as the client order id.
 pub fn order_command(order: &NewOrder) -> Command {
-    let client_order_id = Code::parse(&format!("o{}", order.id.0), Code::BYTES_MAX).expect("a client order id");
+    let client_order_id = client_order_id(order.id);
     Command::new(
         Actor::Participant(order.owner),
         Action::NewOrder(OrderEntry {

@@ -110,7 +110,7 @@ use huashi_engine::core::look_ahead::AHEAD;
 use huashi_engine::core::order_meta::OrderMeta;
 use huashi_engine::core::Market;
 use huashi_engine::event::Event;
-use huashi_engine::types::{Code, Pk, Side};
+use huashi_engine::types::{Code, Fen, Pk, Side};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -213,12 +213,13 @@ fn depth(options: &Options, resting: usize, clock: Option<&(TscClock, u64)>) -> 
     print_stream(&mix, resting, started.elapsed());
     let (huashi, ahead, matchcore, obcore, market, market_ahead) = (
         Lane::<Huashi>::new(&mix),
-        Lane::<HuashiAhead>::new(&mix),
+        Lane::<Huashi, true>::new(&mix),
         Lane::<Matchcore>::new(&mix),
         Lane::<Obcore>::new(&mix),
         Lane::<MarketLane>::new(&mix),
-        Lane::<MarketAhead>::new(&mix),
+        Lane::<MarketLane, true>::new(&mix),
     );
+    // In this order: the lanes' indices below (`HUASHI`, …) name them.
     let lanes: [&dyn Timed; 6] = [&huashi, &ahead, &matchcore, &obcore, &market, &market_ahead];
 
     let checks =
@@ -238,7 +239,7 @@ fn depth(options: &Options, resting: usize, clock: Option<&(TscClock, u64)>) -> 
     // One Huashi lane's figures: its speed, and its speed over matchcore's and obcore's.
     let lane = |ours: usize| {
         let ns = speeds.ns[ours].median;
-        let [matchcore, obcore] = [2, 3].map(|peer| &speeds.ratios[ours][peer]);
+        let [matchcore, obcore] = [MATCHCORE, OBCORE].map(|peer| &speeds.ratios[ours][peer]);
         format!(
             "{:.2} M/s, {ns:.1} ns/msg{}, {:.2} × matchcore{}, {:.2} × obcore{}",
             1e3 / ns,
@@ -251,11 +252,11 @@ fn depth(options: &Options, resting: usize, clock: Option<&(TscClock, u64)>) -> 
     };
     let mut line = format!(
         "{resting:>9} resting: huashi {}; with look-ahead {}; heap B/resting order huashi {} | matchcore {} | obcore {}",
-        lane(0),
-        lane(1),
-        heap(&checks[0]),
-        heap(&checks[2]),
-        heap(&checks[3]),
+        lane(HUASHI),
+        lane(HUASHI_AHEAD),
+        heap(&checks[HUASHI]),
+        heap(&checks[MATCHCORE]),
+        heap(&checks[OBCORE]),
     );
     // The whole market, plain and with look-ahead: its speed, and the speedup look-ahead gives.
     let market_lane = |lane: usize| {
@@ -263,15 +264,15 @@ fn depth(options: &Options, resting: usize, clock: Option<&(TscClock, u64)>) -> 
         format!(
             "{ns:.1} ns/msg{}, {:.2} × matchcore",
             on_cpu(&speeds.on_cpu_ns[lane], 1, " ns"),
-            speeds.ratios[lane][2].0.median
+            speeds.ratios[lane][MATCHCORE].0.median
         )
     };
     line += &format!(
         "; the whole market {}, with look-ahead {} ({:.2} × without{})",
-        market_lane(4),
-        market_lane(5),
-        speeds.ratios[5][4].0.median,
-        on_cpu(&speeds.ratios[5][4].1, 2, " ×"),
+        market_lane(MARKET),
+        market_lane(MARKET_AHEAD),
+        speeds.ratios[MARKET_AHEAD][MARKET].0.median,
+        on_cpu(&speeds.ratios[MARKET_AHEAD][MARKET].1, 2, " ×"),
     );
     if let Some((whole, placed)) = market_heap {
         let (whole, placed) = (whole.per(resting).0, placed.per(resting).0);
@@ -283,8 +284,15 @@ fn depth(options: &Options, resting: usize, clock: Option<&(TscClock, u64)>) -> 
     line
 }
 
-/// The figures of the interleaved rounds, by lane (lane 0 is Huashi, lane 1 Huashi with
-/// look-ahead, then the peers).
+/// The lanes of a depth, by index.
+const HUASHI: usize = 0;
+const HUASHI_AHEAD: usize = 1;
+const MATCHCORE: usize = 2;
+const OBCORE: usize = 3;
+const MARKET: usize = 4;
+const MARKET_AHEAD: usize = 5;
+
+/// The figures of the interleaved rounds, by lane (`HUASHI`, …).
 struct Speeds {
     /// Wall-clock ns per message.
     ns: Vec<Spread>,
@@ -341,9 +349,9 @@ fn rounds(lanes: &[&dyn Timed], options: &Options) -> Speeds {
         let rates: Vec<f64> = wall[engine].iter().map(|ns| 1e3 / ns).collect();
         let on_cpu_ns = (!on_cpu[engine].is_empty()).then(|| Spread::of(&on_cpu[engine]));
         let (over_huashi, over_huashi_cpu) =
-            if engine == 0 { Default::default() } else { show(&speeds.ratios[0][engine]) };
+            if engine == HUASHI { Default::default() } else { show(&speeds.ratios[HUASHI][engine]) };
         let (over_ahead, over_ahead_cpu) =
-            if engine == 1 { Default::default() } else { show(&speeds.ratios[1][engine]) };
+            if engine == HUASHI_AHEAD { Default::default() } else { show(&speeds.ratios[HUASHI_AHEAD][engine]) };
         println!(
             "  {:<12} {:>24} {:>24} {:>24} | {:>24} {:>7} | {:>24} {:>7}",
             lane.name(),
@@ -501,6 +509,16 @@ struct Tally {
     past_limit: u64,
 }
 
+/// Whether a fill at `price` is worse for a `taker` than its `limit` (which no engine should
+/// make).
+fn past_limit(taker: Side, price: Fen, limit: Option<Fen>) -> bool {
+    match (taker, limit) {
+        (Side::Buy, Some(limit)) => price > limit,
+        (Side::Sell, Some(limit)) => price < limit,
+        (_, None) => false,
+    }
+}
+
 /// One order book under test, with the scratch space it needs between messages.
 trait Engine {
     const NAME: &'static str;
@@ -517,10 +535,15 @@ trait Engine {
     fn apply(&mut self, command: &Self::Command);
     /// The checking path: applies one message and counts what it did.
     fn apply_counted(&mut self, command: &Self::Command, tally: &mut Tally);
-    /// Whether the engine is driven with look-ahead: before each message, [`Engine::look_ahead`]
-    /// sees the next [`AHEAD`] messages, as a caller holding a batch (a sequencer, a replay)
-    /// can show them. Only `huashi+ahead` does; the others' loops are as before.
-    const LOOKS_AHEAD: bool = false;
+    /// The lane's name when driven with look-ahead (`Lane<E, true>`): before each message,
+    /// [`Engine::look_ahead`] sees the ones after it, as a caller holding a batch (a sequencer,
+    /// a replay) can show them. Only Huashi's engines take hints; the peers' loops are as before.
+    const AHEAD_NAME: &'static str = "";
+    /// Whether hints can act on the engine as it is (a book deep enough): asked once a run,
+    /// after the prefill, as the product asks once a batch or chunk.
+    fn looks_ahead(&self) -> bool {
+        false
+    }
     /// Hints about the messages after the one about to be applied (`later`, nearest first; the
     /// engine looks at most [`AHEAD`] of them).
     fn look_ahead(&self, _later: &[Self::Command]) {}
@@ -532,16 +555,8 @@ trait Engine {
     }
 }
 
-/// Before message `i`: the look-ahead hints for the messages after it.
-#[inline(always)]
-fn look_ahead<E: Engine>(engine: &E, commands: &[E::Command], i: usize) {
-    if E::LOOKS_AHEAD {
-        engine.look_ahead(&commands[i + 1..]);
-    }
-}
-
-/// An engine with its translated stream.
-struct Lane<E: Engine> {
+/// An engine with its translated stream; with `AHEAD`, driven with look-ahead.
+struct Lane<E: Engine, const AHEAD: bool = false> {
     prefill: Vec<E::Command>,
     messages: Vec<E::Command>,
 }
@@ -554,8 +569,8 @@ struct Check {
     own_heap_bytes: Option<usize>,
 }
 
-impl<E: Engine> Lane<E> {
-    fn new(mix: &Mix) -> Lane<E> {
+impl<E: Engine, const AHEAD: bool> Lane<E, AHEAD> {
+    fn new(mix: &Mix) -> Lane<E, AHEAD> {
         let (prefill, messages) = E::translate(mix);
         Lane { prefill, messages }
     }
@@ -582,8 +597,11 @@ impl<E: Engine> Lane<E> {
         assert_eq!(prefill_tally.fills + prefill_tally.rejected, 0, "{}: the prefill rests whole", E::NAME);
         assert_eq!(engine.resting(), self.prefill.len(), "{}: every prefill order rests", E::NAME);
         let mut tally = Tally::default();
+        let ahead = AHEAD && engine.looks_ahead();
         for (i, command) in self.messages.iter().enumerate() {
-            look_ahead(&engine, &self.messages, i);
+            if ahead {
+                engine.look_ahead(&self.messages[i + 1..]);
+            }
             engine.apply_counted(command, &mut tally);
         }
         let run_heap = window.close();
@@ -601,17 +619,24 @@ trait Timed {
     fn latency(&self, clock: &TscClock, overhead: u64) -> Histogram<u64>;
 }
 
-impl<E: Engine> Timed for Lane<E> {
+impl<E: Engine, const AHEAD: bool> Timed for Lane<E, AHEAD> {
     fn name(&self) -> &'static str {
-        E::NAME
+        if AHEAD {
+            E::AHEAD_NAME
+        } else {
+            E::NAME
+        }
     }
 
     fn timed_run(&self) -> (Duration, Option<Duration>) {
         let mut engine = self.prefilled();
+        let ahead = AHEAD && engine.looks_ahead();
         let on_cpu = thread_on_cpu();
         let start = Instant::now();
         for (i, command) in self.messages.iter().enumerate() {
-            look_ahead(&engine, &self.messages, i);
+            if ahead {
+                engine.look_ahead(&self.messages[i + 1..]);
+            }
             engine.apply(command);
         }
         let elapsed = start.elapsed();
@@ -625,9 +650,12 @@ impl<E: Engine> Timed for Lane<E> {
         // Raw ticks into a preallocated Vec; the histogram is filled afterwards so that its
         // bookkeeping does not disturb the caches between messages.
         let mut ticks = Vec::with_capacity(self.messages.len());
+        let ahead = AHEAD && engine.looks_ahead();
         for (i, command) in self.messages.iter().enumerate() {
             let start = read_tsc();
-            look_ahead(&engine, &self.messages, i);
+            if ahead {
+                engine.look_ahead(&self.messages[i + 1..]);
+            }
             engine.apply(command);
             let end = read_tsc();
             ticks.push(end.wrapping_sub(start));
@@ -647,10 +675,29 @@ struct Huashi {
     out: Vec<BookEvent>,
 }
 
+/// With look-ahead (`huashi+ahead`), the book is driven as a batch-applying caller drives it:
+/// before each message, the order that each of the next three names is fetched into the cache in
+/// stages ([`OrderBook::prefetch`], [`Prefetch::at`] its distance). Same book, same messages, same
+/// results (the check asserts it); only the cache misses of a deep book overlap instead of
+/// following one another.
 impl Engine for Huashi {
     const NAME: &'static str = "huashi";
+    const AHEAD_NAME: &'static str = "huashi+ahead";
     type Command = Message;
     type Scratch = Vec<BookEvent>;
+
+    fn looks_ahead(&self) -> bool {
+        self.book.looks_ahead()
+    }
+
+    #[inline]
+    fn look_ahead(&self, later: &[Message]) {
+        for (distance, later) in (1..).zip(later.iter().take(AHEAD)) {
+            if let Message::Cancel(id) | Message::Move { id, .. } = *later {
+                self.book.prefetch(id, Prefetch::at(distance));
+            }
+        }
+    }
 
     fn translate(mix: &Mix) -> (Vec<Message>, Vec<Message>) {
         (mix.prefill.clone(), mix.messages.clone())
@@ -686,11 +733,7 @@ impl Engine for Huashi {
                 BookEvent::Fill { quantity, price, maker_side, .. } => {
                     tally.fills += 1;
                     tally.quantity += quantity;
-                    tally.past_limit += u64::from(match (maker_side, limit) {
-                        (Side::Sell, Some(limit)) => price > limit,
-                        (Side::Buy, Some(limit)) => price < limit,
-                        (_, None) => false,
-                    });
+                    tally.past_limit += u64::from(past_limit(maker_side.opposite(), price, limit));
                 }
                 BookEvent::Done { reason: DoneReason::SelfTrade, .. } => tally.self_trade += 1,
                 _ => {}
@@ -704,66 +747,6 @@ impl Engine for Huashi {
 
     fn own_heap_bytes(&self) -> Option<usize> {
         Some(self.book.heap_bytes())
-    }
-}
-
-/// Huashi's book driven as a batch-applying caller drives it: before each message, the order
-/// that each of the next three names is fetched into the cache in stages
-/// ([`OrderBook::prefetch`]: its index entry three messages ahead, its slot two, its queue
-/// neighbours one). Same book, same messages, same results (the check asserts it); only the
-/// cache misses of a deep book overlap instead of following one another.
-struct HuashiAhead(Huashi);
-
-impl Engine for HuashiAhead {
-    const NAME: &'static str = "huashi+ahead";
-    type Command = Message;
-    type Scratch = Vec<BookEvent>;
-    const LOOKS_AHEAD: bool = true;
-
-    fn translate(mix: &Mix) -> (Vec<Message>, Vec<Message>) {
-        Huashi::translate(mix)
-    }
-
-    fn scratch() -> Vec<BookEvent> {
-        Huashi::scratch()
-    }
-
-    fn new(out: Vec<BookEvent>) -> HuashiAhead {
-        HuashiAhead(Huashi::new(out))
-    }
-
-    #[inline]
-    fn apply(&mut self, message: &Message) {
-        self.0.apply(message);
-    }
-
-    fn apply_counted(&mut self, message: &Message, tally: &mut Tally) {
-        self.0.apply_counted(message, tally);
-    }
-
-    /// The farthest first, as the stages' names say ([`AHEAD`] is the product's).
-    #[inline]
-    fn look_ahead(&self, later: &[Message]) {
-        for (distance, later) in later.iter().take(AHEAD).enumerate().rev() {
-            let id = match *later {
-                Message::New(_) => continue,
-                Message::Cancel(id) | Message::Move { id, .. } => id,
-            };
-            let stage = match distance + 1 {
-                1 => Prefetch::Neighbours,
-                2 => Prefetch::Order,
-                _ => Prefetch::Index,
-            };
-            self.0.book.prefetch(id, stage);
-        }
-    }
-
-    fn resting(&self) -> usize {
-        self.0.resting()
-    }
-
-    fn own_heap_bytes(&self) -> Option<usize> {
-        self.0.own_heap_bytes()
     }
 }
 
@@ -1052,10 +1035,22 @@ struct MarketLane {
     out: Vec<Event>,
 }
 
+/// With look-ahead (`market+ahead`), driven as the product's sequencer and replay drive it:
+/// before each command, `Market::look_ahead` sees the next ones.
 impl Engine for MarketLane {
     const NAME: &'static str = "market";
+    const AHEAD_NAME: &'static str = "market+ahead";
     type Command = Command;
     type Scratch = Vec<Event>;
+
+    fn looks_ahead(&self) -> bool {
+        self.market.looks_ahead()
+    }
+
+    #[inline]
+    fn look_ahead(&self, later: &[Command]) {
+        self.market.look_ahead(later);
+    }
 
     fn translate(mix: &Mix) -> (Vec<Command>, Vec<Command>) {
         mix_commands(mix)
@@ -1091,11 +1086,7 @@ impl Engine for MarketLane {
                 Event::Traded(trade) => {
                     tally.fills += 1;
                     tally.quantity += trade.quantity;
-                    tally.past_limit += u64::from(match (trade.aggressor, limit) {
-                        (Side::Buy, Some(limit)) => trade.price > limit,
-                        (Side::Sell, Some(limit)) => trade.price < limit,
-                        (_, None) => false,
-                    });
+                    tally.past_limit += u64::from(past_limit(trade.aggressor, trade.price, limit));
                 }
                 Event::OrderDone { reason: DoneReason::SelfTrade, .. } => tally.self_trade += 1,
                 _ => {}
@@ -1105,49 +1096,6 @@ impl Engine for MarketLane {
 
     fn resting(&self) -> usize {
         self.market.listings()[&MIX_SYMBOL].book.resting_count()
-    }
-}
-
-/// The whole market driven as the product's sequencer and replay drive it: before each
-/// command, `Market::look_ahead` sees the next ones (while `Market::looks_ahead`).
-struct MarketAhead(MarketLane);
-
-impl Engine for MarketAhead {
-    const NAME: &'static str = "market+ahead";
-    type Command = Command;
-    type Scratch = Vec<Event>;
-    const LOOKS_AHEAD: bool = true;
-
-    fn translate(mix: &Mix) -> (Vec<Command>, Vec<Command>) {
-        MarketLane::translate(mix)
-    }
-
-    fn scratch() -> Vec<Event> {
-        MarketLane::scratch()
-    }
-
-    fn new(out: Vec<Event>) -> MarketAhead {
-        MarketAhead(MarketLane::new(out))
-    }
-
-    #[inline]
-    fn apply(&mut self, command: &Command) {
-        self.0.apply(command);
-    }
-
-    fn apply_counted(&mut self, command: &Command, tally: &mut Tally) {
-        self.0.apply_counted(command, tally);
-    }
-
-    #[inline]
-    fn look_ahead(&self, later: &[Command]) {
-        if self.0.market.looks_ahead() {
-            self.0.market.look_ahead(later);
-        }
-    }
-
-    fn resting(&self) -> usize {
-        self.0.resting()
     }
 }
 

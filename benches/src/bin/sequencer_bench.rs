@@ -19,15 +19,14 @@
 //! With `BENCH_DEEP=<resting orders>`, it times instead the replay of a deep book (see `deep`).
 
 use hdrhistogram::Histogram;
-use huashi_benches::market::{open_book, register_trader, SYMBOL};
+use huashi_benches::market::{open_book, register_trader, trading_config, SYMBOL};
 use huashi_engine::batch_sink::SinkHandle;
 use huashi_engine::command::{Action, Actor, Command, OrderEntry, Roles};
 use huashi_engine::core::book::{OrderType, TimeInForce};
-use huashi_engine::core::MarketConfig;
 use huashi_engine::journal::Durability;
-use huashi_engine::sequencer::{Inspection, Sequencer, SequencerConfig, Submission, SubmitError};
+use huashi_engine::sequencer::{Inspection, Output, Sequencer, SequencerConfig, Submission, SubmitError};
 use huashi_engine::store;
-use huashi_engine::types::{Code, Day, Fen, Pk, Side};
+use huashi_engine::types::{Code, Fen, Pk, Side};
 use rand::{Rng, SeedableRng};
 use std::collections::VecDeque;
 use std::path::Path;
@@ -77,7 +76,7 @@ fn main() {
 /// with `Market::look_ahead`, as the sequencer applies each batch; the gain it makes is
 /// `book_peers`' `market` against `market+ahead`.
 fn deep(base: &Path, resting: usize) {
-    use huashi_benches::market::{mix_commands, trading_config, trading_setup};
+    use huashi_benches::market::{mix_commands, trading_setup};
     use huashi_benches::{generate_shaped, MixShape, Owners, OWNERS, SEED};
     let mix = generate_shaped(SEED, resting, MixShape { resting, owners: Owners::Drawn });
     let (prefill, messages) = mix_commands(&mix);
@@ -88,23 +87,10 @@ fn deep(base: &Path, resting: usize) {
     config.snapshot_every = u64::MAX;
     let sequencer = Sequencer::start(config, trading_config, |_, _, _| {}).unwrap();
     let started = Instant::now();
-    let (mut sent, mut refused) = (0, 0);
-    let mut received = 0;
-    while received < commands.len() {
-        while sent < commands.len() {
-            let submission = Submission::Command { command: commands[sent].clone(), ticket: sent as u64 };
-            match sequencer.handle.try_submit(submission) {
-                Ok(()) => sent += 1,
-                Err(SubmitError::Busy) => break,
-                Err(SubmitError::Stopped) => panic!("sequencer stopped"),
-            }
-        }
-        while let Ok(output) = sequencer.outputs.try_recv() {
-            refused += usize::from(output.result.is_err());
-            received += 1;
-        }
-        std::thread::yield_now();
-    }
+    let mut refused = 0;
+    let mut next = commands.iter().cloned();
+    let next = || next.next().expect("as many commands as said");
+    pump(&sequencer, commands.len() as u64, next, |output, _| refused += usize::from(output.result.is_err()));
     assert_eq!(refused, 0, "the mix is valid: no command is refused");
     println!(
         "deep book: {resting} resting orders prefilled, then {} messages: {} commands journaled in {:.1} s",
@@ -155,18 +141,6 @@ fn replay_with_events(dir: &Path) -> u64 {
     loud.state_hash()
 }
 
-/// Two traders send millions of orders in one engine day: lift the per-day order limit so the
-/// bench measures accepted orders, as it did before the limits existed.
-fn genesis() -> MarketConfig {
-    MarketConfig {
-        limits: huashi_engine::core::limits::MarketLimits {
-            orders_per_participant_day_max: huashi_engine::core::limits::COUNT_CEILING,
-            ..Default::default()
-        },
-        ..MarketConfig::new(Day::parse("2026-11-29").unwrap())
-    }
-}
-
 /// What a replicated run watches on the leader.
 struct Leader {
     sink: SinkHandle,
@@ -200,46 +174,26 @@ fn run(dir: &Path, commands: u64, durability: Durability, leader: Option<&Leader
     if let Some(max) = std::env::var("BENCH_BATCH_MAX").ok().and_then(|v| v.parse().ok()) {
         config.batch_max = max;
     }
-    let sequencer = Sequencer::start(config, genesis, |_, _, _| {}).unwrap();
+    // Two traders send millions of orders in one engine day: the bench market's order limits
+    // are at their ceilings, so the bench measures accepted orders.
+    let sequencer = Sequencer::start(config, trading_config, |_, _, _| {}).unwrap();
     let setup = [
         register_trader(Code::from_static("buyer"), Roles { buyer: true, ..Roles::default() }),
         register_trader(Code::from_static("grower"), Roles { grower: true, ..Roles::default() }),
         open_book(SYMBOL),
     ];
-    let mut sent_at = std::collections::HashMap::new();
     let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
     let mut stream = CommandStream::new();
     let started = Instant::now();
     let total = setup.len() as u64 + commands;
-    let mut received = 0u64;
-    let mut next_ticket = 0u64;
-    let mut pending: VecDeque<Command> = setup.into_iter().collect();
-    while received < total {
-        while next_ticket < total {
-            let command = pending.pop_front().unwrap_or_else(|| stream.next());
-            match sequencer.handle.try_submit(Submission::Command { command: command.clone(), ticket: next_ticket }) {
-                Ok(()) => {
-                    sent_at.insert(next_ticket, Instant::now());
-                    next_ticket += 1;
-                }
-                Err(SubmitError::Busy) => {
-                    pending.push_front(command);
-                    break;
-                }
-                Err(SubmitError::Stopped) => panic!("sequencer stopped"),
-            }
+    let mut setup = setup.into_iter();
+    let next = || setup.next().unwrap_or_else(|| stream.next());
+    pump(&sequencer, total, next, |output, sent| {
+        if let Some(leader) = leader {
+            leader.acked.store(output.seq, Ordering::Release);
         }
-        while let Ok(output) = sequencer.outputs.try_recv() {
-            if let Some(at) = sent_at.remove(&output.ticket) {
-                histogram.saturating_record(at.elapsed().as_micros() as u64);
-                received += 1;
-            }
-            if let Some(leader) = leader {
-                leader.acked.store(output.seq, Ordering::Release);
-            }
-        }
-        std::thread::yield_now();
-    }
+        histogram.saturating_record(sent.elapsed().as_micros() as u64);
+    });
     let rate = total as f64 / started.elapsed().as_secs_f64();
     if let Some(leader) = leader {
         let done = Instant::now();
@@ -247,6 +201,44 @@ fn run(dir: &Path, commands: u64, durability: Durability, leader: Option<&Leader
     }
     sequencer.shutdown().unwrap();
     (rate, histogram)
+}
+
+/// Submits `total` commands from `next` as fast as the sequencer takes them (tickets 0, 1, …)
+/// and hands each one's output to `on_output` with when it was submitted, until every one is
+/// answered.
+fn pump(
+    sequencer: &Sequencer,
+    total: u64,
+    mut next: impl FnMut() -> Command,
+    mut on_output: impl FnMut(&Output, Instant),
+) {
+    let (mut sent, mut received) = (0u64, 0u64);
+    // By ticket; taken by the first output with that ticket (a journaled tick has ticket 0 too).
+    let mut sent_at: Vec<Option<Instant>> = Vec::new();
+    let mut waiting: Option<Command> = None;
+    while received < total {
+        while sent < total {
+            let command = waiting.take().unwrap_or_else(&mut next);
+            match sequencer.handle.try_submit(Submission::Command { command: command.clone(), ticket: sent }) {
+                Ok(()) => {
+                    sent_at.push(Some(Instant::now()));
+                    sent += 1;
+                }
+                Err(SubmitError::Busy) => {
+                    waiting = Some(command);
+                    break;
+                }
+                Err(SubmitError::Stopped) => panic!("sequencer stopped"),
+            }
+        }
+        while let Ok(output) = sequencer.outputs.try_recv() {
+            if let Some(at) = sent_at.get_mut(output.ticket as usize).and_then(Option::take) {
+                on_output(&output, at);
+                received += 1;
+            }
+        }
+        std::thread::yield_now();
+    }
 }
 
 /// Phase 1 replicated through a NATS JetStream hall, with a follower reading the stream.
@@ -275,7 +267,7 @@ fn replicated(base: &Path, commands: u64, urls: &str, hall_name: &str) {
     let mut config = SequencerConfig::new(follower_dir.path());
     config.follower = true;
     config.snapshot_every = u64::MAX;
-    let follower = Sequencer::start(config, genesis, |_, _, _| {}).unwrap();
+    let follower = Sequencer::start(config, trading_config, |_, _, _| {}).unwrap();
     let applied = Arc::new(AtomicU64::new(0));
     let drain = {
         let (outputs, applied) = (follower.outputs.clone(), applied.clone());

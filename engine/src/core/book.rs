@@ -86,6 +86,18 @@ pub enum Prefetch {
     Neighbours,
 }
 
+impl Prefetch {
+    /// The stage due for a command `distance` commands after the one about to be applied (1 is
+    /// the next).
+    pub fn at(distance: usize) -> Prefetch {
+        match distance {
+            1 => Prefetch::Neighbours,
+            2 => Prefetch::Order,
+            _ => Prefetch::Index,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum BookState {
     Closed,

@@ -42,11 +42,7 @@ impl Market {
     /// The hint for `command`, `distance` (1..=[`AHEAD`]) commands after the one about to be
     /// applied: the stage of its order's chain that is due at that distance.
     fn look_ahead_at(&self, command: &Command, distance: usize) {
-        let stage = match distance {
-            1 => Prefetch::Neighbours,
-            2 => Prefetch::Order,
-            _ => Prefetch::Index,
-        };
+        let stage = Prefetch::at(distance);
         let Actor::Participant(owner) = command.actor else { return };
         let code = match &command.action {
             Action::CancelOrder { client_order_id } | Action::AmendOrder { client_order_id, .. } => client_order_id,

@@ -832,9 +832,9 @@ fn look_ahead_changes_nothing_a_book_does() {
     };
     let mut prefetched = 0;
     for (i, command) in commands.iter().enumerate() {
-        for (distance, stage) in [(3, Prefetch::Index), (2, Prefetch::Order), (1, Prefetch::Neighbours)] {
+        for distance in 1..=3 {
             if let Some(&(id, ..)) = commands.get(i + distance).filter(|c| c.1 != 0) {
-                ahead.prefetch(OrderId(id), stage);
+                ahead.prefetch(OrderId(id), Prefetch::at(distance));
                 prefetched += 1;
             }
         }
