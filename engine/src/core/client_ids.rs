@@ -65,10 +65,16 @@ impl ClientKey {
         Code::from_valid_bytes(&text[..len])
     }
 
-    /// The key's two halves, for hashing.
+    /// The key's two halves, for hashing (and a payload's key).
     #[inline]
     pub fn words(self) -> [u64; 2] {
         [(self.0 >> 64) as u64, self.0 as u64]
+    }
+
+    /// The key whose `words` these are.
+    #[inline]
+    pub fn from_words(words: [u64; 2]) -> ClientKey {
+        ClientKey(u128::from(words[0]) << 64 | u128::from(words[1]))
     }
 }
 

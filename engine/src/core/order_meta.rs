@@ -10,8 +10,8 @@
 //! A payload: `key` is the client order id packed into 16 bytes ([`ClientKey`]) or, for one of
 //! over 20 characters, a marker word and a hash of it (the whole id is in `long_ids`, and a match
 //! by key is confirmed there); `data` is `[accepted_ts, held principal, held fee]`. Each book
-//! files its payloads' keys with their owners, so the client-id lookup (cancels and amends name
-//! the client's id) asks each book.
+//! files its payloads' keys in their owner's client index, so the client-id lookup (cancels and
+//! amends name the client's id) asks each book, and an owner's orders are listed from it.
 
 use crate::core::book::{OrderType, Payload, RestingOrder, TimeInForce};
 use crate::core::client_ids::ClientKey;
@@ -113,7 +113,7 @@ impl OrderStore {
         if key[0] == LONG_KEY {
             *self.long_ids.get(&id).expect("a live long client order id is kept")
         } else {
-            ClientKey(u128::from(key[0]) << 64 | u128::from(key[1])).unpack()
+            ClientKey::from_words(key).unpack()
         }
     }
 

@@ -224,12 +224,6 @@ impl Market {
         all
     }
 
-    /// Live order `id` on the book of `symbol`.
-    fn live_meta(&self, symbol: Code, id: OrderId) -> OrderMeta {
-        let (order, payload) = self.listings[&symbol].book.resting_payload(id).expect("a live order rests on its book");
-        self.orders.decode(symbol, &order, &payload)
-    }
-
     fn live_order(&self, actor: Actor, client_order_id: Code) -> Result<(Pk, Code, OrderId), Reject> {
         let owner = self.participants.active_participant(actor)?;
         let (symbol, id) = self
@@ -268,24 +262,22 @@ impl Market {
         if quantity == Some(0) {
             return Err(Reject::quantity_invalid("quantity must be at least 1 (cancel the order instead)"));
         }
-        let meta = self.live_meta(symbol, id);
-        if price.is_some() && meta.order_type == OrderType::Market {
-            return Err(Reject::bad_request("a market order has no price to amend"));
+        // The order as it rests, read once (only limit orders rest: a market order is never
+        // live to amend).
+        let book = &self.listings[&symbol].book;
+        let (order, payload) = book.resting_payload(id).expect("a live order rests on its book");
+        let meta = self.orders.decode(symbol, &order, &payload);
+        let new_price = price.unwrap_or(order.price);
+        let new_leaves = quantity.unwrap_or(order.leaves);
+        // What the order adds to the level it will rest at: its growth in place, or all of it at
+        // a new price. Shrinking in place adds nothing and is always allowed, even on a level over
+        // a lowered limit.
+        let adding = if new_price == order.price { new_leaves.saturating_sub(order.leaves) } else { new_leaves };
+        if adding > 0 && new_price.0 > 0 && new_leaves <= QUANTITY_MAX {
+            let level = book.quantity_at(meta.side, new_price);
+            check_room("level_quantity_max", self.limits.level_quantity_max, level, adding)?;
         }
-        let view = self.listings[&meta.symbol].book.order(id).expect("live orders are on their book");
-        let new_price = price.or(meta.price);
-        let new_leaves = quantity.unwrap_or(view.leaves);
-        if let Some(price) = new_price {
-            // What the order adds to the level it will rest at: its growth in place, or all of it
-            // at a new price. Shrinking in place adds nothing and is always allowed, even on a
-            // level over a lowered limit.
-            let book = &self.listings[&meta.symbol].book;
-            let adding = if price == view.price { new_leaves.saturating_sub(view.leaves) } else { new_leaves };
-            if adding > 0 && price.0 > 0 && new_leaves <= QUANTITY_MAX {
-                let level = book.quantity_at(meta.side, price);
-                check_room("level_quantity_max", self.limits.level_quantity_max, level, adding)?;
-            }
-        }
+        let new_price = Some(new_price);
         let new_reserved = self.reserve_for(meta.side, meta.order_type, new_price, new_leaves)?;
         let extra = new_reserved.minus(meta.reserved);
         if extra.total().0 > 0 {
