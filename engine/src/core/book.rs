@@ -142,8 +142,15 @@ pub enum DoneReason {
 /// them, reports them, and snapshots them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Payload {
+    /// Unique per owner among their resting orders, unless its first word is [`Payload::HASHED`]:
+    /// then it is a hash, which two orders may share (the owner confirms a match).
     pub key: [u64; 2],
     pub data: [u64; 3],
+}
+
+impl Payload {
+    /// A key's first word that marks it a hash (see `key`).
+    pub const HASHED: u64 = u64::MAX;
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -38,9 +38,10 @@ pub struct OrderMeta {
     pub accepted_ts: EngineTime,
 }
 
-/// A payload key's first word for a client order id too long to pack: a packed key's first word
-/// holds its length (at most 20) in its top five bits, so it is never all ones.
-const LONG_KEY: u64 = u64::MAX;
+/// A payload key's first word for a client order id too long to pack, whose key is a hash: a
+/// packed key's first word holds its length (at most 20) in its top five bits, so it is never
+/// all ones.
+const LONG_KEY: u64 = Payload::HASHED;
 
 /// The payload key of a client order id (`packed`: `ClientKey::pack(code)`).
 pub fn client_key(code: &Code, packed: Option<ClientKey>) -> [u64; 2] {

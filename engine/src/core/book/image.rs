@@ -144,7 +144,7 @@ impl OrderBook {
                 return Err(format!("order {id} appears twice"));
             }
             // Keys are unique per owner unless the owner files hashes (it confirms matches).
-            if let Some(payload) = payload.filter(|p| p.key[0] != u64::MAX) {
+            if let Some(payload) = payload.filter(|p| p.key[0] != Payload::HASHED) {
                 if book.arena.find_client(order.owner.0, payload.key, |_| true).is_some() {
                     return Err(format!("order {id}: its owner's key is on another order too"));
                 }
