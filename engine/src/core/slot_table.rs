@@ -13,7 +13,9 @@ use crate::core::huge::{prefetch, HugeBuf};
 /// Marks an empty entry.
 const NIL: u32 = u32::MAX;
 /// The smallest table, as log2 of its entries.
-const BITS_MIN: u32 = 4;
+/// Four entries: a book keeps one table per owner with orders in it (its client index), and
+/// most owners have few.
+const BITS_MIN: u32 = 2;
 
 #[derive(Clone, Copy, Debug)]
 struct Entry {
