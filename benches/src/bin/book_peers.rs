@@ -41,7 +41,8 @@
 //!    so none rests: heap per order *placed*, which is the day's set of used client order ids
 //!    (it grows with orders placed, not resting); and the first less the second: what a
 //!    resting order costs the market besides that set (the same keys go into the set both
-//!    times, so it is the same size).
+//!    times, so it is the same size); and, on the first market, how long `get_orders` (which
+//!    runs on the sequencer thread) takes to list one trader's orders.
 //!
 //! It ends with one summary line per depth.
 //!
@@ -1119,6 +1120,17 @@ fn market_costs(mix: &Mix, resting: usize) -> (Growth, Growth) {
     }
     let whole = window.close();
     assert_eq!(market.listings()[&MIX_SYMBOL].book.resting_count(), resting, "the prefill rests in the market");
+    // `get_orders` runs on the sequencer thread: what listing one trader's orders costs.
+    let mut listing: Vec<(Duration, usize)> = (0..11)
+        .map(|trader| {
+            let started = Instant::now();
+            let orders = black_box(market.open_orders(Pk(trader))).len();
+            (started.elapsed(), orders)
+        })
+        .collect();
+    listing.sort_unstable();
+    let (took, orders) = listing[listing.len() / 2];
+    println!("  get_orders of one trader (the median of 11 traders): {orders} orders listed in {took:.1?}");
     drop(market);
 
     // The same orders as IOC into an empty book: each is accepted and cancelled at once, so the
